@@ -1,0 +1,163 @@
+"""Settings, read once from the environment and an optional ``.env`` file.
+
+Why this module exists: every tunable and every secret enters the bot here, typed and checked,
+so that a bad value stops start-up with one line naming it instead of failing minutes later in
+the middle of a paid generation.
+
+What it must never do: put a secret's value in a log line, an exception message or a ``repr``.
+Secrets are :class:`pydantic.SecretStr` and :func:`load_settings` reports only *which* setting is
+wrong, never what it contained.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProviderName(StrEnum):
+    """The upstream APIs the bot can send generations to."""
+
+    MULEROUTER = "mulerouter"
+    VTRIX = "vtrix"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. ``str()`` is one line, safe to print."""
+
+
+def _env(name: str) -> AliasChoices:
+    # One explicit environment name per field: the README's configuration table is the contract.
+    return AliasChoices(name)
+
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment. Field docs feed the README table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        None, validation_alias=_env("DISCORD_TOKEN"), description="Bot token (needed by `run`)."
+    )
+    mulerouter_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("MULEROUTER_API_KEY"), description="MuleRouter API key."
+    )
+    mulerouter_base_url: HttpUrl = Field(
+        HttpUrl("https://api.mulerouter.ai"), validation_alias=_env("MULEROUTER_BASE_URL")
+    )
+    vtrix_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("VTRIX_API_KEY"), description="Vtrix API key."
+    )
+    vtrix_base_url: HttpUrl = Field(
+        HttpUrl("https://cloud.vtrix.ai"), validation_alias=_env("VTRIX_BASE_URL")
+    )
+    i2v_flash_provider: ProviderName = Field(
+        ProviderName.MULEROUTER,
+        validation_alias=_env("WAN_I2V_FLASH_PROVIDER"),
+        description="Which provider serves wan2.2-i2v-flash: `mulerouter` or `vtrix`.",
+    )
+    database_path: Path = Field(
+        Path("data/wanbot.sqlite3"), validation_alias=_env("WANBOT_DATABASE")
+    )
+    media_dir: Path | None = Field(
+        None,
+        validation_alias=_env("WANBOT_MEDIA_DIR"),
+        description="Where inputs and results are kept; default: `media/` beside the database.",
+    )
+    price_table: Path | None = Field(
+        None,
+        validation_alias=_env("WANBOT_PRICE_TABLE"),
+        description="TOML file overriding the reference prices.",
+    )
+    poll_interval_min: PositiveSeconds = Field(
+        5.0, validation_alias=_env("WANBOT_POLL_MIN_SECONDS")
+    )
+    poll_interval_max: PositiveSeconds = Field(
+        60.0, validation_alias=_env("WANBOT_POLL_MAX_SECONDS")
+    )
+    http_timeout: PositiveSeconds = Field(30.0, validation_alias=_env("WANBOT_HTTP_TIMEOUT"))
+    max_result_bytes: int = Field(
+        500 * 1024 * 1024, gt=0, validation_alias=_env("WANBOT_MAX_RESULT_BYTES")
+    )
+    video_deadline: PositiveSeconds = Field(
+        30 * 60.0, validation_alias=_env("WANBOT_VIDEO_DEADLINE_SECONDS")
+    )
+    image_deadline: PositiveSeconds = Field(
+        10 * 60.0, validation_alias=_env("WANBOT_IMAGE_DEADLINE_SECONDS")
+    )
+    log_level: str = Field("INFO", validation_alias=_env("WANBOT_LOG_LEVEL"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.database_path.parent / "media"
+
+    def api_key(self, provider: ProviderName) -> SecretStr:
+        """The key for ``provider``, or :class:`ConfigError` naming the variable to set."""
+        key = self.mulerouter_api_key if provider is ProviderName.MULEROUTER else self.vtrix_api_key
+        if key is None or not key.get_secret_value().strip():
+            raise ConfigError(f"{_ENV_NAMES[provider]} is not set: put the {provider} key there.")
+        return key
+
+    def base_url(self, provider: ProviderName) -> str:
+        url = self.mulerouter_base_url if provider is ProviderName.MULEROUTER else (
+            self.vtrix_base_url
+        )
+        return str(url).rstrip("/")
+
+    def require_discord_token(self) -> SecretStr:
+        if self.discord_token is None or not self.discord_token.get_secret_value().strip():
+            raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord "
+                              "developer portal there.")
+        return self.discord_token
+
+
+_ENV_NAMES = {
+    ProviderName.MULEROUTER: "MULEROUTER_API_KEY",
+    ProviderName.VTRIX: "VTRIX_API_KEY",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one safe line.
+
+    The message names the environment variable and what is wrong with it, never the value.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _env_name_for(first["loc"])
+        reason = first["msg"].removeprefix("Value error, ")
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"setting {name} is invalid: {reason}{extra}") from None
+
+
+def _env_name_for(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return field.upper()
+

@@ -1,0 +1,86 @@
+"""The one interface every provider client implements, and what a poll answers.
+
+Why this module exists: the job engine, the terminal front end and the Discord cogs talk to
+"a provider", never to MuleRouter or Vtrix by name, so that the provider serving a model is a
+setting and a new provider is one new module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from bot.catalog import ModelSpec, WanRequest
+from bot.config import ProviderName
+
+
+class TaskState(StrEnum):
+    """A provider task as the bot understands it, whatever word the provider used."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskState.SUCCEEDED, TaskState.FAILED)
+
+
+# Provider task-failure codes that mean "the content was refused", which members should hear
+# differently from "the service broke".
+_CONTENT_WORDS = ("violation", "inappropriate", "sensitive", "safety", "moderation", "nsfw")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailure:
+    """Why a task failed, as the provider said it (``code`` as text: Vtrix sends strings)."""
+
+    code: str
+    title: str
+    detail: str
+
+    @property
+    def is_content_refusal(self) -> bool:
+        text = f"{self.title} {self.detail}".lower()
+        return any(word in text for word in _CONTENT_WORDS)
+
+    def user_message(self) -> str:
+        reason = self.detail or self.title or "no reason given"
+        if self.is_content_refusal:
+            return (f"The provider refused the content ({reason}). Try rewording the prompt or "
+                    "using another image.")
+        return f"The provider could not generate this ({reason})."
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """One look at a task. ``result_urls`` and ``billed_cost`` are set once it succeeded."""
+
+    state: TaskState
+    raw_status: str
+    progress: float | None = None
+    result_urls: tuple[str, ...] = field(default_factory=tuple)
+    billed_cost: Decimal | None = None
+    failure: TaskFailure | None = None
+
+
+class GenerationProvider(Protocol):
+    """Create a task, then look at it until it finishes."""
+
+    name: ProviderName
+
+    async def submit(self, spec: ModelSpec, request: WanRequest) -> str:
+        """Create the task; return its id.
+
+        Raises a definite :class:`~bot.providers.errors.ProviderError` when the provider
+        refused (nothing billed), or
+        :class:`~bot.providers.errors.SubmissionOutcomeUnknown` when it may have accepted.
+        """
+        ...
+
+    async def poll(self, spec: ModelSpec, task_id: str) -> PollResult:
+        """Look at the task once (transient errors already retried a few times)."""
+        ...
