@@ -7,6 +7,7 @@ setting and a new provider is one new module.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -14,6 +15,8 @@ from typing import Protocol
 
 from bot.catalog import ModelSpec, WanRequest
 from bot.config import ProviderName
+
+log = logging.getLogger(__name__)
 
 
 class TaskState(StrEnum):
@@ -27,6 +30,17 @@ class TaskState(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (TaskState.SUCCEEDED, TaskState.FAILED)
+
+
+def read_state(raw_status: str, provider: str, words: dict[str, TaskState]) -> TaskState:
+    """A status word as a state; an unknown word means "still running" (and is logged)."""
+    state = words.get(raw_status.strip().lower())
+    if state is None:
+        log.warning("%s sent an unknown task status %r; treating it as still running",
+                    provider, raw_status)
+        return TaskState.RUNNING
+    return state
+
 
 
 # Provider task-failure codes that mean "the content was refused", which members should hear

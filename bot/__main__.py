@@ -1,0 +1,78 @@
+"""``python -m bot``: the command-line entry point.
+
+Subcommands: ``run`` (the Discord bot; the default), ``generate`` (one generation from the
+terminal), ``models`` (the catalog), ``simulator`` (both providers' APIs on loopback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+
+from bot.cli.generate import add_generate_parser
+from bot.cli.models import add_models_parser
+from bot.config import ConfigError, load_settings
+from bot.simulator import add_simulator_arguments, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="wanbot: Alibaba Wan video and image generation for Discord servers.",
+        epilog="Settings come from the environment and ./.env; see README.md.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = subparsers.add_parser("run", help="run the Discord bot (the default)",
+                                description="Connect to Discord and serve the slash commands.")
+    run.set_defaults(handler=run_bot)
+    add_generate_parser(subparsers)
+    add_models_parser(subparsers)
+    simulator = subparsers.add_parser(
+        "simulator", help="serve simulated MuleRouter and Vtrix APIs on loopback",
+        description="Serve both providers' contracts on 127.0.0.1 for development and tests.",
+    )
+    add_simulator_arguments(simulator)
+    simulator.set_defaults(handler=run_simulator)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_bot(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        settings.require_discord_token()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    from bot.discord_ui.client import run_client
+
+    return run_client(settings)
+
+
+def run_simulator(args: argparse.Namespace) -> int:
+    configure_logging("INFO")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
