@@ -346,15 +346,15 @@ class WanI2V26Request(WanRequest):
 
     @model_validator(mode="after")
     def _consistent(self) -> WanI2V26Request:
+        problems = []
         if self.shot_type == "multi" and not self.prompt_extend:
-            raise ValueError(
-                "shot type 'multi' only works with prompt extend on: turn prompt extend on, "
-                "or choose 'single'."
-            )
+            problems.append("shot type 'multi' only works with prompt extend on: turn prompt "
+                            "extend on, or choose 'single'.")
         if self.audio_url is not None and not self.audio:
-            raise ValueError(
-                "an audio file was given but audio is off: remove the file, or turn audio on."
-            )
+            problems.append("an audio file was given but audio is off: remove the file, or "
+                            "turn audio on.")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def price_tier(self) -> str:
@@ -619,7 +619,7 @@ def describe_errors(model: type[BaseModel], exc: ValidationError) -> list[str]:
             if loc:
                 problems.append(f"The {label} {message}.".replace("..", "."))
             else:
-                problems.append(message[0].upper() + message[1:])
+                problems.extend(line[0].upper() + line[1:] for line in message.split("\n"))
         else:
             problems.append(f"The {label} is not valid: {err['msg']}.")
     return problems

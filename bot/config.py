@@ -15,7 +15,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,7 +54,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
-        populate_by_name=True,
+        env_ignore_empty=True,
         hide_input_in_errors=True,
     )
 
@@ -109,6 +117,14 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
 
+    @field_validator("poll_interval_max")
+    @classmethod
+    def _max_not_below_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("poll_interval_min")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least WANBOT_POLL_MIN_SECONDS ({low:g})")
+        return value
+
     @property
     def resolved_media_dir(self) -> Path:
         return self.media_dir or self.database_path.parent / "media"
@@ -142,10 +158,14 @@ _ENV_NAMES = {
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning a validation failure into one safe line.
 
-    The message names the environment variable and what is wrong with it, never the value.
+    ``overrides`` may use field names (``i2v_flash_provider=...``); they are passed under their
+    environment names, the only names the settings accept. The message names the environment
+    variable and what is wrong with it, never the value.
     """
+    named = {_env_name_for((key,)) if key in Settings.model_fields else key: value
+             for key, value in overrides.items()}
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**named)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _env_name_for(first["loc"])

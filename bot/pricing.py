@@ -52,9 +52,16 @@ class PriceTable:
                 data = tomllib.load(handle, parse_float=Decimal)
         except OSError as exc:
             raise PriceTableError(f"price table {path} cannot be read: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PriceTableError(f"price table {path} is not valid TOML: {exc}") from None
-        return table.overlay(data.get("prices", {}), source=str(path))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PriceTableError(f"price table {path} is not valid TOML (UTF-8): {exc}") from None
+        unknown = sorted(set(data) - {"prices"})
+        if unknown:
+            raise PriceTableError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
+                                  'write prices as [prices."<model>"] tables')
+        prices = data.get("prices", {})
+        if not isinstance(prices, dict):
+            raise PriceTableError(f"{path}: prices must be a table of models")
+        return table.overlay(prices, source=str(path))
 
     def overlay(self, overrides: Mapping[str, object], *, source: str = "overrides") -> PriceTable:
         merged = {model: dict(tiers) for model, tiers in self.prices.items()}

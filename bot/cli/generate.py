@@ -198,7 +198,9 @@ class _Progress:
         elapsed = time.monotonic() - self.started
         state = result.state.value if result else "submitted"
         parts = [f"[{state}]", f"elapsed {_clock(elapsed)}"]
-        if result and result.progress:
+        if result and result.state.finished:
+            pass
+        elif result and result.progress:
             parts.append(f"{result.progress:.0%}")
             if result.progress > 0.02:
                 parts.append(f"ETA {_clock(elapsed * (1 - result.progress) / result.progress)}")
@@ -280,13 +282,18 @@ async def _download(session: aiohttp.ClientSession, result: PollResult, spec: Mo
 @contextlib.asynccontextmanager
 async def _simulated(settings: Settings, speed: float):  # type: ignore[no-untyped-def]
     """Start the simulator in this process and point both providers at it."""
-    from bot.simulator import MULEROUTER_KEY, VTRIX_KEY, SimulatorConfig, SimulatorServer
+    from bot.simulator import (
+        DEFAULT_MULEROUTER_KEY,
+        DEFAULT_VTRIX_KEY,
+        SimulatorConfig,
+        SimulatorServer,
+    )
 
     async with SimulatorServer(SimulatorConfig(speed=speed)) as server:
         yield settings.model_copy(update={
             "mulerouter_base_url": HttpUrl(server.base_url),
             "vtrix_base_url": HttpUrl(server.base_url),
-            "mulerouter_api_key": SecretStr(MULEROUTER_KEY),
-            "vtrix_api_key": SecretStr(VTRIX_KEY),
+            "mulerouter_api_key": SecretStr(DEFAULT_MULEROUTER_KEY),
+            "vtrix_api_key": SecretStr(DEFAULT_VTRIX_KEY),
         })
 

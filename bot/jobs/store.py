@@ -1,0 +1,885 @@
+"""All SQL of the bot: jobs, inputs, outbox, settings and the append-only usage ledger.
+
+Why this module exists: every durable fact lives in one SQLite file, and every statement that
+reads or writes it is here, plain and parameterised, so the engine above speaks in jobs and
+money and a PostgreSQL store for several bot processes could replace this module alone.
+
+Rules kept here:
+
+* WAL mode, foreign keys on, a busy timeout; numbered migrations in ``migrations/`` applied in
+  order inside a transaction, the version kept in ``PRAGMA user_version``.
+* State changes are compare-and-set (``UPDATE … WHERE id = ? AND state IN (…)``) against
+  :data:`bot.jobs.states.TRANSITIONS`: the caller learns whether it won.
+* A state change and what it implies (a ledger entry, an outbox row) commit together.
+* Budget and limit checks and the reservation are one ``BEGIN IMMEDIATE`` transaction, so
+  concurrent submissions cannot both take the last room.
+
+What it must never do: build SQL from values (only from constants in this file), or store money
+as a float.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.jobs.money import from_micros, to_micros
+from bot.jobs.states import GENERATING_STATES, JobState, sources_of
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """An input file kept on disk for a job until the provider accepts the task."""
+
+    field: str
+    position: int
+    sha256: str
+    mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the engine knows about a job before it exists."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    model_id: str
+    provider: str
+    request: dict[str, Any]
+    price_tier: str
+    estimated_cost: Decimal
+    units: Decimal
+    unit: str
+    deadline_seconds: float
+    inputs: tuple[InputRef, ...] = ()
+    parent_job_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits in force for one submission (``None``: no limit)."""
+
+    max_concurrent_per_user: int | None = 3
+    user_daily_budget: Decimal | None = None
+    guild_monthly_budget: Decimal | None = None
+    cooldown_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    status_message_id: int | None
+    parent_job_id: int | None
+    model_id: str
+    provider: str
+    request: dict[str, Any]
+    price_tier: str
+    task_id: str | None
+    state: JobState
+    submit_attempts: int
+    poll_count: int
+    poll_errors: int
+    delivery_attempts: int
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    delivered_at: float | None
+    deadline_at: float
+    next_attempt_at: float | None
+    progress: float | None
+    result_urls: tuple[str, ...]
+    delivered_message_ids: tuple[int, ...]
+    error_code: str | None
+    error_message: str | None
+    estimated_cost: Decimal
+    billed_cost: Decimal | None
+    units: Decimal
+    unit: str
+
+    @property
+    def cost(self) -> Decimal:
+        """What this job counts as: the billed amount when known, else the estimate."""
+        return self.billed_cost if self.billed_cost is not None else self.estimated_cost
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"], user_id=row["user_id"], guild_id=row["guild_id"],
+            channel_id=row["channel_id"], status_message_id=row["status_message_id"],
+            parent_job_id=row["parent_job_id"], model_id=row["model_id"],
+            provider=row["provider"], request=json.loads(row["request_json"]),
+            price_tier=row["price_tier"], task_id=row["task_id"], state=JobState(row["state"]),
+            submit_attempts=row["submit_attempts"], poll_count=row["poll_count"],
+            poll_errors=row["poll_errors"], delivery_attempts=row["delivery_attempts"],
+            created_at=row["created_at"], submitted_at=row["submitted_at"],
+            finished_at=row["finished_at"], delivered_at=row["delivered_at"],
+            deadline_at=row["deadline_at"], next_attempt_at=row["next_attempt_at"],
+            progress=row["progress"],
+            result_urls=tuple(json.loads(row["result_urls"] or "[]")),
+            delivered_message_ids=tuple(json.loads(row["delivered_message_ids"] or "[]")),
+            error_code=row["error_code"], error_message=row["error_message"],
+            estimated_cost=from_micros(row["estimated_micros"]),
+            billed_cost=None if row["billed_micros"] is None else from_micros(
+                row["billed_micros"]),
+            units=Decimal(row["units"]), unit=row["unit"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    job_id: int
+    kind: str  # "result" | "notice"
+    attempts: int
+    claimed_at: float | None
+    message_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Spend and counts for one group (a user, a model…) over a period."""
+
+    key: str
+    jobs: int
+    charged_jobs: int
+    video_seconds: Decimal
+    images: Decimal
+    estimated: Decimal
+    billed: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.estimated + self.billed
+
+
+class ReservationRefused(Exception):
+    """A submission would break a budget or limit. ``str()`` tells the member what to do."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass
+class _Totals:
+    user_day: int = 0
+    guild_month: int = 0
+    generating: int = 0
+    last_created: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+# ---------------------------------------------------------------------------------------------
+
+
+def day_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def month_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def period_start(period: str, now: float) -> float:
+    """``today`` / ``month`` / ``all`` as a UNIX time (UTC calendar)."""
+    if period == "today":
+        return day_start(now)
+    if period == "month":
+        return month_start(now)
+    if period == "all":
+        return 0.0
+    raise ValueError(f"unknown period {period!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------------
+
+_ACTIVE = tuple(s.value for s in (JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING,
+                                  JobState.SUCCEEDED, JobState.DELIVERING))
+_GENERATING = tuple(sorted(s.value for s in GENERATING_STATES))
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class Store:
+    """The bot's SQLite database. Open with :meth:`open`; one instance per process."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        # One aiosqlite connection serialises statements but not transactions: two coroutines
+        # must not interleave BEGIN…COMMIT on it. Every transaction holds this lock.
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        store = cls(db, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self, *, immediate: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    # --- migrations -------------------------------------------------------------------------
+
+    async def _migrate(self) -> None:
+        migrations = sorted(
+            (entry for entry in resources.files("bot.jobs.migrations").iterdir()
+             if entry.name.endswith(".sql")),
+            key=lambda entry: entry.name,
+        )
+        async with self._transaction(immediate=True) as db:
+            version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
+            for entry in migrations:
+                number = int(entry.name.split("_", 1)[0])
+                if number <= version:
+                    continue
+                for statement in _split_sql(entry.read_text(encoding="utf-8")):
+                    await db.execute(statement)
+                # PRAGMA takes no parameters; ``number`` is an int parsed from our own file name.
+                await db.execute(f"PRAGMA user_version = {number:d}")
+
+    async def schema_version(self) -> int:
+        return (await (await self._db.execute("PRAGMA user_version")).fetchone())[0]
+
+    # --- creating a job: the atomic reservation -----------------------------------------------
+
+    async def create_job(self, new: NewJob, limits: Limits, now: float) -> Job:
+        """Check every limit and reserve the estimate in one ``BEGIN IMMEDIATE`` transaction.
+
+        Raises :class:`ReservationRefused` (nothing written) when a limit would be broken.
+        """
+        estimate = to_micros(new.estimated_cost)
+        async with self._transaction(immediate=True) as db:
+            effective = await self._effective_limits(db, new, limits)
+            totals = await self._totals(db, new, now)
+            _check_limits(effective, totals, estimate, now)
+            cursor = await db.execute(
+                "INSERT INTO jobs (user_id, guild_id, channel_id, parent_job_id, model_id,"
+                " provider, request_json, price_tier, state, created_at, deadline_at,"
+                " next_attempt_at, estimated_micros, units, unit)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (new.user_id, new.guild_id, new.channel_id, new.parent_job_id, new.model_id,
+                 new.provider, json.dumps(new.request, separators=(",", ":")), new.price_tier,
+                 JobState.CREATED.value, now, now + new.deadline_seconds, now, estimate,
+                 str(new.units), new.unit),
+            )
+            job_id = cursor.lastrowid
+            await db.executemany(
+                "INSERT INTO job_inputs (job_id, field, position, sha256, mime)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(job_id, ref.field, ref.position, ref.sha256, ref.mime) for ref in new.inputs],
+            )
+            await self._ledger(db, job_id, new.user_id, new.guild_id, new.model_id, "reserve",
+                               estimate, billed=False, charged_at=now, now=now,
+                               note="estimate reserved at submission")
+            return await self._job(db, job_id)
+
+    async def _effective_limits(self, db: aiosqlite.Connection, new: NewJob,
+                                defaults: Limits) -> Limits:
+        if new.guild_id is None:
+            return defaults
+        row = await (await db.execute(
+            "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
+            " max_concurrent_per_user, cooldown_seconds FROM guild_settings WHERE guild_id = ?",
+            (new.guild_id,),
+        )).fetchone()
+        user = await (await db.execute(
+            "SELECT daily_budget_micros FROM user_settings WHERE guild_id = ? AND user_id = ?",
+            (new.guild_id, new.user_id),
+        )).fetchone()
+        limits = defaults
+        if row is not None:
+            limits = Limits(
+                max_concurrent_per_user=(row["max_concurrent_per_user"]
+                                         if row["max_concurrent_per_user"] is not None
+                                         else defaults.max_concurrent_per_user),
+                user_daily_budget=_opt_money(row["user_daily_budget_micros"],
+                                             defaults.user_daily_budget),
+                guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"],
+                                                defaults.guild_monthly_budget),
+                cooldown_seconds=(row["cooldown_seconds"] if row["cooldown_seconds"] is not None
+                                  else defaults.cooldown_seconds),
+            )
+        if user is not None and user["daily_budget_micros"] is not None:
+            limits = Limits(limits.max_concurrent_per_user,
+                            from_micros(user["daily_budget_micros"]),
+                            limits.guild_monthly_budget, limits.cooldown_seconds)
+        return limits
+
+    async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> _Totals:
+        user_day = await (await db.execute(
+            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
+            " WHERE user_id = ? AND guild_id IS ? AND charged_at >= ?",
+            (new.user_id, new.guild_id, day_start(now)),
+        )).fetchone()
+        guild_month = (0,)
+        if new.guild_id is not None:
+            guild_month = await (await db.execute(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
+                " WHERE guild_id = ? AND charged_at >= ?",
+                (new.guild_id, month_start(now)),
+            )).fetchone()
+        generating = await (await db.execute(
+            f"SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?"
+            f" AND state IN ({_placeholders(_GENERATING)})",
+            (new.user_id, new.guild_id, *_GENERATING),
+        )).fetchone()
+        last = await (await db.execute(
+            "SELECT MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?",
+            (new.user_id, new.guild_id),
+        )).fetchone()
+        return _Totals(user_day=user_day[0], guild_month=guild_month[0],
+                       generating=generating[0], last_created=last[0])
+
+    # --- transitions ---------------------------------------------------------------------------
+
+    async def _move(self, db: aiosqlite.Connection, job_id: int, to: JobState,
+                    assignments: str = "", params: Sequence[object] = ()) -> bool:
+        """Compare-and-set a job's state. ``assignments`` is a constant SQL fragment."""
+        sources = tuple(sorted(state.value for state in sources_of(to)))
+        extra = f", {assignments}" if assignments else ""
+        cursor = await db.execute(
+            f"UPDATE jobs SET state = ?{extra} WHERE id = ? AND state IN"
+            f" ({_placeholders(sources)})",
+            (to.value, *params, job_id, *sources),
+        )
+        return cursor.rowcount == 1
+
+    async def claim_submission(self, job_id: int, now: float) -> bool:
+        """created -> submitting, persisted before the create request leaves."""
+        async with self._transaction() as db:
+            return await self._move(db, job_id, JobState.SUBMITTING,
+                                    "submit_attempts = submit_attempts + 1,"
+                                    " next_attempt_at = NULL")
+
+    async def mark_running(self, job_id: int, task_id: str, now: float,
+                           next_poll_at: float) -> list[str]:
+        """submitting -> running with the task id. Returns input hashes no job needs any more."""
+        async with self._transaction() as db:
+            moved = await self._move(
+                db, job_id, JobState.RUNNING,
+                "task_id = ?, submitted_at = ?, next_attempt_at = ?",
+                (task_id, now, next_poll_at),
+            )
+            if not moved:
+                return []
+            return await self._release_inputs(db, job_id)
+
+    async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
+        """submitting -> created: the provider said "not now" (nothing was accepted)."""
+        async with self._transaction() as db:
+            return await self._move(db, job_id, JobState.CREATED,
+                                    "next_attempt_at = ?, error_message = ?", (retry_at, reason))
+
+    async def mark_submission_unknown(self, job_id: int, reason: str, now: float) -> bool:
+        """submitting -> submission_unknown; the member is told. The estimate stays reserved:
+        the provider may have accepted (and billed) the task."""
+        async with self._transaction() as db:
+            moved = await self._move(
+                db, job_id, JobState.SUBMISSION_UNKNOWN,
+                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
+                (now, "submission_unknown", reason),
+            )
+            if moved:
+                await self._enqueue(db, job_id, "notice", now)
+            return moved
+
+    async def mark_failed(self, job_id: int, code: str, message: str, now: float, *,
+                          billed: Decimal | None = None) -> bool:
+        """-> failed; releases the reservation unless the provider billed; member told."""
+        async with self._transaction() as db:
+            job = await self._job(db, job_id)
+            moved = await self._move(
+                db, job_id, JobState.FAILED,
+                "finished_at = COALESCE(finished_at, ?), next_attempt_at = NULL,"
+                " error_code = ?, error_message = ?, billed_micros = COALESCE(?, billed_micros)",
+                (now, code, message, None if billed is None else to_micros(billed)),
+            )
+            if not moved:
+                return False
+            if job.state is JobState.DELIVERING:
+                # The result was produced (and charged); only posting it failed.
+                await self._enqueue(db, job_id, "notice", now)
+                return True
+            await self._settle_or_release(db, job, billed, now, failed=True)
+            await self._enqueue(db, job_id, "notice", now)
+            return True
+
+    async def mark_timed_out(self, job_id: int, now: float) -> bool:
+        """running -> timed_out; no charge unless the provider billed (it never said so)."""
+        async with self._transaction() as db:
+            job = await self._job(db, job_id)
+            moved = await self._move(
+                db, job_id, JobState.TIMED_OUT,
+                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
+                (now, "timed_out", "no result before the deadline"),
+            )
+            if moved:
+                await self._settle_or_release(db, job, job.billed_cost, now, failed=True)
+                await self._enqueue(db, job_id, "notice", now)
+            return moved
+
+    async def mark_succeeded(self, job_id: int, urls: Sequence[str], billed: Decimal | None,
+                             now: float) -> bool:
+        """running -> succeeded; settles the cost and queues the result for delivery."""
+        async with self._transaction() as db:
+            job = await self._job(db, job_id)
+            moved = await self._move(
+                db, job_id, JobState.SUCCEEDED,
+                "finished_at = ?, result_urls = ?, billed_micros = ?, progress = 1.0,"
+                " next_attempt_at = NULL",
+                (now, json.dumps(list(urls)), None if billed is None else to_micros(billed)),
+            )
+            if moved:
+                await self._settle_or_release(db, job, billed, now, failed=False)
+                await self._enqueue(db, job_id, "result", now)
+            return moved
+
+    async def cancel(self, job_id: int, now: float, by_user_id: int) -> JobState | None:
+        """Cancel a job; returns the state it was cancelled from, or ``None`` if too late.
+
+        Before submission nothing was sent and the reservation is released. After submission
+        the upstream task keeps running and is billed, so the estimate stays charged.
+        """
+        async with self._transaction() as db:
+            job = await self._job(db, job_id)
+            if job.state not in sources_of(JobState.CANCELLED):
+                return None
+            moved = await self._move(
+                db, job_id, JobState.CANCELLED,
+                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
+                (now, "cancelled", f"cancelled by {by_user_id}"),
+            )
+            if not moved:
+                return None
+            if job.state is JobState.CREATED:
+                await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id,
+                                   "release", -to_micros(job.estimated_cost), billed=False,
+                                   charged_at=job.created_at, now=now,
+                                   note="cancelled before submission")
+            else:
+                await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id,
+                                   "settle", 0, billed=False, charged_at=job.created_at, now=now,
+                                   note="cancelled after submission: the provider still bills")
+            await self._enqueue(db, job_id, "notice", now)
+            return job.state
+
+    async def record_poll(self, job_id: int, *, next_poll_at: float,
+                          progress: float | None, error: bool) -> None:
+        """A look at a running job that did not finish it."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET poll_count = poll_count + 1,"
+                " poll_errors = CASE WHEN ? THEN poll_errors + 1 ELSE 0 END,"
+                " next_attempt_at = ?, progress = COALESCE(?, progress)"
+                " WHERE id = ? AND state = ?",
+                (error, next_poll_at, progress, job_id, JobState.RUNNING.value),
+            )
+
+    async def record_polls(self, updates: Iterable[tuple[int, float, float | None, bool]]) -> None:
+        """Many :meth:`record_poll` in one transaction: (job id, next poll, progress, error)."""
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE jobs SET poll_count = poll_count + 1,"
+                " poll_errors = CASE WHEN ? THEN poll_errors + 1 ELSE 0 END,"
+                " next_attempt_at = ?, progress = COALESCE(?, progress)"
+                " WHERE id = ? AND state = ?",
+                [(error, next_at, progress, job_id, JobState.RUNNING.value)
+                 for job_id, next_at, progress, error in updates],
+            )
+
+    async def _enqueue(self, db: aiosqlite.Connection, job_id: int, kind: str,
+                       now: float) -> None:
+        """Queue a post for the outbox in the caller's transaction (at most one per kind)."""
+        await db.execute(
+            "INSERT INTO outbox (job_id, kind, created_at, next_attempt_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (job_id, kind) DO NOTHING",
+            (job_id, kind, now, now),
+        )
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET status_message_id = ? WHERE id = ?",
+                             (message_id, job_id))
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        cursor = await self._db.execute(
+            "SELECT id, job_id, kind, attempts, claimed_at, message_ids FROM outbox"
+            " WHERE delivered_at IS NULL AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [_outbox(row) for row in await cursor.fetchall()]
+
+    async def next_outbox_time(self) -> float | None:
+        row = await (await self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL")).fetchone()
+        return row[0]
+
+    async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
+        """Mark an attempt as started, before posting. A claim older than the lease is
+        considered crashed mid-post: the next attempt reconciles before posting again."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, claimed_at = ?, next_attempt_at = ?"
+                " WHERE id = ? AND delivered_at IS NULL",
+                (now, now + lease_seconds, item_id),
+            )
+            row = await (await db.execute(
+                "SELECT id, job_id, kind, attempts, claimed_at, message_ids FROM outbox"
+                " WHERE id = ?", (item_id,))).fetchone()
+            item = _outbox(row)
+            if item.kind == "result":
+                await self._move(db, item.job_id, JobState.DELIVERING)
+                await db.execute(
+                    "UPDATE jobs SET delivery_attempts = ? WHERE id = ?",
+                    (item.attempts, item.job_id),
+                )
+            return item
+
+    async def complete_outbox(self, item_id: int, message_ids: Sequence[int],
+                              now: float) -> None:
+        async with self._transaction() as db:
+            row = await (await db.execute(
+                "SELECT job_id, kind FROM outbox WHERE id = ?", (item_id,))).fetchone()
+            await db.execute(
+                "UPDATE outbox SET delivered_at = ?, message_ids = ?, last_error = NULL"
+                " WHERE id = ? AND delivered_at IS NULL",
+                (now, json.dumps(list(message_ids)), item_id),
+            )
+            if row["kind"] == "result":
+                await self._move(db, row["job_id"], JobState.DELIVERED,
+                                 "delivered_at = ?, delivered_message_ids = ?",
+                                 (now, json.dumps(list(message_ids))))
+
+    async def retry_outbox(self, item_id: int, retry_at: float, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, claimed_at = NULL, last_error = ?"
+                " WHERE id = ? AND delivered_at IS NULL",
+                (retry_at, error[:500], item_id),
+            )
+
+    async def abandon_outbox(self, item_id: int, error: str, now: float) -> None:
+        """Stop trying to deliver (after many attempts); the row keeps the last error."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET delivered_at = ?, last_error = ? WHERE id = ?",
+                (now, f"abandoned: {error}"[:500], item_id),
+            )
+
+    # --- reading jobs -------------------------------------------------------------------------
+
+    async def _job(self, db: aiosqlite.Connection, job_id: int) -> Job:
+        row = await (await db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))).fetchone()
+        if row is None:
+            raise KeyError(job_id)
+        return Job.from_row(row)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await (await self._db.execute("SELECT * FROM jobs WHERE id = ?",
+                                            (job_id,))).fetchone()
+        return None if row is None else Job.from_row(row)
+
+    async def active_jobs(self) -> list[Job]:
+        """Every job the engine still has work for (resumed at start-up)."""
+        cursor = await self._db.execute(
+            f"SELECT * FROM jobs WHERE state IN ({_placeholders(_ACTIVE)}) ORDER BY id",
+            _ACTIVE,
+        )
+        return [Job.from_row(row) for row in await cursor.fetchall()]
+
+    async def jobs_for_user(self, user_id: int, guild_id: int | None, *,
+                            limit: int = 25) -> list[Job]:
+        cursor = await self._db.execute(
+            "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
+            (user_id, guild_id, limit),
+        )
+        return [Job.from_row(row) for row in await cursor.fetchall()]
+
+    async def inputs_of(self, job_id: int) -> list[InputRef]:
+        cursor = await self._db.execute(
+            "SELECT field, position, sha256, mime FROM job_inputs WHERE job_id = ?"
+            " ORDER BY field, position", (job_id,))
+        return [InputRef(row["field"], row["position"], row["sha256"], row["mime"])
+                for row in await cursor.fetchall()]
+
+    async def _release_inputs(self, db: aiosqlite.Connection, job_id: int) -> list[str]:
+        hashes = [row[0] for row in await (await db.execute(
+            "SELECT DISTINCT sha256 FROM job_inputs WHERE job_id = ?", (job_id,))).fetchall()]
+        await db.execute("DELETE FROM job_inputs WHERE job_id = ?", (job_id,))
+        unused = []
+        for sha in hashes:
+            still = await (await db.execute(
+                "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))).fetchone()
+            if still is None:
+                unused.append(sha)
+        return unused
+
+    async def duration_history(self, model_id: str, price_tier: str, units: Decimal, *,
+                               limit: int = 200) -> list[float]:
+        """Seconds from submission to detected completion of recent similar jobs."""
+        cursor = await self._db.execute(
+            "SELECT finished_at - submitted_at FROM jobs"
+            " WHERE model_id = ? AND price_tier = ? AND units = ?"
+            " AND state IN ('succeeded', 'delivering', 'delivered')"
+            " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+            " ORDER BY finished_at DESC LIMIT ?",
+            (model_id, price_tier, str(units), limit),
+        )
+        return [row[0] for row in await cursor.fetchall()]
+
+    # --- ledger -------------------------------------------------------------------------------
+
+    async def _ledger(self, db: aiosqlite.Connection, job_id: int, user_id: int,
+                      guild_id: int | None, model_id: str, entry: str, amount_micros: int, *,
+                      billed: bool, charged_at: float, now: float, note: str) -> None:
+        await db.execute(
+            "INSERT INTO ledger (job_id, user_id, guild_id, model_id, entry, amount_micros,"
+            " billed, charged_at, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, user_id, guild_id, model_id, entry, amount_micros, int(billed), charged_at,
+             now, note),
+        )
+
+    async def _settle_or_release(self, db: aiosqlite.Connection, job: Job,
+                                 billed: Decimal | None, now: float, *, failed: bool) -> None:
+        reserved = to_micros(job.estimated_cost)
+        if billed is not None:
+            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "settle",
+                               to_micros(billed) - reserved, billed=True,
+                               charged_at=job.created_at, now=now,
+                               note="settled at the provider's billed cost")
+        elif failed:
+            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "release",
+                               -reserved, billed=False, charged_at=job.created_at, now=now,
+                               note="released: nothing delivered, nothing billed")
+        else:
+            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "settle",
+                               0, billed=False, charged_at=job.created_at, now=now,
+                               note="settled at the estimate (provider reports no cost)")
+
+    async def ledger_total(self, *, user_id: int | None = None, guild_id: int | None = None,
+                           since: float = 0.0) -> Decimal:
+        row = await (await self._db.execute(
+            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger WHERE charged_at >= ?"
+            " AND (? IS NULL OR user_id = ?) AND (? IS NULL OR guild_id = ?)",
+            (since, user_id, user_id, guild_id, guild_id),
+        )).fetchone()
+        return from_micros(row[0])
+
+    async def ledger_entries(self, job_id: int) -> list[tuple[str, Decimal, bool]]:
+        cursor = await self._db.execute(
+            "SELECT entry, amount_micros, billed FROM ledger WHERE job_id = ? ORDER BY id",
+            (job_id,))
+        return [(row[0], from_micros(row[1]), bool(row[2])) for row in await cursor.fetchall()]
+
+    async def usage(self, *, group_by: str, since: float, guild_id: int | None = None,
+                    user_id: int | None = None) -> list[UsageRow]:
+        """Spend and counts grouped by ``user``, ``model`` or ``guild`` since a time.
+
+        A job's charge is the sum of its ledger entries; it is "billed" when any entry came
+        from the provider's own figure, "estimated" otherwise.
+        """
+        column = _GROUP_COLUMNS[group_by]
+        cursor = await self._db.execute(
+            _USAGE_SQL[column],
+            (since, guild_id, guild_id, user_id, user_id),
+        )
+        return [
+            UsageRow(key=str(row["key"]), jobs=row["jobs"], charged_jobs=row["charged_jobs"],
+                     video_seconds=Decimal(str(row["video_seconds"] or 0)),
+                     images=Decimal(str(row["images"] or 0)),
+                     estimated=from_micros(row["estimated"]), billed=from_micros(row["billed"]))
+            for row in await cursor.fetchall()
+        ]
+
+    async def ledger_rows(self, *, since: float, guild_id: int | None = None
+                          ) -> AsyncIterator[sqlite3.Row]:
+        """Ledger entries with their job's model and state, oldest first (for CSV export)."""
+        cursor = await self._db.execute(
+            "SELECT l.id, l.created_at, l.charged_at, l.job_id, l.user_id, l.guild_id,"
+            " l.model_id, l.entry, l.amount_micros, l.billed, l.note, j.state"
+            " FROM ledger l JOIN jobs j ON j.id = l.job_id"
+            " WHERE l.charged_at >= ? AND (? IS NULL OR l.guild_id = ?) ORDER BY l.id",
+            (since, guild_id, guild_id),
+        )
+        async for row in cursor:
+            yield row
+
+    # --- settings -----------------------------------------------------------------------------
+
+    async def set_guild_limits(self, guild_id: int, limits: Limits, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
+                " guild_monthly_budget_micros, max_concurrent_per_user, cooldown_seconds,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET"
+                " user_daily_budget_micros = excluded.user_daily_budget_micros,"
+                " guild_monthly_budget_micros = excluded.guild_monthly_budget_micros,"
+                " max_concurrent_per_user = excluded.max_concurrent_per_user,"
+                " cooldown_seconds = excluded.cooldown_seconds, updated_at = excluded.updated_at",
+                (guild_id, _opt_micros(limits.user_daily_budget),
+                 _opt_micros(limits.guild_monthly_budget), limits.max_concurrent_per_user,
+                 limits.cooldown_seconds, now),
+            )
+
+    async def set_user_daily_budget(self, guild_id: int, user_id: int,
+                                    budget: Decimal | None, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO user_settings (guild_id, user_id, daily_budget_micros, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
+                " daily_budget_micros = excluded.daily_budget_micros,"
+                " updated_at = excluded.updated_at",
+                (guild_id, user_id, _opt_micros(budget), now),
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+_GROUP_COLUMNS = {"user": "j.user_id", "model": "j.model_id", "guild": "j.guild_id"}
+
+
+def _usage_sql(column: str) -> str:
+    # ``column`` comes from _GROUP_COLUMNS only: a constant of this module, never user input.
+    return (
+        f"SELECT {column} AS key, COUNT(*) AS jobs,"
+        " SUM(CASE WHEN charge <> 0 THEN 1 ELSE 0 END) AS charged_jobs,"
+        " SUM(CASE WHEN j.unit = 'second' AND charge <> 0 THEN CAST(j.units AS REAL)"
+        " ELSE 0 END) AS video_seconds,"
+        " SUM(CASE WHEN j.unit = 'image' AND charge <> 0 THEN CAST(j.units AS REAL)"
+        " ELSE 0 END) AS images,"
+        " SUM(CASE WHEN billed = 0 THEN charge ELSE 0 END) AS estimated,"
+        " SUM(CASE WHEN billed = 1 THEN charge ELSE 0 END) AS billed"
+        " FROM (SELECT job_id, SUM(amount_micros) AS charge, MAX(billed) AS billed"
+        "       FROM ledger WHERE charged_at >= ? GROUP BY job_id) AS per_job"
+        " JOIN jobs j ON j.id = per_job.job_id"
+        " WHERE (? IS NULL OR j.guild_id = ?) AND (? IS NULL OR j.user_id = ?)"
+        f" GROUP BY {column} ORDER BY SUM(charge) DESC, {column}"
+    )
+
+
+_USAGE_SQL = {column: _usage_sql(column) for column in _GROUP_COLUMNS.values()}
+
+
+def _outbox(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(id=row["id"], job_id=row["job_id"], kind=row["kind"],
+                      attempts=row["attempts"], claimed_at=row["claimed_at"],
+                      message_ids=tuple(json.loads(row["message_ids"] or "[]")))
+
+
+def _opt_money(micros: int | None, default: Decimal | None) -> Decimal | None:
+    return default if micros is None else from_micros(micros)
+
+
+def _opt_micros(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_micros(amount)
+
+
+def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) -> None:
+    if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
+        raise ReservationRefused("generation_off",
+                                 "Generation is turned off for you on this server.")
+    if limits.guild_monthly_budget is not None and limits.guild_monthly_budget == 0:
+        raise ReservationRefused("generation_off", "Generation is turned off on this server.")
+    if (limits.max_concurrent_per_user is not None
+            and totals.generating >= limits.max_concurrent_per_user):
+        raise ReservationRefused(
+            "concurrency",
+            f"You already have {totals.generating} generation(s) running; the limit is "
+            f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.")
+    if (limits.cooldown_seconds and totals.last_created is not None
+            and now - totals.last_created < limits.cooldown_seconds):
+        wait = limits.cooldown_seconds - (now - totals.last_created)
+        raise ReservationRefused(
+            "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation.")
+    if limits.user_daily_budget is not None:
+        cap = to_micros(limits.user_daily_budget)
+        if totals.user_day + estimate > cap:
+            raise ReservationRefused(
+                "user_budget",
+                f"This would cost about ${from_micros(estimate)}, and you have "
+                f"${from_micros(max(cap - totals.user_day, 0))} left of your "
+                f"${from_micros(cap)} daily budget. Try a cheaper setting or wait until "
+                "tomorrow (UTC).")
+    if limits.guild_monthly_budget is not None:
+        cap = to_micros(limits.guild_monthly_budget)
+        if totals.guild_month + estimate > cap:
+            raise ReservationRefused(
+                "guild_budget",
+                f"This would cost about ${from_micros(estimate)}, and the server has "
+                f"${from_micros(max(cap - totals.guild_month, 0))} left of its "
+                f"${from_micros(cap)} monthly budget. Ask the server staff.")
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (``BEGIN … END;``) whole."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not buffer and (not stripped or stripped.startswith("--")):
+            continue
+        buffer.append(line)
+        candidate = "\n".join(buffer)
+        if stripped.endswith(";") and sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            buffer = []
+    if "\n".join(buffer).strip():
+        raise ValueError("migration ends with an incomplete statement")
+    return statements

@@ -1,0 +1,48 @@
+"""Untrusted media in, a checked ``data:`` URI or audio file (or a refusal with a reason) out.
+
+Why this package exists: everything a member attaches is checked here, before any provider sees
+it, so a bad file costs a message instead of a failed (or billed) task. :mod:`.images` repairs or
+refuses images, :mod:`.audio` checks audio for wan2.6-i2v, :mod:`.fetch` downloads attachments
+with a byte cap and a deadline.
+
+What it must never do: trust a filename or a declared content type, decode without bounds, or let
+a parser's exception reach a member as anything but :class:`MediaRejected`.
+"""
+
+from bot.media.audio import (
+    AUDIO_MAX_SECONDS,
+    AUDIO_MIN_SECONDS,
+    AudioFormat,
+    AudioInfo,
+    check_audio,
+    check_audio_metadata,
+)
+from bot.media.errors import MediaRejected, megabytes
+from bot.media.fetch import DOWNLOAD_TIMEOUT_SECONDS, download
+from bot.media.images import (
+    ACCEPTED_FORMATS,
+    JPEG_QUALITIES,
+    MAX_INPUT_DOWNLOAD_BYTES,
+    MAX_SOURCE_PIXELS,
+    PreparedImage,
+    prepare_image,
+)
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "AUDIO_MAX_SECONDS",
+    "AUDIO_MIN_SECONDS",
+    "DOWNLOAD_TIMEOUT_SECONDS",
+    "JPEG_QUALITIES",
+    "MAX_INPUT_DOWNLOAD_BYTES",
+    "MAX_SOURCE_PIXELS",
+    "AudioFormat",
+    "AudioInfo",
+    "MediaRejected",
+    "PreparedImage",
+    "check_audio",
+    "check_audio_metadata",
+    "download",
+    "megabytes",
+    "prepare_image",
+]
