@@ -56,6 +56,7 @@ async def download_result(
     default_ext: str,
     max_bytes: int,
     attempts: int = 3,
+    retry_delay: float = 2.0,
     total_seconds: float = 300.0,
 ) -> Path:
     """Fetch one result URL into ``dest_dir``; return its path.
@@ -67,7 +68,7 @@ async def download_result(
     last_error = "no attempt made"
     for attempt in range(attempts):
         if attempt:
-            await asyncio.sleep(min(2.0**attempt, 10.0))
+            await asyncio.sleep(min(retry_delay * 2 ** (attempt - 1), 30.0))
         try:
             return await _fetch_once(session, url, dest_dir, stem=stem, index=index,
                                      default_ext=default_ext, max_bytes=max_bytes,

@@ -170,10 +170,13 @@ async def test_failed_tasks_read_from_both_error_locations(
 ) -> None:
     sim = await make_simulator(failure_rate=1.0)
     client = Providers(settings_for(sim.base_url), session).for_spec(T2V)
-    codes: set[str] = set()
-    for n in range(12):
+
+    async def one(n: int) -> PollResult:
         task_id = await client.submit(T2V, T2V.parse({"prompt": f"scene {n}"}))
-        result = await poll_until_done(lambda task_id=task_id: client.poll(T2V, task_id))
+        return await poll_until_done(lambda: client.poll(T2V, task_id))
+
+    codes: set[str] = set()
+    for result in await asyncio.gather(*(one(n) for n in range(12))):
         assert result.state is TaskState.FAILED
         assert result.failure is not None
         assert result.failure.detail
@@ -391,7 +394,7 @@ async def test_result_download_retries_a_server_error(simulator: SimulatorServer
     simulator.state.push_faults(ScriptedFault(kind=FaultKind.SERVER_ERROR,
                                               target=FaultTarget.MEDIA))
     path = await download_result(session, result.result_urls[0], tmp_path, stem="j", index=0,
-                                 default_ext=".mp4", max_bytes=10_000_000)
+                                 default_ext=".mp4", max_bytes=10_000_000, retry_delay=0.01)
     assert path.read_bytes()[4:8] == b"ftyp"
 
 
