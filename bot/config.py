@@ -92,10 +92,12 @@ class Settings(BaseSettings):
         description="TOML file overriding the reference prices.",
     )
     poll_interval_min: PositiveSeconds = Field(
-        5.0, validation_alias=_env("WANBOT_POLL_MIN_SECONDS")
+        4.0, validation_alias=_env("WANBOT_POLL_MIN_SECONDS"),
+        description="Interval between looks at a task around its expected finish.",
     )
     poll_interval_max: PositiveSeconds = Field(
-        60.0, validation_alias=_env("WANBOT_POLL_MAX_SECONDS")
+        120.0, validation_alias=_env("WANBOT_POLL_MAX_SECONDS"),
+        description="Longest interval between two looks at one task.",
     )
     http_timeout: PositiveSeconds = Field(30.0, validation_alias=_env("WANBOT_HTTP_TIMEOUT"))
     max_result_bytes: int = Field(

@@ -81,8 +81,8 @@ def test_defaults() -> None:
     assert s.media_dir is None
     assert s.resolved_media_dir == Path("data/media")
     assert s.price_table is None
-    assert s.poll_interval_min == 5.0
-    assert s.poll_interval_max == 60.0
+    assert s.poll_interval_min == 4.0
+    assert s.poll_interval_max == 120.0
     assert s.http_timeout == 30.0
     assert s.max_result_bytes == 500 * 1024 * 1024
     assert s.video_deadline == 1800.0

@@ -612,6 +612,15 @@ class Store:
                 (retry_at, error[:500], item_id),
             )
 
+    async def reset_outbox_claims(self, now: float) -> int:
+        """At start-up, every claim is from a process that is gone: make them due now. Their
+        next attempt asks the deliverer whether the post happened before posting again."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE delivered_at IS NULL"
+                " AND claimed_at IS NOT NULL", (now,))
+            return cursor.rowcount
+
     async def abandon_outbox(self, item_id: int, error: str, now: float) -> None:
         """Stop trying to deliver (after many attempts); the row keeps the last error."""
         async with self._transaction() as db:
@@ -665,6 +674,16 @@ class Store:
             still = await (await db.execute(
                 "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))).fetchone()
             if still is None:
+                unused.append(sha)
+        return unused
+
+    async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
+        """Those of ``hashes`` that no job waiting for submission refers to."""
+        unused = []
+        for sha in dict.fromkeys(hashes):
+            row = await (await self._db.execute(
+                "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))).fetchone()
+            if row is None:
                 unused.append(sha)
         return unused
 

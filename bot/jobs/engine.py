@@ -1,0 +1,505 @@
+"""The durable job engine: submit, follow, settle, and hand results to the outbox.
+
+Why this module exists: a generation takes minutes and costs money, and the bot will be
+restarted, crash and lose its network while jobs are in flight. The engine owns a job from the
+moment a member's request is accepted until its result or notice is queued for delivery, and
+keeps every step in the database first (:mod:`bot.jobs.states` has the state table):
+
+* :meth:`JobEngine.submit` checks and reserves the budget, stores inputs on disk and the job in
+  SQLite, in that order, and returns at once; the create request is sent in the background.
+* One scheduler (:mod:`bot.jobs.scheduler`) wakes for the next due submission or poll, with a
+  per-provider request rate and a cap on concurrent requests, and adaptive poll intervals
+  (:mod:`bot.jobs.planning`).
+* :meth:`JobEngine.start` resumes everything that was in flight: jobs caught mid-create become
+  ``submission_unknown`` (never resent: a resend can bill twice), running jobs are polled again
+  at once, undelivered results are delivered.
+
+What it must never do: import discord.py, or send a create request for a job that is not in
+``submitting`` in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.catalog import MediaRole, ModelSpec, RequestInvalid, ResultKind, WanRequest, spec_for
+from bot.config import ConfigError, ProviderName, Settings
+from bot.jobs.delivery import Deliverer
+from bot.jobs.inputs import InputFiles
+from bot.jobs.outbox import Outbox
+from bot.jobs.planning import DEFAULT_SECONDS, DurationEstimate, PollPlanner, eta_seconds
+from bot.jobs.ratelimit import TokenBucket
+from bot.jobs.scheduler import Action, Scheduler
+from bot.jobs.states import JobState
+from bot.jobs.store import InputRef, Job, Limits, NewJob, Store
+from bot.pricing import PriceTable
+from bot.providers import PollResult, Providers, TaskState
+from bot.providers.errors import (
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    SubmissionOutcomeUnknown,
+    TaskNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+INPUT_PREFIX = "input:"
+
+
+class EngineStopping(Exception):
+    """The engine is shutting down and takes no new jobs."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Tunables of the engine. :meth:`from_settings` reads the operator's settings."""
+
+    media_dir: Path
+    video_deadline: float = 30 * 60.0
+    image_deadline: float = 10 * 60.0
+    poll_min_interval: float = 4.0
+    poll_max_interval: float = 120.0
+    poll_first_look: float = 10.0
+    requests_per_second: float = 20.0
+    max_concurrent_requests: int = 32
+    max_submit_attempts: int = 5
+    submit_retry_seconds: float = 30.0
+    poll_not_found_limit: int = 5
+    outbox_max_attempts: int = 8
+    outbox_retry_seconds: float = 5.0
+    outbox_lease_seconds: float = 300.0
+    outbox_concurrency: int = 8
+    max_result_bytes: int = 500 * 1024 * 1024
+    download_retry_seconds: float = 2.0
+    default_limits: Limits = field(default_factory=Limits)
+    history_refresh_seconds: float = 10.0
+    # Expected seconds per model before there is history (defaults: planning.DEFAULT_SECONDS).
+    expected_seconds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SECONDS))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> EngineConfig:
+        values: dict[str, Any] = {
+            "media_dir": settings.resolved_media_dir,
+            "video_deadline": settings.video_deadline,
+            "image_deadline": settings.image_deadline,
+            "poll_min_interval": settings.poll_interval_min,
+            "poll_max_interval": settings.poll_interval_max,
+            "max_result_bytes": settings.max_result_bytes,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def deadline_for(self, spec: ModelSpec) -> float:
+        return self.video_deadline if spec.result_kind is ResultKind.VIDEO else (
+            self.image_deadline)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What the scheduler needs to poll a running job without reading the database."""
+
+    job_id: int
+    spec: ModelSpec
+    task_id: str
+    submitted_at: float
+    deadline_at: float
+    history_key: tuple[str, str, str]
+    polls: int = 0
+    errors: int = 0
+    not_found: int = 0
+    progress: float | None = None
+
+
+class JobEngine:
+    """Runs jobs to a result or a notice. One per process; :meth:`start` before use."""
+
+    def __init__(
+        self,
+        store: Store,
+        providers: Providers,
+        prices: PriceTable,
+        deliverer: Deliverer,
+        session: aiohttp.ClientSession,
+        config: EngineConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.prices = prices
+        self.deliverer = deliverer
+        self.config = config
+        self.clock = clock
+        self.inputs = InputFiles(config.media_dir / "inputs")
+        self.planner = PollPlanner(min_interval=config.poll_min_interval,
+                                   max_interval=config.poll_max_interval,
+                                   first_look=config.poll_first_look)
+        self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests)
+        self.outbox = Outbox(store, deliverer, session, config, clock=clock)
+        self._buckets: dict[ProviderName, TokenBucket] = {}
+        self._running: dict[int, _Running] = {}
+        self._estimates: dict[tuple[str, str, str], tuple[float, DurationEstimate]] = {}
+        self._poll_updates: list[tuple[int, float, float | None, bool]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._accepting = False
+
+    def __repr__(self) -> str:
+        return f"JobEngine(running={len(self._running)}, accepting={self._accepting})"
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every job left in flight, then start the scheduler and the outbox."""
+        now = self.clock()
+        resumed = {state: 0 for state in JobState}
+        for job in await self.store.active_jobs():
+            resumed[job.state] += 1
+            if job.state is JobState.CREATED:
+                self.scheduler.push(max(now, job.next_attempt_at or now), job.id, Action.SUBMIT)
+            elif job.state is JobState.SUBMITTING:
+                # The create request may have left before the stop: never resend it.
+                await self.store.mark_submission_unknown(
+                    job.id, "the bot stopped while this request was being sent", now)
+            elif job.state is JobState.RUNNING:
+                self._track(job)
+                self.scheduler.push(now, job.id, Action.POLL)
+        await self.store.reset_outbox_claims(now)
+        self._accepting = True
+        self.scheduler.start()
+        self.outbox.start()
+        self._flusher = asyncio.create_task(self._flush_polls_forever(), name="poll-flusher")
+        log.info("job engine started: resumed %d to submit, %d running, %d marked unknown",
+                 resumed[JobState.CREATED], resumed[JobState.RUNNING],
+                 resumed[JobState.SUBMITTING])
+
+    async def stop(self, grace: float = 8.0) -> None:
+        """Stop taking jobs, let in-flight requests finish for up to ``grace`` seconds, persist.
+
+        Whatever is cut off is safe: a create still in flight is found as ``submitting`` at
+        the next start (and reported, not resent); polls and deliveries simply run again.
+        """
+        self._accepting = False
+        await self.scheduler.stop(grace * 0.7)
+        await self.outbox.stop(grace * 0.2)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush_polls()
+
+    # --- front-end API --------------------------------------------------------------------------
+
+    async def submit(self, *, user_id: int, guild_id: int | None, channel_id: int | None,
+                     spec: ModelSpec, request: WanRequest, limits: Limits | None = None,
+                     parent_job_id: int | None = None) -> Job:
+        """Reserve the budget and persist the job; the create request follows in the background.
+
+        Raises :class:`~bot.jobs.store.ReservationRefused` when a budget or limit says no
+        (nothing stored, nothing sent) and :class:`EngineStopping` during shutdown.
+        """
+        if not self._accepting:
+            raise EngineStopping("the bot is restarting; try again in a minute")
+        stored, refs = await asyncio.to_thread(self._stash_inputs, request)
+        new = NewJob(
+            user_id=user_id, guild_id=guild_id, channel_id=channel_id, model_id=spec.model_id,
+            provider=spec.provider.value, request=stored, price_tier=request.price_tier(),
+            estimated_cost=self.prices.estimate(spec.model_id, request),
+            units=request.billable_units(), unit=spec.price_unit.value,
+            deadline_seconds=self.config.deadline_for(spec), inputs=refs,
+            parent_job_id=parent_job_id,
+        )
+        try:
+            job = await self.store.create_job(new, limits or self.config.default_limits,
+                                              self.clock())
+        except BaseException:
+            await self._delete_unreferenced([ref.sha256 for ref in refs])
+            raise
+        self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
+        return job
+
+    async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
+        """Cancel; returns the state cancelled from (``running`` means it is still billed)."""
+        cancelled_from = await self.store.cancel(job_id, self.clock(), by_user_id)
+        if cancelled_from is not None:
+            self._running.pop(job_id, None)
+            self.outbox.wake()
+            await self._notify(job_id)
+        return cancelled_from
+
+    def estimate_for(self, job: Job) -> DurationEstimate:
+        key = (job.model_id, job.price_tier, str(job.units))
+        cached = self._estimates.get(key)
+        if cached is not None:
+            return cached[1]
+        return DurationEstimate.from_history((), self._expected(job.model_id))
+
+    def eta(self, job: Job) -> float | None:
+        """Seconds until the result is likely ready, or ``None`` when not running."""
+        if job.state not in (JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING):
+            return None
+        elapsed = self.clock() - (job.submitted_at or self.clock())
+        return eta_seconds(self.estimate_for(job), elapsed, job.progress)
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def _stash_inputs(self, request: WanRequest) -> tuple[dict[str, Any], tuple[InputRef, ...]]:
+        """Move inline images to content-addressed files; the stored request keeps references."""
+        stored = request.model_dump(mode="json")
+        refs: list[InputRef] = []
+        for name, role in request.media_fields().items():
+            if role is MediaRole.AUDIO_URL or stored.get(name) is None:
+                continue
+            values = stored[name] if role is MediaRole.IMAGES else [stored[name]]
+            replaced = []
+            for position, value in enumerate(values):
+                if not value.startswith("data:"):
+                    replaced.append(value)
+                    continue
+                header, _, payload = value.partition(",")
+                mime = header.removeprefix("data:").split(";", 1)[0]
+                sha = self.inputs.put(base64.b64decode(payload))
+                refs.append(InputRef(name, position, sha, mime))
+                replaced.append(f"{INPUT_PREFIX}{sha}")
+            stored[name] = replaced if role is MediaRole.IMAGES else replaced[0]
+        return stored, tuple(refs)
+
+    def _rehydrate(self, job: Job, spec: ModelSpec, mimes: dict[str, str]) -> WanRequest:
+        """The stored request with its input files inlined again, re-validated."""
+        fields = dict(job.request)
+        for name, role in spec.request_type.media_fields().items():
+            value = fields.get(name)
+            if value is None or role is MediaRole.AUDIO_URL:
+                continue
+            values = value if isinstance(value, list) else [value]
+            inlined = []
+            for item in values:
+                if isinstance(item, str) and item.startswith(INPUT_PREFIX):
+                    sha = item.removeprefix(INPUT_PREFIX)
+                    mime = mimes[sha]
+                    data = base64.b64encode(self.inputs.read(sha)).decode("ascii")
+                    inlined.append(f"data:{mime};base64,{data}")
+                else:
+                    inlined.append(item)
+            fields[name] = inlined if isinstance(value, list) else inlined[0]
+        return spec.parse(fields)
+
+    async def _delete_unreferenced(self, hashes: list[str]) -> None:
+        for sha in await self.store.unreferenced_inputs(hashes):
+            await asyncio.to_thread(self.inputs.delete, sha)
+
+    # --- scheduled work -------------------------------------------------------------------------
+
+    async def _run_action(self, job_id: int, action: Action) -> None:
+        try:
+            if action is Action.SUBMIT:
+                await self._submit(job_id)
+            else:
+                await self._poll(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %d: %s failed unexpectedly; will look again", job_id,
+                          action.value)
+            self.scheduler.push(self.clock() + 60.0, job_id, action)
+
+    def _bucket(self, provider: ProviderName) -> TokenBucket:
+        bucket = self._buckets.get(provider)
+        if bucket is None:
+            bucket = self._buckets[provider] = TokenBucket(self.config.requests_per_second)
+        return bucket
+
+    async def _submit(self, job_id: int) -> None:
+        if not self._accepting:
+            return
+        job = await self.store.get_job(job_id)
+        if job is None or job.state is not JobState.CREATED:
+            return
+        spec = spec_for(job.model_id, ProviderName(job.provider))
+        try:
+            mimes = {ref.sha256: ref.mime for ref in await self.store.inputs_of(job.id)}
+            request = await asyncio.to_thread(self._rehydrate, job, spec, mimes)
+            provider = self.providers.for_spec(spec)
+        except (ConfigError, OSError, KeyError, RequestInvalid) as exc:
+            log.error("job %d cannot be submitted: %s", job_id, exc)
+            await self.store.claim_submission(job_id, self.clock())
+            await self._fail(job_id, "not_submitted",
+                             "The bot could not send this request (a configuration problem; "
+                             "the server staff has been told in the logs). Nothing was charged.")
+            return
+        await self._bucket(spec.provider).acquire()
+        if not self._accepting or not await self.store.claim_submission(job_id, self.clock()):
+            return
+        try:
+            task_id = await provider.submit(spec, request)
+        except SubmissionOutcomeUnknown as exc:
+            log.warning("job %d: %s", job_id, exc)
+            await self.store.mark_submission_unknown(job_id, exc.user_message, self.clock())
+            self.outbox.wake()
+            await self._notify(job_id)
+            return
+        except (RateLimited, ProviderUnavailable) as exc:
+            # Definite "not accepted" (see bot.providers.http): safe to try again later.
+            if job.submit_attempts + 1 < self.config.max_submit_attempts:
+                delay = self.config.submit_retry_seconds * 2 ** job.submit_attempts
+                if isinstance(exc, RateLimited) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)
+                log.warning("job %d: %s; submitting again in %.0fs", job_id, exc, delay)
+                await self.store.requeue_submission(job_id, self.clock() + delay, str(exc))
+                self.scheduler.push(self.clock() + delay, job_id, Action.SUBMIT)
+                return
+            await self._fail(job_id, type(exc).__name__, exc.user_message)
+            return
+        except ProviderError as exc:
+            log.warning("job %d refused: %s", job_id, exc)
+            await self._fail(job_id, type(exc).__name__, exc.user_message)
+            return
+        now = self.clock()
+        history_key = (job.model_id, job.price_tier, str(job.units))
+        estimate = await self._estimate(history_key)
+        first = self.planner.next_delay(estimate, 0.0, 0)
+        unused = await self.store.mark_running(job_id, task_id, now, now + first)
+        for sha in unused:
+            await asyncio.to_thread(self.inputs.delete, sha)
+        self._running[job_id] = _Running(job_id, spec, task_id, now, job.deadline_at,
+                                         history_key)
+        self.scheduler.push(now + first, job_id, Action.POLL)
+        log.info("job %d submitted as %s task %s", job_id, spec.provider, task_id)
+        await self._notify(job_id)
+
+    async def _poll(self, job_id: int) -> None:
+        running = self._running.get(job_id)
+        if running is None:
+            return
+        now = self.clock()
+        if now >= running.deadline_at:
+            self._running.pop(job_id, None)
+            if await self.store.mark_timed_out(job_id, now):
+                log.warning("job %d timed out", job_id)
+                self.outbox.wake()
+                await self._notify(job_id)
+            return
+        provider = self.providers.for_spec(running.spec)
+        await self._bucket(running.spec.provider).acquire()
+        try:
+            result = await provider.poll(running.spec, running.task_id)
+        except ProviderError as exc:
+            self._after_poll_error(running, exc)
+            return
+        running.errors = 0
+        running.not_found = 0
+        running.polls += 1
+        if result.state is TaskState.SUCCEEDED:
+            await self._succeeded(running, result)
+        elif result.state is TaskState.FAILED:
+            self._running.pop(job_id, None)
+            failure = result.failure
+            code = (failure.code if failure else "") or "task_failed"
+            message = failure.user_message() if failure else "The provider reported a failure."
+            await self._fail(job_id, code, message)
+        else:
+            changed = result.progress is not None and result.progress != running.progress
+            running.progress = result.progress
+            estimate = await self._estimate(running.history_key)
+            delay = self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
+            self._poll_updates.append((job_id, now + delay, result.progress, False))
+            self.scheduler.push(now + delay, job_id, Action.POLL)
+            if changed or running.polls == 1:
+                await self._notify(job_id)
+
+    def _after_poll_error(self, running: _Running, exc: ProviderError) -> None:
+        running.errors += 1
+        if isinstance(exc, TaskNotFound):
+            running.not_found += 1
+            if running.not_found >= self.config.poll_not_found_limit:
+                self._running.pop(running.job_id, None)
+                asyncio.get_running_loop().create_task(self._fail(
+                    running.job_id, "task_lost",
+                    "The provider no longer knows this task. Nothing was charged."))
+                return
+        if not exc.transient:
+            log.error("job %d: polling refused: %s (check the provider account)",
+                      running.job_id, exc)
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        delay = self.planner.after_error(running.errors, retry_after)
+        now = self.clock()
+        self._poll_updates.append((running.job_id, now + delay, None, True))
+        self.scheduler.push(now + delay, running.job_id, Action.POLL)
+
+    async def _succeeded(self, running: _Running, result: PollResult) -> None:
+        self._running.pop(running.job_id, None)
+        if await self.store.mark_succeeded(running.job_id, result.result_urls,
+                                           result.billed_cost, self.clock()):
+            self.outbox.wake()
+            await self._notify(running.job_id)
+
+    async def _fail(self, job_id: int, code: str, message: str) -> None:
+        if await self.store.mark_failed(job_id, code, message, self.clock()):
+            self.outbox.wake()
+            await self._notify(job_id)
+
+    async def _notify(self, job_id: int) -> None:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            return
+        try:
+            await self.deliverer.job_changed(job)
+        except Exception:
+            log.exception("job %d: status update failed (ignored)", job_id)
+
+    # --- history --------------------------------------------------------------------------------
+
+    async def _estimate(self, key: tuple[str, str, str]) -> DurationEstimate:
+        cached = self._estimates.get(key)
+        now = self.clock()
+        if cached is not None and now - cached[0] <= self.config.history_refresh_seconds:
+            return cached[1]
+        model_id, tier, units = key
+        durations = await self.store.duration_history(model_id, tier, Decimal(units))
+        estimate = DurationEstimate.from_history(durations, self._expected(model_id))
+        self._estimates[key] = (now, estimate)
+        return estimate
+
+    def _expected(self, model_id: str) -> float:
+        return self.config.expected_seconds.get(model_id, 120.0)
+
+    def _track(self, job: Job) -> None:
+        spec = spec_for(job.model_id, ProviderName(job.provider))
+        assert job.task_id is not None
+        assert job.submitted_at is not None
+        self._running[job.id] = _Running(
+            job.id, spec, job.task_id, job.submitted_at, job.deadline_at,
+            (job.model_id, job.price_tier, str(job.units)), polls=job.poll_count,
+            progress=job.progress,
+        )
+
+    # --- batched poll bookkeeping ---------------------------------------------------------------
+
+    async def _flush_polls_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self._flush_polls()
+
+    async def _flush_polls(self) -> None:
+        """Persist poll counters and next-poll times in one transaction a second.
+
+        Losing the last second of these to a crash is harmless: the job is polled again on
+        restart. State changes are never batched.
+        """
+        if not self._poll_updates:
+            return
+        updates, self._poll_updates = self._poll_updates, []
+        await self.store.record_polls(updates)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)

@@ -1,0 +1,183 @@
+"""The outbox: post each result and each notice exactly once, retrying until it lands.
+
+Why this module exists: a result must reach the member even if the bot crashes, Discord is down
+or the upload fails, and it must never be posted twice. The store queues an outbox row in the
+same transaction as the state change that calls for it (a transactional outbox); this loop
+delivers the rows.
+
+Exactly once, across a crash between "posted" and "recorded":
+
+1. the row is *claimed* (attempt counter raised, persisted) before anything is posted;
+2. the deliverer posts and returns the message ids, which are recorded with the row;
+3. if the process dies between 1 and 2, the row is found claimed but undelivered at the next
+   start. Because its attempt counter shows an earlier try, the outbox first asks the deliverer
+   (:meth:`~bot.jobs.delivery.Deliverer.find_delivered`) whether that try posted, and records
+   the found message instead of posting again.
+
+Results are downloaded before posting (streamed to disk, capped); if that fails the post carries
+the provider's links instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from bot.catalog import ResultKind, spec_for
+from bot.config import ProviderName
+from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
+from bot.jobs.store import Job, OutboxItem, Store
+from bot.results import ResultDownloadFailed, ResultTooLarge, download_result
+
+if TYPE_CHECKING:
+    from bot.jobs.engine import EngineConfig
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Delivers due outbox rows with bounded concurrency; woken on new rows."""
+
+    def __init__(self, store: Store, deliverer: Deliverer, session: aiohttp.ClientSession,
+                 config: EngineConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.session = session
+        self.config = config
+        self.clock = clock
+        self.results_dir = config.media_dir / "results"
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(config.outbox_concurrency)
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self, grace: float) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.clock()
+            for item in await self.store.due_outbox(now, limit=100):
+                if item.id in self._in_flight:
+                    continue
+                await self._slots.acquire()
+                self._in_flight.add(item.id)
+                task = asyncio.create_task(self._deliver(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            upcoming = await self.store.next_outbox_time()
+            timeout = 30.0 if upcoming is None else min(max(upcoming - self.clock(), 0.05), 30.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver_once(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox item %d (job %d) failed unexpectedly", item.id, item.job_id)
+            await self.store.retry_outbox(item.id, self.clock() + 60.0, "unexpected error")
+        finally:
+            self._in_flight.discard(item.id)
+            self._slots.release()
+
+    async def _deliver_once(self, item: OutboxItem) -> None:
+        claimed = await self.store.claim_outbox(item.id, self.clock(),
+                                                self.config.outbox_lease_seconds)
+        job = await self.store.get_job(claimed.job_id)
+        if job is None:
+            return
+        kind = DeliveryKind(claimed.kind)
+        if claimed.attempts > 1:
+            existing = await self.deliverer.find_delivered(job, kind)
+            if existing is not None:
+                log.info("job %d: %s was already posted (%s); recorded, not posted again",
+                         job.id, kind.value, existing)
+                await self._complete(claimed, job, existing)
+                return
+        try:
+            if kind is DeliveryKind.RESULT:
+                files = await self._download(job)
+                message_ids = await self.deliverer.deliver_result(job, files)
+            else:
+                message_ids = await self.deliverer.deliver_notice(job)
+        except DeliveryFailed as exc:
+            await self._failed_attempt(claimed, job, str(exc), permanent=exc.permanent)
+            return
+        await self._complete(claimed, job, message_ids)
+
+    async def _complete(self, item: OutboxItem, job: Job, message_ids: list[int]) -> None:
+        await self.store.complete_outbox(item.id, message_ids, self.clock())
+        if item.kind == DeliveryKind.RESULT:
+            await asyncio.to_thread(shutil.rmtree, self.results_dir / str(job.id), True)
+        updated = await self.store.get_job(job.id)
+        if updated is not None:
+            try:
+                await self.deliverer.job_changed(updated)
+            except Exception:
+                log.exception("job %d: status update failed (ignored)", job.id)
+
+    async def _failed_attempt(self, item: OutboxItem, job: Job, error: str, *,
+                              permanent: bool) -> None:
+        if permanent or item.attempts >= self.config.outbox_max_attempts:
+            log.error("job %d: giving up on posting the %s after %d attempts: %s", job.id,
+                      item.kind, item.attempts, error)
+            await self.store.abandon_outbox(item.id, error, self.clock())
+            if item.kind == DeliveryKind.RESULT:
+                await self.store.mark_failed(
+                    job.id, "delivery_failed",
+                    "The result was made but could not be posted here.", self.clock())
+                self.wake()
+            return
+        delay = min(self.config.outbox_retry_seconds * 2 ** (item.attempts - 1), 600.0)
+        log.warning("job %d: posting the %s failed (%s); retrying in %.0fs", job.id, item.kind,
+                    error, delay)
+        await self.store.retry_outbox(item.id, self.clock() + delay, error)
+        self.wake()
+
+    async def _download(self, job: Job) -> list[Path]:
+        """The job's results on disk (kept from an earlier attempt when present)."""
+        spec = spec_for(job.model_id, ProviderName(job.provider))
+        folder = self.results_dir / str(job.id)
+        default_ext = ".mp4" if spec.result_kind is ResultKind.VIDEO else ".png"
+        files: list[Path] = []
+        for index, url in enumerate(job.result_urls):
+            existing = sorted(folder.glob(f"wan-{job.id}-{index + 1}.*")) if folder.exists() else []
+            if existing:
+                files.append(existing[0])
+                continue
+            try:
+                files.append(await download_result(
+                    self.session, url, folder, stem=f"wan-{job.id}", index=index,
+                    default_ext=default_ext, max_bytes=self.config.max_result_bytes,
+                    retry_delay=self.config.download_retry_seconds,
+                ))
+            except (ResultTooLarge, ResultDownloadFailed) as exc:
+                log.warning("job %d: result %d not downloaded (%s); posting links", job.id,
+                            index + 1, exc)
+                return []
+        return files

@@ -1,0 +1,90 @@
+"""When to look at a running task next, and when it should be done.
+
+Why this module exists: a provider is asked about thousands of tasks that each take minutes.
+Polling every few seconds would cost dozens of requests a job; polling every minute would post
+results a minute late. Past jobs of the same model, tier and length say when a task is likely to
+finish, so polls are sparse before that window, dense inside it and back off after it.
+
+The plan for a job that has been running ``elapsed`` seconds:
+
+* before the window (the 5th percentile of past durations): one early look (fast failures such
+  as a refused image show up within seconds), then straight to the window's start;
+* inside the window (up to the 95th percentile): every ``min_interval`` seconds, so most
+  results are seen within that long of being ready;
+* after it: intervals grow by half each time, up to ``max_interval``.
+
+The same history gives members an ETA (the median), refined by real progress where a provider
+reports it (Vtrix).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Before there is history: typical seconds from submission to result, per model (shared/api).
+DEFAULT_SECONDS: dict[str, float] = {
+    "wan2.2-t2v-plus": 120.0,
+    "wan2.2-i2v-flash": 60.0,
+    "wan2.6-i2v": 150.0,
+    "wan2.5-i2i-preview": 90.0,
+}
+MIN_HISTORY = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DurationEstimate:
+    """Expected duration of a job: low end, median, high end (seconds since submission)."""
+
+    low: float
+    median: float
+    high: float
+
+    @classmethod
+    def from_history(cls, durations: Sequence[float], default_seconds: float) -> DurationEstimate:
+        """Percentiles of past durations; a wide prior around the default before there are
+        enough of them."""
+        usable = sorted(d for d in durations if d > 0)
+        if len(usable) < MIN_HISTORY:
+            return cls(low=default_seconds * 0.5, median=default_seconds,
+                       high=default_seconds * 2.0)
+        cuts = statistics.quantiles(usable, n=20, method="inclusive")  # 5 %, 10 %, … 95 %
+        return cls(low=cuts[0], median=statistics.median(usable), high=cuts[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlanner:
+    """Turns an estimate and the time since submission into the next poll delay."""
+
+    min_interval: float = 4.0
+    max_interval: float = 120.0
+    first_look: float = 10.0
+
+    def next_delay(self, estimate: DurationEstimate, elapsed: float, polls: int) -> float:
+        """Seconds until the next look at a task submitted ``elapsed`` seconds ago."""
+        dense = self.min_interval
+        if elapsed < estimate.low - dense:
+            if polls == 0 and self.first_look < estimate.low - dense:
+                return self._clamp(self.first_look - elapsed, low=dense)
+            return self._clamp(estimate.low - elapsed, low=dense)
+        if elapsed < estimate.high:
+            return dense
+        overdue = elapsed - estimate.high
+        return self._clamp(max(dense, overdue * 0.5), low=dense)
+
+    def after_error(self, consecutive_errors: int, retry_after: float | None) -> float:
+        """Backoff after a failed look; the provider's ``Retry-After`` wins (capped)."""
+        if retry_after is not None:
+            return min(max(retry_after, self.min_interval), 300.0)
+        return min(self.min_interval * 2 ** min(consecutive_errors, 8), 300.0)
+
+    def _clamp(self, delay: float, *, low: float) -> float:
+        return min(max(delay, low), self.max_interval)
+
+
+def eta_seconds(estimate: DurationEstimate, elapsed: float, progress: float | None) -> float:
+    """Seconds left, from real progress when the provider reports it, else the median."""
+    if progress is not None and 0.05 <= progress < 1.0 and elapsed > 0:
+        return max(elapsed * (1 - progress) / progress, 0.0)
+    return max(estimate.median - elapsed, 0.0)
