@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
-import time
-from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,25 +26,19 @@ from bot.catalog import (
     ModelSpec,
     PixelBounds,
     RequestInvalid,
-    ResultKind,
     WanRequest,
     resolve,
 )
 from bot.cli.options import add_request_arguments
+from bot.cli.terminal import TerminalDeliverer, clock_text
 from bot.config import ConfigError, Settings, load_settings
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.states import JobState
+from bot.jobs.store import Job, Limits, Store
 from bot.media import MediaRejected, prepare_image
 from bot.pricing import PriceTable, PriceTableError, format_usd
-from bot.providers import PollResult, Providers, RetryPolicy, TaskState
-from bot.providers.errors import ProviderError
-from bot.results import ResultDownloadFailed, ResultTooLarge, download_result
-
-# How long a generation usually takes, for the ETA before any history exists.
-TYPICAL_SECONDS: dict[str, float] = {
-    "wan2.2-t2v-plus": 120.0,
-    "wan2.2-i2v-flash": 60.0,
-    "wan2.6-i2v": 180.0,
-    "wan2.5-i2i-preview": 90.0,
-}
+from bot.providers import Providers, RetryPolicy
+from bot.simulator.cli import positive_number
 
 
 class GenerateFailed(Exception):
@@ -72,7 +66,7 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
                          help="folder for the results (default: ./out)")
         sub.add_argument("--simulate", action="store_true",
                          help="run against the built-in simulator: no key, no network")
-        sub.add_argument("--simulator-speed", type=float, default=30.0,
+        sub.add_argument("--simulator-speed", type=positive_number, default=30.0,
                          help="with --simulate: simulated seconds per real second (default 30)")
         sub.set_defaults(handler=run_generate)
 
@@ -103,39 +97,102 @@ def run_generate(args: argparse.Namespace) -> int:
 
 async def _generate(args: argparse.Namespace, out: TextIO) -> None:
     settings = load_settings()
+    # The status line speaks for the engine here; its log lines only when asked to (DEBUG).
+    logging.basicConfig(level=logging.DEBUG if settings.log_level == "DEBUG" else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
     async with contextlib.AsyncExitStack() as stack:
+        engine_overrides: dict[str, Any] = {}
         if args.simulate:
             settings = await stack.enter_async_context(_simulated(settings, args.simulator_speed))
+            engine_overrides = _simulated_timing(args.simulator_speed)
         spec = resolve(args.model, settings)
         prices = PriceTable.load(settings.price_table)
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        request, notes = await _build_request(args, spec, session)
+        providers = Providers(settings, session, poll_retry=RetryPolicy(attempts=3))
+        providers.for_spec(spec)  # a missing key stops here, naming the variable to set
+        request, notes = await _build_request(args, spec)
+        if await _prepare_out_dir(args.out):
+            # Leave no empty folder behind if the run ends without a result.
+            stack.callback(_remove_if_empty, args.out)
         for note in notes:
             print(f"note: {note}", file=out)
-        estimate = prices.estimate(spec.model_id, request)
-        provider = Providers(settings, session, poll_retry=RetryPolicy(attempts=3)).for_spec(spec)
         print(f"submitting {spec.model_id} to {spec.provider} "
-              f"(estimated {format_usd(estimate)})", file=out)
+              f"(estimated {format_usd(prices.estimate(spec.model_id, request))})", file=out)
+
+        # A private, throw-away database: a terminal run never touches the bot's own jobs.
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wanbot-")))
+        store = await Store.open(workdir / "jobs.sqlite3")
+        stack.push_async_callback(store.close)
+        config = EngineConfig.from_settings(
+            settings, media_dir=workdir / "media",
+            default_limits=Limits(max_concurrent_per_user=None), **engine_overrides)
+        deliverer = TerminalDeliverer(args.out, out)
+        engine = JobEngine(store, providers, prices, deliverer, session, config)
+        deliverer.eta = engine.eta
+        await engine.start()
+        stack.push_async_callback(engine.stop)
+        await engine.submit(user_id=0, guild_id=None, channel_id=None, spec=spec,
+                            request=request)
+        ticker = asyncio.create_task(deliverer.tick_forever())
         try:
-            task_id = await provider.submit(spec, request)
-        except ProviderError as exc:
-            raise GenerateFailed(f"{exc.user_message} [{exc}]") from None
-        print(f"task {task_id} accepted", file=out)
-        deadline = (settings.video_deadline if spec.result_kind is ResultKind.VIDEO
-                    else settings.image_deadline)
-        interval = 0.5 if args.simulate else settings.poll_interval_min
-        result = await _follow(provider, spec, task_id, deadline=deadline, interval=interval,
-                               out=out)
-        paths = await _download(session, result, spec, task_id, args.out, settings)
-        cost = result.billed_cost
-        label = "billed" if cost is not None else "estimated"
-        for path in paths:
+            await deliverer.finished.wait()
+        finally:
+            ticker.cancel()
+        ended = deliverer.ended
+        assert ended is not None
+        if not deliverer.result_paths:
+            raise GenerateFailed(_failure_line(ended, deliverer.elapsed()))
+        for path in deliverer.result_paths:
             print(path)
-        print(f"cost: {format_usd(cost if cost is not None else estimate)} ({label})", file=out)
+        label = "billed" if ended.billed_cost is not None else "estimated"
+        print(f"cost: {format_usd(ended.cost)} ({label})", file=out)
 
 
-async def _build_request(args: argparse.Namespace, spec: ModelSpec,
-                         session: aiohttp.ClientSession) -> tuple[WanRequest, list[str]]:
+async def _prepare_out_dir(out_dir: Path) -> bool:
+    """Create ``--out`` before anything is sent, so a bad folder never costs a generation.
+
+    Returns whether it had to be created.
+    """
+    existed = await asyncio.to_thread(out_dir.is_dir)
+    try:
+        await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenerateFailed(f"cannot use {out_dir} for the results: {exc.strerror}") from None
+    return not existed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _failure_line(job: Job, elapsed: float) -> str:
+    """The one line a failed run ends with: the member's message, then the operator's detail."""
+    if job.state is JobState.TIMED_OUT:
+        return (f"no result after {clock_text(elapsed)}; gave up waiting for task "
+                f"{job.task_id}. It may still finish and be billed upstream.")
+    message = job.error_message or "The generation failed."
+    if job.state is JobState.FAILED and job.task_id is not None and job.error_code not in (
+            "delivery_failed", "task_lost"):
+        return f"{message} (code {job.error_code}) Nothing should be billed for a failed task."
+    if job.error_code == "delivery_failed":
+        return f"{message} The result links (valid about 24 h): {' '.join(job.result_urls)}"
+    return f"{message} [{job.error_detail}]" if job.error_detail else message
+
+
+def _simulated_timing(speed: float) -> dict[str, Any]:
+    """Engine timing for the in-process simulator: expectations scaled to its speed."""
+    from bot.simulator.config import DEFAULT_DURATIONS
+
+    return {
+        "poll_min_interval": 0.5, "poll_first_look": 0.5, "poll_max_interval": 2.0,
+        "expected_seconds": {model: seconds / speed for model, seconds in
+                             DEFAULT_DURATIONS.items()},
+    }
+
+
+async def _build_request(args: argparse.Namespace,
+                         spec: ModelSpec) -> tuple[WanRequest, list[str]]:
     """The typed request from the flags, with local images checked and turned into data URIs."""
     scratch = argparse.ArgumentParser(add_help=False)
     options = add_request_arguments(scratch, spec.request_type)
@@ -154,7 +211,7 @@ async def _build_request(args: argparse.Namespace, spec: ModelSpec,
             paths = value if isinstance(value, list) else [value]
             prepared = []
             for path in paths:
-                data_uri, image_notes = await _load_image(path, spec.image_bounds, session)
+                data_uri, image_notes = await _load_image(path, spec.image_bounds)
                 prepared.append(data_uri)
                 notes.extend(image_notes)
             value = prepared if option.kind == "images" else prepared[0]
@@ -169,8 +226,7 @@ def _all_request_fields() -> set[str]:
     return {name for spec in CATALOG for name in spec.request_type.model_fields}
 
 
-async def _load_image(source: str, bounds: PixelBounds | None,
-                      session: aiohttp.ClientSession) -> tuple[str, list[str]]:
+async def _load_image(source: str, bounds: PixelBounds | None) -> tuple[str, list[str]]:
     if bounds is None:
         raise GenerateFailed("this model takes no image")
     path = Path(source)
@@ -183,100 +239,6 @@ async def _load_image(source: str, bounds: PixelBounds | None,
     except MediaRejected as exc:
         raise GenerateFailed(exc.user_message) from None
     return prepared.data_uri, list(prepared.notes)
-
-
-@dataclass
-class _Progress:
-    """The live status line: state, elapsed, ETA, and progress when the provider reports it."""
-
-    out: TextIO
-    model_id: str
-    started: float
-    width: int = 0
-
-    def show(self, result: PollResult | None, note: str = "") -> None:
-        elapsed = time.monotonic() - self.started
-        state = result.state.value if result else "submitted"
-        parts = [f"[{state}]", f"elapsed {_clock(elapsed)}"]
-        if result and result.state.finished:
-            pass
-        elif result and result.progress:
-            parts.append(f"{result.progress:.0%}")
-            if result.progress > 0.02:
-                parts.append(f"ETA {_clock(elapsed * (1 - result.progress) / result.progress)}")
-        else:
-            typical = TYPICAL_SECONDS.get(self.model_id, 120.0)
-            parts.append(f"ETA ~{_clock(max(typical - elapsed, 0))}")
-        if note:
-            parts.append(note)
-        line = " · ".join(parts)
-        if self.out.isatty():
-            self.out.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-        else:
-            self.out.write(line + "\n")
-        self.out.flush()
-
-    def done(self) -> None:
-        if self.out.isatty() and self.width:
-            self.out.write("\n")
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-async def _follow(provider: Any, spec: ModelSpec, task_id: str, *, deadline: float,
-                  interval: float, out: TextIO) -> PollResult:
-    """Poll until the task finishes or the deadline passes; transient errors only delay."""
-    progress = _Progress(out, spec.model_id, time.monotonic())
-    last_state: TaskState | None = None
-    try:
-        while True:
-            await asyncio.sleep(interval)
-            elapsed = time.monotonic() - progress.started
-            if elapsed > deadline:
-                raise GenerateFailed(
-                    f"no result after {_clock(elapsed)}; gave up waiting for task {task_id}. "
-                    "It may still finish and be billed upstream."
-                )
-            try:
-                result = await provider.poll(spec, task_id)
-            except ProviderError as exc:
-                if not exc.transient:
-                    raise GenerateFailed(f"{exc.user_message} [{exc}]") from None
-                progress.show(None, note=f"provider trouble, still waiting ({exc.status or ''})")
-                continue
-            if result.state is TaskState.SUCCEEDED:
-                progress.show(result)
-                return result
-            if result.state is TaskState.FAILED:
-                progress.show(result)
-                failure = result.failure
-                reason = failure.user_message() if failure else "The provider reported failure."
-                code = f" (code {failure.code})" if failure and failure.code else ""
-                raise GenerateFailed(f"{reason}{code} Nothing should be billed for a failed task.")
-            if result.state is not last_state or out.isatty():
-                progress.show(result)
-            last_state = result.state
-    finally:
-        progress.done()
-
-
-async def _download(session: aiohttp.ClientSession, result: PollResult, spec: ModelSpec,
-                    task_id: str, out_dir: Path, settings: Settings) -> list[Path]:
-    default_ext = ".mp4" if spec.result_kind is ResultKind.VIDEO else ".png"
-    stem = f"{spec.model_id}-{task_id[:8]}"
-    try:
-        return [
-            await download_result(session, url, out_dir, stem=stem, index=index,
-                                  default_ext=default_ext, max_bytes=settings.max_result_bytes)
-            for index, url in enumerate(result.result_urls)
-        ]
-    except (ResultTooLarge, ResultDownloadFailed) as exc:
-        urls = " ".join(result.result_urls)
-        raise GenerateFailed(f"{exc}; the result links (valid about 24 h): {urls}") from None
 
 
 @contextlib.asynccontextmanager

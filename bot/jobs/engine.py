@@ -334,7 +334,8 @@ class JobEngine:
             await self.store.claim_submission(job_id, self.clock())
             await self._fail(job_id, "not_submitted",
                              "The bot could not send this request (a configuration problem; "
-                             "the server staff has been told in the logs). Nothing was charged.")
+                             "the server staff has been told in the logs). Nothing was charged.",
+                             str(exc))
             return
         await self._bucket(spec.provider).acquire()
         if not self._accepting or not await self.store.claim_submission(job_id, self.clock()):
@@ -343,7 +344,8 @@ class JobEngine:
             task_id = await provider.submit(spec, request)
         except SubmissionOutcomeUnknown as exc:
             log.warning("job %d: %s", job_id, exc)
-            await self.store.mark_submission_unknown(job_id, exc.user_message, self.clock())
+            await self.store.mark_submission_unknown(job_id, exc.user_message, self.clock(),
+                                                     detail=str(exc))
             self.outbox.wake()
             await self._notify(job_id)
             return
@@ -357,11 +359,11 @@ class JobEngine:
                 await self.store.requeue_submission(job_id, self.clock() + delay, str(exc))
                 self.scheduler.push(self.clock() + delay, job_id, Action.SUBMIT)
                 return
-            await self._fail(job_id, type(exc).__name__, exc.user_message)
+            await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
         except ProviderError as exc:
             log.warning("job %d refused: %s", job_id, exc)
-            await self._fail(job_id, type(exc).__name__, exc.user_message)
+            await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
         now = self.clock()
         history_key = (job.model_id, job.price_tier, str(job.units))
@@ -405,7 +407,8 @@ class JobEngine:
             failure = result.failure
             code = (failure.code if failure else "") or "task_failed"
             message = failure.user_message() if failure else "The provider reported a failure."
-            await self._fail(job_id, code, message)
+            detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
+            await self._fail(job_id, code, message, detail)
         else:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
@@ -442,8 +445,9 @@ class JobEngine:
             self.outbox.wake()
             await self._notify(running.job_id)
 
-    async def _fail(self, job_id: int, code: str, message: str) -> None:
-        if await self.store.mark_failed(job_id, code, message, self.clock()):
+    async def _fail(self, job_id: int, code: str, message: str,
+                    detail: str | None = None) -> None:
+        if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
             self.outbox.wake()
             await self._notify(job_id)
 

@@ -113,6 +113,7 @@ class Job:
     delivered_message_ids: tuple[int, ...]
     error_code: str | None
     error_message: str | None
+    error_detail: str | None
     estimated_cost: Decimal
     billed_cost: Decimal | None
     units: Decimal
@@ -140,7 +141,7 @@ class Job:
             result_urls=tuple(json.loads(row["result_urls"] or "[]")),
             delivered_message_ids=tuple(json.loads(row["delivered_message_ids"] or "[]")),
             error_code=row["error_code"], error_message=row["error_message"],
-            estimated_cost=from_micros(row["estimated_micros"]),
+            error_detail=row["error_detail"], estimated_cost=from_micros(row["estimated_micros"]),
             billed_cost=None if row["billed_micros"] is None else from_micros(
                 row["billed_micros"]),
             units=Decimal(row["units"]), unit=row["unit"],
@@ -421,29 +422,35 @@ class Store:
             return await self._move(db, job_id, JobState.CREATED,
                                     "next_attempt_at = ?, error_message = ?", (retry_at, reason))
 
-    async def mark_submission_unknown(self, job_id: int, reason: str, now: float) -> bool:
+    async def mark_submission_unknown(self, job_id: int, reason: str, now: float, *,
+                                      detail: str | None = None) -> bool:
         """submitting -> submission_unknown; the member is told. The estimate stays reserved:
         the provider may have accepted (and billed) the task."""
         async with self._transaction() as db:
             moved = await self._move(
                 db, job_id, JobState.SUBMISSION_UNKNOWN,
-                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
-                (now, "submission_unknown", reason),
+                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?,"
+                " error_detail = ?",
+                (now, "submission_unknown", reason, detail),
             )
             if moved:
                 await self._enqueue(db, job_id, "notice", now)
             return moved
 
     async def mark_failed(self, job_id: int, code: str, message: str, now: float, *,
-                          billed: Decimal | None = None) -> bool:
-        """-> failed; releases the reservation unless the provider billed; member told."""
+                          detail: str | None = None, billed: Decimal | None = None) -> bool:
+        """-> failed; releases the reservation unless the provider billed; member told.
+
+        ``message`` is for the member; ``detail`` (the provider's own answer) for the operator.
+        """
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
                 db, job_id, JobState.FAILED,
                 "finished_at = COALESCE(finished_at, ?), next_attempt_at = NULL,"
-                " error_code = ?, error_message = ?, billed_micros = COALESCE(?, billed_micros)",
-                (now, code, message, None if billed is None else to_micros(billed)),
+                " error_code = ?, error_message = ?, error_detail = ?,"
+                " billed_micros = COALESCE(?, billed_micros)",
+                (now, code, message, detail, None if billed is None else to_micros(billed)),
             )
             if not moved:
                 return False

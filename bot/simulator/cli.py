@@ -29,7 +29,7 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> float:
+def positive_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -54,7 +54,7 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SimulatorConfig()
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
-    parser.add_argument("--speed", type=_positive, default=DEFAULT_CLI_SPEED,
+    parser.add_argument("--speed", type=positive_number, default=DEFAULT_CLI_SPEED,
                         help="simulated seconds per real second (default: %(default)s)")
     parser.add_argument("--failure-rate", type=_rate, default=defaults.failure_rate,
                         help="share of tasks that fail with a 3001-3005 error")

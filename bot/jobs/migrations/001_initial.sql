@@ -29,7 +29,8 @@ CREATE TABLE jobs (
     result_urls             TEXT,                -- JSON list
     delivered_message_ids   TEXT,                -- JSON list
     error_code              TEXT,
-    error_message           TEXT,
+    error_message           TEXT,                -- for the member
+    error_detail            TEXT,                -- for the operator (the provider's answer)
     estimated_micros        INTEGER NOT NULL,
     billed_micros           INTEGER,
     units                   TEXT    NOT NULL,    -- decimal text: seconds of video or images

@@ -1,0 +1,121 @@
+"""The terminal as a place results are delivered: files into a folder, a live status line.
+
+Why this module exists: ``python -m bot generate`` drives the same job engine as the Discord
+bot, through this :class:`~bot.jobs.delivery.Deliverer`, which keeps the core honest: nothing
+in the engine may assume Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.jobs.delivery import DeliveryFailed, DeliveryKind
+from bot.jobs.states import JobState
+from bot.jobs.store import Job
+
+
+def clock_text(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+class TerminalDeliverer:
+    """Moves results into ``out_dir`` and keeps the last state of each job for the CLI."""
+
+    def __init__(self, out_dir: Path, status: TextIO) -> None:
+        self.out_dir = out_dir
+        self.status = status
+        self.eta: Callable[[Job], float | None] = lambda job: None
+        self.finished = asyncio.Event()
+        self.result_paths: list[Path] = []
+        self.ended: Job | None = None
+        self.latest: Job | None = None
+        self._started = time.monotonic()
+        self._width = 0
+        self._last_shown: str | None = None
+
+    async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
+        return None  # a terminal run keeps no state across runs
+
+    async def deliver_result(self, job: Job, files: Sequence[Path]) -> list[int]:
+        stem = "".join(ch for ch in job.model_id if ch.isalnum() or ch == "-")
+        for index, file in enumerate(files):
+            target = self.out_dir / f"{stem}-{(job.task_id or str(job.id))[:8]}-{index + 1}"
+            target = target.with_suffix(file.suffix)
+            await asyncio.to_thread(shutil.move, file, target)
+            self.result_paths.append(target)
+        if not files:
+            raise DeliveryFailed("the results could not be downloaded", permanent=True)
+        self._end(job)
+        return list(range(1, len(files) + 1))
+
+    async def deliver_notice(self, job: Job) -> list[int]:
+        self._end(job)
+        return [0]
+
+    async def job_changed(self, job: Job) -> None:
+        # The end (result or notice) is shown once, by _end; later states add nothing here.
+        if self.ended is None and not job.state.final and job.state not in _DELIVERY_STATES:
+            if job.state is JobState.RUNNING and (
+                    self.latest is None or self.latest.state is not JobState.RUNNING):
+                self._line(f"task {job.task_id} accepted")
+            self.latest = job
+            self.show(job)
+
+    async def tick_forever(self) -> None:
+        """Redraw the line every second on a terminal, so elapsed time and ETA move."""
+        while self.status.isatty():
+            await asyncio.sleep(1.0)
+            self.show()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _end(self, job: Job) -> None:
+        self.ended = job
+        shown_state = JobState.SUCCEEDED if job.state in _DELIVERY_STATES else job.state
+        self.show(job, state=shown_state)
+        if self.status.isatty() and self._width:
+            self.status.write("\n")
+        self.finished.set()
+
+    def _line(self, text: str) -> None:
+        if self.status.isatty() and self._width:
+            self.status.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        self.status.write(text + "\n")
+
+    def show(self, job: Job | None = None, *, state: JobState | None = None) -> None:
+        """Print the status line: on a terminal redrawn in place, otherwise once per state."""
+        job = job or self.latest
+        if job is None:
+            return
+        state = state or job.state
+        parts = [f"[{_state_word(state)}]", f"elapsed {clock_text(self.elapsed())}"]
+        if not state.final and state is not JobState.SUCCEEDED:
+            if job.progress:
+                parts.append(f"{job.progress:.0%}")
+            eta = self.eta(job)
+            if eta is not None:
+                parts.append(f"ETA ~{clock_text(eta)}")
+        line = " · ".join(parts)
+        if self.status.isatty():
+            self.status.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        elif state.value != self._last_shown:
+            self.status.write(line + "\n")
+        self._last_shown = state.value
+        self.status.flush()
+
+
+_DELIVERY_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
+
+
+def _state_word(state: JobState) -> str:
+    return {JobState.CREATED: "queued", JobState.SUBMITTING: "submitting"}.get(state,
+                                                                                state.value)
