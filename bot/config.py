@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     image_deadline: PositiveSeconds = Field(
         10 * 60.0, validation_alias=_env("WANBOT_IMAGE_DEADLINE_SECONDS")
     )
+    command_guild_id: int | None = Field(
+        None, validation_alias=_env("WANBOT_COMMAND_GUILD_ID"),
+        description="Register the slash commands in this one server only (instant; for "
+                    "testing). Default: globally, in every server.",
+    )
     log_level: str = Field("INFO", validation_alias=_env("WANBOT_LOG_LEVEL"))
 
     @field_validator("log_level")

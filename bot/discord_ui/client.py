@@ -1,14 +1,23 @@
-"""The ``commands.Bot`` subclass: start-up, extension loading, shutdown.
+"""The ``commands.Bot`` subclass: start-up, shared resources, command sync, shutdown.
 
-Why this module exists: following RoboDanny's shape, the bot owns the shared resources (settings,
-one HTTP session) and loads one extension per model from ``cogs/`` in ``setup_hook``; cogs stay
-thin and reach the core through the bot.
+Why this module exists: following RoboDanny's shape, the bot owns what the cogs share (settings,
+one HTTP session, the SQLite store, the job engine) and builds it in ``setup_hook``, where it
+also loads one extension per model from ``cogs/``, registers the persistent buttons and resumes
+every job left in flight. Cogs stay thin and reach the core through the bot.
+
+Shutdown: SIGTERM (``docker stop``) and SIGINT close the bot, which stops the engine (no new
+submissions, in-flight requests get a few seconds, state is already persisted) well inside
+Docker's 10-second grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import pkgutil
+import signal
 
 import aiohttp
 import discord
@@ -16,40 +25,98 @@ from discord.ext import commands
 
 import cogs
 from bot.config import Settings
+from bot.discord_ui.buttons import DYNAMIC_ITEMS
+from bot.discord_ui.deliverer import DiscordDeliverer
+from bot.discord_ui.tree import WanCommandTree
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.store import Store
+from bot.pricing import PriceTable
+from bot.providers import Providers
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 7.0
 
 
 def extension_names() -> list[str]:
     """Every module in ``cogs/``, as extension names (``cogs.wan_t2v``…)."""
-    return [f"cogs.{module.name}" for module in pkgutil.iter_modules(cogs.__path__)
-            if not module.name.startswith("_")]
+    return sorted(f"cogs.{module.name}" for module in pkgutil.iter_modules(cogs.__path__)
+                  if not module.name.startswith("_"))
 
 
 class WanBot(commands.Bot):
-    """The Discord client: owns settings and the shared HTTP session; loads the cogs."""
+    """The Discord client. Attributes below exist once ``setup_hook`` has run."""
+
+    http_session: aiohttp.ClientSession
+    store: Store
+    engine: JobEngine
 
     def __init__(self, settings: Settings) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = False
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents,
-                         allowed_mentions=discord.AllowedMentions(everyone=False, roles=False))
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels, roles and permissions; nothing privileged
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+            tree_cls=WanCommandTree,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
         self.settings = settings
-        self.http_session: aiohttp.ClientSession | None = None
+        self.prices = PriceTable.load(settings.price_table)
+        self._shutting_down = False
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
+        self.store = await Store.open(self.settings.database_path)
+        providers = Providers(self.settings, self.http_session)
+        self.engine = JobEngine(self.store, providers, self.prices, DiscordDeliverer(self),
+                                self.http_session, EngineConfig.from_settings(self.settings))
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in extension_names():
             await self.load_extension(name)
-            log.info("loaded %s", name)
+        await self._sync_commands_if_changed()
+        await self.engine.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda sig=sig: self._on_signal(sig))
 
-    async def close(self) -> None:
-        await super().close()
-        if self.http_session is not None:
-            await self.http_session.close()
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("%s received: shutting down", sig.name)
+        asyncio.get_running_loop().create_task(self.close())
+
+    async def _sync_commands_if_changed(self) -> None:
+        """Sync the slash commands only when their definition changed since the last sync.
+
+        Syncing on every start is wasteful and rate-limited; a hash of the payload (and where
+        it went) is kept in the database.
+        """
+        guild = (discord.Object(self.settings.command_guild_id)
+                 if self.settings.command_guild_id else None)
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps([guild.id if guild else None, payload],
+                                           sort_keys=True).encode()).hexdigest()
+        if await self.store.get_meta("commands_hash") == digest:
+            log.info("slash commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync(guild=guild)
+        await self.store.set_meta("commands_hash", digest)
+        log.info("synced %d slash commands %s", len(synced),
+                 f"to server {guild.id}" if guild else "globally")
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        if hasattr(self, "engine"):
+            await self.engine.stop(grace=SHUTDOWN_GRACE_SECONDS)
+        await super().close()
+        if hasattr(self, "store"):
+            await self.store.close()
+        if hasattr(self, "http_session"):
+            await self.http_session.close()
 
 
 def run_client(settings: Settings) -> int:

@@ -786,6 +786,17 @@ class Store:
 
     # --- settings -----------------------------------------------------------------------------
 
+    async def get_meta(self, key: str) -> str | None:
+        row = await (await self._db.execute("SELECT value FROM meta WHERE key = ?",
+                                            (key,))).fetchone()
+        return None if row is None else row[0]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                             (key, value))
+
     async def set_guild_limits(self, guild_id: int, limits: Limits, now: float) -> None:
         async with self._transaction() as db:
             await db.execute(

@@ -90,6 +90,12 @@ CREATE TABLE user_settings (
     PRIMARY KEY (guild_id, user_id)
 );
 
+-- Small facts the bot keeps about itself (e.g. the hash of the last synced command set).
+CREATE TABLE meta (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+
 -- Append-only: every reservation, release and settlement of money, never edited.
 CREATE TABLE ledger (
     id              INTEGER PRIMARY KEY,

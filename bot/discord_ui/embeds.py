@@ -1,0 +1,183 @@
+"""What members see: the status, result and notice embeds, built from a job alone.
+
+Why this module exists: every message about a job says the same things the same way (who asked,
+which model, the settings that matter, what it cost and whether that figure is billed or
+estimated), and the footer carries the job's marker, by which the deliverer recognises its own
+posts after a crash. Pure functions: no I/O, easy to test.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import discord
+
+from bot.catalog import MediaRole, ProviderName, spec_for
+from bot.jobs.states import JobState
+from bot.jobs.store import Job
+from bot.pricing import format_usd
+
+PROMPT_EXCERPT = 300
+_COLOURS = {
+    "active": discord.Colour.blurple(),
+    "done": discord.Colour.green(),
+    "failed": discord.Colour.red(),
+    "stopped": discord.Colour.light_grey(),
+}
+_STATE_WORDS = {
+    JobState.CREATED: "⏳ Queued",
+    JobState.SUBMITTING: "📤 Sending to the provider",
+    JobState.RUNNING: "🎨 Generating",
+    JobState.SUCCEEDED: "📥 Fetching the result",
+    JobState.DELIVERING: "📥 Posting the result",
+    JobState.DELIVERED: "✅ Done",
+    JobState.FAILED: "❌ Failed",
+    JobState.CANCELLED: "🛑 Cancelled",
+    JobState.TIMED_OUT: "⌛ Timed out",
+    JobState.SUBMISSION_UNKNOWN: "❓ Not confirmed by the provider",
+}
+
+
+def marker(job_id: int, kind: str) -> str:
+    """The footer text that identifies a post (``kind``: status, result, notice)."""
+    return f"wanbot job #{job_id} · {kind}"
+
+
+def parse_marker(text: str | None) -> tuple[int, str] | None:
+    if not text or not text.startswith("wanbot job #"):
+        return None
+    number, _, kind = text.removeprefix("wanbot job #").partition(" · ")
+    return (int(number), kind) if number.isdigit() else None
+
+
+def model_title(job: Job) -> str:
+    return spec_for(job.model_id, ProviderName(job.provider)).title
+
+
+def settings_text(job: Job) -> str:
+    """The options that shaped the result, one per line (prompt and media left out)."""
+    spec = spec_for(job.model_id, ProviderName(job.provider))
+    media = spec.request_type.media_fields()
+    lines = []
+    for name, value in job.request.items():
+        if name in ("prompt", "negative_prompt") or value is None:
+            continue
+        if name in media:
+            if media[name] is MediaRole.AUDIO_URL:
+                lines.append("audio file: yes")
+            elif isinstance(value, list):
+                lines.append(f"{name.replace('_', ' ')}: {len(value)}")
+            continue
+        lines.append(f"{name.replace('_', ' ')}: {_value(value)}")
+    return "\n".join(lines) or "defaults"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def cost_text(job: Job) -> str:
+    if job.billed_cost is not None:
+        return f"{format_usd(job.billed_cost)} (billed)"
+    return f"{format_usd(job.estimated_cost)} (estimated)"
+
+
+def _excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> discord.Embed:
+    """The public status message of a job, edited as it moves."""
+    now = time.time() if now is None else now
+    state = _STATE_WORDS[job.state]
+    if job.state is JobState.RUNNING and job.progress:
+        state += f" · {job.progress:.0%}"
+    colour = ("done" if job.state is JobState.DELIVERED else
+              "failed" if job.state in (JobState.FAILED, JobState.TIMED_OUT,
+                                        JobState.SUBMISSION_UNKNOWN) else
+              "stopped" if job.state is JobState.CANCELLED else "active")
+    embed = discord.Embed(title=model_title(job), colour=_COLOURS[colour],
+                          description=_quoted_prompt(job))
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name="State", value=state)
+    end = job.finished_at or now
+    embed.add_field(name="Elapsed", value=_clock(end - job.created_at))
+    if eta is not None and not job.state.final:
+        embed.add_field(name="ETA", value=f"about {_clock(eta)}")
+    embed.add_field(name="Cost", value=cost_text(job))
+    embed.add_field(name="Settings", value=settings_text(job), inline=False)
+    embed.set_footer(text=marker(job.id, "status"))
+    return embed
+
+
+def _quoted_prompt(job: Job) -> str:
+    prompt = job.request.get("prompt")
+    return f"> {_excerpt(prompt)}" if prompt else "*(no prompt)*"
+
+
+def result_embed(job: Job, *, linked: bool) -> discord.Embed:
+    """Posted with the result: the full settings, seed and what it cost."""
+    embed = discord.Embed(title=model_title(job), colour=_COLOURS["done"],
+                          description=_quoted_prompt(job))
+    embed.add_field(name="Settings", value=settings_text(job), inline=False)
+    seed = job.request.get("seed")
+    embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
+    if job.unit == "second":
+        embed.add_field(name="Duration", value=f"{job.units} s")
+    else:
+        embed.add_field(name="Images", value=str(job.units))
+    embed.add_field(name="Cost", value=cost_text(job))
+    if linked:
+        embed.add_field(name="Download", value="Too large to upload here: use the link "
+                        "button. Provider links expire after about 24 hours.", inline=False)
+    embed.set_footer(text=marker(job.id, "result"))
+    return embed
+
+
+def charge_sentence(job: Job, cancelled_from: JobState | None = None) -> str:
+    """What the member's budget was charged for a job that ended without a result."""
+    estimate = format_usd(job.estimated_cost)
+    if job.state is JobState.SUBMISSION_UNKNOWN:
+        return (f"The estimate ({estimate}) stays counted against your budget, because the "
+                "provider may have accepted and billed it.")
+    if job.state is JobState.CANCELLED and job.submitted_at is not None:
+        return (f"It was already running at the provider, which still bills it: {estimate} "
+                "(estimated) was charged.")
+    if job.state is JobState.FAILED and job.error_code == "delivery_failed":
+        return f"The generation itself succeeded and was charged ({cost_text(job)})."
+    if job.billed_cost is not None and job.billed_cost > Decimal(0):
+        return f"The provider billed {format_usd(job.billed_cost)}."
+    return "Nothing was charged."
+
+
+def notice_embed(job: Job) -> discord.Embed:
+    """Posted when a job ends without a result: what happened and what was charged."""
+    headline = {
+        JobState.FAILED: "The generation failed",
+        JobState.CANCELLED: "The generation was cancelled",
+        JobState.TIMED_OUT: "No result in time",
+        JobState.SUBMISSION_UNKNOWN: "The provider did not confirm the request",
+    }.get(job.state, "The generation ended")
+    reason = job.error_message or ""
+    if job.state is JobState.TIMED_OUT:
+        reason = ("The provider did not deliver a result before the deadline. It may still "
+                  "finish upstream.")
+    elif job.state is JobState.CANCELLED:
+        reason = "Cancelled on request."
+    embed = discord.Embed(title=f"{headline} · {model_title(job)}", colour=_COLOURS["failed"],
+                          description=_quoted_prompt(job))
+    if reason:
+        embed.add_field(name="Why", value=_excerpt(reason, 1000), inline=False)
+    embed.add_field(name="Cost", value=charge_sentence(job), inline=False)
+    embed.set_footer(text=marker(job.id, "notice"))
+    return embed

@@ -1,0 +1,75 @@
+"""The command tree: one place where every app-command error becomes a clear, private answer.
+
+Why this module exists: as in Red-DiscordBot, errors are handled centrally rather than per
+command: a member always gets an ephemeral message that says what to change, the log gets the
+details, and no traceback or secret reaches the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.discord_ui.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from bot.discord_ui.client import WanBot
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = ("Something went wrong on my side and nothing was charged. The server staff "
+                   "can find the details in the bot's log.")
+
+
+class WanCommandTree(app_commands.CommandTree["WanBot"]):
+    async def on_error(self, interaction: discord.Interaction[WanBot],
+                       error: app_commands.AppCommandError) -> None:
+        await answer_error(interaction, error)
+
+
+def message_for(error: BaseException) -> str:
+    """The member-facing text for an error raised by a command, a check or a button."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UserFacingError):
+        return str(error)
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the " + ", ".join(p.replace("_", " ").title()
+                                           for p in error.missing_permissions) + " permission."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        return "I'm missing the " + ", ".join(p.replace("_", " ").title()
+                                              for p in error.missing_permissions) + \
+            " permission here. Ask the server staff."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in a server channel, not in direct messages."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You can't use this command here."
+    if isinstance(error, app_commands.TransformerError):
+        return f"I couldn't read {error.value!r}: {error}"
+    return GENERIC_FAILURE
+
+
+async def answer_error(interaction: discord.Interaction[WanBot], error: BaseException) -> None:
+    """Reply privately with :func:`message_for`; log everything that is not a plain refusal."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    command = interaction.command.qualified_name if interaction.command else "component"
+    if isinstance(original, UserFacingError | app_commands.CheckFailure):
+        log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
+    else:
+        log.error("/%s failed for user %s", command, interaction.user.id,
+                  exc_info=(type(original), original, original.__traceback__))
+    text = message_for(error)
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text, embed=None, view=None,
+                                                     attachments=[])
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about the error (interaction gone)",
+                    interaction.user.id)
