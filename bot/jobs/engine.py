@@ -119,6 +119,8 @@ class _Running:
     errors: int = 0
     not_found: int = 0
     progress: float | None = None
+    # The last moment the task was seen unfinished (None: unknown, e.g. after a restart).
+    last_unfinished_at: float | None = None
 
 
 class JobEngine:
@@ -152,6 +154,10 @@ class JobEngine:
         self._estimates: dict[tuple[str, str, str], tuple[float, DurationEstimate]] = {}
         self._poll_updates: list[tuple[int, float, float | None, bool]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        # Input files are shared by content: storing a reference and deleting an unreferenced
+        # file must not interleave (one bot process per database).
+        self._inputs_lock = asyncio.Lock()
         self._accepting = False
 
     def __repr__(self) -> str:
@@ -175,6 +181,8 @@ class JobEngine:
                 self._track(job)
                 self.scheduler.push(now, job.id, Action.POLL)
         await self.store.reset_outbox_claims(now)
+        for job_id in await self.store.jobs_holding_inputs():
+            await self._drop_inputs(job_id)
         self._accepting = True
         self.scheduler.start()
         self.outbox.start()
@@ -192,6 +200,8 @@ class JobEngine:
         self._accepting = False
         await self.scheduler.stop(grace * 0.7)
         await self.outbox.stop(grace * 0.2)
+        if self._background:
+            await asyncio.wait(self._background, timeout=1.0)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -209,6 +219,16 @@ class JobEngine:
         """
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
+        async with self._inputs_lock:
+            job = await self._create(user_id, guild_id, channel_id, spec, request, limits,
+                                     parent_job_id)
+        self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
+        return job
+
+    async def _create(self, user_id: int, guild_id: int | None, channel_id: int | None,
+                      spec: ModelSpec, request: WanRequest, limits: Limits | None,
+                      parent_job_id: int | None) -> Job:
+        """Store the inputs and the job (under the inputs lock)."""
         stored, refs = await asyncio.to_thread(self._stash_inputs, request)
         new = NewJob(
             user_id=user_id, guild_id=guild_id, channel_id=channel_id, model_id=spec.model_id,
@@ -219,19 +239,19 @@ class JobEngine:
             parent_job_id=parent_job_id,
         )
         try:
-            job = await self.store.create_job(new, limits or self.config.default_limits,
-                                              self.clock())
+            return await self.store.create_job(new, limits or self.config.default_limits,
+                                               self.clock())
         except BaseException:
-            await self._delete_unreferenced([ref.sha256 for ref in refs])
+            for sha in await self.store.unreferenced_inputs([ref.sha256 for ref in refs]):
+                await asyncio.to_thread(self.inputs.delete, sha)
             raise
-        self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
-        return job
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
         """Cancel; returns the state cancelled from (``running`` means it is still billed)."""
         cancelled_from = await self.store.cancel(job_id, self.clock(), by_user_id)
         if cancelled_from is not None:
             self._running.pop(job_id, None)
+            await self._drop_inputs(job_id)
             self.outbox.wake()
             await self._notify(job_id)
         return cancelled_from
@@ -293,9 +313,17 @@ class JobEngine:
             fields[name] = inlined if isinstance(value, list) else inlined[0]
         return spec.parse(fields)
 
-    async def _delete_unreferenced(self, hashes: list[str]) -> None:
-        for sha in await self.store.unreferenced_inputs(hashes):
-            await asyncio.to_thread(self.inputs.delete, sha)
+    async def _forget_inputs(self, hashes: list[str]) -> None:
+        """Delete the files of ``hashes`` that no waiting job refers to (checked under lock)."""
+        if not hashes:
+            return
+        async with self._inputs_lock:
+            for sha in await self.store.unreferenced_inputs(hashes):
+                await asyncio.to_thread(self.inputs.delete, sha)
+
+    async def _drop_inputs(self, job_id: int) -> None:
+        """A job that will never be submitted (again) lets go of its input files."""
+        await self._forget_inputs(await self.store.release_inputs(job_id))
 
     # --- scheduled work -------------------------------------------------------------------------
 
@@ -346,6 +374,7 @@ class JobEngine:
             log.warning("job %d: %s", job_id, exc)
             await self.store.mark_submission_unknown(job_id, exc.user_message, self.clock(),
                                                      detail=str(exc))
+            await self._drop_inputs(job_id)
             self.outbox.wake()
             await self._notify(job_id)
             return
@@ -369,11 +398,10 @@ class JobEngine:
         history_key = (job.model_id, job.price_tier, str(job.units))
         estimate = await self._estimate(history_key)
         first = self.planner.next_delay(estimate, 0.0, 0)
-        unused = await self.store.mark_running(job_id, task_id, now, now + first)
-        for sha in unused:
-            await asyncio.to_thread(self.inputs.delete, sha)
+        await self._forget_inputs(await self.store.mark_running(job_id, task_id, now,
+                                                                now + first))
         self._running[job_id] = _Running(job_id, spec, task_id, now, job.deadline_at,
-                                         history_key)
+                                         history_key, last_unfinished_at=now)
         self.scheduler.push(now + first, job_id, Action.POLL)
         log.info("job %d submitted as %s task %s", job_id, spec.provider, task_id)
         await self._notify(job_id)
@@ -412,6 +440,7 @@ class JobEngine:
         else:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
+            running.last_unfinished_at = now
             estimate = await self._estimate(running.history_key)
             delay = self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
             self._poll_updates.append((job_id, now + delay, result.progress, False))
@@ -425,9 +454,11 @@ class JobEngine:
             running.not_found += 1
             if running.not_found >= self.config.poll_not_found_limit:
                 self._running.pop(running.job_id, None)
-                asyncio.get_running_loop().create_task(self._fail(
+                task = asyncio.get_running_loop().create_task(self._fail(
                     running.job_id, "task_lost",
                     "The provider no longer knows this task. Nothing was charged."))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
                 return
         if not exc.transient:
             log.error("job %d: polling refused: %s (check the provider account)",
@@ -440,14 +471,18 @@ class JobEngine:
 
     async def _succeeded(self, running: _Running, result: PollResult) -> None:
         self._running.pop(running.job_id, None)
+        now = self.clock()
+        completed_at = (None if running.last_unfinished_at is None
+                        else (running.last_unfinished_at + now) / 2)
         if await self.store.mark_succeeded(running.job_id, result.result_urls,
-                                           result.billed_cost, self.clock()):
+                                           result.billed_cost, now, completed_at=completed_at):
             self.outbox.wake()
             await self._notify(running.job_id)
 
     async def _fail(self, job_id: int, code: str, message: str,
                     detail: str | None = None) -> None:
         if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
+            await self._drop_inputs(job_id)
             self.outbox.wake()
             await self._notify(job_id)
 

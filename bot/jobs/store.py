@@ -36,6 +36,7 @@ import aiosqlite
 
 from bot.jobs.money import from_micros, to_micros
 from bot.jobs.states import GENERATING_STATES, JobState, sources_of
+from bot.pricing import format_usd
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -250,7 +251,9 @@ class Store:
         db.row_factory = sqlite3.Row
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a committed "submitting" or outbox claim must survive a power loss too, or a
+        # create could be resent or a result posted twice after the machine comes back.
+        await db.execute("PRAGMA synchronous = FULL")
         await db.execute("PRAGMA foreign_keys = ON")
         store = cls(db, path)
         await store._migrate()
@@ -477,15 +480,21 @@ class Store:
             return moved
 
     async def mark_succeeded(self, job_id: int, urls: Sequence[str], billed: Decimal | None,
-                             now: float) -> bool:
-        """running -> succeeded; settles the cost and queues the result for delivery."""
+                             now: float, *, completed_at: float | None = None) -> bool:
+        """running -> succeeded; settles the cost and queues the result for delivery.
+
+        ``completed_at`` is the best guess of when the provider finished (between the last look
+        that saw it running and ``now``); it feeds the duration history, so that a late look
+        is not learned as a long duration.
+        """
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
                 db, job_id, JobState.SUCCEEDED,
-                "finished_at = ?, result_urls = ?, billed_micros = ?, progress = 1.0,"
-                " next_attempt_at = NULL",
-                (now, json.dumps(list(urls)), None if billed is None else to_micros(billed)),
+                "finished_at = ?, completed_at = ?, result_urls = ?, billed_micros = ?,"
+                " progress = 1.0, next_attempt_at = NULL",
+                (now, completed_at, json.dumps(list(urls)),
+                 None if billed is None else to_micros(billed)),
             )
             if moved:
                 await self._settle_or_release(db, job, billed, now, failed=False)
@@ -684,6 +693,18 @@ class Store:
                 unused.append(sha)
         return unused
 
+    async def release_inputs(self, job_id: int) -> list[str]:
+        """Forget a job's inputs; returns the hashes no other waiting job refers to."""
+        async with self._transaction() as db:
+            return await self._release_inputs(db, job_id)
+
+    async def jobs_holding_inputs(self) -> list[int]:
+        """Jobs past submission that still list inputs (a crash came between the two steps)."""
+        cursor = await self._db.execute(
+            "SELECT DISTINCT i.job_id FROM job_inputs i JOIN jobs j ON j.id = i.job_id"
+            " WHERE j.state NOT IN ('created', 'submitting')")
+        return [row[0] for row in await cursor.fetchall()]
+
     async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
         """Those of ``hashes`` that no job waiting for submission refers to."""
         unused = []
@@ -696,12 +717,12 @@ class Store:
 
     async def duration_history(self, model_id: str, price_tier: str, units: Decimal, *,
                                limit: int = 200) -> list[float]:
-        """Seconds from submission to detected completion of recent similar jobs."""
+        """Seconds from submission to (estimated) completion of recent similar jobs."""
         cursor = await self._db.execute(
-            "SELECT finished_at - submitted_at FROM jobs"
+            "SELECT completed_at - submitted_at FROM jobs"
             " WHERE model_id = ? AND price_tier = ? AND units = ?"
             " AND state IN ('succeeded', 'delivering', 'delivered')"
-            " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+            " AND submitted_at IS NOT NULL AND completed_at IS NOT NULL"
             " ORDER BY finished_at DESC LIMIT ?",
             (model_id, price_tier, str(units), limit),
         )
@@ -890,18 +911,18 @@ def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) ->
         if totals.user_day + estimate > cap:
             raise ReservationRefused(
                 "user_budget",
-                f"This would cost about ${from_micros(estimate)}, and you have "
-                f"${from_micros(max(cap - totals.user_day, 0))} left of your "
-                f"${from_micros(cap)} daily budget. Try a cheaper setting or wait until "
-                "tomorrow (UTC).")
+                f"This would cost about {format_usd(from_micros(estimate))}, and you have "
+                f"{format_usd(from_micros(max(cap - totals.user_day, 0)))} left of your "
+                f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
+                "until tomorrow (UTC).")
     if limits.guild_monthly_budget is not None:
         cap = to_micros(limits.guild_monthly_budget)
         if totals.guild_month + estimate > cap:
             raise ReservationRefused(
                 "guild_budget",
-                f"This would cost about ${from_micros(estimate)}, and the server has "
-                f"${from_micros(max(cap - totals.guild_month, 0))} left of its "
-                f"${from_micros(cap)} monthly budget. Ask the server staff.")
+                f"This would cost about {format_usd(from_micros(estimate))}, and the server "
+                f"has {format_usd(from_micros(max(cap - totals.guild_month, 0)))} left of its "
+                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.")
 
 
 def _split_sql(script: str) -> list[str]:

@@ -24,7 +24,10 @@ The crash points are made here only, by wrapping the real objects of the engine;
 ``after_submit``  the provider accepted the create; killed before the task id is returned
 ``polling``       killed right after a poll answer arrived, once every job was polled
                   ``--crash-polls`` times (or a poll saw a finished task)
+``succeeded``     a poll found the result and ``succeeded`` was persisted (the result queued
+                  in the outbox); killed before it is delivered
 ``after_post``    the deliverer wrote the post; killed before the outbox recorded it
+``after_notice``  the same for a notice (a job that ended without a result)
 
 Every hook first waits until all ``--submit`` jobs are persisted, so a crash never leaves a job
 half-submitted by the harness itself.
@@ -43,6 +46,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -55,7 +59,8 @@ from bot.jobs.store import Job, Limits
 from bot.providers import PollResult
 from tests.jobs.support import EngineParts, build_engine
 
-PHASES = ("created", "claimed", "after_submit", "polling", "after_post")
+PHASES = ("created", "claimed", "after_submit", "polling", "succeeded", "after_post",
+          "after_notice")
 EXIT_CRASH_NOT_REACHED = 3
 NO_LIMITS = Limits(max_concurrent_per_user=None)
 
@@ -117,6 +122,19 @@ def install_crash(parts: EngineParts, phase: str, submitted: asyncio.Event, expe
 
         client.poll = poll  # type: ignore[method-assign]
 
+    elif phase == "succeeded":
+        real_succeeded = store.mark_succeeded
+
+        async def mark_succeeded(job_id: int, urls: Sequence[str], billed: Decimal | None,
+                                 now: float, **kwargs: Any) -> bool:
+            await submitted.wait()
+            moved = await real_succeeded(job_id, urls, billed, now, **kwargs)
+            if moved:
+                die(phase, job_id=job_id)
+            return moved
+
+        store.mark_succeeded = mark_succeeded  # type: ignore[method-assign]
+
     elif phase == "after_post":
         real_deliver = deliverer.deliver_result
 
@@ -127,6 +145,17 @@ def install_crash(parts: EngineParts, phase: str, submitted: asyncio.Event, expe
             return message_ids  # pragma: no cover
 
         deliverer.deliver_result = deliver_result  # type: ignore[method-assign]
+
+    elif phase == "after_notice":
+        real_notice = deliverer.deliver_notice
+
+        async def deliver_notice(job: Job) -> list[int]:
+            await submitted.wait()
+            message_ids = await real_notice(job)
+            die(phase, job_id=job.id, message_ids=message_ids)
+            return message_ids  # pragma: no cover
+
+        deliverer.deliver_notice = deliver_notice  # type: ignore[method-assign]
 
     else:
         raise ValueError(f"unknown crash phase {phase!r}; choose one of {', '.join(PHASES)}")

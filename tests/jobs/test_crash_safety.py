@@ -25,13 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosqlite
 import pytest
 
+from bot.catalog import spec_for
+from bot.config import ProviderName
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
+from bot.jobs.store import Job, Limits
 from bot.simulator import RecordedRequest, SimulatorServer
-from tests.jobs.support import FileDeliverer
+from tests.jobs.support import FileDeliverer, build_engine
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -259,13 +262,14 @@ def assert_all_accounted_for(after: Snapshot, expect: Expect, simulator: Simulat
     assert set(task_ids) <= set(simulator.state.tasks)
     orphans = set(simulator.state.tasks) - set(task_ids)
     assert len(orphans) <= len(expect.unknown), "an upstream task belongs to no reported job"
+    # (A create answered while its sender was being killed has no recorded status.)
     accepted = [r for r in creates(simulator) if r.status == 202]
-    assert len(accepted) == len(simulator.state.tasks)
+    assert len(accepted) <= len(simulator.state.tasks) <= len(creates(simulator))
 
 
 # --- SIGKILL at each phase ----------------------------------------------------------------------
 
-PHASES = ("created", "claimed", "after_submit", "polling", "after_post")
+PHASES = ("created", "claimed", "after_submit", "polling", "succeeded", "after_post")
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -324,6 +328,17 @@ async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_repor
         assert {r.task_id for r in resumed} == task_ids, "every running job polled again"
         assert resumed[0].at - second.started < RESUME_SECONDS, (
             f"first poll {resumed[0].at - second.started:.2f}s after the restart began")
+        print(f"first poll {resumed[0].at - second.started:.2f}s after the restart began")
+    elif phase == "succeeded":
+        # The result was found and queued, not delivered: the restart delivers it.
+        job_id = crash["job_id"]
+        assert before.jobs[job_id].state is JobState.SUCCEEDED
+        assert before.jobs[job_id].result_urls
+        row = before.outbox[(job_id, "result")]
+        assert row["attempts"] == 0
+        assert row["delivered_at"] is None
+        assert before.posts == []
+        assert sent_before == JOBS
     elif phase == "after_post":
         job_id = crash["job_id"]
         [message_id] = crash["message_ids"]
@@ -336,6 +351,42 @@ async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_repor
         assert after.jobs[job_id].delivered_message_ids == (message_id,)
         assert after.outbox[(job_id, "result")]["attempts"] == 2
         assert [p["kind"] for p in after.posts] == ["result"] * JOBS
+
+
+async def test_two_crashes_in_a_row_still_report_exactly_once(
+    make_simulator: MakeSimulator, tmp_path: Path,
+) -> None:
+    """Killed mid-create, then killed again right after the restart posted the notice about
+    it: the third run records that notice instead of posting it again."""
+    simulator = await make_simulator(speed=SPEED)
+    harness = Harness(simulator, tmp_path, SPEED)
+
+    first = await harness.run("--submit", str(JOBS), "--crash-at", "claimed")
+    assert first.returncode == -signal.SIGKILL, first.describe()
+    await settle()
+    caught = (await snapshot(tmp_path)).ids_in(JobState.SUBMITTING)
+    assert caught
+
+    second = await harness.run("--crash-at", "after_notice")
+    assert second.returncode == -signal.SIGKILL, second.describe()
+    crash = second.event("crash")
+    assert crash["job_id"] in caught
+    await settle()
+    middle = await snapshot(tmp_path)
+    assert middle.jobs[crash["job_id"]].state is JobState.SUBMISSION_UNKNOWN
+    assert middle.outbox[(crash["job_id"], "notice")]["delivered_at"] is None
+    # The second run was also sending the other jobs: any caught mid-create are reported too.
+    caught |= middle.ids_in(JobState.SUBMITTING)
+    sent_before = len(creates(simulator))
+    not_claimed = middle.ids_in(JobState.CREATED)
+
+    third = await harness.run("--until-idle")
+    assert third.returncode == 0, third.describe()
+    after = await snapshot(tmp_path)
+    assert_all_accounted_for(
+        after, Expect(delivered=set(after.jobs) - caught, unknown=caught), simulator)
+    assert after.outbox[(crash["job_id"], "notice")]["attempts"] == 2
+    assert len(creates(simulator)) == sent_before + len(not_claimed), "a create was resent"
 
 
 # --- SIGTERM ------------------------------------------------------------------------------------
@@ -365,6 +416,7 @@ async def test_sigterm_stops_within_10s_persists_state_and_loses_nothing(
         await kill(process)
     assert process.returncode == 0, f"exit {process.returncode}\n{harness.log_tail()}"
     assert took < 10.0
+    print(f"SIGTERM to exit: {took:.2f}s")
     stopped = parse_events(out)[-1]
     assert stopped["event"] == "stopped", stopped
     assert stopped["refused_new_job"] is True, "a job was accepted during the shutdown"
@@ -375,6 +427,8 @@ async def test_sigterm_stops_within_10s_persists_state_and_loses_nothing(
     states = before.states()
     assert not states[JobState.SUBMITTING], "a create was cut off by the shutdown"
     # No new submissions: jobs still waiting at the signal were not sent during the shutdown.
+    late = [r for r in creates(simulator) if r.at > signalled + 0.25]
+    assert not late, f"{len(late)} create request(s) sent during the shutdown"
     waiting = before.ids_in(JobState.CREATED)
     assert waiting, f"expected jobs still waiting to be sent at the signal: {states}"
     for job_id in waiting:
@@ -445,7 +499,61 @@ async def test_restart_resumes_polling_of_200_running_jobs_within_seconds(
     assert min(first_look.values()) < RESUME_SECONDS
     all_resumed = max(first_look.values())
     assert all_resumed < RESUME_SECONDS + jobs / rps, f"all polled after {all_resumed:.2f}s"
+    print(f"{jobs} jobs: first poll {min(first_look.values()):.2f}s, all {all_resumed:.2f}s")
     assert len(creates(simulator)) == sent_before, "nothing was submitted again"
     after = await snapshot(tmp_path)
     assert after.states() == {JobState.RUNNING: jobs}
     assert {job.task_id for job in after.jobs.values()} == task_ids
+
+
+# --- found while writing these tests --------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+async def test_same_image_submitted_while_another_job_is_accepted_keeps_its_input(
+    make_simulator: MakeSimulator, tmp_path: Path, png_data_uri: Callable[[int, int], str],
+) -> None:
+    simulator = await make_simulator(speed=SPEED)
+    async with aiohttp.ClientSession() as session:
+        parts = await build_engine(simulator.base_url, tmp_path, session, speed=SPEED)
+        store, engine = parts.store, parts.engine
+        spec = spec_for("wan2.2-i2v-flash", ProviderName.MULEROUTER)
+        real_create, real_running = store.create_job, store.mark_running
+        first_accepted = asyncio.Event()
+
+        async def create_job(new: Any, limits: Limits, now: float) -> Job:
+            # A legal interleaving, made likely: the second job's insert is delayed (as it may
+            # be, waiting for the store's lock) until the first job is accepted and its inputs
+            # released, or for a second if the engine makes the first wait for it instead.
+            if new.request["prompt"] == "second":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(first_accepted.wait(), 1.0)
+            return await real_create(new, limits, engine.clock())
+
+        async def mark_running(job_id: int, *args: Any) -> list[str]:
+            unused = await real_running(job_id, *args)
+            first_accepted.set()
+            return unused
+
+        store.create_job = create_job  # type: ignore[method-assign]
+        store.mark_running = mark_running  # type: ignore[method-assign]
+        await engine.start()
+        try:
+            image = png_data_uri(640, 640)
+            limits = Limits(max_concurrent_per_user=None)
+            await engine.submit(user_id=1, guild_id=None, channel_id=None, spec=spec,
+                                request=spec.parse({"prompt": "first", "image": image}),
+                                limits=limits)
+            second = await engine.submit(
+                user_id=1, guild_id=None, channel_id=None, spec=spec,
+                request=spec.parse({"prompt": "second", "image": image}), limits=limits)
+            for _ in range(200):
+                job = await store.get_job(second.id)
+                assert job is not None
+                if job.state is not JobState.CREATED and job.state is not JobState.SUBMITTING:
+                    break
+                await asyncio.sleep(0.02)
+            assert job.state is JobState.RUNNING, (job.state, job.error_code, job.error_message)
+        finally:
+            await engine.stop()
+            await store.close()

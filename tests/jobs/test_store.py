@@ -667,8 +667,8 @@ async def test_user_budget_refusal_names_the_limit_and_numbers(store: Store) -> 
     message = str(refused.value)
     assert refused.value.reason == "user_budget"
     assert "$0.75" in message
-    assert "$0.5" in message  # left of the budget
-    assert "$2.5" in message  # the budget
+    assert "$0.50 left" in message
+    assert "$2.50 daily budget" in message
     assert "daily budget" in message
     # what still fits is accepted
     job = await store.create_job(new_job(cost="0.50"), limits, NOW)
@@ -684,9 +684,9 @@ async def test_guild_budget_refusal_names_the_limit_and_numbers(store: Store) ->
         await store.create_job(new_job(user_id=2, cost="4.5"), OPEN, NOW)
     message = str(refused.value)
     assert refused.value.reason == "guild_budget"
-    assert "$4.5" in message
-    assert "$4 left" in message
-    assert "$10" in message
+    assert "$4.50" in message
+    assert "$4.00 left" in message
+    assert "$10.00 monthly budget" in message
     assert "monthly budget" in message
 
 

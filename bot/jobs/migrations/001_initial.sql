@@ -21,7 +21,8 @@ CREATE TABLE jobs (
     delivery_attempts       INTEGER NOT NULL DEFAULT 0,
     created_at              REAL    NOT NULL,
     submitted_at            REAL,
-    finished_at             REAL,
+    finished_at             REAL,                -- when the bot saw the task end
+    completed_at            REAL,                -- when the provider most likely finished it
     delivered_at            REAL,
     deadline_at             REAL    NOT NULL,
     next_attempt_at         REAL,                -- next submit try, poll or delivery try
