@@ -29,6 +29,7 @@ ENV_NAMES = {
     "max_result_bytes": "WANBOT_MAX_RESULT_BYTES",
     "video_deadline": "WANBOT_VIDEO_DEADLINE_SECONDS",
     "image_deadline": "WANBOT_IMAGE_DEADLINE_SECONDS",
+    "command_guild_id": "WANBOT_COMMAND_GUILD_ID",
     "log_level": "WANBOT_LOG_LEVEL",
 }
 
@@ -67,6 +68,15 @@ def test_every_setting_has_its_documented_environment_name() -> None:
         for name, info in Settings.model_fields.items()
     }
     assert actual == {name: [env] for name, env in ENV_NAMES.items()}
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    example = (root / ".env.example").read_text()
+    for env in ENV_NAMES.values():
+        assert f"| `{env}` |" in readme, f"{env} missing from the README configuration table"
+        assert f"{env}=" in example, f"{env} missing from .env.example"
 
 
 def test_defaults() -> None:
