@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.catalog import MediaRole, ProviderName, spec_for
+from bot.discord_ui.audit import post_audit
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.flow import GenerationOrder, InputImage, new_seed, start_generation
 from bot.discord_ui.tree import answer_error
@@ -88,6 +89,11 @@ class CancelButton(JobButton, template=r"wan:cancel:(?P<job>\d+)"):
         else:
             text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
         await interaction.edit_original_response(content=text)
+        if job.guild_id is not None:
+            await post_audit(interaction.client, job.guild_id, "Generation cancelled",
+                             user_id=interaction.user.id, model_id=job.model_id,
+                             prompt=job.request.get("prompt"),
+                             note=f"job #{job.id} of <@{job.user_id}>")
 
 
 class RetryButton(JobButton, template=r"wan:retry:(?P<job>\d+)"):

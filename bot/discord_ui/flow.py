@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.catalog import SEED_MAX, MediaRole, ModelSpec, RequestInvalid, resolve
+from bot.discord_ui.audit import post_audit
 from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.jobs.engine import EngineStopping
@@ -39,6 +40,7 @@ from bot.media import (
     megabytes,
     prepare_image,
 )
+from bot.policy import PolicyRefusal, blocked_term, check_policy
 from bot.pricing import format_usd
 
 if TYPE_CHECKING:
@@ -80,7 +82,8 @@ async def start_generation(interaction: discord.Interaction[WanBot],
     spec = resolve(order.model_id, bot.settings)
     _check_bot_can_post(interaction)
     fields = {name: value for name, value in order.options.items() if value is not None}
-    _check_options(interaction, spec, fields)
+    _check_options(spec, fields)
+    await _check_policy(interaction, spec, fields)
     notes: list[str] = []
     previews: list[discord.File] = []
     await _add_images(bot, spec, order, fields, notes, previews)
@@ -101,6 +104,10 @@ async def start_generation(interaction: discord.Interaction[WanBot],
     except EngineStopping as exc:
         raise UserFacingError(f"The bot is restarting ({exc}).") from None
     status = await _post_status(bot, interaction, job, previews)
+    await post_audit(bot, interaction.guild.id, "Generation submitted",
+                     user_id=interaction.user.id, model_id=spec.model_id,
+                     prompt=fields.get("prompt"), cost=f"{format_usd(job.estimated_cost)} "
+                     "(estimated)", link=status.jump_url, note=f"job #{job.id}")
     text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. "
             f"Follow it here: {status.jump_url}"]
     text += [f"• {note}" for note in notes]
@@ -110,19 +117,46 @@ async def start_generation(interaction: discord.Interaction[WanBot],
     return job
 
 
-def _check_options(interaction: discord.Interaction[WanBot], spec: ModelSpec,
-                   fields: dict[str, Any]) -> None:
+def _check_options(spec: ModelSpec, fields: dict[str, Any]) -> None:
     unsupported = sorted(set(fields) - set(spec.request_type.model_fields))
     if unsupported:
         names = ", ".join(name.replace("_", " ") for name in unsupported)
         raise UserFacingError(f"{names} can't be used here: this server runs {spec.model_id} "
                               f"on {spec.provider}, which has no such option. Leave it out.")
-    if fields.get("safety_filter") is False and not _age_restricted(interaction.channel):
-        raise UserFacingError("The safety filter can only be turned off in an age-restricted "
-                              "channel. Leave it on, or use an age-restricted channel.")
+
+
+async def _check_policy(interaction: discord.Interaction[WanBot], spec: ModelSpec,
+                        fields: dict[str, Any]) -> None:
+    """The server's rules (channels, roles, models, safety, blocklist); blocklist hits are
+    audited with the full prompt, while the member is not shown the matched word."""
+    assert interaction.guild is not None
+    assert interaction.channel is not None
+    member = interaction.user
+    roles = {role.id for role in getattr(member, "roles", ())}
+    is_staff = bool(getattr(member, "guild_permissions", discord.Permissions.none()).manage_guild)
+    config = await interaction.client.store.guild_config(interaction.guild.id)
+    try:
+        check_policy(
+            config.policy, model_id=spec.model_id, channel_id=interaction.channel.id,
+            parent_channel_id=getattr(interaction.channel, "parent_id", None), role_ids=roles,
+            is_staff=is_staff, age_restricted=_age_restricted(interaction.channel),
+            safety_filter=fields.get("safety_filter"), prompt=fields.get("prompt"),
+            negative_prompt=fields.get("negative_prompt"),
+        )
+    except PolicyRefusal as exc:
+        if exc.audit:
+            matched = blocked_term(config.policy, fields.get("prompt"),
+                                   fields.get("negative_prompt"))
+            await post_audit(
+                interaction.client, interaction.guild.id, "Refused by the blocklist",
+                user_id=member.id, model_id=spec.model_id, prompt=fields.get("prompt"),
+                note=f"matched: {matched}",
+            )
+        raise UserFacingError(str(exc)) from None
 
 
 def _age_restricted(channel: object) -> bool:
+    """Age-restricted channels, and threads whose parent channel is age-restricted."""
     is_nsfw = getattr(channel, "is_nsfw", None)
     return bool(is_nsfw()) if callable(is_nsfw) else False
 

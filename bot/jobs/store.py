@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ import aiosqlite
 
 from bot.jobs.money import from_micros, to_micros
 from bot.jobs.states import GENERATING_STATES, JobState, sources_of
+from bot.policy import GuildConfig, GuildPolicy
 from bot.pricing import format_usd
 
 BUSY_TIMEOUT_MS = 10_000
@@ -327,6 +328,13 @@ class Store:
                                estimate, billed=False, charged_at=now, now=now,
                                note="estimate reserved at submission")
             return await self._job(db, job_id)
+
+    async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
+        """The limits a member's next submission would be checked against."""
+        probe = NewJob(user_id=user_id, guild_id=guild_id, channel_id=None, model_id="",
+                       provider="", request={}, price_tier="", estimated_cost=Decimal(0),
+                       units=Decimal(0), unit="", deadline_seconds=0)
+        return await self._effective_limits(self._db, probe, defaults)
 
     async def _effective_limits(self, db: aiosqlite.Connection, new: NewJob,
                                 defaults: Limits) -> Limits:
@@ -818,6 +826,39 @@ class Store:
                              " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                              (key, value))
 
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The server's limits and policy (defaults when it never set anything)."""
+        row = await (await self._db.execute(
+            "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
+            " max_concurrent_per_user, cooldown_seconds, extra_json FROM guild_settings"
+            " WHERE guild_id = ?", (guild_id,))).fetchone()
+        return GuildConfig() if row is None else _guild_config(row)
+
+    async def edit_guild_config(self, guild_id: int, now: float,
+                                edit: Callable[[GuildConfig], GuildConfig]) -> GuildConfig:
+        """Read, change and write a server's settings in one transaction."""
+        async with self._transaction(immediate=True) as db:
+            row = await (await db.execute(
+                "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
+                " max_concurrent_per_user, cooldown_seconds, extra_json FROM guild_settings"
+                " WHERE guild_id = ?", (guild_id,))).fetchone()
+            config = edit(GuildConfig() if row is None else _guild_config(row))
+            await db.execute(
+                "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
+                " guild_monthly_budget_micros, max_concurrent_per_user, cooldown_seconds,"
+                " extra_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET"
+                " user_daily_budget_micros = excluded.user_daily_budget_micros,"
+                " guild_monthly_budget_micros = excluded.guild_monthly_budget_micros,"
+                " max_concurrent_per_user = excluded.max_concurrent_per_user,"
+                " cooldown_seconds = excluded.cooldown_seconds,"
+                " extra_json = excluded.extra_json, updated_at = excluded.updated_at",
+                (guild_id, _opt_micros(config.user_daily_budget),
+                 _opt_micros(config.guild_monthly_budget), config.max_concurrent_per_user,
+                 config.cooldown_seconds, config.policy.model_dump_json(), now),
+            )
+            return config
+
     async def set_guild_limits(self, guild_id: int, limits: Limits, now: float) -> None:
         async with self._transaction() as db:
             await db.execute(
@@ -873,6 +914,16 @@ def _usage_sql(column: str) -> str:
 
 
 _USAGE_SQL = {column: _usage_sql(column) for column in _GROUP_COLUMNS.values()}
+
+
+def _guild_config(row: sqlite3.Row) -> GuildConfig:
+    return GuildConfig(
+        user_daily_budget=_opt_money(row["user_daily_budget_micros"], None),
+        guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"], None),
+        max_concurrent_per_user=row["max_concurrent_per_user"],
+        cooldown_seconds=row["cooldown_seconds"],
+        policy=GuildPolicy.model_validate_json(row["extra_json"] or "{}"),
+    )
 
 
 def _outbox(row: sqlite3.Row) -> OutboxItem:

@@ -1,0 +1,115 @@
+"""A server's rules for generation: where, who, which models, safety, blocked words, audit.
+
+Why this module exists: community servers and moderated team channels decide who may spend
+their money and on what. The rules are data (one pydantic model per server, stored as JSON
+beside the budget columns) and checking them is a pure function, so the same checks run for a
+slash command and for every button that starts a generation.
+
+Budgets, the concurrent-job limit and the cooldown are not here: they are checked atomically
+with the reservation in :meth:`bot.jobs.store.Store.create_job`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_BLOCKLIST = 200
+MAX_PATTERN_LENGTH = 100
+
+
+class GuildPolicy(BaseModel):
+    """Per-server rules (empty lists mean "no restriction")."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    allowed_channel_ids: list[int] = Field(default_factory=list)
+    allowed_role_ids: list[int] = Field(default_factory=list)
+    disabled_models: list[str] = Field(default_factory=list)
+    safety_locked: bool = False
+    blocklist: list[str] = Field(default_factory=list)
+    audit_channel_id: int | None = None
+
+    @field_validator("blocklist")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            compile_pattern(pattern)
+        return patterns
+
+
+@dataclass(frozen=True, slots=True)
+class GuildConfig:
+    """Everything a server has set: limits (checked in the store) and the policy."""
+
+    user_daily_budget: Decimal | None = None
+    guild_monthly_budget: Decimal | None = None
+    max_concurrent_per_user: int | None = None
+    cooldown_seconds: float | None = None
+    policy: GuildPolicy = field(default_factory=GuildPolicy)
+
+
+class PolicyRefusal(Exception):
+    """The server's rules say no. ``str()`` is for the member; ``audit`` says whether staff
+    should hear of it (blocklist hits are audited)."""
+
+    def __init__(self, message: str, *, reason: str, audit: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.audit = audit
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A blocklist entry as a case-insensitive regex.
+
+    Plain words and phrases match whole words (``cat`` does not block ``concatenate``); ``*``
+    matches any run of letters or digits (``gore*`` blocks ``gore``, ``gores`` and ``gorefest``).
+    """
+    text = pattern.strip()
+    if not text or len(text) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"a blocklist entry must be 1 to {MAX_PATTERN_LENGTH} characters")
+    body = r"\w*".join(re.escape(part) for part in text.split("*"))
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+def blocked_term(policy: GuildPolicy, *texts: str | None) -> str | None:
+    """The first blocklist entry found in any of ``texts``, or ``None``."""
+    for pattern in policy.blocklist:
+        compiled = compile_pattern(pattern)
+        if any(text and compiled.search(text) for text in texts):
+            return pattern
+    return None
+
+
+def check_policy(policy: GuildPolicy, *, model_id: str, channel_id: int,
+                 parent_channel_id: int | None, role_ids: set[int], is_staff: bool,
+                 age_restricted: bool, safety_filter: bool | None, prompt: str | None,
+                 negative_prompt: str | None) -> None:
+    """Raise :class:`PolicyRefusal` when the server's rules refuse this generation."""
+    if policy.allowed_channel_ids and not ({channel_id, parent_channel_id}
+                                           & set(policy.allowed_channel_ids)):
+        channels = ", ".join(f"<#{cid}>" for cid in policy.allowed_channel_ids[:10])
+        raise PolicyRefusal(f"Generation isn't allowed in this channel. Use {channels}.",
+                            reason="channel")
+    if policy.allowed_role_ids and not is_staff and not (role_ids
+                                                         & set(policy.allowed_role_ids)):
+        roles = ", ".join(f"<@&{rid}>" for rid in policy.allowed_role_ids[:10])
+        raise PolicyRefusal(f"Generation on this server is for members with one of these "
+                            f"roles: {roles}.", reason="role")
+    if model_id in policy.disabled_models:
+        raise PolicyRefusal(f"{model_id} is turned off on this server. Try another model.",
+                            reason="model")
+    if safety_filter is False:
+        if policy.safety_locked:
+            raise PolicyRefusal("The safety filter is locked on by this server's staff; leave "
+                                "it on.", reason="safety_locked")
+        if not age_restricted:
+            raise PolicyRefusal("The safety filter can only be turned off in an age-restricted "
+                                "channel. Leave it on, or use an age-restricted channel.",
+                                reason="safety_channel")
+    if blocked_term(policy, prompt, negative_prompt) is not None:
+        raise PolicyRefusal("Your prompt contains a word or phrase this server doesn't allow. "
+                            "Rephrase it and try again.", reason="blocklist", audit=True)

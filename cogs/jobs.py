@@ -1,0 +1,130 @@
+"""/jobs: a member's own recent and active jobs; cancel one; show a past result again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_ui.audit import post_audit
+from bot.discord_ui.buttons import result_view
+from bot.discord_ui.embeds import cost_text, model_title, result_embed
+from bot.discord_ui.errors import UserFacingError
+from bot.jobs.states import GENERATING_STATES, JobState
+from bot.jobs.store import Job
+
+if TYPE_CHECKING:
+    from bot.discord_ui.client import WanBot
+
+_STATE_WORDS = {
+    JobState.CREATED: "queued", JobState.SUBMITTING: "sending", JobState.RUNNING: "generating",
+    JobState.SUCCEEDED: "fetching result", JobState.DELIVERING: "posting result",
+    JobState.DELIVERED: "done", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled",
+    JobState.TIMED_OUT: "timed out", JobState.SUBMISSION_UNKNOWN: "not confirmed",
+}
+
+
+def jump_url(guild_id: int, job: Job) -> str | None:
+    """The result message when there is one, else the status message."""
+    message_id = (job.delivered_message_ids[0] if job.delivered_message_ids
+                  else job.status_message_id)
+    if message_id is None or job.channel_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id}/{job.channel_id}/{message_id}"
+
+
+@app_commands.guild_only()
+class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generations"):
+    def __init__(self, bot: WanBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def _own_job(self, interaction: discord.Interaction[WanBot], job_id: int,
+                       *, staff_may: bool) -> Job:
+        job = await self.bot.store.get_job(job_id)
+        if job is None or interaction.guild is None or job.guild_id != interaction.guild.id:
+            raise UserFacingError(f"There is no job #{job_id} on this server.")
+        if job.user_id != interaction.user.id and not (
+                staff_may and interaction.permissions.manage_messages):
+            raise UserFacingError(f"Job #{job_id} isn't yours.")
+        return job
+
+    @app_commands.command(name="list", description="Your recent and active generations")
+    @app_commands.guild_only()
+    async def list_jobs(self, interaction: discord.Interaction[WanBot]) -> None:
+        assert interaction.guild is not None
+        jobs = await self.bot.store.jobs_for_user(interaction.user.id, interaction.guild.id,
+                                                  limit=15)
+        if not jobs:
+            await interaction.response.send_message("You have no generations here yet.",
+                                                    ephemeral=True)
+            return
+        lines = []
+        for job in jobs:
+            line = f"**#{job.id}** {model_title(job)} · {_STATE_WORDS[job.state]}"
+            eta = self.bot.engine.eta(job)
+            if eta is not None:
+                line += f" · ETA about {int(eta) // 60}:{int(eta) % 60:02d}"
+            line += f" · {cost_text(job)}"
+            url = jump_url(interaction.guild.id, job)
+            if url:
+                line += f" · [open]({url})"
+            lines.append(line)
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="cancel", description="Cancel one of your generations")
+    @app_commands.guild_only()
+    @app_commands.describe(job="The job to cancel")
+    async def cancel(self, interaction: discord.Interaction[WanBot], job: int) -> None:
+        found = await self._own_job(interaction, job, staff_may=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        cancelled_from = await self.bot.engine.cancel(found.id, interaction.user.id)
+        if cancelled_from is None:
+            raise UserFacingError(f"Job #{found.id} can't be cancelled now "
+                                  f"({_STATE_WORDS[found.state]}).")
+        if cancelled_from is JobState.RUNNING:
+            text = (f"Cancelled job #{found.id}. It was already running at the provider, which "
+                    "still bills it, so the estimate stays charged.")
+        else:
+            text = f"Cancelled job #{found.id} before it was sent. Nothing was charged."
+        await interaction.edit_original_response(content=text)
+        await post_audit(self.bot, found.guild_id or 0, "Generation cancelled",
+                         user_id=interaction.user.id, model_id=found.model_id,
+                         prompt=found.request.get("prompt"), cost=cost_text(found),
+                         note=f"job #{found.id} of <@{found.user_id}>")
+
+    @cancel.autocomplete("job")
+    async def cancel_choices(self, interaction: discord.Interaction[WanBot],
+                             current: str) -> list[app_commands.Choice[int]]:
+        if interaction.guild is None:
+            return []
+        jobs = await self.bot.store.jobs_for_user(interaction.user.id, interaction.guild.id,
+                                                  limit=50)
+        active = [job for job in jobs if job.state in GENERATING_STATES]
+        return [app_commands.Choice(
+                    name=f"#{job.id} {model_title(job)}: {job.request.get('prompt', '')}"[:100],
+                    value=job.id)
+                for job in active if current.strip() in str(job.id) or not current.strip()][:25]
+
+    @app_commands.command(name="show", description="Post a past result again, with its buttons")
+    @app_commands.guild_only()
+    @app_commands.describe(job="The job to show")
+    async def show(self, interaction: discord.Interaction[WanBot], job: int) -> None:
+        found = await self._own_job(interaction, job, staff_may=True)
+        if found.state is not JobState.DELIVERED:
+            raise UserFacingError(f"Job #{found.id} has no result to show "
+                                  f"({_STATE_WORDS[found.state]}).")
+        assert interaction.guild is not None
+        embed = result_embed(found, linked=False)
+        url = jump_url(interaction.guild.id, found)
+        if url:
+            embed.add_field(name="Original", value=url, inline=False)
+        await interaction.response.send_message(
+            embed=embed, view=result_view(found, image_count=len(found.result_urls)),
+            allowed_mentions=discord.AllowedMentions.none())
+
+
+async def setup(bot: WanBot) -> None:
+    await bot.add_cog(Jobs(bot))
