@@ -61,7 +61,7 @@ class WanBot(commands.Bot):
         )
         self.settings = settings
         self.prices = PriceTable.load(settings.price_table)
-        self._shutting_down = False
+        self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
@@ -107,16 +107,22 @@ class WanBot(commands.Bot):
         log.info("connected as %s to %d servers", self.user, len(self.guilds))
 
     async def close(self) -> None:
-        if self._shutting_down:
-            return
-        self._shutting_down = True
+        """Close once; a second caller (signal handler and ``run``'s own exit) waits for the
+        first instead of returning while resources are still open."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_once())
+        await asyncio.shield(self._closing)
+
+    async def _close_once(self) -> None:
+        # Our resources first: once discord.py's own close() returns, run() ends the event
+        # loop and anything still open would be cut off.
         if hasattr(self, "engine"):
             await self.engine.stop(grace=SHUTDOWN_GRACE_SECONDS)
-        await super().close()
         if hasattr(self, "store"):
             await self.store.close()
         if hasattr(self, "http_session"):
             await self.http_session.close()
+        await super().close()
 
 
 def run_client(settings: Settings) -> int:
