@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 
+from bot.catalog import MODEL_IDS, resolve
 from bot.cli.generate import add_generate_parser
 from bot.cli.models import add_models_parser
 from bot.config import ConfigError, load_settings
@@ -50,6 +51,9 @@ def run_bot(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         settings.require_discord_token()
+        # Every provider that serves a model must have its key before members can run it.
+        for provider in sorted({resolve(model, settings).provider for model in MODEL_IDS}):
+            settings.api_key(provider)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.simulator import DEFAULT_MULEROUTER_KEY
 
@@ -241,6 +242,20 @@ async def test_no_command_means_run(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stdout == ""
     assert run.stderr == NO_TOKEN
+
+
+@pytest.mark.parametrize(("extra", "missing"), [
+    ({}, "MULEROUTER_API_KEY"),
+    ({"MULEROUTER_API_KEY": "k", "WAN_I2V_FLASH_PROVIDER": "vtrix"}, "VTRIX_API_KEY"),
+])
+async def test_run_without_a_needed_provider_key_names_it(tmp_path: Path, extra: dict[str, str],
+                                                          missing: str) -> None:
+    run = await run_bot("run", cwd=tmp_path, env=clean_env(DISCORD_TOKEN="tok", **extra))
+
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr.startswith(f"error: {missing} is not set")
+    assert len(run.stderr.splitlines()) == 1
 
 
 async def test_run_with_a_bad_setting_names_it_not_its_value(tmp_path: Path) -> None:
