@@ -36,6 +36,12 @@ from bot.providers import Providers
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 7.0
+# What the invite link asks for (README): post, embed, attach, and read back its own posts
+# (the outbox searches the channel history to avoid posting a result twice).
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True,
+    attach_files=True, read_message_history=True,
+)
 
 
 def extension_names() -> list[str]:
