@@ -1,0 +1,118 @@
+"""What members read: status, result and notice embeds built from real Job records."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+from bot.discord_ui.embeds import (
+    charge_sentence,
+    marker,
+    notice_embed,
+    parse_marker,
+    result_embed,
+    settings_text,
+    status_embed,
+)
+from bot.jobs.states import JobState
+from bot.jobs.store import Job
+
+NOW = 1_800_000_000.0
+
+
+def make_job(**changes: object) -> Job:
+    job = Job(
+        id=12, user_id=42, guild_id=7, channel_id=8, status_message_id=9, parent_job_id=None,
+        model_id="wan2.2-t2v-plus", provider="mulerouter",
+        request={"prompt": "a cat surfing " * 40, "size": "832*480", "duration": 5,
+                 "prompt_extend": False, "seed": 5},
+        price_tier="480P", task_id="t-1", state=JobState.RUNNING, submit_attempts=1,
+        poll_count=3, poll_errors=0, delivery_attempts=0, created_at=NOW - 75,
+        submitted_at=NOW - 70, finished_at=None, delivered_at=None, deadline_at=NOW + 1000,
+        next_attempt_at=None, progress=None, result_urls=(), delivered_message_ids=(),
+        error_code=None, error_message=None, error_detail=None,
+        estimated_cost=Decimal("0.10"), billed_cost=None, units=Decimal(5), unit="second",
+    )
+    return dataclasses.replace(job, **changes)
+
+
+def fields(embed: object) -> dict[str, str]:
+    return {field.name: field.value for field in embed.fields}  # type: ignore[attr-defined]
+
+
+def test_marker_round_trips() -> None:
+    assert marker(12, "result") == "wanbot job #12 · result"
+    assert parse_marker("wanbot job #12 · result") == (12, "result")
+    assert parse_marker("someone else's footer") is None
+
+
+def test_status_embed_while_running() -> None:
+    embed = status_embed(make_job(progress=0.4), eta=65.0, now=NOW)
+    values = fields(embed)
+    assert embed.title == "Wan 2.2 text to video (Plus)"
+    assert embed.description.startswith("> a cat surfing")
+    assert len(embed.description) <= 302  # an excerpt, not the whole prompt
+    assert values["Requested by"] == "<@42>"
+    assert values["State"] == "🎨 Generating · 40%"
+    assert values["Elapsed"] == "1:15"
+    assert values["ETA"] == "about 1:05"
+    assert values["Cost"] == "$0.10 (estimated)"
+    assert embed.footer.text == "wanbot job #12 · status"
+
+
+def test_status_embed_when_done_has_no_eta_and_stops_the_clock() -> None:
+    job = make_job(state=JobState.DELIVERED, finished_at=NOW - 15, billed_cost=Decimal("0.14"))
+    values = fields(status_embed(job, eta=None, now=NOW))
+    assert values["State"] == "✅ Done"
+    assert values["Elapsed"] == "1:00"
+    assert "ETA" not in values
+    assert values["Cost"] == "$0.14 (billed)"
+
+
+def test_settings_leave_out_prompts_and_media() -> None:
+    job = make_job(model_id="wan2.5-i2i-preview", price_tier="image", unit="image",
+                   units=Decimal(2),
+                   request={"prompt": "x", "negative_prompt": "y",
+                            "images": ["input:" + "a" * 64, "input:" + "b" * 64],
+                            "size": "1280*1280", "n": 2, "prompt_extend": False})
+    assert settings_text(job) == "images: 2\nsize: 1280*1280\nn: 2\nprompt extend: off"
+
+
+def test_result_embed_links_note_and_seed() -> None:
+    embed = result_embed(make_job(state=JobState.DELIVERING), linked=True)
+    values = fields(embed)
+    assert values["Seed"] == "5"
+    assert values["Duration"] == "5 s"
+    assert "24 hours" in values["Download"]
+    assert embed.footer.text == "wanbot job #12 · result"
+
+
+@pytest.mark.parametrize(("changes", "sentence"), [
+    ({"state": JobState.FAILED, "task_id": None, "submitted_at": None},
+     "Nothing was charged."),
+    ({"state": JobState.TIMED_OUT}, "Nothing was charged."),
+    ({"state": JobState.CANCELLED, "submitted_at": None}, "Nothing was charged."),
+    ({"state": JobState.CANCELLED},
+     "It was already running at the provider, which still bills it: $0.10 (estimated) was "
+     "charged."),
+    ({"state": JobState.SUBMISSION_UNKNOWN},
+     "The estimate ($0.10) stays counted against your budget, because the provider may have "
+     "accepted and billed it."),
+    ({"state": JobState.FAILED, "error_code": "delivery_failed"},
+     "The generation itself succeeded and was charged ($0.10 (estimated))."),
+])
+def test_charge_sentence(changes: dict[str, object], sentence: str) -> None:
+    assert charge_sentence(make_job(**changes)) == sentence
+
+
+def test_notice_embed_carries_the_reason_and_the_charge() -> None:
+    job = make_job(state=JobState.FAILED, error_code="3005",
+                   error_message="The provider refused the content (prompt violation).")
+    embed = notice_embed(job)
+    values = fields(embed)
+    assert embed.title == "The generation failed · Wan 2.2 text to video (Plus)"
+    assert values["Why"] == "The provider refused the content (prompt violation)."
+    assert values["Cost"] == "Nothing was charged."
+    assert embed.footer.text == "wanbot job #12 · notice"
