@@ -105,8 +105,9 @@ class DiscordDeliverer:
                 view.add_item(discord.ui.Button(label=f"Download {index + 1}", url=url, row=2))
         noun = "video" if job.unit == "second" else "images" if len(job.result_urls) > 1 \
             else "image"
+        verb = "are" if noun == "images" else "is"
         return await channel.send(
-            content=f"<@{job.user_id}> your {noun} is ready.",
+            content=f"<@{job.user_id}> your {noun} {verb} ready.",
             embed=result_embed(job, linked=linked),
             files=[discord.File(path, filename=path.name) for path in files],
             view=view, reference=self._reference(channel, job),

@@ -264,9 +264,12 @@ class Store:
         await self._db.close()
 
     @asynccontextmanager
-    async def _transaction(self, *, immediate: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. ``BEGIN IMMEDIATE`` takes the write lock up front: a
+        deferred transaction that reads and then writes fails at once with "database is
+        locked" when another connection wrote in between, whatever the busy timeout."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
@@ -282,7 +285,10 @@ class Store:
              if entry.name.endswith(".sql")),
             key=lambda entry: entry.name,
         )
-        async with self._transaction(immediate=True) as db:
+        current = (await (await self._db.execute("PRAGMA user_version")).fetchone())[0]
+        if all(int(entry.name.split("_", 1)[0]) <= current for entry in migrations):
+            return  # up to date: no write lock needed
+        async with self._transaction() as db:
             version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
             for entry in migrations:
                 number = int(entry.name.split("_", 1)[0])
@@ -304,7 +310,7 @@ class Store:
         Raises :class:`ReservationRefused` (nothing written) when a limit would be broken.
         """
         estimate = to_micros(new.estimated_cost)
-        async with self._transaction(immediate=True) as db:
+        async with self._transaction() as db:
             effective = await self._effective_limits(db, new, limits)
             totals = await self._totals(db, new, now)
             _check_limits(effective, totals, estimate, now)
@@ -837,7 +843,7 @@ class Store:
     async def edit_guild_config(self, guild_id: int, now: float,
                                 edit: Callable[[GuildConfig], GuildConfig]) -> GuildConfig:
         """Read, change and write a server's settings in one transaction."""
-        async with self._transaction(immediate=True) as db:
+        async with self._transaction() as db:
             row = await (await db.execute(
                 "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
                 " max_concurrent_per_user, cooldown_seconds, extra_json FROM guild_settings"

@@ -11,7 +11,9 @@ rules and the simulator's faults after each test and prints the bot's output whe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import pytest_asyncio
 from PIL import Image
 
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, Store
+from bot.jobs.store import Job
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
 from bot.simulator.config import SimulatorConfig
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
@@ -73,14 +75,17 @@ class World:
         await self.discord.wait_ready(30, identifies=identifies + 1)
 
     async def job(self, job_id: int) -> Job:
-        """The job as the bot stored it (read through a second connection)."""
-        store = await Store.open(self.db_path)
-        try:
-            job = await store.get_job(job_id)
-        finally:
-            await store.close()
-        assert job is not None, f"no job #{job_id}"
-        return job
+        """The job as the bot stored it, read through a read-only connection (never taking
+        the write lock the bot's own transactions need)."""
+        return await asyncio.to_thread(self._read_job, job_id)
+
+    def _read_job(self, job_id: int) -> Job:
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
+                                                timeout=10)) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert row is not None, f"no job #{job_id}"
+        return Job.from_row(row)
 
     async def wait_job(self, job_id: int, *states: JobState, within: float = 30) -> Job:
         deadline = asyncio.get_running_loop().time() + within
