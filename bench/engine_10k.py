@@ -49,6 +49,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from bot.catalog import ModelSpec, spec_for
 from bot.config import ProviderName, load_settings
 from bot.jobs.delivery import DeliveryKind
 from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.planning import DEFAULT_SECONDS
+from bot.jobs.planning import DEFAULT_SECONDS, MIN_HISTORY
 from bot.jobs.states import JobState
 from bot.jobs.store import Job, Limits, Store
 from bot.pricing import PriceTable
@@ -367,40 +368,42 @@ class Bench:
 
     # --- history --------------------------------------------------------------------------
 
-    def seed_history(self, rows_per_group: int) -> int:
+    def seed_history(self, rows_per_group: int) -> list[tuple[str, str, str]]:
         """Insert finished jobs so the planner has history, as a bot that has run a while has.
 
-        Durations are drawn as the simulator draws them (nominal * (1 ± jitter), uniform), plus
-        a detection lag uniform in [0, poll_min_interval): what the engine records is the
-        time from submission to the poll that saw the result.
+        Durations are drawn as the simulator draws them (nominal * (1 ± jitter), uniform). The
+        detection time (``finished_at``) lags the real finish by U(0, poll_min_interval), as a
+        look every ``poll_min_interval`` inside the window gives; ``completed_at`` (the engine's
+        estimate of the finish, midway between the last two looks) is that minus half an
+        interval, and such a sample is exact. Returns the history keys written.
         """
         rng = random.Random(self.args.seed + 1)
-        s = self.args.speed
+        interval = 4.0 / self.args.speed
         now = time.time()
         rows = []
-        seen: set[tuple[str, str, str]] = set()
+        keys: list[tuple[str, str, str]] = []
         for group in GROUPS:
             request = group.spec.parse(group.fields)
             key = (group.model_id, request.price_tier(), str(request.billable_units()))
-            if key in seen:  # flash on both providers shares one history
+            if key in keys:  # flash on both providers shares one history
                 continue
-            seen.add(key)
+            keys.append(key)
             for index in range(rows_per_group):
                 simulated = group.nominal_seconds() * (
                     1 + rng.uniform(-self.args.jitter, self.args.jitter))
-                duration = simulated / s + rng.uniform(0, 4.0 / s)
                 finished = now - 60 - index
+                submitted = finished - simulated / self.args.speed - rng.uniform(0, interval)
                 rows.append((1, group.model_id, group.provider.value, "{}", key[1], "delivered",
-                             finished - duration - 1, finished - duration, finished, finished,
-                             finished + 600, 0, key[2],
-                             group.spec.price_unit.value))
+                             submitted - 1, submitted, finished, finished - interval / 2, 1,
+                             finished, finished + 600, 0, key[2], group.spec.price_unit.value))
+        names = ("user_id, model_id, provider, request_json, price_tier, state, created_at,"
+                 " submitted_at, finished_at, completed_at, completion_exact, delivered_at,"
+                 " deadline_at, estimated_micros, units, unit")
+        marks = ", ".join("?" * len(rows[0]))
         with contextlib.closing(sqlite3.connect(self.db_path)) as db, db:
-            db.executemany(
-                "INSERT INTO jobs (user_id, model_id, provider, request_json, price_tier, state,"
-                " created_at, submitted_at, finished_at, delivered_at, deadline_at,"
-                " estimated_micros, units, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows)
-        return len(rows)
+            # Column names are this file's constants, never input.
+            db.executemany(f"INSERT INTO jobs ({names}) VALUES ({marks})", rows)
+        return keys
 
     # --- submitting and waiting -----------------------------------------------------------
 
@@ -494,12 +497,20 @@ async def warm_up(bench: Bench, per_group: int) -> list[str]:
     tasks = await bench.sim_tasks()
     delays = [t["seen_finished_at_monotonic"] - t["finishes_at_monotonic"]
               for t in tasks.values() if t["seen_finished_at_monotonic"] is not None]
+    polls: dict[str, list[float]] = defaultdict(list)
+    for job_id in ids:
+        task = tasks.get(bench.deliverer.task_of.get(job_id, ""))
+        if task is not None:
+            polls[bench.group_of_job[job_id].name].append(task["polls"])
     await bench.close_run(run)
-    return [f"warm-up: {len(ids)} jobs ({per_group} per group) in {elapsed:.0f}s, "
+    return [f"warm-up: {len(ids)} jobs ({per_group} per group, all submitted at once, so they "
+            f"start on the planner's prior) in {elapsed:.0f}s, "
             f"{(bench.polls.polls - polls0) / len(ids):.2f} status polls/job, "
             f"{(bench.requests_sent(None) - requests0) / len(ids):.2f} requests/job, detection "
             f"p50 {pct(delays, 50) * bench.args.speed:.2f}s p95 "
-            f"{pct(delays, 95) * bench.args.speed:.2f}s (history from these jobs)"]
+            f"{pct(delays, 95) * bench.args.speed:.2f}s; history comes from these jobs",
+            "warm-up polls/job by group: " + ", ".join(
+                f"{g.name} {mean(polls[g.name]):.1f}" for g in GROUPS)]
 
 
 async def measure(bench: Bench) -> Figures:
@@ -511,10 +522,16 @@ async def measure(bench: Bench) -> Figures:
     else:
         store = await Store.open(bench.db_path)  # creates the schema
         await store.close()
-        rows = bench.seed_history(args.history_rows)
-        history_note = [f"history: {rows} finished jobs inserted into the database before the "
-                        f"run ({args.history_rows} per model/tier/length; same duration "
-                        f"distribution + U(0, 4 s) detection lag); no warm-up run"]
+        keys = bench.seed_history(args.history_rows)
+        store = await Store.open(bench.db_path)  # the engine must see it as history
+        seen = [len(await store.duration_history(model, tier, Decimal(units)))
+                for model, tier, units in keys]
+        await store.close()
+        if min(seen) < MIN_HISTORY:
+            raise RuntimeError(f"inserted history is not read back by the store: {seen}")
+        history_note = [f"history: {args.history_rows} finished jobs per model/tier/length "
+                        f"({len(keys)} keys) inserted into the database before the run, same "
+                        "duration distribution, finish detected U(0, 4 s) late; no warm-up run"]
     warm_tasks = set((await bench.sim_tasks()).keys()) if args.warmup else set()
 
     sampler = asyncio.create_task(bench.sample_rss())
@@ -523,6 +540,7 @@ async def measure(bench: Bench) -> Figures:
     rss_at_start = vm_rss_mb()
     requests0 = bench.requests_sent(None)
     polls0, creates0 = bench.polls.polls, bench.polls.creates
+    posts0 = Counter(bench.deliverer.posts)
 
     run = await bench.open_run()
     await run.engine.start()
@@ -625,7 +643,8 @@ async def measure(bench: Bench) -> Figures:
           f"by the provider after {accepted_seconds:.1f}s; run total {wall:.0f}s; final states "
           + ", ".join(f"{state} {count}" for state, count in sorted(final_states.items(),
                                                                     key=str)))
-    f.add(f"  posts: {dict(bench.deliverer.posts)}; tasks never seen finished: {undetected}")
+    f.add(f"  posts: {dict(bench.deliverer.posts - posts0)}; tasks never seen finished: "
+          f"{undetected}")
     f.add(f"  peak RSS (ru_maxrss) {peak_rss:.0f} MB; highest VmRSS sample {rss_peak_sample:.0f}"
           f" MB; VmRSS at engine start {rss_at_start:.0f} MB")
     f.add(f"  CPU (user+sys, this process) {cpu:.1f}s over {wall:.0f}s wall "

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         description="Longest interval between two looks at one task.",
     )
     http_timeout: PositiveSeconds = Field(30.0, validation_alias=_env("WANBOT_HTTP_TIMEOUT"))
+    requests_per_second: float = Field(
+        20.0, gt=0, validation_alias=_env("WANBOT_REQUESTS_PER_SECOND"),
+        description="Most requests a second to one provider (all jobs together).",
+    )
+    max_concurrent_requests: int = Field(
+        32, gt=0, validation_alias=_env("WANBOT_MAX_CONCURRENT_REQUESTS"),
+        description="Most provider requests in flight at once.",
+    )
     max_result_bytes: int = Field(
         500 * 1024 * 1024, gt=0, validation_alias=_env("WANBOT_MAX_RESULT_BYTES")
     )

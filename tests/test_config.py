@@ -26,6 +26,8 @@ ENV_NAMES = {
     "poll_interval_min": "WANBOT_POLL_MIN_SECONDS",
     "poll_interval_max": "WANBOT_POLL_MAX_SECONDS",
     "http_timeout": "WANBOT_HTTP_TIMEOUT",
+    "requests_per_second": "WANBOT_REQUESTS_PER_SECOND",
+    "max_concurrent_requests": "WANBOT_MAX_CONCURRENT_REQUESTS",
     "max_result_bytes": "WANBOT_MAX_RESULT_BYTES",
     "video_deadline": "WANBOT_VIDEO_DEADLINE_SECONDS",
     "image_deadline": "WANBOT_IMAGE_DEADLINE_SECONDS",

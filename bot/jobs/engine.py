@@ -32,7 +32,16 @@ from typing import Any
 
 import aiohttp
 
-from bot.catalog import MediaRole, ModelSpec, RequestInvalid, ResultKind, WanRequest, spec_for
+from bot.catalog import (
+    CATALOG,
+    MediaRole,
+    ModelSpec,
+    PriceUnit,
+    RequestInvalid,
+    ResultKind,
+    WanRequest,
+    spec_for,
+)
 from bot.config import ConfigError, ProviderName, Settings
 from bot.jobs.delivery import Deliverer
 from bot.jobs.inputs import InputFiles
@@ -55,6 +64,7 @@ from bot.providers.errors import (
 log = logging.getLogger(__name__)
 
 INPUT_PREFIX = "input:"
+_PRICE_UNITS = {spec.model_id: spec.price_unit for spec in CATALOG}
 
 
 class EngineStopping(Exception):
@@ -95,6 +105,8 @@ class EngineConfig:
             "image_deadline": settings.image_deadline,
             "poll_min_interval": settings.poll_interval_min,
             "poll_max_interval": settings.poll_interval_max,
+            "requests_per_second": settings.requests_per_second,
+            "max_concurrent_requests": settings.max_concurrent_requests,
             "max_result_bytes": settings.max_result_bytes,
         }
         values.update(overrides)
@@ -103,6 +115,11 @@ class EngineConfig:
     def deadline_for(self, spec: ModelSpec) -> float:
         return self.video_deadline if spec.result_kind is ResultKind.VIDEO else (
             self.image_deadline)
+
+
+def _has_inline_media(request: WanRequest) -> bool:
+    return any(request.media_fields().get(name) in (MediaRole.IMAGE, MediaRole.IMAGES)
+               and getattr(request, name) is not None for name in request.media_fields())
 
 
 @dataclass(slots=True)
@@ -219,7 +236,11 @@ class JobEngine:
         """
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
-        async with self._inputs_lock:
+        if _has_inline_media(request):
+            async with self._inputs_lock:
+                job = await self._create(user_id, guild_id, channel_id, spec, request, limits,
+                                         parent_job_id)
+        else:
             job = await self._create(user_id, guild_id, channel_id, spec, request, limits,
                                      parent_job_id)
         self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
@@ -261,7 +282,7 @@ class JobEngine:
         cached = self._estimates.get(key)
         if cached is not None:
             return cached[1]
-        return DurationEstimate.from_history((), self._expected(job.model_id))
+        return DurationEstimate.prior(self._expected(key))
 
     def eta(self, job: Job) -> float | None:
         """Seconds until the result is likely ready, or ``None`` when not running."""
@@ -420,6 +441,7 @@ class JobEngine:
             return
         provider = self.providers.for_spec(running.spec)
         await self._bucket(running.spec.provider).acquire()
+        now = self.clock()  # after waiting for the rate limit: this is when we look
         try:
             result = await provider.poll(running.spec, running.task_id)
         except ProviderError as exc:
@@ -472,10 +494,12 @@ class JobEngine:
     async def _succeeded(self, running: _Running, result: PollResult) -> None:
         self._running.pop(running.job_id, None)
         now = self.clock()
-        completed_at = (None if running.last_unfinished_at is None
-                        else (running.last_unfinished_at + now) / 2)
+        last = running.last_unfinished_at
+        completed_at = None if last is None else (last + now) / 2
+        exact = last is not None and self.planner.is_exact(now - last)
         if await self.store.mark_succeeded(running.job_id, result.result_urls,
-                                           result.billed_cost, now, completed_at=completed_at):
+                                           result.billed_cost, now, completed_at=completed_at,
+                                           completion_exact=exact):
             self.outbox.wake()
             await self._notify(running.job_id)
 
@@ -503,13 +527,18 @@ class JobEngine:
         if cached is not None and now - cached[0] <= self.config.history_refresh_seconds:
             return cached[1]
         model_id, tier, units = key
-        durations = await self.store.duration_history(model_id, tier, Decimal(units))
-        estimate = DurationEstimate.from_history(durations, self._expected(model_id))
+        samples = await self.store.duration_history(model_id, tier, Decimal(units))
+        estimate = DurationEstimate.from_samples(samples, self._expected(key))
         self._estimates[key] = (now, estimate)
         return estimate
 
-    def _expected(self, model_id: str) -> float:
-        return self.config.expected_seconds.get(model_id, 120.0)
+    def _expected(self, key: tuple[str, str, str]) -> float:
+        """Expected seconds before there is history; per 5 s of video for video models."""
+        model_id, _, units = key
+        seconds = self.config.expected_seconds.get(model_id, 120.0)
+        if _PRICE_UNITS.get(model_id) is PriceUnit.SECOND:
+            seconds *= float(units) / 5
+        return seconds
 
     def _track(self, job: Job) -> None:
         spec = spec_for(job.model_id, ProviderName(job.provider))

@@ -13,6 +13,16 @@ The plan for a job that has been running ``elapsed`` seconds:
   results are seen within that long of being ready;
 * after it: intervals grow by half each time, up to ``max_interval``.
 
+Which past durations count: a completion seen between two looks at most a couple of
+``min_interval`` apart is *exact* (its midpoint is within a few seconds of the truth); one seen
+after a long gap (the jump from the first look to the window) is *rough*. Rough samples would
+drag the window's start down and cost polls, so they are used only when they are the majority:
+then most jobs finish before the window opens, the history is too long, and it must learn down.
+
+Before there is history the window is wide (half to twice the expected duration), so polls
+inside it are spaced at a tenth of the elapsed time (never below ``min_interval``) rather than
+every ``min_interval``.
+
 The same history gives members an ETA (the median), refined by real progress where a provider
 reports it (Vtrix).
 """
@@ -40,17 +50,31 @@ class DurationEstimate:
     low: float
     median: float
     high: float
+    from_prior: bool = False
+
+    @classmethod
+    def prior(cls, default_seconds: float) -> DurationEstimate:
+        return cls(low=default_seconds * 0.5, median=default_seconds,
+                   high=default_seconds * 2.0, from_prior=True)
 
     @classmethod
     def from_history(cls, durations: Sequence[float], default_seconds: float) -> DurationEstimate:
-        """Percentiles of past durations; a wide prior around the default before there are
-        enough of them."""
+        """Percentiles of past (exact) durations; the wide prior before there are enough."""
         usable = sorted(d for d in durations if d > 0)
         if len(usable) < MIN_HISTORY:
-            return cls(low=default_seconds * 0.5, median=default_seconds,
-                       high=default_seconds * 2.0)
+            return cls.prior(default_seconds)
         cuts = statistics.quantiles(usable, n=20, method="inclusive")  # 5 %, 10 %, … 95 %
         return cls(low=cuts[0], median=statistics.median(usable), high=cuts[-1])
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[tuple[float, bool]],
+                     default_seconds: float) -> DurationEstimate:
+        """From (duration, exact) samples: exact ones, unless rough ones are the majority."""
+        exact = [duration for duration, is_exact in samples if is_exact]
+        rough = [duration for duration, is_exact in samples if not is_exact]
+        if len(rough) > len(exact) or len(exact) < MIN_HISTORY:
+            return cls.from_history(exact + rough, default_seconds)
+        return cls.from_history(exact, default_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +93,15 @@ class PollPlanner:
                 return self._clamp(self.first_look - elapsed, low=dense)
             return self._clamp(estimate.low - elapsed, low=dense)
         if elapsed < estimate.high:
+            if estimate.from_prior:
+                return self._clamp(elapsed * 0.1, low=dense)
             return dense
         overdue = elapsed - estimate.high
         return self._clamp(max(dense, overdue * 0.5), low=dense)
+
+    def is_exact(self, gap: float) -> bool:
+        """Whether a completion seen ``gap`` seconds after the last look is an exact sample."""
+        return gap <= 2.5 * self.min_interval
 
     def after_error(self, consecutive_errors: int, retry_after: float | None) -> float:
         """Backoff after a failed look; the provider's ``Retry-After`` wins (capped)."""

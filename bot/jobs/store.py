@@ -494,20 +494,21 @@ class Store:
             return moved
 
     async def mark_succeeded(self, job_id: int, urls: Sequence[str], billed: Decimal | None,
-                             now: float, *, completed_at: float | None = None) -> bool:
+                             now: float, *, completed_at: float | None = None,
+                             completion_exact: bool = False) -> bool:
         """running -> succeeded; settles the cost and queues the result for delivery.
 
         ``completed_at`` is the best guess of when the provider finished (between the last look
-        that saw it running and ``now``); it feeds the duration history, so that a late look
-        is not learned as a long duration.
+        that saw it running and ``now``) and ``completion_exact`` whether those two looks were
+        close together; both feed the duration history (see :mod:`bot.jobs.planning`).
         """
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
                 db, job_id, JobState.SUCCEEDED,
-                "finished_at = ?, completed_at = ?, result_urls = ?, billed_micros = ?,"
-                " progress = 1.0, next_attempt_at = NULL",
-                (now, completed_at, json.dumps(list(urls)),
+                "finished_at = ?, completed_at = ?, completion_exact = ?, result_urls = ?,"
+                " billed_micros = ?, progress = 1.0, next_attempt_at = NULL",
+                (now, completed_at, int(completion_exact), json.dumps(list(urls)),
                  None if billed is None else to_micros(billed)),
             )
             if moved:
@@ -730,17 +731,18 @@ class Store:
         return unused
 
     async def duration_history(self, model_id: str, price_tier: str, units: Decimal, *,
-                               limit: int = 200) -> list[float]:
-        """Seconds from submission to (estimated) completion of recent similar jobs."""
+                               limit: int = 200) -> list[tuple[float, bool]]:
+        """Seconds from submission to (estimated) completion of recent similar jobs, each with
+        whether that completion was seen between two close looks."""
         cursor = await self._db.execute(
-            "SELECT completed_at - submitted_at FROM jobs"
+            "SELECT completed_at - submitted_at, completion_exact FROM jobs"
             " WHERE model_id = ? AND price_tier = ? AND units = ?"
             " AND state IN ('succeeded', 'delivering', 'delivered')"
             " AND submitted_at IS NOT NULL AND completed_at IS NOT NULL"
             " ORDER BY finished_at DESC LIMIT ?",
             (model_id, price_tier, str(units), limit),
         )
-        return [row[0] for row in await cursor.fetchall()]
+        return [(row[0], bool(row[1])) for row in await cursor.fetchall()]
 
     # --- ledger -------------------------------------------------------------------------------
 

@@ -711,9 +711,9 @@ async def test_history_makes_polls_few_and_timely(
     learning = await run_batch(parts, png_data_uri, MIN_HISTORY + 1, first_user=100)
     history = await parts.store.duration_history(*key)
     assert len(history) == MIN_HISTORY + 1
-    assert all(0.9 < d < 1.5 for d in history)
-    learned = DurationEstimate.from_history(history, prior)
-    assert learned != DurationEstimate.from_history((), prior)
+    assert all(0.9 < duration < 1.5 for duration, _ in history)
+    learned = DurationEstimate.from_samples(history, prior)
+    assert learned != DurationEstimate.prior(prior)
     assert learned.high - learned.low < 0.5  # narrower than the prior's 1.5 s
 
     jobs = [await submit(parts, FLASH, png_data_uri, user_id=200 + i) for i in range(4)]

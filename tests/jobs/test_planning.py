@@ -22,7 +22,8 @@ WINDOW = DurationEstimate(low=100.0, median=150.0, high=200.0)
 
 def test_prior_before_enough_history() -> None:
     assert MIN_HISTORY == 5
-    prior = DurationEstimate(low=60.0, median=120.0, high=240.0)
+    prior = DurationEstimate(low=60.0, median=120.0, high=240.0, from_prior=True)
+    assert DurationEstimate.prior(120.0) == prior
     assert DurationEstimate.from_history((), 120.0) == prior
     assert DurationEstimate.from_history([300.0, 310.0, 320.0, 330.0], 120.0) == prior
     # Non-positive durations (clock trouble) do not count as history.
@@ -194,3 +195,33 @@ async def test_bucket_shared_by_concurrent_callers() -> None:
     assert len(done) == 21
     assert 0.4 <= max(done) <= 2.0
     assert sorted(done)[1] >= 0.015  # the second caller waited for a token
+
+
+def test_rough_samples_count_only_when_they_are_the_majority() -> None:
+    exact = [(d, True) for d in (100.0, 102.0, 104.0, 106.0, 108.0, 110.0)]
+    # A few jobs seen after the long jump into the window: their midpoints are far too early.
+    rough = [(55.0, False), (56.0, False)]
+    assert DurationEstimate.from_samples(exact + rough, 999.0) == (
+        DurationEstimate.from_history([d for d, _ in exact], 999.0))
+    # Most jobs finish before the window opens: the history is too long and learns down.
+    mostly_rough = [(d, False) for d in (40.0, 42.0, 44.0, 46.0, 48.0, 50.0, 52.0)]
+    learned = DurationEstimate.from_samples(exact + mostly_rough, 999.0)
+    assert learned.low < 45.0
+    # Too few exact samples: everything counts, rough or not.
+    assert DurationEstimate.from_samples(rough * 3, 999.0).median == pytest.approx(55.5)
+
+
+def test_exact_means_two_close_looks() -> None:
+    planner = PollPlanner(min_interval=4.0)
+    assert planner.is_exact(4.0)
+    assert planner.is_exact(10.0)
+    assert not planner.is_exact(10.1)
+
+
+def test_the_prior_window_is_polled_sparsely() -> None:
+    planner = PollPlanner(min_interval=4.0, max_interval=120.0, first_look=10.0)
+    prior = DurationEstimate.prior(150.0)  # window 75 s .. 300 s
+    assert planner.next_delay(prior, 80.0, 2) == pytest.approx(8.0)  # a tenth of the elapsed
+    assert planner.next_delay(prior, 200.0, 5) == pytest.approx(20.0)
+    learned = DurationEstimate(low=75.0, median=150.0, high=300.0)
+    assert planner.next_delay(learned, 200.0, 5) == 4.0  # history: dense inside the window

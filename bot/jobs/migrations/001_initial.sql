@@ -3,7 +3,8 @@
 -- Times are UNIX seconds (REAL, UTC).
 
 CREATE TABLE jobs (
-    id                      INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: a job id is never reused, so an old button can never act on a new job.
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id                 INTEGER NOT NULL,
     guild_id                INTEGER,             -- NULL for terminal and test jobs
     channel_id              INTEGER,
@@ -23,6 +24,7 @@ CREATE TABLE jobs (
     submitted_at            REAL,
     finished_at             REAL,                -- when the bot saw the task end
     completed_at            REAL,                -- when the provider most likely finished it
+    completion_exact        INTEGER NOT NULL DEFAULT 0,  -- 1: seen between two close looks
     delivered_at            REAL,
     deadline_at             REAL    NOT NULL,
     next_attempt_at         REAL,                -- next submit try, poll or delivery try
