@@ -8,10 +8,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui.audit import post_audit
 from bot.discord_ui.buttons import result_view
 from bot.discord_ui.embeds import cost_text, model_title, result_embed
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.flow import cancel_generation
 from bot.jobs.states import GENERATING_STATES, JobState
 from bot.jobs.store import Job
 
@@ -79,21 +79,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     @app_commands.describe(job="The job to cancel")
     async def cancel(self, interaction: discord.Interaction[WanBot], job: int) -> None:
         found = await self._own_job(interaction, job, staff_may=True)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        cancelled_from = await self.bot.engine.cancel(found.id, interaction.user.id)
-        if cancelled_from is None:
-            raise UserFacingError(f"Job #{found.id} can't be cancelled now "
-                                  f"({_STATE_WORDS[found.state]}).")
-        if cancelled_from is JobState.RUNNING:
-            text = (f"Cancelled job #{found.id}. It was already running at the provider, which "
-                    "still bills it, so the estimate stays charged.")
-        else:
-            text = f"Cancelled job #{found.id} before it was sent. Nothing was charged."
-        await interaction.edit_original_response(content=text)
-        await post_audit(self.bot, found.guild_id or 0, "Generation cancelled",
-                         user_id=interaction.user.id, model_id=found.model_id,
-                         prompt=found.request.get("prompt"), cost=cost_text(found),
-                         note=f"job #{found.id} of <@{found.user_id}>")
+        await cancel_generation(interaction, found)
 
     @cancel.autocomplete("job")
     async def cancel_choices(self, interaction: discord.Interaction[WanBot],

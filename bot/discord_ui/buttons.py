@@ -15,12 +15,17 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.catalog import MediaRole, ProviderName, spec_for
-from bot.discord_ui.audit import post_audit
 from bot.discord_ui.errors import UserFacingError
-from bot.discord_ui.flow import GenerationOrder, InputImage, new_seed, start_generation
+from bot.discord_ui.flow import (
+    GenerationOrder,
+    InputImage,
+    cancel_generation,
+    new_seed,
+    start_generation,
+)
 from bot.discord_ui.tree import answer_error
 from bot.jobs.engine import INPUT_PREFIX
-from bot.jobs.states import JobState
+from bot.jobs.states import GENERATING_STATES
 from bot.jobs.store import Job
 from bot.media import MAX_INPUT_DOWNLOAD_BYTES, MediaRejected, download
 
@@ -78,22 +83,7 @@ class CancelButton(JobButton, template=r"wan:cancel:(?P<job>\d+)"):
         if not _may_manage(interaction, job):
             raise UserFacingError("Only the member who asked, or someone with Manage Messages, "
                                   "can cancel this.")
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        cancelled_from = await interaction.client.engine.cancel(job.id, interaction.user.id)
-        if cancelled_from is None:
-            raise UserFacingError(f"Job #{job.id} can't be cancelled now "
-                                  f"({job.state.value.replace('_', ' ')}).")
-        if cancelled_from is JobState.RUNNING:
-            text = (f"Cancelled job #{job.id}. It was already running at the provider, which "
-                    "still bills it, so the estimate stays charged.")
-        else:
-            text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
-        await interaction.edit_original_response(content=text)
-        if job.guild_id is not None:
-            await post_audit(interaction.client, job.guild_id, "Generation cancelled",
-                             user_id=interaction.user.id, model_id=job.model_id,
-                             prompt=job.request.get("prompt"),
-                             note=f"job #{job.id} of <@{job.user_id}>")
+        await cancel_generation(interaction, job)
 
 
 class RetryButton(JobButton, template=r"wan:retry:(?P<job>\d+)"):
@@ -281,7 +271,7 @@ async def _inputs_from_status_message(bot: WanBot, job: Job,
 
 def status_view(job: Job) -> discord.ui.View | None:
     """Cancel while the job can still be cancelled; nothing once it ended."""
-    if job.state not in (JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING):
+    if job.state not in GENERATING_STATES:
         return None
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job.id))

@@ -30,6 +30,7 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.jobs.engine import EngineStopping
+from bot.jobs.states import JobState
 from bot.jobs.store import Job, ReservationRefused
 from bot.media import (
     MAX_INPUT_DOWNLOAD_BYTES,
@@ -103,15 +104,20 @@ async def start_generation(interaction: discord.Interaction[WanBot],
         raise UserFacingError(str(exc)) from None
     except EngineStopping as exc:
         raise UserFacingError(f"The bot is restarting ({exc}).") from None
-    status = await _post_status(bot, interaction, job, previews)
+    # From here on the job exists and will be charged: failures below must not say otherwise.
+    try:
+        status_url = (await _post_status(bot, interaction, job, previews)).jump_url
+        follow = f"Follow it here: {status_url}"
+    except discord.HTTPException as exc:
+        log.warning("job %d: status message not posted (%s)", job.id, exc)
+        status_url, follow = None, "The result will be posted in this channel."
+    text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. {follow}"]
+    text += [f"• {note}" for note in notes]
+    await interaction.edit_original_response(content="\n".join(text))
     await post_audit(bot, interaction.guild.id, "Generation submitted",
                      user_id=interaction.user.id, model_id=spec.model_id,
                      prompt=fields.get("prompt"), cost=f"{format_usd(job.estimated_cost)} "
-                     "(estimated)", link=status.jump_url, note=f"job #{job.id}")
-    text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. "
-            f"Follow it here: {status.jump_url}"]
-    text += [f"• {note}" for note in notes]
-    await interaction.edit_original_response(content="\n".join(text))
+                     "(estimated)", link=status_url, note=f"job #{job.id}")
     log.info("job %d: %s for user %d in guild %d", job.id, spec.model_id, interaction.user.id,
              interaction.guild.id)
     return job
@@ -247,6 +253,30 @@ async def _post_status(bot: WanBot, interaction: discord.Interaction[WanBot], jo
     )
     await bot.store.set_status_message(job.id, message.id)
     return message
+
+
+async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) -> None:
+    """Cancel ``job`` for the member who clicked or typed; say what it cost; audit it.
+
+    The caller has checked that this member may cancel it.
+    """
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    cancelled_from = await interaction.client.engine.cancel(job.id, interaction.user.id)
+    if cancelled_from is None:
+        raise UserFacingError(f"Job #{job.id} can't be cancelled now "
+                              f"({job.state.value.replace('_', ' ')}).")
+    if cancelled_from is JobState.RUNNING:
+        text = (f"Cancelled job #{job.id}. It was already running at the provider, which "
+                "still bills it, so the estimate stays charged.")
+    else:
+        text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
+    await interaction.edit_original_response(content=text)
+    if job.guild_id is not None:
+        await post_audit(interaction.client, job.guild_id, "Generation cancelled",
+                         user_id=interaction.user.id, model_id=job.model_id,
+                         prompt=job.request.get("prompt"),
+                         note=f"job #{job.id} of <@{job.user_id}>")
 
 
 def new_seed() -> int:
