@@ -134,14 +134,15 @@ class Admin(commands.GroupCog, group_name="wanbot",
                          "Budgets updated; they apply from the next submission.")
 
     @app_commands.command(name="limits", description="Jobs at once per member, and cooldown")
-    @app_commands.describe(concurrent="Generations one member may have running at once",
+    @app_commands.describe(concurrent="Generations one member may have running at once "
+                           "(0: back to the bot's default)",
                            cooldown="Seconds a member waits between two submissions")
     async def limits(self, interaction: discord.Interaction[WanBot],
-                     concurrent: app_commands.Range[int, 1, 50] | None = None,
+                     concurrent: app_commands.Range[int, 0, 50] | None = None,
                      cooldown: app_commands.Range[int, 0, 86400] | None = None) -> None:
         changes: dict[str, object] = {}
         if concurrent is not None:
-            changes["max_concurrent_per_user"] = concurrent
+            changes["max_concurrent_per_user"] = concurrent or None
         if cooldown is not None:
             changes["cooldown_seconds"] = float(cooldown)
         if not changes:

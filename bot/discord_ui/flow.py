@@ -273,9 +273,11 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
         text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
     await interaction.edit_original_response(content=text)
     if job.guild_id is not None:
+        charged = (f"{format_usd(job.estimated_cost)} (estimated, still billed)"
+                   if cancelled_from is JobState.RUNNING else "nothing")
         await post_audit(interaction.client, job.guild_id, "Generation cancelled",
                          user_id=interaction.user.id, model_id=job.model_id,
-                         prompt=job.request.get("prompt"),
+                         prompt=job.request.get("prompt"), cost=charged,
                          note=f"job #{job.id} of <@{job.user_id}>")
 
 

@@ -58,7 +58,8 @@ async def answer_error(interaction: discord.Interaction[WanBot], error: BaseExce
     """Reply privately with :func:`message_for`; log everything that is not a plain refusal."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     command = interaction.command.qualified_name if interaction.command else "component"
-    if isinstance(original, UserFacingError | app_commands.CheckFailure):
+    if isinstance(original, UserFacingError | app_commands.CheckFailure
+                  | app_commands.TransformerError):
         log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
     else:
         log.error("/%s failed for user %s", command, interaction.user.id,

@@ -433,8 +433,11 @@ class JobEngine:
             return
         now = self.clock()
         if now >= running.deadline_at:
+            # Forget the job only once its end is written: if the write fails, the job is
+            # still tracked and the scheduler's retry finishes the work.
+            moved = await self.store.mark_timed_out(job_id, now)
             self._running.pop(job_id, None)
-            if await self.store.mark_timed_out(job_id, now):
+            if moved:
                 log.warning("job %d timed out", job_id)
                 self.outbox.wake()
                 await self._notify(job_id)
@@ -453,12 +456,12 @@ class JobEngine:
         if result.state is TaskState.SUCCEEDED:
             await self._succeeded(running, result)
         elif result.state is TaskState.FAILED:
-            self._running.pop(job_id, None)
             failure = result.failure
             code = (failure.code if failure else "") or "task_failed"
             message = failure.user_message() if failure else "The provider reported a failure."
             detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
             await self._fail(job_id, code, message, detail)
+            self._running.pop(job_id, None)
         else:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
@@ -475,10 +478,7 @@ class JobEngine:
         if isinstance(exc, TaskNotFound):
             running.not_found += 1
             if running.not_found >= self.config.poll_not_found_limit:
-                self._running.pop(running.job_id, None)
-                task = asyncio.get_running_loop().create_task(self._fail(
-                    running.job_id, "task_lost",
-                    "The provider no longer knows this task. Nothing was charged."))
+                task = asyncio.get_running_loop().create_task(self._lose(running.job_id))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
                 return
@@ -491,15 +491,22 @@ class JobEngine:
         self._poll_updates.append((running.job_id, now + delay, None, True))
         self.scheduler.push(now + delay, running.job_id, Action.POLL)
 
+    async def _lose(self, job_id: int) -> None:
+        await self._fail(job_id, "task_lost",
+                         "The provider no longer knows this task. Nothing was charged.")
+        self._running.pop(job_id, None)
+
     async def _succeeded(self, running: _Running, result: PollResult) -> None:
-        self._running.pop(running.job_id, None)
         now = self.clock()
         last = running.last_unfinished_at
         completed_at = None if last is None else (last + now) / 2
         exact = last is not None and self.planner.is_exact(now - last)
-        if await self.store.mark_succeeded(running.job_id, result.result_urls,
-                                           result.billed_cost, now, completed_at=completed_at,
-                                           completion_exact=exact):
+        moved = await self.store.mark_succeeded(running.job_id, result.result_urls,
+                                                result.billed_cost, now,
+                                                completed_at=completed_at,
+                                                completion_exact=exact)
+        self._running.pop(running.job_id, None)
+        if moved:
             self.outbox.wake()
             await self._notify(running.job_id)
 
@@ -555,7 +562,10 @@ class JobEngine:
     async def _flush_polls_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            await self._flush_polls()
+            try:
+                await self._flush_polls()
+            except Exception:
+                log.exception("saving poll bookkeeping failed; trying again in a second")
 
     async def _flush_polls(self) -> None:
         """Persist poll counters and next-poll times in one transaction a second.
@@ -566,7 +576,11 @@ class JobEngine:
         if not self._poll_updates:
             return
         updates, self._poll_updates = self._poll_updates, []
-        await self.store.record_polls(updates)
+        try:
+            await self.store.record_polls(updates)
+        except BaseException:
+            self._poll_updates[:0] = updates  # keep them for the next try
+            raise
 
     @property
     def in_flight(self) -> int:
