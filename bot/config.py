@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     image_deadline: PositiveSeconds = Field(
         10 * 60.0, validation_alias=_env("WANBOT_IMAGE_DEADLINE_SECONDS")
     )
+    status_refresh_seconds: float = Field(
+        30.0, ge=1, validation_alias=_env("WANBOT_STATUS_REFRESH_SECONDS"),
+        description="How often a running job's status message is refreshed (elapsed, ETA).",
+    )
     command_guild_id: int | None = Field(
         None, validation_alias=_env("WANBOT_COMMAND_GUILD_ID"),
         description="Register the slash commands in this one server only (instant; for "

@@ -31,6 +31,7 @@ ENV_NAMES = {
     "max_result_bytes": "WANBOT_MAX_RESULT_BYTES",
     "video_deadline": "WANBOT_VIDEO_DEADLINE_SECONDS",
     "image_deadline": "WANBOT_IMAGE_DEADLINE_SECONDS",
+    "status_refresh_seconds": "WANBOT_STATUS_REFRESH_SECONDS",
     "command_guild_id": "WANBOT_COMMAND_GUILD_ID",
     "log_level": "WANBOT_LOG_LEVEL",
 }

@@ -21,7 +21,7 @@ import signal
 
 import aiohttp
 import discord
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 import cogs
 from bot.config import Settings
@@ -36,6 +36,7 @@ from bot.providers import Providers
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 7.0
+MAX_REFRESH_PER_TICK = 50
 # What the invite link asks for (README): post, embed, attach, and read back its own posts
 # (the outbox searches the channel history to avoid posting a result twice).
 REQUIRED_PERMISSIONS = discord.Permissions(
@@ -56,6 +57,7 @@ class WanBot(commands.Bot):
     http_session: aiohttp.ClientSession
     store: Store
     engine: JobEngine
+    deliverer: DiscordDeliverer
 
     def __init__(self, settings: Settings) -> None:
         intents = discord.Intents.none()
@@ -73,13 +75,17 @@ class WanBot(commands.Bot):
         self.http_session = aiohttp.ClientSession()
         self.store = await Store.open(self.settings.database_path)
         providers = Providers(self.settings, self.http_session)
-        self.engine = JobEngine(self.store, providers, self.prices, DiscordDeliverer(self),
+        refresh = self.settings.status_refresh_seconds
+        self.deliverer = DiscordDeliverer(self, edit_interval=refresh * 0.8)
+        self.engine = JobEngine(self.store, providers, self.prices, self.deliverer,
                                 self.http_session, EngineConfig.from_settings(self.settings))
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in extension_names():
             await self.load_extension(name)
         await self._sync_commands_if_changed()
         await self.engine.start()
+        self.refresh_status_messages.change_interval(seconds=refresh)
+        self.refresh_status_messages.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda sig=sig: self._on_signal(sig))
@@ -87,6 +93,16 @@ class WanBot(commands.Bot):
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("%s received: shutting down", sig.name)
         asyncio.get_running_loop().create_task(self.close())
+
+    @tasks.loop(seconds=30)
+    async def refresh_status_messages(self) -> None:
+        """Elapsed time and ETA move even when the provider reports nothing new (MuleRouter
+        reports no progress). At most ``MAX_REFRESH_PER_TICK`` edits a tick, oldest first,
+        so a busy server stays far below Discord's per-channel edit limits."""
+        for job_id in self.engine.running_job_ids()[:MAX_REFRESH_PER_TICK]:
+            job = await self.store.get_job(job_id)
+            if job is not None:
+                await self.deliverer.job_changed(job)
 
     async def _sync_commands_if_changed(self) -> None:
         """Sync the slash commands only when their definition changed since the last sync.
@@ -122,6 +138,7 @@ class WanBot(commands.Bot):
     async def _close_once(self) -> None:
         # Our resources first: once discord.py's own close() returns, run() ends the event
         # loop and anything still open would be cut off.
+        self.refresh_status_messages.cancel()
         if hasattr(self, "engine"):
             await self.engine.stop(grace=SHUTDOWN_GRACE_SECONDS)
         if hasattr(self, "store"):

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_EDIT_INTERVAL = 10.0  # seconds between two progress-only edits of one status message
 HISTORY_SEARCH_LIMIT = 200
 _USERS_ONLY = discord.AllowedMentions(everyone=False, roles=False, users=True,
                                       replied_user=False)
@@ -43,8 +42,11 @@ _USERS_ONLY = discord.AllowedMentions(everyone=False, roles=False, users=True,
 class DiscordDeliverer:
     """The engine's deliverer for Discord channels."""
 
-    def __init__(self, bot: WanBot) -> None:
+    def __init__(self, bot: WanBot, *, edit_interval: float) -> None:
         self.bot = bot
+        # Least time between two edits of one status message that change nothing but the
+        # progress, elapsed time or ETA (state changes are shown at once).
+        self.edit_interval = edit_interval
         self._last_edit: dict[int, tuple[float, JobState]] = {}
 
     async def _channel(self, job: Job) -> discord.abc.Messageable:
@@ -128,12 +130,13 @@ class DiscordDeliverer:
         return [message.id]
 
     async def job_changed(self, job: Job) -> None:
-        """Edit the status message: at once on a state change, else at most every 10 s."""
+        """Edit the status message: at once on a state change, else at most every
+        ``edit_interval`` seconds."""
         if job.status_message_id is None or job.channel_id is None:
             return
         now = time.monotonic()
         last = self._last_edit.get(job.id)
-        if last is not None and last[1] is job.state and now - last[0] < STATUS_EDIT_INTERVAL:
+        if last is not None and last[1] is job.state and now - last[0] < self.edit_interval:
             return
         self._last_edit[job.id] = (now, job.state)
         if job.state.final:

@@ -585,3 +585,7 @@ class JobEngine:
     @property
     def in_flight(self) -> int:
         return len(self._running)
+
+    def running_job_ids(self) -> list[int]:
+        """Jobs the provider is working on, oldest first."""
+        return sorted(self._running)

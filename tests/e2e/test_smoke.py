@@ -10,6 +10,8 @@ from bot.jobs.states import JobState
 from tests.e2e.conftest import World
 
 SAMPLE_MP4 = resources.files("bot.simulator").joinpath("assets/sample.mp4").read_bytes()
+# Status messages refreshed every second here (30 s in production).
+BOT_ENV = {"WANBOT_STATUS_REFRESH_SECONDS": "1"}
 
 
 async def test_commands_are_registered_with_their_options(world: World) -> None:
@@ -91,3 +93,33 @@ async def test_sigkill_mid_generation_then_restart_delivers_once(world: World) -
     # The status message was brought up to date by the new process.
     status = world.discord.message(job.status_message_id)
     assert any("Done" in field["value"] for e in status.embeds for field in e.get("fields", []))
+
+
+def _field(embed: dict[str, object], name: str) -> str | None:
+    for field in embed.get("fields", []):  # type: ignore[attr-defined]
+        if field["name"] == name:
+            return str(field["value"])
+    return None
+
+
+async def test_status_message_moves_while_the_provider_says_nothing_new(world: World) -> None:
+    """MuleRouter reports no progress: the elapsed time and ETA still move, at the configured
+    period, through the channel route."""
+    world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 1000.0}})  # ~5 s
+    try:
+        itx = await world.discord.slash("alice", "general", "wan-t2v", {"prompt": "fog lifts"})
+        original = await itx.wait_original(lambda m: "Queued as job" in m.content, timeout=15)
+        job_id = int(re.search(r"job #(\d+)", original.content).group(1))
+        job = await world.wait_job(job_id, JobState.DELIVERED)
+    finally:
+        world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 90.0}})
+    status = world.discord.message(job.status_message_id)
+    versions = [*status.history, status.data]
+    running = [v["embeds"][0] for v in versions
+               if _field(v["embeds"][0], "State") == "🎨 Generating"]
+    elapsed = [_field(embed, "Elapsed") for embed in running]
+    assert len(set(elapsed)) >= 3, elapsed  # refreshed while nothing but the clock changed
+    assert all(_field(embed, "ETA") for embed in running)
+    edits = world.discord.requests.matching("PATCH /channels/*/messages/*")
+    assert len(edits) >= len(running) - 1
+    assert _field(status.embeds[0], "State") == "✅ Done"
