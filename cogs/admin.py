@@ -133,6 +133,27 @@ class Admin(commands.GroupCog, group_name="wanbot",
         await self._edit(interaction, lambda config: dataclasses.replace(config, **changes),
                          "Budgets updated; they apply from the next submission.")
 
+    @app_commands.command(name="member-budget", description="One member's daily cap, in place "
+                          "of the server's per-member cap")
+    @app_commands.describe(member="Whose cap",
+                           daily="Dollars per UTC day, 0 = generation off for them, none = back "
+                                 "to the server's cap")
+    async def member_budget(self, interaction: discord.Interaction[WanBot],
+                            member: discord.Member, daily: str) -> None:
+        assert interaction.guild is not None
+        amount = parse_budget(daily)
+        await self.bot.store.set_user_daily_budget(interaction.guild.id, member.id, amount,
+                                                   time.time())
+        if amount is None:
+            text = f"{member.mention} now has the server's per-member daily cap."
+        elif amount == 0:
+            text = f"Generation is off for {member.mention}."
+        else:
+            text = f"{member.mention} may spend {format_usd(amount)} a day (UTC)."
+        await interaction.response.send_message(
+            text + " It applies from their next submission.", ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none())
+
     @app_commands.command(name="limits", description="Jobs at once per member, and cooldown")
     @app_commands.describe(concurrent="Generations one member may have running at once "
                            "(0: back to the bot's default)",

@@ -45,13 +45,6 @@ def marker(job_id: int, kind: str) -> str:
     return f"wanbot job #{job_id} · {kind}"
 
 
-def parse_marker(text: str | None) -> tuple[int, str] | None:
-    if not text or not text.startswith("wanbot job #"):
-        return None
-    number, _, kind = text.removeprefix("wanbot job #").partition(" · ")
-    return (int(number), kind) if number.isdigit() else None
-
-
 def model_title(job: Job) -> str:
     return spec_for(job.model_id, ProviderName(job.provider)).title
 

@@ -582,10 +582,6 @@ class JobEngine:
             self._poll_updates[:0] = updates  # keep them for the next try
             raise
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._running)
-
     def running_job_ids(self) -> list[int]:
         """Jobs the provider is working on, oldest first."""
         return sorted(self._running)

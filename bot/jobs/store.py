@@ -867,22 +867,6 @@ class Store:
             )
             return config
 
-    async def set_guild_limits(self, guild_id: int, limits: Limits, now: float) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
-                " guild_monthly_budget_micros, max_concurrent_per_user, cooldown_seconds,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (guild_id) DO UPDATE SET"
-                " user_daily_budget_micros = excluded.user_daily_budget_micros,"
-                " guild_monthly_budget_micros = excluded.guild_monthly_budget_micros,"
-                " max_concurrent_per_user = excluded.max_concurrent_per_user,"
-                " cooldown_seconds = excluded.cooldown_seconds, updated_at = excluded.updated_at",
-                (guild_id, _opt_micros(limits.user_daily_budget),
-                 _opt_micros(limits.guild_monthly_budget), limits.max_concurrent_per_user,
-                 limits.cooldown_seconds, now),
-            )
-
     async def set_user_daily_budget(self, guild_id: int, user_id: int,
                                     budget: Decimal | None, now: float) -> None:
         async with self._transaction() as db:

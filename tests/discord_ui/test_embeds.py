@@ -11,7 +11,6 @@ from bot.discord_ui.embeds import (
     charge_sentence,
     marker,
     notice_embed,
-    parse_marker,
     result_embed,
     settings_text,
     status_embed,
@@ -42,10 +41,8 @@ def fields(embed: object) -> dict[str, str]:
     return {field.name: field.value for field in embed.fields}  # type: ignore[attr-defined]
 
 
-def test_marker_round_trips() -> None:
+def test_marker_names_the_job_and_the_kind_of_post() -> None:
     assert marker(12, "result") == "wanbot job #12 · result"
-    assert parse_marker("wanbot job #12 · result") == (12, "result")
-    assert parse_marker("someone else's footer") is None
 
 
 def test_status_embed_while_running() -> None:

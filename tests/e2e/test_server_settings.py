@@ -210,6 +210,7 @@ async def test_wanbot_is_hidden_from_members_and_refused_when_invoked_anyway(
         "model": {"model": "wan2.2-t2v-plus", "enabled": False}, "safety": {"locked": True},
         "blocklist": {"action": "add", "pattern": "cat"},
         "audit-channel": {"channel": "general"},
+        "member-budget": {"member": "alice", "daily": "100"},
     }
     for subcommand, options in attempts.items():
         text = await ephemeral_text(world, "alice", "general", f"wanbot {subcommand}", options,
@@ -296,6 +297,29 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
             "Generation is turned off for you on this server.")
     for job_id in (second, third, other):
         await world.wait_job(job_id, JobState.DELIVERED)
+
+
+async def test_member_budget_overrides_the_servers_per_member_cap(world: World) -> None:
+    greta = member(world, "greta")
+    await staff(world, "budget", {"user_daily": "0.10"})
+    assert await refused(world, greta, "general", "wan-t2v", {"prompt": "a heron"}) == (
+        "This would cost about $0.50, and you have $0.10 left of your $0.10 daily budget. Try "
+        "a cheaper setting or wait until tomorrow (UTC).")
+    assert await staff(world, "member-budget", {"member": greta.id, "daily": "0.60"}) == (
+        f"{mention(world, 'greta')} may spend $0.60 a day (UTC). It applies from their next "
+        "submission.")
+    job_id = await generate(world, greta, "general", "wan-t2v", {"prompt": "a heron"})
+    assert (await ephemeral_text(world, greta, "general", "usage me")).splitlines()[-1] == (
+        "Daily budget: $0.10 left of $0.60 (resets at 00:00 UTC).")
+    await world.wait_job(job_id, JobState.DELIVERED)
+    assert await staff(world, "member-budget", {"member": greta.id, "daily": "0"}) == (
+        f"Generation is off for {mention(world, 'greta')}. It applies from their next "
+        "submission.")
+    assert await refused(world, greta, "general", "wan-t2v", {"prompt": "x", **CHEAP}) == (
+        "Generation is turned off for you on this server.")
+    await staff(world, "member-budget", {"member": greta.id, "daily": "none"})
+    assert (await ephemeral_text(world, greta, "general", "usage me")).splitlines()[-1] == (
+        "Daily budget: $0.00 left of $0.10 (resets at 00:00 UTC).")
 
 
 async def _server_spend(world: World) -> Decimal:

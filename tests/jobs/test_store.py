@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sqlite3
 import time
@@ -35,6 +36,16 @@ GUILD = 10
 OTHER_GUILD = 20
 SHA_A = "a" * 64
 SHA_B = "b" * 64
+
+
+async def set_guild_limits(store: Store, guild_id: int, limits: Limits, now: float) -> None:
+    """A server's caps, written the way /wanbot writes them."""
+    await store.edit_guild_config(guild_id, now, lambda config: dataclasses.replace(
+        config, user_daily_budget=limits.user_daily_budget,
+        guild_monthly_budget=limits.guild_monthly_budget,
+        max_concurrent_per_user=limits.max_concurrent_per_user,
+        cooldown_seconds=limits.cooldown_seconds))
+
 
 
 def new_job(*, user_id: int = 1, guild_id: int | None = GUILD, cost: str | Decimal = "0.50",
@@ -623,7 +634,7 @@ ROOM_FOR_FIVE: dict[str, tuple[Limits, Callable[[int], NewJob], str]] = {
 
 async def assert_exactly_five(stores: list[Store], variant: str) -> None:
     limits, make, reason = ROOM_FOR_FIVE[variant]
-    await stores[0].set_guild_limits(GUILD, limits, NOW)
+    await set_guild_limits(stores[0], GUILD, limits, NOW)
     outcomes = await asyncio.gather(
         *(stores[i % len(stores)].create_job(make(i), OPEN, NOW) for i in range(50)),
         return_exceptions=True,
@@ -677,7 +688,7 @@ async def test_user_budget_refusal_names_the_limit_and_numbers(store: Store) -> 
 
 
 async def test_guild_budget_refusal_names_the_limit_and_numbers(store: Store) -> None:
-    await store.set_guild_limits(GUILD, Limits(max_concurrent_per_user=None,
+    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
                                                guild_monthly_budget=Decimal("10")), NOW)
     await store.create_job(new_job(user_id=1, cost="6"), OPEN, NOW)
     with pytest.raises(ReservationRefused) as refused:
@@ -709,13 +720,13 @@ async def test_concurrency_refusal_names_the_limit_and_numbers(store: Store) -> 
 
 
 async def test_budget_zero_turns_generation_off(store: Store) -> None:
-    await store.set_guild_limits(GUILD, Limits(user_daily_budget=Decimal(0)), NOW)
+    await set_guild_limits(store, GUILD, Limits(user_daily_budget=Decimal(0)), NOW)
     with pytest.raises(ReservationRefused) as refused:
         await store.create_job(new_job(cost="0.01"), OPEN, NOW)
     assert refused.value.reason == "generation_off"
     assert "turned off for you" in str(refused.value)
 
-    await store.set_guild_limits(OTHER_GUILD, Limits(guild_monthly_budget=Decimal(0)), NOW)
+    await set_guild_limits(store, OTHER_GUILD, Limits(guild_monthly_budget=Decimal(0)), NOW)
     with pytest.raises(ReservationRefused) as refused:
         await store.create_job(new_job(guild_id=OTHER_GUILD, cost="0.01"), OPEN, NOW)
     assert refused.value.reason == "generation_off"
@@ -724,7 +735,7 @@ async def test_budget_zero_turns_generation_off(store: Store) -> None:
 
 
 async def test_user_override_beats_the_server_daily_budget(store: Store) -> None:
-    await store.set_guild_limits(GUILD, Limits(max_concurrent_per_user=None,
+    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
                                                user_daily_budget=Decimal("1")), NOW)
     await store.set_user_daily_budget(GUILD, 1, Decimal("5"), NOW)
     job = await store.create_job(new_job(user_id=1, cost="3"), OPEN, NOW)
@@ -745,7 +756,7 @@ async def test_user_override_beats_the_server_daily_budget(store: Store) -> None
 
 async def test_guild_settings_fill_in_over_defaults(store: Store) -> None:
     # Concurrency unset on the server: the caller's default (1) applies.
-    await store.set_guild_limits(GUILD, Limits(max_concurrent_per_user=None,
+    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
                                                user_daily_budget=Decimal("100")), NOW)
     defaults = Limits(max_concurrent_per_user=1)
     await store.create_job(new_job(), defaults, NOW)
@@ -783,8 +794,8 @@ async def test_refused_reservation_writes_nothing(store: Store) -> None:
 async def test_limits_of_other_guilds_and_users_do_not_interfere(store: Store) -> None:
     per_user = Limits(max_concurrent_per_user=2, user_daily_budget=Decimal("1"),
                       guild_monthly_budget=Decimal("1.5"))
-    await store.set_guild_limits(GUILD, per_user, NOW)
-    await store.set_guild_limits(OTHER_GUILD, per_user, NOW)
+    await set_guild_limits(store, GUILD, per_user, NOW)
+    await set_guild_limits(store, OTHER_GUILD, per_user, NOW)
     await store.create_job(new_job(user_id=1, cost="0.5"), OPEN, NOW)
     await store.create_job(new_job(user_id=1, cost="0.5"), OPEN, NOW)
     with pytest.raises(ReservationRefused):  # budget and concurrency both full here
