@@ -14,15 +14,11 @@ The subprocess never sees the developer's own settings: every ``DISCORD_``, ``MU
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
-import os
 import re
 import struct
-import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,12 +34,11 @@ from bot.simulator import (
     SimulatorServer,
 )
 from bot.simulator.media import render_png, sample_mp4
+from tests.cli.support import Run, clean_env, run_bot
 
 MakeSimulator = Callable[..., Awaitable[SimulatorServer]]  # the make_simulator fixture
 
-RUN_TIMEOUT = 60.0
 FAST = ("--simulator-speed", "200")
-_PRIVATE_PREFIXES = ("DISCORD_", "MULEROUTER_", "VTRIX_", "WAN_", "WANBOT_")
 T2V_PATH = "/vendors/alibaba/v1/wan2.2-t2v-plus/generation"
 I2V26_PATH = "/vendors/alibaba/v1/wan2.6-i2v/generation"
 FLASH_PATH = "/vendors/alibaba/v1/wan2.2-i2v-flash/generation"
@@ -58,22 +53,7 @@ T2V_SIZES = ("832*480, 480*832, 624*624, 1920*1080, 1080*1920, 1440*1440, 1632*1
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
 
-    @property
-    def err_lines(self) -> list[str]:
-        return self.stderr.splitlines()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any bot setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_PRIVATE_PREFIXES)}
-    env.update(extra)
-    return env
 
 
 def sim_env(server: SimulatorServer, **extra: str) -> dict[str, str]:
@@ -88,21 +68,6 @@ def sim_env(server: SimulatorServer, **extra: str) -> dict[str, str]:
     return clean_env(**{**settings, **extra})
 
 
-async def run_bot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """``python -m bot <args>`` in ``cwd``; the event loop keeps serving in-process simulators."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env if env is not None else clean_env(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
 
 
 def write_png(path: Path, size: tuple[int, int], color: tuple[int, ...] = (40, 120, 200),

@@ -8,49 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.simulator import DEFAULT_MULEROUTER_KEY
-
-RUN_TIMEOUT = 60.0
-_PRIVATE_PREFIXES = ("DISCORD_", "MULEROUTER_", "VTRIX_", "WAN_", "WANBOT_")
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_PRIVATE_PREFIXES)}
-    env.update(extra)
-    return env
-
-
-async def run_bot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env if env is not None else clean_env(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+from tests.cli.support import clean_env, run_bot
 
 
 def blocks(text: str) -> dict[str, list[str]]:

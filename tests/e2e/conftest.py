@@ -28,6 +28,8 @@ from bot.jobs.store import Job
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
 from bot.simulator.config import SimulatorConfig
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
+from tests.emulator.messages import StoredMessage
+from tests.emulator.models import Channel, User
 
 SIM_SPEED = 200.0
 # Log lines the bot may print in these tests without anything being wrong.
@@ -152,6 +154,21 @@ def world(module_world: World, request: pytest.FixtureRequest) -> Iterator[World
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(f"--- bot output ---\n{module_world.bot.tail(80)}")
+
+
+async def reply_of(itx: Any, within: float = 10) -> StoredMessage:
+    """The bot's answer to an interaction once it is no longer "thinking"."""
+    await itx.response(timeout=within)
+    return await itx.wait_original(lambda m: not m.loading, timeout=within)
+
+
+async def ephemeral_text(world: World, user: str | User, channel: str | Channel, command: str,
+                         options: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """Run a command and return its private answer (failing if it answered publicly)."""
+    itx = await world.discord.slash(user, channel, command, options or {}, **kwargs)
+    reply = await reply_of(itx)
+    assert reply.ephemeral, f"/{command} answered publicly: {reply.content!r}"
+    return reply.content
 
 
 def png_bytes(width: int, height: int, *, colour: tuple[int, ...] = (40, 120, 200),

@@ -34,7 +34,7 @@ import pytest_asyncio
 
 from bot.jobs.states import JobState
 from bot.simulator.config import DEFAULT_DURATIONS
-from tests.e2e.conftest import World, png_bytes
+from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, Guild, User
 
@@ -51,24 +51,6 @@ NEEDS_STAFF = "This needs the Manage Server permission."
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-async def reply_of(itx: Any, within: float = 10) -> StoredMessage:
-    """The bot's answer to an interaction once it is no longer "thinking"."""
-    await itx.response(timeout=within)
-    return await itx.wait_original(lambda m: not m.loading, timeout=within)
-
-
-
-
-
-
-async def ephemeral_text(world: World, user: str | User, channel: str | Channel, command: str,
-                         options: dict[str, Any] | None = None, **kwargs: Any) -> str:
-    itx = await world.discord.slash(user, channel, command, options or {}, **kwargs)
-    reply = await reply_of(itx)
-    assert reply.ephemeral, f"/{command} answered publicly: {reply.content!r}"
-    return reply.content
 
 
 async def generate(world: World, user: str | User, channel: str | Channel, command: str,
