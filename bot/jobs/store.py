@@ -837,9 +837,7 @@ class Store:
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The server's limits and policy (defaults when it never set anything)."""
         row = await (await self._db.execute(
-            "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
-            " max_concurrent_per_user, cooldown_seconds, extra_json FROM guild_settings"
-            " WHERE guild_id = ?", (guild_id,))).fetchone()
+            _GUILD_CONFIG_SQL, (guild_id,))).fetchone()
         return GuildConfig() if row is None else _guild_config(row)
 
     async def edit_guild_config(self, guild_id: int, now: float,
@@ -847,9 +845,7 @@ class Store:
         """Read, change and write a server's settings in one transaction."""
         async with self._transaction() as db:
             row = await (await db.execute(
-                "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
-                " max_concurrent_per_user, cooldown_seconds, extra_json FROM guild_settings"
-                " WHERE guild_id = ?", (guild_id,))).fetchone()
+                _GUILD_CONFIG_SQL, (guild_id,))).fetchone()
             config = edit(GuildConfig() if row is None else _guild_config(row))
             await db.execute(
                 "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
@@ -883,6 +879,10 @@ class Store:
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
+_GUILD_CONFIG_SQL = (
+    "SELECT user_daily_budget_micros, guild_monthly_budget_micros, max_concurrent_per_user,"
+    " cooldown_seconds, extra_json FROM guild_settings WHERE guild_id = ?"
+)
 _GROUP_COLUMNS = {"user": "j.user_id", "model": "j.model_id", "guild": "j.guild_id"}
 
 
