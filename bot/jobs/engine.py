@@ -193,7 +193,10 @@ class JobEngine:
             elif job.state is JobState.SUBMITTING:
                 # The create request may have left before the stop: never resend it.
                 await self.store.mark_submission_unknown(
-                    job.id, "the bot stopped while this request was being sent", now)
+                    job.id, "The bot restarted while sending this request, so it cannot tell "
+                    "whether the provider accepted it. It was not resent automatically, to "
+                    "avoid paying twice; use Retry if no result arrives.", now,
+                    detail="process stopped in state submitting")
             elif job.state is JobState.RUNNING:
                 self._track(job)
                 self.scheduler.push(now, job.id, Action.POLL)

@@ -426,7 +426,8 @@ async def test_stop_during_a_create_becomes_unknown_at_the_next_start(
     again = await engines.build(sim)
     unknown = await wait_job(again, job.id, JobState.SUBMISSION_UNKNOWN)
     await wait_quiet(again)
-    assert unknown.error_message == "the bot stopped while this request was being sent"
+    assert unknown.error_message.startswith("The bot restarted while sending this request")
+    assert unknown.error_detail == "process stopped in state submitting"
     (notice,) = again.deliverer.posts()
     assert (notice["job_id"], notice["kind"]) == (job.id, "notice")
     await asyncio.sleep(0.3)
