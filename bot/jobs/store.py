@@ -545,20 +545,11 @@ class Store:
             await self._enqueue(db, job_id, "notice", now)
             return job.state
 
-    async def record_poll(self, job_id: int, *, next_poll_at: float,
-                          progress: float | None, error: bool) -> None:
-        """A look at a running job that did not finish it."""
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET poll_count = poll_count + 1,"
-                " poll_errors = CASE WHEN ? THEN poll_errors + 1 ELSE 0 END,"
-                " next_attempt_at = ?, progress = COALESCE(?, progress)"
-                " WHERE id = ? AND state = ?",
-                (error, next_poll_at, progress, job_id, JobState.RUNNING.value),
-            )
-
     async def record_polls(self, updates: Iterable[tuple[int, float, float | None, bool]]) -> None:
-        """Many :meth:`record_poll` in one transaction: (job id, next poll, progress, error)."""
+        """Looks at running jobs that did not finish them, in one transaction.
+
+        Each update is (job id, next poll time, progress or None, whether the look failed).
+        """
         async with self._transaction() as db:
             await db.executemany(
                 "UPDATE jobs SET poll_count = poll_count + 1,"
