@@ -103,28 +103,58 @@ class Group:
 
 PROMPT = "a lighthouse on a cliff at dusk, waves, slow dolly in"
 GROUPS: tuple[Group, ...] = (
-    Group("flash (mulerouter)", "wan2.2-i2v-flash", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "image": INPUT_URL}),
-    Group("flash (vtrix)", "wan2.2-i2v-flash", ProviderName.VTRIX,
-          {"prompt": PROMPT, "image": INPUT_URL}),
-    Group("i2i 768", "wan2.5-i2i-preview", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "images": [INPUT_URL], "size": "768*768", "n": 1}),
-    Group("t2v 5 s", "wan2.2-t2v-plus", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "size": "832*480"}),
-    Group("wan2.6 5 s", "wan2.6-i2v", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "image": INPUT_URL, "duration": 5}),
-    Group("wan2.6 10 s", "wan2.6-i2v", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "image": INPUT_URL, "duration": 10}),
-    Group("wan2.6 15 s", "wan2.6-i2v", ProviderName.MULEROUTER,
-          {"prompt": PROMPT, "image": INPUT_URL, "duration": 15}),
+    Group(
+        "flash (mulerouter)",
+        "wan2.2-i2v-flash",
+        ProviderName.MULEROUTER,
+        {"prompt": PROMPT, "image": INPUT_URL},
+    ),
+    Group(
+        "flash (vtrix)",
+        "wan2.2-i2v-flash",
+        ProviderName.VTRIX,
+        {"prompt": PROMPT, "image": INPUT_URL},
+    ),
+    Group(
+        "i2i 768",
+        "wan2.5-i2i-preview",
+        ProviderName.MULEROUTER,
+        {"prompt": PROMPT, "images": [INPUT_URL], "size": "768*768", "n": 1},
+    ),
+    Group(
+        "t2v 5 s", "wan2.2-t2v-plus", ProviderName.MULEROUTER, {"prompt": PROMPT, "size": "832*480"}
+    ),
+    Group(
+        "wan2.6 5 s",
+        "wan2.6-i2v",
+        ProviderName.MULEROUTER,
+        {"prompt": PROMPT, "image": INPUT_URL, "duration": 5},
+    ),
+    Group(
+        "wan2.6 10 s",
+        "wan2.6-i2v",
+        ProviderName.MULEROUTER,
+        {"prompt": PROMPT, "image": INPUT_URL, "duration": 10},
+    ),
+    Group(
+        "wan2.6 15 s",
+        "wan2.6-i2v",
+        ProviderName.MULEROUTER,
+        {"prompt": PROMPT, "image": INPUT_URL, "duration": 15},
+    ),
 )
 
 TARGET_RSS_MB = 300.0
 TARGET_POLLS_PER_JOB = 8.0
 TARGET_DETECTION_P95 = 5.0
 TARGET_RESUME = 5.0
-TERMINAL = {JobState.DELIVERED.value, JobState.FAILED.value, JobState.TIMED_OUT.value,
-            JobState.CANCELLED.value, JobState.SUBMISSION_UNKNOWN.value}
+TERMINAL = {
+    JobState.DELIVERED.value,
+    JobState.FAILED.value,
+    JobState.TIMED_OUT.value,
+    JobState.CANCELLED.value,
+    JobState.SUBMISSION_UNKNOWN.value,
+}
 log = logging.getLogger("bench")
 
 
@@ -209,9 +239,23 @@ def start_simulator(folder: Path, speed: float, seed: int) -> Simulator:
     log_path = folder / "simulator.log"
     with log_path.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1", "--port", "0",
-             "--speed", repr(speed), "--seed", str(seed)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--speed",
+                repr(speed),
+                "--seed",
+                str(seed),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
     deadline = time.monotonic() + 30
@@ -220,8 +264,9 @@ def start_simulator(folder: Path, speed: float, seed: int) -> Simulator:
             if "simulator listening on " in line:
                 # "simulator listening on http://127.0.0.1:PORT (...); keys: mulerouter=K, vtrix=K"
                 base_url = line.split("listening on ", 1)[1].split()[0]
-                keys = dict(item.strip().split("=", 1)
-                            for item in line.split("keys: ", 1)[1].split(","))
+                keys = dict(
+                    item.strip().split("=", 1) for item in line.split("keys: ", 1)[1].split(",")
+                )
                 if not base_url.startswith("http://127.0.0.1:"):
                     raise RuntimeError(f"simulator is not on loopback: {base_url}")
                 return Simulator(process, base_url, keys, log_path)
@@ -288,8 +333,9 @@ class PollLog:
                     self.first_poll_since[task_id] = time.monotonic()
                 return await _original(spec, task_id)
 
-            async def submit(spec: ModelSpec, request: Any, _original: Any = original_submit
-                             ) -> str:
+            async def submit(
+                spec: ModelSpec, request: Any, _original: Any = original_submit
+            ) -> str:
                 self.creates += 1
                 task_id: str = await _original(spec, request)
                 return task_id
@@ -342,16 +388,19 @@ class Bench:
 
     async def open_run(self) -> Run:
         settings = load_settings(
-            mulerouter_base_url=self.sim.base_url, vtrix_base_url=self.sim.base_url,
+            mulerouter_base_url=self.sim.base_url,
+            vtrix_base_url=self.sim.base_url,
             mulerouter_api_key=self.sim.keys["mulerouter"],
-            vtrix_api_key=self.sim.keys["vtrix"], _env_file=None,
+            vtrix_api_key=self.sim.keys["vtrix"],
+            _env_file=None,
         )
         session = aiohttp.ClientSession()  # as the bot does: default connector (100 sockets)
         store = await Store.open(self.db_path)
         providers = Providers(settings, session)  # production retry policies
         self.polls.wrap(providers)
-        engine = JobEngine(store, providers, PriceTable(), self.deliverer, session,
-                           self.engine_config())
+        engine = JobEngine(
+            store, providers, PriceTable(), self.deliverer, session, self.engine_config()
+        )
         return Run(session, store, providers, engine)
 
     async def close_run(self, run: Run) -> float:
@@ -390,15 +439,35 @@ class Bench:
             keys.append(key)
             for index in range(rows_per_group):
                 simulated = group.nominal_seconds() * (
-                    1 + rng.uniform(-self.args.jitter, self.args.jitter))
+                    1 + rng.uniform(-self.args.jitter, self.args.jitter)
+                )
                 finished = now - 60 - index
                 submitted = finished - simulated / self.args.speed - rng.uniform(0, interval)
-                rows.append((1, group.model_id, group.provider.value, "{}", key[1], "delivered",
-                             submitted - 1, submitted, finished, finished - interval / 2, 1,
-                             finished, finished + 600, 0, key[2], group.spec.price_unit.value))
-        names = ("user_id, model_id, provider, request_json, price_tier, state, created_at,"
-                 " submitted_at, finished_at, completed_at, completion_exact, delivered_at,"
-                 " deadline_at, estimated_micros, units, unit")
+                rows.append(
+                    (
+                        1,
+                        group.model_id,
+                        group.provider.value,
+                        "{}",
+                        key[1],
+                        "delivered",
+                        submitted - 1,
+                        submitted,
+                        finished,
+                        finished - interval / 2,
+                        1,
+                        finished,
+                        finished + 600,
+                        0,
+                        key[2],
+                        group.spec.price_unit.value,
+                    )
+                )
+        names = (
+            "user_id, model_id, provider, request_json, price_tier, state, created_at,"
+            " submitted_at, finished_at, completed_at, completion_exact, delivered_at,"
+            " deadline_at, estimated_micros, units, unit"
+        )
         marks = ", ".join("?" * len(rows[0]))
         with contextlib.closing(sqlite3.connect(self.db_path)) as db, db:
             # Column names are this file's constants, never input.
@@ -418,9 +487,15 @@ class Bench:
                 group, request = requests[index % len(requests)]
                 user = first_user + index % self.args.users
                 groups.append(group)
-                calls.append(run.engine.submit(
-                    user_id=user, guild_id=1000 + user % self.args.guilds, channel_id=user,
-                    spec=group.spec, request=request))
+                calls.append(
+                    run.engine.submit(
+                        user_id=user,
+                        guild_id=1000 + user % self.args.guilds,
+                        channel_id=user,
+                        spec=group.spec,
+                        request=request,
+                    )
+                )
             for group, job in zip(groups, await asyncio.gather(*calls), strict=True):
                 job_ids.append(job.id)
                 self.group_of_job[job.id] = group
@@ -436,10 +511,13 @@ class Bench:
             if now - last >= self.args.progress:
                 last = now
                 states = Counter(self.deliverer.state.get(job_id, "created") for job_id in ids)
-                print(f"  [{now - started:6.0f}s] waiting for {what}: "
-                      + ", ".join(f"{state} {n}" for state, n in sorted(states.items()))
-                      + f"; requests {self.requests_sent(run)}, RSS {vm_rss_mb():.0f} MB",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  [{now - started:6.0f}s] waiting for {what}: "
+                    + ", ".join(f"{state} {n}" for state, n in sorted(states.items()))
+                    + f"; requests {self.requests_sent(run)}, RSS {vm_rss_mb():.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return time.monotonic() - started
 
     async def sample_rss(self) -> None:
@@ -448,19 +526,31 @@ class Bench:
             await asyncio.sleep(0.5)
 
     async def sim_tasks(self) -> dict[str, dict[str, Any]]:
-        async with aiohttp.ClientSession() as session, session.get(
-                self.sim.base_url + "/_sim/tasks",
-                timeout=aiohttp.ClientTimeout(total=120)) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                self.sim.base_url + "/_sim/tasks", timeout=aiohttp.ClientTimeout(total=120)
+            ) as response,
+        ):
             response.raise_for_status()
             body = await response.json()
         return {task["id"]: task for task in body["tasks"]}
 
     async def configure_simulator(self) -> None:
-        changes = {"durations": SIM_DURATIONS, "duration_jitter": self.args.jitter,
-                   "pending_share": 0.1, "max_recorded_requests": 0}
-        async with aiohttp.ClientSession() as session, session.post(
-                self.sim.base_url + "/_sim/config", json=changes,
-                timeout=aiohttp.ClientTimeout(total=10)) as response:
+        changes = {
+            "durations": SIM_DURATIONS,
+            "duration_jitter": self.args.jitter,
+            "pending_share": 0.1,
+            "max_recorded_requests": 0,
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                self.sim.base_url + "/_sim/config",
+                json=changes,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as response,
+        ):
             if response.status != 200:
                 raise RuntimeError(f"simulator refused the config: {await response.text()}")
 
@@ -480,8 +570,10 @@ class Figures:
         ok = value < limit
         self.verdicts.append((label, ok))
         margin = "" if ok else f"  (over by {value - limit:{fmt}}{unit}, x{value / limit:.2f})"
-        self.add(f"  {label:<38} {value:>9{fmt}}{unit:<3} target < {limit:g}{unit:<3} "
-                 f"{'PASS' if ok else 'MISS'}{margin}")
+        self.add(
+            f"  {label:<38} {value:>9{fmt}}{unit:<3} target < {limit:g}{unit:<3} "
+            f"{'PASS' if ok else 'MISS'}{margin}"
+        )
 
 
 async def warm_up(bench: Bench, per_group: int) -> list[str]:
@@ -491,26 +583,32 @@ async def warm_up(bench: Bench, per_group: int) -> list[str]:
     started = time.monotonic()
     requests0, polls0 = bench.requests_sent(run), bench.polls.polls
     ids = await bench.submit_jobs(run, per_group * len(GROUPS), first_user=10_000_000)
-    await bench.wait_until("warm-up", lambda: all(
-        bench.deliverer.state.get(i) in TERMINAL for i in ids), run, ids)
+    await bench.wait_until(
+        "warm-up", lambda: all(bench.deliverer.state.get(i) in TERMINAL for i in ids), run, ids
+    )
     elapsed = time.monotonic() - started
     tasks = await bench.sim_tasks()
-    delays = [t["seen_finished_at_monotonic"] - t["finishes_at_monotonic"]
-              for t in tasks.values() if t["seen_finished_at_monotonic"] is not None]
+    delays = [
+        t["seen_finished_at_monotonic"] - t["finishes_at_monotonic"]
+        for t in tasks.values()
+        if t["seen_finished_at_monotonic"] is not None
+    ]
     polls: dict[str, list[float]] = defaultdict(list)
     for job_id in ids:
         task = tasks.get(bench.deliverer.task_of.get(job_id, ""))
         if task is not None:
             polls[bench.group_of_job[job_id].name].append(task["polls"])
     await bench.close_run(run)
-    return [f"warm-up: {len(ids)} jobs ({per_group} per group, all submitted at once, so they "
-            f"start on the planner's prior) in {elapsed:.0f}s, "
-            f"{(bench.polls.polls - polls0) / len(ids):.2f} status polls/job, "
-            f"{(bench.requests_sent(None) - requests0) / len(ids):.2f} requests/job, detection "
-            f"p50 {pct(delays, 50) * bench.args.speed:.2f}s p95 "
-            f"{pct(delays, 95) * bench.args.speed:.2f}s; history comes from these jobs",
-            "warm-up polls/job by group: " + ", ".join(
-                f"{g.name} {mean(polls[g.name]):.1f}" for g in GROUPS)]
+    return [
+        f"warm-up: {len(ids)} jobs ({per_group} per group, all submitted at once, so they "
+        f"start on the planner's prior) in {elapsed:.0f}s, "
+        f"{(bench.polls.polls - polls0) / len(ids):.2f} status polls/job, "
+        f"{(bench.requests_sent(None) - requests0) / len(ids):.2f} requests/job, detection "
+        f"p50 {pct(delays, 50) * bench.args.speed:.2f}s p95 "
+        f"{pct(delays, 95) * bench.args.speed:.2f}s; history comes from these jobs",
+        "warm-up polls/job by group: "
+        + ", ".join(f"{g.name} {mean(polls[g.name]):.1f}" for g in GROUPS),
+    ]
 
 
 async def measure(bench: Bench) -> Figures:
@@ -524,14 +622,18 @@ async def measure(bench: Bench) -> Figures:
         await store.close()
         keys = bench.seed_history(args.history_rows)
         store = await Store.open(bench.db_path)  # the engine must see it as history
-        seen = [len(await store.duration_history(model, tier, Decimal(units)))
-                for model, tier, units in keys]
+        seen = [
+            len(await store.duration_history(model, tier, Decimal(units)))
+            for model, tier, units in keys
+        ]
         await store.close()
         if min(seen) < MIN_HISTORY:
             raise RuntimeError(f"inserted history is not read back by the store: {seen}")
-        history_note = [f"history: {args.history_rows} finished jobs per model/tier/length "
-                        f"({len(keys)} keys) inserted into the database before the run, same "
-                        "duration distribution, finish detected U(0, 4 s) late; no warm-up run"]
+        history_note = [
+            f"history: {args.history_rows} finished jobs per model/tier/length "
+            f"({len(keys)} keys) inserted into the database before the run, same "
+            "duration distribution, finish detected U(0, 4 s) late; no warm-up run"
+        ]
     warm_tasks = set((await bench.sim_tasks()).keys()) if args.warmup else set()
 
     sampler = asyncio.create_task(bench.sample_rss())
@@ -550,8 +652,12 @@ async def measure(bench: Bench) -> Figures:
     cpu_submitted = cpu_seconds()
     print(f"  submitted {len(ids)} jobs in {submit_seconds:.1f}s", file=sys.stderr, flush=True)
     pending = {JobState.CREATED.value, JobState.SUBMITTING.value}
-    await bench.wait_until("every create to be answered", lambda: all(
-        bench.deliverer.state.get(i, "created") not in pending for i in ids), run, ids)
+    await bench.wait_until(
+        "every create to be answered",
+        lambda: all(bench.deliverer.state.get(i, "created") not in pending for i in ids),
+        run,
+        ids,
+    )
     accepted_seconds = time.monotonic() - submit_started
 
     # --- restart --------------------------------------------------------------------------
@@ -559,8 +665,11 @@ async def measure(bench: Bench) -> Figures:
     running_tasks: set[str] = set()
     if not args.no_restart:
         stop_seconds = await bench.close_run(run)
-        running_tasks = {bench.deliverer.task_of[i] for i in ids
-                         if bench.deliverer.state.get(i) == JobState.RUNNING.value}
+        running_tasks = {
+            bench.deliverer.task_of[i]
+            for i in ids
+            if bench.deliverer.state.get(i) == JobState.RUNNING.value
+        }
         print(f"  restarting with {len(running_tasks)} jobs running", file=sys.stderr, flush=True)
         cpu_restart0 = cpu_seconds()
         opened = time.monotonic()
@@ -569,15 +678,28 @@ async def measure(bench: Bench) -> Figures:
         bench.polls.since = start_called
         await run.engine.start()
         start_returned = time.monotonic()
-        await bench.wait_until("every running job to be polled again", lambda: running_tasks <= (
-            bench.polls.first_poll_since.keys()), run, ids)
+        await bench.wait_until(
+            "every running job to be polled again",
+            lambda: running_tasks <= (bench.polls.first_poll_since.keys()),
+            run,
+            ids,
+        )
         firsts = [bench.polls.first_poll_since[t] - start_called for t in running_tasks]
-        resume = {"stop": stop_seconds, "open": start_called - opened,
-                  "start": start_returned - start_called, "all_polled": max(firsts, default=0.0),
-                  "p50": pct(firsts, 50), "cpu": cpu_seconds() - cpu_restart0}
+        resume = {
+            "stop": stop_seconds,
+            "open": start_called - opened,
+            "start": start_returned - start_called,
+            "all_polled": max(firsts, default=0.0),
+            "p50": pct(firsts, 50),
+            "cpu": cpu_seconds() - cpu_restart0,
+        }
 
-    await bench.wait_until("every job to finish and be posted", lambda: all(
-        bench.deliverer.state.get(i) in TERMINAL for i in ids), run, ids)
+    await bench.wait_until(
+        "every job to finish and be posted",
+        lambda: all(bench.deliverer.state.get(i) in TERMINAL for i in ids),
+        run,
+        ids,
+    )
     wall = time.monotonic() - wall0
     cpu = cpu_seconds() - cpu0
     peak_rss = peak_rss_mb()
@@ -596,7 +718,8 @@ async def measure(bench: Bench) -> Figures:
     delays: list[float] = []
     sim_polls: list[float] = []
     per_group: dict[str, tuple[list[float], list[float], list[float]]] = defaultdict(
-        lambda: ([], [], []))
+        lambda: ([], [], [])
+    )
     undetected = 0
     for job_id, task_id in job_task.items():
         task = main.get(task_id or "")
@@ -623,64 +746,91 @@ async def measure(bench: Bench) -> Figures:
     f.add(f"wanbot engine benchmark: {n} jobs in flight against the simulator (separate process)")
     f.add("=" * 96)
     f.add("configuration")
-    f.add(f"  jobs {n}; simulator speed {args.speed:g}; duration jitter ±{args.jitter:.0%} "
-          f"(uniform); pending share 10 %; seed {args.seed}")
-    f.add("  groups (round-robin, nominal simulated seconds): " + "; ".join(
-        f"{g.name} {g.nominal_seconds():.0f}s" for g in GROUPS))
-    f.add(f"  engine: poll_min_interval {4.0:g}s, poll_max_interval {120.0:g}s, first look "
-          f"{10.0:g}s, history refresh {10.0:g}s (production defaults"
-          f"{'' if args.speed == 1 else f', all divided by speed {args.speed:g}'})")
-    f.add(f"  engine: requests_per_second {args.rps:g} per provider, max_concurrent_requests "
-          f"{args.concurrency}, aiohttp default connector (100 sockets), production retry "
-          "policies, outbox downloads results from the simulator")
-    f.add(f"  users {args.users}, servers {args.guilds}, per-user concurrency limit off; submit "
-          f"batches of {args.batch}; SQLite WAL on a temp file; logging at WARNING")
+    f.add(
+        f"  jobs {n}; simulator speed {args.speed:g}; duration jitter ±{args.jitter:.0%} "
+        f"(uniform); pending share 10 %; seed {args.seed}"
+    )
+    f.add(
+        "  groups (round-robin, nominal simulated seconds): "
+        + "; ".join(f"{g.name} {g.nominal_seconds():.0f}s" for g in GROUPS)
+    )
+    f.add(
+        f"  engine: poll_min_interval {4.0:g}s, poll_max_interval {120.0:g}s, first look "
+        f"{10.0:g}s, history refresh {10.0:g}s (production defaults"
+        f"{'' if args.speed == 1 else f', all divided by speed {args.speed:g}'})"
+    )
+    f.add(
+        f"  engine: requests_per_second {args.rps:g} per provider, max_concurrent_requests "
+        f"{args.concurrency}, aiohttp default connector (100 sockets), production retry "
+        "policies, outbox downloads results from the simulator"
+    )
+    f.add(
+        f"  users {args.users}, servers {args.guilds}, per-user concurrency limit off; submit "
+        f"batches of {args.batch}; SQLite WAL on a temp file; logging at WARNING"
+    )
     for note in history_note:
         f.add(f"  {note}")
     f.add("")
     f.add("results")
-    f.add(f"  submitted in {submit_seconds:.1f}s ({n / submit_seconds:.0f} jobs/s); all accepted "
-          f"by the provider after {accepted_seconds:.1f}s; run total {wall:.0f}s; final states "
-          + ", ".join(f"{state} {count}" for state, count in sorted(final_states.items(),
-                                                                    key=str)))
-    f.add(f"  posts: {dict(bench.deliverer.posts - posts0)}; tasks never seen finished: "
-          f"{undetected}")
-    f.add(f"  peak RSS (ru_maxrss) {peak_rss:.0f} MB; highest VmRSS sample {rss_peak_sample:.0f}"
-          f" MB; VmRSS at engine start {rss_at_start:.0f} MB")
-    f.add(f"  CPU (user+sys, this process) {cpu:.1f}s over {wall:.0f}s wall "
-          f"({cpu / wall:.0%} of a core): submitting {cpu_submitted - cpu0:.1f}s"
-          + (f", restart {resume['cpu']:.1f}s" if resume else "")
-          + f"; simulator process {sim_cpu:.1f}s")
-    f.add(f"  provider requests {requests} = {creates} creates + {polls} status polls "
-          f"(+{requests - creates - polls} retries); per job {requests / n:.2f}, status "
-          f"{status_per_job:.2f}")
-    f.add(f"  status polls per job as the simulator counted them: mean {mean(sim_polls):.2f}, "
-          f"p50 {pct(sim_polls, 50):.0f}, p95 {pct(sim_polls, 95):.0f}, max "
-          f"{max(sim_polls, default=0):.0f}")
-    f.add(f"  detection delay (simulator: first poll that saw it finished - finish time): "
-          f"p50 {pct(delays, 50):.2f}s, p95 {pct(delays, 95):.2f}s, p99 {pct(delays, 99):.2f}s, "
-          f"max {max(delays, default=math.nan):.2f}s")
+    f.add(
+        f"  submitted in {submit_seconds:.1f}s ({n / submit_seconds:.0f} jobs/s); all accepted "
+        f"by the provider after {accepted_seconds:.1f}s; run total {wall:.0f}s; final states "
+        + ", ".join(f"{state} {count}" for state, count in sorted(final_states.items(), key=str))
+    )
+    f.add(
+        f"  posts: {dict(bench.deliverer.posts - posts0)}; tasks never seen finished: {undetected}"
+    )
+    f.add(
+        f"  peak RSS (ru_maxrss) {peak_rss:.0f} MB; highest VmRSS sample {rss_peak_sample:.0f}"
+        f" MB; VmRSS at engine start {rss_at_start:.0f} MB"
+    )
+    f.add(
+        f"  CPU (user+sys, this process) {cpu:.1f}s over {wall:.0f}s wall "
+        f"({cpu / wall:.0%} of a core): submitting {cpu_submitted - cpu0:.1f}s"
+        + (f", restart {resume['cpu']:.1f}s" if resume else "")
+        + f"; simulator process {sim_cpu:.1f}s"
+    )
+    f.add(
+        f"  provider requests {requests} = {creates} creates + {polls} status polls "
+        f"(+{requests - creates - polls} retries); per job {requests / n:.2f}, status "
+        f"{status_per_job:.2f}"
+    )
+    f.add(
+        f"  status polls per job as the simulator counted them: mean {mean(sim_polls):.2f}, "
+        f"p50 {pct(sim_polls, 50):.0f}, p95 {pct(sim_polls, 95):.0f}, max "
+        f"{max(sim_polls, default=0):.0f}"
+    )
+    f.add(
+        f"  detection delay (simulator: first poll that saw it finished - finish time): "
+        f"p50 {pct(delays, 50):.2f}s, p95 {pct(delays, 95):.2f}s, p99 {pct(delays, 99):.2f}s, "
+        f"max {max(delays, default=math.nan):.2f}s"
+    )
     if resume:
-        f.add(f"  restart {accepted_seconds:.0f}s after the first submit, once every create was "
-              "answered (stop, close store and session, new engine on the same file, start())")
-        f.add(f"  restart with {len(running_tasks)} running: stop {resume['stop']:.2f}s, open "
-              f"store+session {resume['open']:.2f}s, start() {resume['start']:.2f}s, every "
-              f"running job polled again {resume['all_polled']:.2f}s after start() "
-              f"(p50 {resume['p50']:.2f}s)")
+        f.add(
+            f"  restart {accepted_seconds:.0f}s after the first submit, once every create was "
+            "answered (stop, close store and session, new engine on the same file, start())"
+        )
+        f.add(
+            f"  restart with {len(running_tasks)} running: stop {resume['stop']:.2f}s, open "
+            f"store+session {resume['open']:.2f}s, start() {resume['start']:.2f}s, every "
+            f"running job polled again {resume['all_polled']:.2f}s after start() "
+            f"(p50 {resume['p50']:.2f}s)"
+        )
     f.add("  per group:  jobs  length s (p50)  polls/job (mean, p95)  detection s (p50, p95)")
     for group in GROUPS:
         d, p, length = per_group[group.name]
-        f.add(f"    {group.name:<20} {len(p):>5}  {pct(length, 50):>6.0f}"
-              f"          {mean(p):>6.2f} {pct(p, 95):>4.0f}"
-              f"              {pct(d, 50):>6.2f} {pct(d, 95):>6.2f}")
+        f.add(
+            f"    {group.name:<20} {len(p):>5}  {pct(length, 50):>6.0f}"
+            f"          {mean(p):>6.2f} {pct(p, 95):>4.0f}"
+            f"              {pct(d, 50):>6.2f} {pct(d, 95):>6.2f}"
+        )
     f.add("")
     f.add("targets")
     f.target("peak RSS (ru_maxrss)", peak_rss, TARGET_RSS_MB, "MB", ".0f")
     f.target("status requests per job", status_per_job, TARGET_POLLS_PER_JOB, "")
     f.target("detection delay p95", pct(delays, 95), TARGET_DETECTION_P95, "s")
     if resume:
-        f.target("resume: all running jobs polled again", resume["all_polled"], TARGET_RESUME,
-                 "s")
+        f.target("resume: all running jobs polled again", resume["all_polled"], TARGET_RESUME, "s")
         f.target("resume: start() returns", resume["start"], TARGET_RESUME, "s")
     f.add(f"  CPU seconds: {cpu:.1f}s (no target)")
     f.add("=" * 96)
@@ -691,33 +841,55 @@ async def measure(bench: Bench) -> Figures:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the measured run")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="simulated seconds per real second (engine times scaled to match)")
-    parser.add_argument("--jitter", type=float, default=0.1,
-                        help="simulator duration jitter (± share, uniform)")
-    parser.add_argument("--rps", type=float, default=2000.0,
-                        help="engine requests_per_second (per provider)")
-    parser.add_argument("--concurrency", type=int, default=128,
-                        help="engine max_concurrent_requests")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (engine times scaled to match)",
+    )
+    parser.add_argument(
+        "--jitter", type=float, default=0.1, help="simulator duration jitter (± share, uniform)"
+    )
+    parser.add_argument(
+        "--rps", type=float, default=2000.0, help="engine requests_per_second (per provider)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=128, help="engine max_concurrent_requests"
+    )
     parser.add_argument("--seed", type=int, default=1, help="simulator and history seed")
     parser.add_argument("--users", type=int, default=2000, help="distinct users submitting")
     parser.add_argument("--guilds", type=int, default=50, help="distinct servers")
     parser.add_argument("--batch", type=int, default=200, help="submits awaited together")
-    parser.add_argument("--history-rows", type=int, default=200,
-                        help="finished jobs inserted per model/tier/length as history")
-    parser.add_argument("--warmup", type=int, default=0,
-                        help="instead of inserting history, run this many real jobs per group "
-                             "first (measured separately)")
+    parser.add_argument(
+        "--history-rows",
+        type=int,
+        default=200,
+        help="finished jobs inserted per model/tier/length as history",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="instead of inserting history, run this many real jobs per group "
+        "first (measured separately)",
+    )
     parser.add_argument("--no-restart", action="store_true", help="skip the restart")
-    parser.add_argument("--progress", type=float, default=15.0,
-                        help="seconds between progress lines on stderr")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="give up after this many seconds (default: from jobs and speed)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary folder (database, simulator log)")
+    parser.add_argument(
+        "--progress", type=float, default=15.0, help="seconds between progress lines on stderr"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up after this many seconds (default: from jobs and speed)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (database, simulator log)"
+    )
     args = parser.parse_args(argv)
     if args.timeout is None:
         longest = max(g.nominal_seconds() for g in GROUPS) * (1 + args.jitter)
@@ -728,14 +900,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
     folder = Path(tempfile.mkdtemp(prefix="wanbot-bench-"))
     sim: Simulator | None = None
     try:
         sim = start_simulator(folder, args.speed, args.seed)
-        print(f"simulator pid {sim.process.pid} at {sim.base_url}; temp folder {folder}; "
-              f"timeout {args.timeout:.0f}s", file=sys.stderr, flush=True)
+        print(
+            f"simulator pid {sim.process.pid} at {sim.base_url}; temp folder {folder}; "
+            f"timeout {args.timeout:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
         bench = Bench(args, sim, folder)
 
         async def bounded() -> Figures:
@@ -752,9 +931,11 @@ def main(argv: list[str] | None = None) -> int:
         if sim is not None:
             sim.stop()
             if sim.process.returncode not in (0, -signal.SIGTERM):
-                print("simulator log (tail):\n" + "\n".join(
-                    sim.log_path.read_text(errors="replace").splitlines()[-20:]),
-                    file=sys.stderr)
+                print(
+                    "simulator log (tail):\n"
+                    + "\n".join(sim.log_path.read_text(errors="replace").splitlines()[-20:]),
+                    file=sys.stderr,
+                )
         if args.keep:
             print(f"kept {folder}", file=sys.stderr)
         else:

@@ -26,13 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Settings come from the environment and ./.env; see README.md.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = subparsers.add_parser("run", help="run the Discord bot (the default)",
-                                description="Connect to Discord and serve the slash commands.")
+    run = subparsers.add_parser(
+        "run",
+        help="run the Discord bot (the default)",
+        description="Connect to Discord and serve the slash commands.",
+    )
     run.set_defaults(handler=run_bot)
     add_generate_parser(subparsers)
     add_models_parser(subparsers)
     simulator = subparsers.add_parser(
-        "simulator", help="serve simulated MuleRouter and Vtrix APIs on loopback",
+        "simulator",
+        help="serve simulated MuleRouter and Vtrix APIs on loopback",
         description="Serve both providers' contracts on 127.0.0.1 for development and tests.",
     )
     add_simulator_arguments(simulator)
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
 

@@ -100,8 +100,9 @@ NegativePrompt = Annotated[str, Field(max_length=500, title="negative prompt")]
 
 
 def _prompt(limit: int) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=limit, title="prompt"),
-                     AfterValidator(_not_blank)]
+    return Annotated[
+        str, Field(min_length=1, max_length=limit, title="prompt"), AfterValidator(_not_blank)
+    ]
 
 
 Prompt800 = _prompt(800)
@@ -176,8 +177,14 @@ T2V_SIZES: dict[str, tuple[str, str]] = {
     "1248*1632": ("1080P", "3:4"),
 }
 T2VSize = Literal[
-    "832*480", "480*832", "624*624",
-    "1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632",
+    "832*480",
+    "480*832",
+    "624*624",
+    "1920*1080",
+    "1080*1920",
+    "1440*1440",
+    "1632*1248",
+    "1248*1632",
 ]
 
 
@@ -271,11 +278,18 @@ class VtrixWan22I2VFlashRequest(WanRequest):
     seed: Seed | None = None
 
     def provider_body(self) -> dict[str, Any]:
-        inputs = {"prompt": self.prompt, "negative_prompt": self.negative_prompt,
-                  "img_url": self.image}
-        parameters = {"resolution": self.resolution, "duration": self.duration,
-                      "prompt_extend": self.prompt_extend, "watermark": self.watermark,
-                      "seed": self.seed}
+        inputs = {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "img_url": self.image,
+        }
+        parameters = {
+            "resolution": self.resolution,
+            "duration": self.duration,
+            "prompt_extend": self.prompt_extend,
+            "watermark": self.watermark,
+            "seed": self.seed,
+        }
         return {
             "model": self.vtrix_model,
             "input": {k: v for k, v in inputs.items() if v is not None},
@@ -348,11 +362,14 @@ class WanI2V26Request(WanRequest):
     def _consistent(self) -> WanI2V26Request:
         problems = []
         if self.shot_type == "multi" and not self.prompt_extend:
-            problems.append("shot type 'multi' only works with prompt extend on: turn prompt "
-                            "extend on, or choose 'single'.")
+            problems.append(
+                "shot type 'multi' only works with prompt extend on: turn prompt "
+                "extend on, or choose 'single'."
+            )
         if self.audio_url is not None and not self.audio:
-            problems.append("an audio file was given but audio is off: remove the file, or "
-                            "turn audio on.")
+            problems.append(
+                "an audio file was given but audio is off: remove the file, or turn audio on."
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -374,8 +391,18 @@ class WanI2V26Request(WanRequest):
 I2I_MIN_PIXELS = 768 * 768
 I2I_MAX_PIXELS = 1440 * 1440
 I2I_COMMON_SIZES: tuple[str, ...] = (
-    "1280*1280", "1024*1024", "1280*960", "960*1280", "1280*720", "720*1280",
-    "1440*1080", "1080*1440", "1536*864", "864*1536", "1440*1440", "768*768",
+    "1280*1280",
+    "1024*1024",
+    "1280*960",
+    "960*1280",
+    "1280*720",
+    "720*1280",
+    "1440*1080",
+    "1080*1440",
+    "1536*864",
+    "864*1536",
+    "1440*1440",
+    "768*768",
 )
 _SIZE = re.compile(r"^\s*(\d{2,5})\s*[*xX×]\s*(\d{2,5})\s*$")
 
@@ -393,8 +420,9 @@ def parse_i2i_size(value: str) -> str:
             f"({I2I_MIN_PIXELS:,}) and 1440*1440 ({I2I_MAX_PIXELS:,})"
         )
     if max(width, height) > 4 * min(width, height):
-        raise ValueError(f"{width}*{height} is too narrow; the aspect ratio must be within 1:4 "
-                         "and 4:1")
+        raise ValueError(
+            f"{width}*{height} is too narrow; the aspect ratio must be within 1:4 and 4:1"
+        )
     return f"{width}*{height}"
 
 
@@ -408,9 +436,7 @@ class WanI2I25Request(WanRequest):
     price_unit = PriceUnit.IMAGE
 
     prompt: Prompt2000
-    images: list[ImageRef] = Field(
-        min_length=1, max_length=3, **_media(MediaRole.IMAGES, "images")
-    )
+    images: list[ImageRef] = Field(min_length=1, max_length=3, **_media(MediaRole.IMAGES, "images"))
     negative_prompt: NegativePrompt | None = None
     size: Annotated[str, AfterValidator(parse_i2i_size)] = Field("1280*1280", title="size")
     n: int = Field(1, ge=1, le=4, title="n (number of images)")
@@ -564,7 +590,7 @@ def _label(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
 def _bounds(model: type[BaseModel], field: str) -> tuple[Any, Any]:
     info = model.model_fields.get(field)
     lo = hi = None
-    for meta in (info.metadata if info else []):
+    for meta in info.metadata if info else []:
         lo = getattr(meta, "ge", lo) if getattr(meta, "ge", None) is not None else lo
         hi = getattr(meta, "le", hi) if getattr(meta, "le", None) is not None else hi
     if info is not None and (lo is None or hi is None):
@@ -591,8 +617,10 @@ def describe_errors(model: type[BaseModel], exc: ValidationError) -> list[str]:
         ctx = err.get("ctx", {})
         value = err.get("input")
         if kind == "string_too_long":
-            problems.append(f"The {label} is too long: {len(value)} characters; the limit is "
-                            f"{ctx['max_length']}.")
+            problems.append(
+                f"The {label} is too long: {len(value)} characters; the limit is "
+                f"{ctx['max_length']}."
+            )
         elif kind == "too_long":
             problems.append(f"Too many {label}: {len(value)} given; at most {ctx['max_length']}.")
         elif kind == "too_short":
@@ -600,8 +628,7 @@ def describe_errors(model: type[BaseModel], exc: ValidationError) -> list[str]:
         elif kind in ("missing", "string_too_short"):
             problems.append(f"The {label} is required.")
         elif kind == "literal_error":
-            problems.append(f"The {label} must be one of: "
-                            f"{ctx['expected'].replace(chr(39), '')}.")
+            problems.append(f"The {label} must be one of: {ctx['expected'].replace(chr(39), '')}.")
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             lo, hi = _bounds(model, str(loc[0]))
             if lo is not None and hi is not None:

@@ -92,20 +92,26 @@ class Settings(BaseSettings):
         description="TOML file overriding the reference prices.",
     )
     poll_interval_min: PositiveSeconds = Field(
-        4.0, validation_alias=_env("WANBOT_POLL_MIN_SECONDS"),
+        4.0,
+        validation_alias=_env("WANBOT_POLL_MIN_SECONDS"),
         description="Interval between looks at a task around its expected finish.",
     )
     poll_interval_max: PositiveSeconds = Field(
-        120.0, validation_alias=_env("WANBOT_POLL_MAX_SECONDS"),
+        120.0,
+        validation_alias=_env("WANBOT_POLL_MAX_SECONDS"),
         description="Longest interval between two looks at one task.",
     )
     http_timeout: PositiveSeconds = Field(30.0, validation_alias=_env("WANBOT_HTTP_TIMEOUT"))
     requests_per_second: float = Field(
-        20.0, gt=0, validation_alias=_env("WANBOT_REQUESTS_PER_SECOND"),
+        20.0,
+        gt=0,
+        validation_alias=_env("WANBOT_REQUESTS_PER_SECOND"),
         description="Most requests a second to one provider (all jobs together).",
     )
     max_concurrent_requests: int = Field(
-        32, gt=0, validation_alias=_env("WANBOT_MAX_CONCURRENT_REQUESTS"),
+        32,
+        gt=0,
+        validation_alias=_env("WANBOT_MAX_CONCURRENT_REQUESTS"),
         description="Most provider requests in flight at once.",
     )
     max_result_bytes: int = Field(
@@ -118,13 +124,16 @@ class Settings(BaseSettings):
         10 * 60.0, validation_alias=_env("WANBOT_IMAGE_DEADLINE_SECONDS")
     )
     status_refresh_seconds: float = Field(
-        30.0, ge=1, validation_alias=_env("WANBOT_STATUS_REFRESH_SECONDS"),
+        30.0,
+        ge=1,
+        validation_alias=_env("WANBOT_STATUS_REFRESH_SECONDS"),
         description="How often a running job's status message is refreshed (elapsed, ETA).",
     )
     command_guild_id: int | None = Field(
-        None, validation_alias=_env("WANBOT_COMMAND_GUILD_ID"),
+        None,
+        validation_alias=_env("WANBOT_COMMAND_GUILD_ID"),
         description="Register the slash commands in this one server only (instant; for "
-                    "testing). Default: globally, in every server.",
+        "testing). Default: globally, in every server.",
     )
     log_level: str = Field("INFO", validation_alias=_env("WANBOT_LOG_LEVEL"))
 
@@ -156,15 +165,19 @@ class Settings(BaseSettings):
         return key
 
     def base_url(self, provider: ProviderName) -> str:
-        url = self.mulerouter_base_url if provider is ProviderName.MULEROUTER else (
-            self.vtrix_base_url
+        url = (
+            self.mulerouter_base_url
+            if provider is ProviderName.MULEROUTER
+            else (self.vtrix_base_url)
         )
         return str(url).rstrip("/")
 
     def require_discord_token(self) -> SecretStr:
         if self.discord_token is None or not self.discord_token.get_secret_value().strip():
-            raise ConfigError("DISCORD_TOKEN is not set: put the bot token from the Discord "
-                              "developer portal there.")
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put the bot token from the Discord "
+                "developer portal there."
+            )
         return self.discord_token
 
 
@@ -181,8 +194,10 @@ def load_settings(**overrides: object) -> Settings:
     environment names, the only names the settings accept. The message names the environment
     variable and what is wrong with it, never the value.
     """
-    named = {_env_name_for((key,)) if key in Settings.model_fields else key: value
-             for key, value in overrides.items()}
+    named = {
+        _env_name_for((key,)) if key in Settings.model_fields else key: value
+        for key, value in overrides.items()
+    }
     try:
         return Settings(**named)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -199,4 +214,3 @@ def _env_name_for(loc: tuple[int | str, ...]) -> str:
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         return str(info.validation_alias.choices[0])
     return field.upper()
-

@@ -84,32 +84,53 @@ def blocked_term(policy: GuildPolicy, *texts: str | None) -> str | None:
     return None
 
 
-def check_policy(policy: GuildPolicy, *, model_id: str, channel_id: int,
-                 parent_channel_id: int | None, role_ids: set[int], is_staff: bool,
-                 age_restricted: bool, safety_filter: bool | None, prompt: str | None,
-                 negative_prompt: str | None) -> None:
+def check_policy(
+    policy: GuildPolicy,
+    *,
+    model_id: str,
+    channel_id: int,
+    parent_channel_id: int | None,
+    role_ids: set[int],
+    is_staff: bool,
+    age_restricted: bool,
+    safety_filter: bool | None,
+    prompt: str | None,
+    negative_prompt: str | None,
+) -> None:
     """Raise :class:`PolicyRefusal` when the server's rules refuse this generation."""
-    if policy.allowed_channel_ids and not ({channel_id, parent_channel_id}
-                                           & set(policy.allowed_channel_ids)):
+    if policy.allowed_channel_ids and not (
+        {channel_id, parent_channel_id} & set(policy.allowed_channel_ids)
+    ):
         channels = ", ".join(f"<#{cid}>" for cid in policy.allowed_channel_ids[:10])
-        raise PolicyRefusal(f"Generation isn't allowed in this channel. Use {channels}.",
-                            reason="channel")
-    if policy.allowed_role_ids and not is_staff and not (role_ids
-                                                         & set(policy.allowed_role_ids)):
+        raise PolicyRefusal(
+            f"Generation isn't allowed in this channel. Use {channels}.", reason="channel"
+        )
+    if policy.allowed_role_ids and not is_staff and not (role_ids & set(policy.allowed_role_ids)):
         roles = ", ".join(f"<@&{rid}>" for rid in policy.allowed_role_ids[:10])
-        raise PolicyRefusal(f"Generation on this server is for members with one of these "
-                            f"roles: {roles}.", reason="role")
+        raise PolicyRefusal(
+            f"Generation on this server is for members with one of these roles: {roles}.",
+            reason="role",
+        )
     if model_id in policy.disabled_models:
-        raise PolicyRefusal(f"{model_id} is turned off on this server. Try another model.",
-                            reason="model")
+        raise PolicyRefusal(
+            f"{model_id} is turned off on this server. Try another model.", reason="model"
+        )
     if safety_filter is False:
         if policy.safety_locked:
-            raise PolicyRefusal("The safety filter is locked on by this server's staff; leave "
-                                "it on.", reason="safety_locked")
+            raise PolicyRefusal(
+                "The safety filter is locked on by this server's staff; leave it on.",
+                reason="safety_locked",
+            )
         if not age_restricted:
-            raise PolicyRefusal("The safety filter can only be turned off in an age-restricted "
-                                "channel. Leave it on, or use an age-restricted channel.",
-                                reason="safety_channel")
+            raise PolicyRefusal(
+                "The safety filter can only be turned off in an age-restricted "
+                "channel. Leave it on, or use an age-restricted channel.",
+                reason="safety_channel",
+            )
     if blocked_term(policy, prompt, negative_prompt) is not None:
-        raise PolicyRefusal("Your prompt contains a word or phrase this server doesn't allow. "
-                            "Rephrase it and try again.", reason="blocklist", audit=True)
+        raise PolicyRefusal(
+            "Your prompt contains a word or phrase this server doesn't allow. "
+            "Rephrase it and try again.",
+            reason="blocklist",
+            audit=True,
+        )

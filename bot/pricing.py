@@ -56,8 +56,10 @@ class PriceTable:
             raise PriceTableError(f"price table {path} is not valid TOML (UTF-8): {exc}") from None
         unknown = sorted(set(data) - {"prices"})
         if unknown:
-            raise PriceTableError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
-                                  'write prices as [prices."<model>"] tables')
+            raise PriceTableError(
+                f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
+                'write prices as [prices."<model>"] tables'
+            )
         prices = data.get("prices", {})
         if not isinstance(prices, dict):
             raise PriceTableError(f"{path}: prices must be a table of models")
@@ -67,14 +69,16 @@ class PriceTable:
         merged = {model: dict(tiers) for model, tiers in self.prices.items()}
         for model, tiers in overrides.items():
             if model not in merged:
-                raise PriceTableError(f"{source}: unknown model {model!r}; known: "
-                                      f"{', '.join(merged)}")
+                raise PriceTableError(
+                    f"{source}: unknown model {model!r}; known: {', '.join(merged)}"
+                )
             if not isinstance(tiers, Mapping):
                 raise PriceTableError(f"{source}: [prices.{model!r}] must be a table of tiers")
             for tier, raw in tiers.items():
                 if tier not in merged[model]:
-                    raise PriceTableError(f"{source}: {model} has no tier {tier!r}; known: "
-                                          f"{', '.join(merged[model])}")
+                    raise PriceTableError(
+                        f"{source}: {model} has no tier {tier!r}; known: {', '.join(merged[model])}"
+                    )
                 merged[model][tier] = _price(raw, f"{source}: {model} {tier}")
         return PriceTable(merged)
 
@@ -88,7 +92,7 @@ class PriceTable:
 
 def _price(raw: object, where: str) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
-        raise PriceTableError(f"{where}: price must be a number or a string like \"0.10\"")
+        raise PriceTableError(f'{where}: price must be a number or a string like "0.10"')
     try:
         value = Decimal(raw)
     except InvalidOperation:
@@ -104,4 +108,3 @@ def format_usd(amount: Decimal) -> str:
     exponent = normalised.as_tuple().exponent
     places = max(2, -exponent) if isinstance(exponent, int) else 2
     return f"${amount:.{places}f}"
-

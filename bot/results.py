@@ -34,8 +34,9 @@ class ResultDownloadFailed(Exception):
     """The result could not be fetched after retries."""
 
 
-def result_filename(stem: str, index: int, url: str, content_type: str | None,
-                    default_ext: str) -> str:
+def result_filename(
+    stem: str, index: int, url: str, content_type: str | None, default_ext: str
+) -> str:
     """A short, safe filename: ``<stem>-<index><ext>``, extension from the URL or MIME type."""
     ext = PurePosixPath(urlsplit(url).path).suffix.lower()
     if ext not in _EXTENSIONS and content_type:
@@ -70,17 +71,29 @@ async def download_result(
         if attempt:
             await asyncio.sleep(min(retry_delay * 2 ** (attempt - 1), 30.0))
         try:
-            return await _fetch_once(session, url, dest_dir, stem=stem, index=index,
-                                     default_ext=default_ext, max_bytes=max_bytes,
-                                     total_seconds=total_seconds)
+            return await _fetch_once(
+                session,
+                url,
+                dest_dir,
+                stem=stem,
+                index=index,
+                default_ext=default_ext,
+                max_bytes=max_bytes,
+                total_seconds=total_seconds,
+            )
         except ResultTooLarge:
             raise
         except _Retryable as exc:
             last_error = str(exc)
         except (TimeoutError, aiohttp.ClientError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
-        log.warning("result download %s failed (%s), try %d of %d", _host(url), last_error,
-                    attempt + 1, attempts)
+        log.warning(
+            "result download %s failed (%s), try %d of %d",
+            _host(url),
+            last_error,
+            attempt + 1,
+            attempts,
+        )
     raise ResultDownloadFailed(f"could not download the result from {_host(url)}: {last_error}")
 
 
@@ -88,8 +101,17 @@ class _Retryable(Exception):
     pass
 
 
-async def _fetch_once(session: aiohttp.ClientSession, url: str, dest_dir: Path, *, stem: str,
-                      index: int, default_ext: str, max_bytes: int, total_seconds: float) -> Path:
+async def _fetch_once(
+    session: aiohttp.ClientSession,
+    url: str,
+    dest_dir: Path,
+    *,
+    stem: str,
+    index: int,
+    default_ext: str,
+    max_bytes: int,
+    total_seconds: float,
+) -> Path:
     async with session.get(url, timeout=aiohttp.ClientTimeout(total=total_seconds)) as response:
         if response.status == 429 or response.status >= 500:
             raise _Retryable(f"HTTP {response.status}")

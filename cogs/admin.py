@@ -36,8 +36,10 @@ def parse_budget(text: str | None) -> Decimal | None:
     try:
         value = Decimal(text.strip().removeprefix("$"))
     except InvalidOperation:
-        raise UserFacingError(f"{text!r} isn't an amount: write dollars like 2.50, 0 to turn "
-                              "generation off, or none for no cap.") from None
+        raise UserFacingError(
+            f"{text!r} isn't an amount: write dollars like 2.50, 0 to turn "
+            "generation off, or none for no cap."
+        ) from None
     if not value.is_finite() or value < 0 or value > Decimal(1_000_000):
         raise UserFacingError("A budget must be between 0 and 1000000 dollars.")
     return value
@@ -52,22 +54,25 @@ def describe(config: GuildConfig, default_concurrency: int | None) -> str:
         return "generation off" if value == 0 else format_usd(value)
 
     concurrency = config.max_concurrent_per_user or default_concurrency
-    safety = ("locked on" if policy.safety_locked
-              else "members may turn it off in age-restricted channels")
+    safety = (
+        "locked on"
+        if policy.safety_locked
+        else "members may turn it off in age-restricted channels"
+    )
     entries = len(policy.blocklist)
     lines = [
         f"**Per-member daily budget:** {money(config.user_daily_budget)}",
         f"**Server monthly budget:** {money(config.guild_monthly_budget)}",
         f"**Jobs at once per member:** {concurrency or 'no limit'}",
         f"**Cooldown between submissions:** {config.cooldown_seconds or 0:.0f} s",
-        "**Channels:** " + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids)
-                            or "everywhere"),
+        "**Channels:** "
+        + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or "everywhere"),
         "**Roles:** " + (", ".join(f"<@&{r}>" for r in policy.allowed_role_ids) or "everyone"),
         "**Models off:** " + (", ".join(policy.disabled_models) or "none"),
         f"**Safety filter:** {safety}",
         f"**Blocklist:** {entries} {'entry' if entries == 1 else 'entries'}",
-        "**Audit channel:** " + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id
-                                 else "none"),
+        "**Audit channel:** "
+        + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
     ]
     return "\n".join(lines)
 
@@ -84,8 +89,11 @@ def _toggle(values: list[int], action: Action, value: int | None) -> list[int]:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Admin(commands.GroupCog, group_name="wanbot",
-            group_description="wanbot settings for this server (staff)"):
+class Admin(
+    commands.GroupCog,
+    group_name="wanbot",
+    group_description="wanbot settings for this server (staff)",
+):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
         super().__init__()
@@ -95,14 +103,20 @@ class Admin(commands.GroupCog, group_name="wanbot",
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
 
-    async def _edit(self, interaction: discord.Interaction[WanBot],
-                    edit: Callable[[GuildConfig], GuildConfig], done: str) -> None:
+    async def _edit(
+        self,
+        interaction: discord.Interaction[WanBot],
+        edit: Callable[[GuildConfig], GuildConfig],
+        done: str,
+    ) -> None:
         assert interaction.guild is not None
         config = await self.bot.store.edit_guild_config(interaction.guild.id, time.time(), edit)
         default = self.bot.engine.config.default_limits.max_concurrent_per_user
         await interaction.response.send_message(
-            f"{done}\n\n{describe(config, default)}", ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none())
+            f"{done}\n\n{describe(config, default)}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @staticmethod
     def _policy(config: GuildConfig, **changes: object) -> GuildConfig:
@@ -114,15 +128,23 @@ class Admin(commands.GroupCog, group_name="wanbot",
         assert interaction.guild is not None
         config = await self.bot.store.guild_config(interaction.guild.id)
         default = self.bot.engine.config.default_limits.max_concurrent_per_user
-        await interaction.response.send_message(describe(config, default), ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(
+            describe(config, default),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @app_commands.command(name="budget", description="Spending caps in US dollars")
     @app_commands.describe(
         user_daily="Per-member cap per UTC day: dollars, 0 = generation off, none = no cap",
-        server_monthly="Server cap per UTC month: dollars, 0 = generation off, none = no cap")
-    async def budget(self, interaction: discord.Interaction[WanBot],
-                     user_daily: str | None = None, server_monthly: str | None = None) -> None:
+        server_monthly="Server cap per UTC month: dollars, 0 = generation off, none = no cap",
+    )
+    async def budget(
+        self,
+        interaction: discord.Interaction[WanBot],
+        user_daily: str | None = None,
+        server_monthly: str | None = None,
+    ) -> None:
         changes = {}
         if user_daily is not None:
             changes["user_daily_budget"] = parse_budget(user_daily)
@@ -130,20 +152,28 @@ class Admin(commands.GroupCog, group_name="wanbot",
             changes["guild_monthly_budget"] = parse_budget(server_monthly)
         if not changes:
             raise UserFacingError("Give user_daily, server_monthly or both.")
-        await self._edit(interaction, lambda config: dataclasses.replace(config, **changes),
-                         "Budgets updated; they apply from the next submission.")
+        await self._edit(
+            interaction,
+            lambda config: dataclasses.replace(config, **changes),
+            "Budgets updated; they apply from the next submission.",
+        )
 
-    @app_commands.command(name="member-budget", description="One member's daily cap, in place "
-                          "of the server's per-member cap")
-    @app_commands.describe(member="Whose cap",
-                           daily="Dollars per UTC day, 0 = generation off for them, none = back "
-                                 "to the server's cap")
-    async def member_budget(self, interaction: discord.Interaction[WanBot],
-                            member: discord.Member, daily: str) -> None:
+    @app_commands.command(
+        name="member-budget",
+        description="One member's daily cap, in place of the server's per-member cap",
+    )
+    @app_commands.describe(
+        member="Whose cap",
+        daily="Dollars per UTC day, 0 = generation off for them, none = back to the server's cap",
+    )
+    async def member_budget(
+        self, interaction: discord.Interaction[WanBot], member: discord.Member, daily: str
+    ) -> None:
         assert interaction.guild is not None
         amount = parse_budget(daily)
-        await self.bot.store.set_user_daily_budget(interaction.guild.id, member.id, amount,
-                                                   time.time())
+        await self.bot.store.set_user_daily_budget(
+            interaction.guild.id, member.id, amount, time.time()
+        )
         if amount is None:
             text = f"{member.mention} now has the server's per-member daily cap."
         elif amount == 0:
@@ -151,16 +181,22 @@ class Admin(commands.GroupCog, group_name="wanbot",
         else:
             text = f"{member.mention} may spend {format_usd(amount)} a day (UTC)."
         await interaction.response.send_message(
-            text + " It applies from their next submission.", ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none())
+            text + " It applies from their next submission.",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @app_commands.command(name="limits", description="Jobs at once per member, and cooldown")
-    @app_commands.describe(concurrent="Generations one member may have running at once "
-                           "(0: back to the bot's default)",
-                           cooldown="Seconds a member waits between two submissions")
-    async def limits(self, interaction: discord.Interaction[WanBot],
-                     concurrent: app_commands.Range[int, 0, 50] | None = None,
-                     cooldown: app_commands.Range[int, 0, 86400] | None = None) -> None:
+    @app_commands.describe(
+        concurrent="Generations one member may have running at once (0: back to the bot's default)",
+        cooldown="Seconds a member waits between two submissions",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction[WanBot],
+        concurrent: app_commands.Range[int, 0, 50] | None = None,
+        cooldown: app_commands.Range[int, 0, 86400] | None = None,
+    ) -> None:
         changes: dict[str, object] = {}
         if concurrent is not None:
             changes["max_concurrent_per_user"] = concurrent or None
@@ -168,51 +204,90 @@ class Admin(commands.GroupCog, group_name="wanbot",
             changes["cooldown_seconds"] = float(cooldown)
         if not changes:
             raise UserFacingError("Give concurrent, cooldown or both.")
-        await self._edit(interaction, lambda config: dataclasses.replace(config, **changes),
-                         "Limits updated.")
+        await self._edit(
+            interaction, lambda config: dataclasses.replace(config, **changes), "Limits updated."
+        )
 
-    @app_commands.command(name="channels", description="Where generation is allowed "
-                          "(none listed = everywhere)")
-    async def channels(self, interaction: discord.Interaction[WanBot], action: Action,
-                       channel: discord.TextChannel | None = None) -> None:
+    @app_commands.command(
+        name="channels", description="Where generation is allowed (none listed = everywhere)"
+    )
+    async def channels(
+        self,
+        interaction: discord.Interaction[WanBot],
+        action: Action,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         value = channel.id if channel else None
-        await self._edit(interaction, lambda config: self._policy(config, allowed_channel_ids=(
-            _toggle(config.policy.allowed_channel_ids, action, value))), "Channels updated.")
+        await self._edit(
+            interaction,
+            lambda config: self._policy(
+                config,
+                allowed_channel_ids=(_toggle(config.policy.allowed_channel_ids, action, value)),
+            ),
+            "Channels updated.",
+        )
 
     @app_commands.command(name="roles", description="Who may generate (none listed = everyone)")
-    async def roles(self, interaction: discord.Interaction[WanBot], action: Action,
-                    role: discord.Role | None = None) -> None:
+    async def roles(
+        self,
+        interaction: discord.Interaction[WanBot],
+        action: Action,
+        role: discord.Role | None = None,
+    ) -> None:
         value = role.id if role else None
-        await self._edit(interaction, lambda config: self._policy(config, allowed_role_ids=(
-            _toggle(config.policy.allowed_role_ids, action, value))), "Roles updated.")
+        await self._edit(
+            interaction,
+            lambda config: self._policy(
+                config, allowed_role_ids=(_toggle(config.policy.allowed_role_ids, action, value))
+            ),
+            "Roles updated.",
+        )
 
     @app_commands.command(name="model", description="Turn one model on or off here")
-    @app_commands.choices(model=[app_commands.Choice(name=model_id, value=model_id)
-                                 for model_id in MODEL_IDS])
-    async def model(self, interaction: discord.Interaction[WanBot],
-                    model: app_commands.Choice[str], enabled: bool) -> None:
+    @app_commands.choices(
+        model=[app_commands.Choice(name=model_id, value=model_id) for model_id in MODEL_IDS]
+    )
+    async def model(
+        self,
+        interaction: discord.Interaction[WanBot],
+        model: app_commands.Choice[str],
+        enabled: bool,
+    ) -> None:
         def edit(config: GuildConfig) -> GuildConfig:
             disabled = [m for m in config.policy.disabled_models if m != model.value]
             if not enabled:
                 disabled.append(model.value)
             return self._policy(config, disabled_models=disabled)
 
-        await self._edit(interaction, edit,
-                         f"{model.value} is {'on' if enabled else 'off'} on this server.")
+        await self._edit(
+            interaction, edit, f"{model.value} is {'on' if enabled else 'off'} on this server."
+        )
 
     @app_commands.command(name="safety", description="Lock the content safety filter on")
     @app_commands.describe(locked="On: members can never turn the filter off here")
     async def safety(self, interaction: discord.Interaction[WanBot], locked: bool) -> None:
-        await self._edit(interaction, lambda config: self._policy(config, safety_locked=locked),
-                         "Safety filter " + ("locked on." if locked else "unlocked (members "
-                                             "may turn it off in age-restricted channels)."))
+        await self._edit(
+            interaction,
+            lambda config: self._policy(config, safety_locked=locked),
+            "Safety filter "
+            + (
+                "locked on."
+                if locked
+                else "unlocked (members may turn it off in age-restricted channels)."
+            ),
+        )
 
     @app_commands.command(name="blocklist", description="Words or patterns refused in prompts")
-    @app_commands.describe(action="add, remove, clear or list",
-                           pattern="A word or phrase; * matches any letters (e.g. gore*)")
-    async def blocklist(self, interaction: discord.Interaction[WanBot],
-                        action: Literal["add", "remove", "clear", "list"],
-                        pattern: app_commands.Range[str, 1, 100] | None = None) -> None:
+    @app_commands.describe(
+        action="add, remove, clear or list",
+        pattern="A word or phrase; * matches any letters (e.g. gore*)",
+    )
+    async def blocklist(
+        self,
+        interaction: discord.Interaction[WanBot],
+        action: Literal["add", "remove", "clear", "list"],
+        pattern: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
         assert interaction.guild is not None
         if action == "list":
             config = await self.bot.store.guild_config(interaction.guild.id)
@@ -234,8 +309,9 @@ class Admin(commands.GroupCog, group_name="wanbot",
                     raise UserFacingError(str(exc)) from None
                 if pattern.lower() not in (entry.lower() for entry in entries):
                     if len(entries) >= MAX_BLOCKLIST:
-                        raise UserFacingError(f"The blocklist holds at most {MAX_BLOCKLIST} "
-                                              "entries.")
+                        raise UserFacingError(
+                            f"The blocklist holds at most {MAX_BLOCKLIST} entries."
+                        )
                     entries.append(pattern.strip())
             else:
                 entries = [entry for entry in entries if entry.lower() != pattern.lower()]
@@ -243,14 +319,19 @@ class Admin(commands.GroupCog, group_name="wanbot",
 
         await self._edit(interaction, edit, "Blocklist updated.")
 
-    @app_commands.command(name="audit-channel", description="Where submissions, refusals and "
-                          "cancels are recorded (leave empty to stop)")
-    async def audit_channel(self, interaction: discord.Interaction[WanBot],
-                            channel: discord.TextChannel | None = None) -> None:
+    @app_commands.command(
+        name="audit-channel",
+        description="Where submissions, refusals and cancels are recorded (leave empty to stop)",
+    )
+    async def audit_channel(
+        self, interaction: discord.Interaction[WanBot], channel: discord.TextChannel | None = None
+    ) -> None:
         value = channel.id if channel else None
-        await self._edit(interaction, lambda config: self._policy(config,
-                                                                  audit_channel_id=value),
-                         f"Audit channel: {channel.mention if channel else 'none'}.")
+        await self._edit(
+            interaction,
+            lambda config: self._policy(config, audit_channel_id=value),
+            f"Audit channel: {channel.mention if channel else 'none'}.",
+        )
 
 
 async def setup(bot: WanBot) -> None:

@@ -19,17 +19,24 @@ if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
 
 _STATE_WORDS = {
-    JobState.CREATED: "queued", JobState.SUBMITTING: "sending", JobState.RUNNING: "generating",
-    JobState.SUCCEEDED: "fetching result", JobState.DELIVERING: "posting result",
-    JobState.DELIVERED: "done", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled",
-    JobState.TIMED_OUT: "timed out", JobState.SUBMISSION_UNKNOWN: "not confirmed",
+    JobState.CREATED: "queued",
+    JobState.SUBMITTING: "sending",
+    JobState.RUNNING: "generating",
+    JobState.SUCCEEDED: "fetching result",
+    JobState.DELIVERING: "posting result",
+    JobState.DELIVERED: "done",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "cancelled",
+    JobState.TIMED_OUT: "timed out",
+    JobState.SUBMISSION_UNKNOWN: "not confirmed",
 }
 
 
 def jump_url(guild_id: int, job: Job) -> str | None:
     """The result message when there is one, else the status message."""
-    message_id = (job.delivered_message_ids[0] if job.delivered_message_ids
-                  else job.status_message_id)
+    message_id = (
+        job.delivered_message_ids[0] if job.delivered_message_ids else job.status_message_id
+    )
     if message_id is None or job.channel_id is None:
         return None
     return f"https://discord.com/channels/{guild_id}/{job.channel_id}/{message_id}"
@@ -41,13 +48,15 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         self.bot = bot
         super().__init__()
 
-    async def _own_job(self, interaction: discord.Interaction[WanBot], job_id: int,
-                       *, staff_may: bool) -> Job:
+    async def _own_job(
+        self, interaction: discord.Interaction[WanBot], job_id: int, *, staff_may: bool
+    ) -> Job:
         job = await self.bot.store.get_job(job_id)
         if job is None or interaction.guild is None or job.guild_id != interaction.guild.id:
             raise UserFacingError(f"There is no job #{job_id} on this server.")
         if job.user_id != interaction.user.id and not (
-                staff_may and interaction.permissions.manage_messages):
+            staff_may and interaction.permissions.manage_messages
+        ):
             raise UserFacingError(f"Job #{job_id} isn't yours.")
         return job
 
@@ -55,11 +64,13 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     @app_commands.guild_only()
     async def list_jobs(self, interaction: discord.Interaction[WanBot]) -> None:
         assert interaction.guild is not None
-        jobs = await self.bot.store.jobs_for_user(interaction.user.id, interaction.guild.id,
-                                                  limit=15)
+        jobs = await self.bot.store.jobs_for_user(
+            interaction.user.id, interaction.guild.id, limit=15
+        )
         if not jobs:
-            await interaction.response.send_message("You have no generations here yet.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "You have no generations here yet.", ephemeral=True
+            )
             return
         lines = []
         for job in jobs:
@@ -82,17 +93,23 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         await cancel_generation(interaction, found)
 
     @cancel.autocomplete("job")
-    async def cancel_choices(self, interaction: discord.Interaction[WanBot],
-                             current: str) -> list[app_commands.Choice[int]]:
+    async def cancel_choices(
+        self, interaction: discord.Interaction[WanBot], current: str
+    ) -> list[app_commands.Choice[int]]:
         if interaction.guild is None:
             return []
-        jobs = await self.bot.store.jobs_for_user(interaction.user.id, interaction.guild.id,
-                                                  limit=50)
+        jobs = await self.bot.store.jobs_for_user(
+            interaction.user.id, interaction.guild.id, limit=50
+        )
         active = [job for job in jobs if job.state in GENERATING_STATES]
-        return [app_commands.Choice(
-                    name=f"#{job.id} {model_title(job)}: {job.request.get('prompt', '')}"[:100],
-                    value=job.id)
-                for job in active if current.strip() in str(job.id) or not current.strip()][:25]
+        return [
+            app_commands.Choice(
+                name=f"#{job.id} {model_title(job)}: {job.request.get('prompt', '')}"[:100],
+                value=job.id,
+            )
+            for job in active
+            if current.strip() in str(job.id) or not current.strip()
+        ][:25]
 
     @app_commands.command(name="show", description="Post a past result again, with its buttons")
     @app_commands.guild_only()
@@ -100,16 +117,19 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     async def show(self, interaction: discord.Interaction[WanBot], job: int) -> None:
         found = await self._own_job(interaction, job, staff_may=True)
         if found.state is not JobState.DELIVERED:
-            raise UserFacingError(f"Job #{found.id} has no result to show "
-                                  f"({_STATE_WORDS[found.state]}).")
+            raise UserFacingError(
+                f"Job #{found.id} has no result to show ({_STATE_WORDS[found.state]})."
+            )
         assert interaction.guild is not None
         embed = result_embed(found, linked=False)
         url = jump_url(interaction.guild.id, found)
         if url:
             embed.add_field(name="Original", value=url, inline=False)
         await interaction.response.send_message(
-            embed=embed, view=result_view(found, image_count=len(found.result_urls)),
-            allowed_mentions=discord.AllowedMentions.none())
+            embed=embed,
+            view=result_view(found, image_count=len(found.result_urls)),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
 
 async def setup(bot: WanBot) -> None:

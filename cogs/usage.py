@@ -32,14 +32,19 @@ def usage_lines(rows: list[UsageRow]) -> list[str]:
             made.append(f"{row.video_seconds.normalize():f} s of video")
         if row.images:
             made.append(f"{row.images.normalize():f} images")
-        lines.append(f"**{row.key}**: {row.jobs} job(s), {', '.join(made) or 'nothing made'}; "
-                     f"{format_usd(row.estimated)} estimated, {format_usd(row.billed)} billed")
+        lines.append(
+            f"**{row.key}**: {row.jobs} job(s), {', '.join(made) or 'nothing made'}; "
+            f"{format_usd(row.estimated)} estimated, {format_usd(row.billed)} billed"
+        )
     return lines
 
 
 def totals(rows: list[UsageRow]) -> tuple[int, Decimal, Decimal]:
-    return (sum(row.jobs for row in rows), sum((row.estimated for row in rows), Decimal(0)),
-            sum((row.billed for row in rows), Decimal(0)))
+    return (
+        sum(row.jobs for row in rows),
+        sum((row.estimated for row in rows), Decimal(0)),
+        sum((row.billed for row in rows), Decimal(0)),
+    )
 
 
 def _require_staff(interaction: discord.Interaction[WanBot]) -> None:
@@ -48,96 +53,125 @@ def _require_staff(interaction: discord.Interaction[WanBot]) -> None:
 
 
 @app_commands.guild_only()
-class Usage(commands.GroupCog, group_name="usage",
-            group_description="Generation usage and spend"):
+class Usage(commands.GroupCog, group_name="usage", group_description="Generation usage and spend"):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
         super().__init__()
 
-    async def _rows(self, guild_id: int, period: str, *, group_by: str,
-                    user_id: int | None = None) -> list[UsageRow]:
-        return await self.bot.store.usage(group_by=group_by, guild_id=guild_id, user_id=user_id,
-                                          since=period_start(period, time.time()))
+    async def _rows(
+        self, guild_id: int, period: str, *, group_by: str, user_id: int | None = None
+    ) -> list[UsageRow]:
+        return await self.bot.store.usage(
+            group_by=group_by,
+            guild_id=guild_id,
+            user_id=user_id,
+            since=period_start(period, time.time()),
+        )
 
     @app_commands.command(name="me", description="Your own generations and spend")
     @app_commands.guild_only()
     @app_commands.describe(period="Which period (default today)")
-    async def me(self, interaction: discord.Interaction[WanBot],
-                 period: Period = "today") -> None:
+    async def me(self, interaction: discord.Interaction[WanBot], period: Period = "today") -> None:
         assert interaction.guild is not None
-        rows = await self._rows(interaction.guild.id, period, group_by="model",
-                                user_id=interaction.user.id)
+        rows = await self._rows(
+            interaction.guild.id, period, group_by="model", user_id=interaction.user.id
+        )
         jobs, estimated, billed = totals(rows)
-        lines = [f"**Your usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
-                 f"{format_usd(estimated + billed)} "
-                 f"({format_usd(estimated)} estimated, {format_usd(billed)} billed)"]
+        lines = [
+            f"**Your usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
+            f"{format_usd(estimated + billed)} "
+            f"({format_usd(estimated)} estimated, {format_usd(billed)} billed)"
+        ]
         lines += usage_lines(rows)
         lines.append(await self._budget_left(interaction.guild.id, interaction.user.id))
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     async def _budget_left(self, guild_id: int, user_id: int) -> str:
-        limits = await self.bot.store.limits_for(guild_id, user_id,
-                                                 self.bot.engine.config.default_limits)
+        limits = await self.bot.store.limits_for(
+            guild_id, user_id, self.bot.engine.config.default_limits
+        )
         if limits.user_daily_budget is None:
             return "Daily budget: no cap."
-        spent = await self.bot.store.ledger_total(user_id=user_id, guild_id=guild_id,
-                                                  since=day_start(time.time()))
+        spent = await self.bot.store.ledger_total(
+            user_id=user_id, guild_id=guild_id, since=day_start(time.time())
+        )
         left = max(limits.user_daily_budget - spent, Decimal(0))
-        return (f"Daily budget: {format_usd(left)} left of "
-                f"{format_usd(limits.user_daily_budget)} (resets at 00:00 UTC).")
+        return (
+            f"Daily budget: {format_usd(left)} left of "
+            f"{format_usd(limits.user_daily_budget)} (resets at 00:00 UTC)."
+        )
 
     @app_commands.command(name="server", description="The server's spend (staff)")
     @app_commands.guild_only()
     @app_commands.describe(period="Which period (default this month)")
-    async def server(self, interaction: discord.Interaction[WanBot],
-                     period: Period = "month") -> None:
+    async def server(
+        self, interaction: discord.Interaction[WanBot], period: Period = "month"
+    ) -> None:
         _require_staff(interaction)
         assert interaction.guild is not None
         by_model = await self._rows(interaction.guild.id, period, group_by="model")
         by_user = await self._rows(interaction.guild.id, period, group_by="user")
         jobs, estimated, billed = totals(by_model)
-        lines = [f"**Server usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
-                 f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
-                 f"{format_usd(billed)} billed)", "", "**By model**"]
+        lines = [
+            f"**Server usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
+            f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
+            f"{format_usd(billed)} billed)",
+            "",
+            "**By model**",
+        ]
         lines += usage_lines(by_model) or ["nothing yet"]
         lines += ["", "**Top spenders**"]
-        lines += [f"{rank}. <@{row.key}>: {format_usd(row.total)} over {row.jobs} job(s)"
-                  for rank, row in enumerate(by_user[:10], start=1)] or ["nobody yet"]
+        lines += [
+            f"{rank}. <@{row.key}>: {format_usd(row.total)} over {row.jobs} job(s)"
+            for rank, row in enumerate(by_user[:10], start=1)
+        ] or ["nobody yet"]
         await interaction.response.send_message(
-            "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     @app_commands.command(name="user", description="One member's spend (staff)")
     @app_commands.guild_only()
     @app_commands.describe(member="Whose usage", period="Which period (default this month)")
-    async def user(self, interaction: discord.Interaction[WanBot], member: discord.Member,
-                   period: Period = "month") -> None:
+    async def user(
+        self,
+        interaction: discord.Interaction[WanBot],
+        member: discord.Member,
+        period: Period = "month",
+    ) -> None:
         _require_staff(interaction)
         assert interaction.guild is not None
         rows = await self._rows(interaction.guild.id, period, group_by="model", user_id=member.id)
         jobs, estimated, billed = totals(rows)
-        lines = [f"**{member.mention} {PERIOD_WORDS[period]}**: {jobs} job(s), "
-                 f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
-                 f"{format_usd(billed)} billed)"]
+        lines = [
+            f"**{member.mention} {PERIOD_WORDS[period]}**: {jobs} job(s), "
+            f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
+            f"{format_usd(billed)} billed)"
+        ]
         lines += usage_lines(rows)
         lines.append(await self._budget_left(interaction.guild.id, member.id))
         await interaction.response.send_message(
-            "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     @app_commands.command(name="export", description="The ledger as a CSV file (staff)")
     @app_commands.guild_only()
     @app_commands.describe(period="Which period (default this month)")
-    async def export(self, interaction: discord.Interaction[WanBot],
-                     period: Period = "month") -> None:
+    async def export(
+        self, interaction: discord.Interaction[WanBot], period: Period = "month"
+    ) -> None:
         _require_staff(interaction)
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await ledger_csv(self.bot.store, guild_id=interaction.guild.id,
-                                since=period_start(period, time.time()))
+        text = await ledger_csv(
+            self.bot.store, guild_id=interaction.guild.id, since=period_start(period, time.time())
+        )
         name = f"wanbot-ledger-{interaction.guild.id}-{period}.csv"
         await interaction.followup.send(
             f"Ledger {PERIOD_WORDS[period]}: one row per reservation, release and settlement; "
             "amount_usd sums to the spend.",
-            file=discord.File(io.BytesIO(text.encode()), filename=name), ephemeral=True)
+            file=discord.File(io.BytesIO(text.encode()), filename=name),
+            ephemeral=True,
+        )
 
 
 async def setup(bot: WanBot) -> None:

@@ -21,8 +21,10 @@ class WanI2I(commands.Cog):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="wan-i2i", description="Edit images with a prompt (Wan 2.5; "
-                          "1–3 images in, 1–4 images out).")
+    @app_commands.command(
+        name="wan-i2i",
+        description="Edit images with a prompt (Wan 2.5; 1–3 images in, 1–4 images out).",
+    )
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="The edit to make",
@@ -37,7 +39,8 @@ class WanI2I(commands.Cog):
         safety_filter="Content safety filter (default on; off only in age-restricted channels)",
     )
     async def wan_i2i(
-        self, interaction: discord.Interaction[WanBot],
+        self,
+        interaction: discord.Interaction[WanBot],
         prompt: app_commands.Range[str, 1, max_length(Request, "prompt")],
         image: discord.Attachment,
         image2: discord.Attachment | None = None,
@@ -51,14 +54,27 @@ class WanI2I(commands.Cog):
         safety_filter: bool | None = None,
     ) -> None:
         images = [attachment for attachment in (image, image2, image3) if attachment is not None]
-        await start_generation(interaction, GenerationOrder("wan2.5-i2i-preview", {
-            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n or 1,
-            "seed": seed, "prompt_extend": prompt_extend, "safety_filter": safety_filter,
-        }, attachments={"images": images}))
+        await start_generation(
+            interaction,
+            GenerationOrder(
+                "wan2.5-i2i-preview",
+                {
+                    "prompt": prompt,
+                    "negative_prompt": negative_prompt,
+                    "size": size,
+                    "n": n or 1,
+                    "seed": seed,
+                    "prompt_extend": prompt_extend,
+                    "safety_filter": safety_filter,
+                },
+                attachments={"images": images},
+            ),
+        )
 
     @wan_i2i.autocomplete("size")
-    async def size_choices(self, interaction: discord.Interaction[WanBot],
-                           current: str) -> list[app_commands.Choice[str]]:
+    async def size_choices(
+        self, interaction: discord.Interaction[WanBot], current: str
+    ) -> list[app_commands.Choice[str]]:
         """Common sizes matching what was typed; what was typed first when it is valid."""
         typed = current.strip()
         choices = [size for size in I2I_COMMON_SIZES if size.startswith(typed.replace("x", "*"))]
@@ -68,8 +84,9 @@ class WanI2I(commands.Cog):
             valid = None
         if valid and valid not in choices:
             choices.insert(0, valid)
-        return [app_commands.Choice(name=size.replace("*", " × "), value=size)
-                for size in choices[:25]]
+        return [
+            app_commands.Choice(name=size.replace("*", " × "), value=size) for size in choices[:25]
+        ]
 
 
 async def setup(bot: WanBot) -> None:

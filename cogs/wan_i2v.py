@@ -20,8 +20,10 @@ class WanI2V(commands.Cog):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="wan-i2v", description="Make a video with sound from an image "
-                          "(Wan 2.6; 5, 10 or 15 seconds).")
+    @app_commands.command(
+        name="wan-i2v",
+        description="Make a video with sound from an image (Wan 2.6; 5, 10 or 15 seconds).",
+    )
     @app_commands.guild_only()
     @app_commands.describe(
         image="The first frame (JPEG, PNG, BMP or WEBP, 360–2000 px per side)",
@@ -43,7 +45,8 @@ class WanI2V(commands.Cog):
         shot_type=literal_choices(Request, "shot_type"),
     )
     async def wan_i2v(
-        self, interaction: discord.Interaction[WanBot],
+        self,
+        interaction: discord.Interaction[WanBot],
         image: discord.Attachment,
         prompt: app_commands.Range[str, 1, max_length(Request, "prompt")],
         last_frame: discord.Attachment | None = None,
@@ -61,13 +64,25 @@ class WanI2V(commands.Cog):
         attachments = {"image": [image]}
         if last_frame is not None:
             attachments["last_frame"] = [last_frame]
-        await start_generation(interaction, GenerationOrder("wan2.6-i2v", {
-            "prompt": prompt, "negative_prompt": negative_prompt, "audio": audio,
-            "resolution": resolution.value if resolution else None,
-            "duration": duration.value if duration else None,
-            "shot_type": shot_type.value if shot_type else None,
-            "prompt_extend": prompt_extend, "seed": seed, "safety_filter": safety_filter,
-        }, attachments=attachments, audio=audio_file))
+        await start_generation(
+            interaction,
+            GenerationOrder(
+                "wan2.6-i2v",
+                {
+                    "prompt": prompt,
+                    "negative_prompt": negative_prompt,
+                    "audio": audio,
+                    "resolution": resolution.value if resolution else None,
+                    "duration": duration.value if duration else None,
+                    "shot_type": shot_type.value if shot_type else None,
+                    "prompt_extend": prompt_extend,
+                    "seed": seed,
+                    "safety_filter": safety_filter,
+                },
+                attachments=attachments,
+                audio=audio_file,
+            ),
+        )
 
 
 async def setup(bot: WanBot) -> None:

@@ -20,8 +20,10 @@ class WanI2VFlash(commands.Cog):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="wan-i2v-flash", description="Make a fast 5-second video from an "
-                          "image (Wan 2.2 Flash).")
+    @app_commands.command(
+        name="wan-i2v-flash",
+        description="Make a fast 5-second video from an image (Wan 2.2 Flash).",
+    )
     @app_commands.guild_only()
     @app_commands.describe(
         image="The first frame (JPEG, PNG, BMP or WEBP, 360–2000 px per side)",
@@ -35,7 +37,8 @@ class WanI2VFlash(commands.Cog):
     )
     @app_commands.choices(resolution=literal_choices(Request, "resolution"))
     async def wan_i2v_flash(
-        self, interaction: discord.Interaction[WanBot],
+        self,
+        interaction: discord.Interaction[WanBot],
         image: discord.Attachment,
         prompt: app_commands.Range[str, 1, max_length(Request, "prompt")],
         negative_prompt: app_commands.Range[str, 1, max_length(Request, "negative_prompt")]
@@ -46,12 +49,22 @@ class WanI2VFlash(commands.Cog):
         safety_filter: bool | None = None,
         template: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
-        await start_generation(interaction, GenerationOrder("wan2.2-i2v-flash", {
-            "prompt": prompt, "negative_prompt": negative_prompt,
-            "resolution": resolution.value if resolution else None,
-            "prompt_extend": prompt_extend, "seed": seed, "safety_filter": safety_filter,
-            "template": template,
-        }, attachments={"image": [image]}))
+        await start_generation(
+            interaction,
+            GenerationOrder(
+                "wan2.2-i2v-flash",
+                {
+                    "prompt": prompt,
+                    "negative_prompt": negative_prompt,
+                    "resolution": resolution.value if resolution else None,
+                    "prompt_extend": prompt_extend,
+                    "seed": seed,
+                    "safety_filter": safety_filter,
+                    "template": template,
+                },
+                attachments={"image": [image]},
+            ),
+        )
 
 
 async def setup(bot: WanBot) -> None:

@@ -20,8 +20,9 @@ class WanT2V(commands.Cog):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="wan-t2v", description="Make a 5-second video from a text prompt "
-                          "(Wan 2.2 Plus).")
+    @app_commands.command(
+        name="wan-t2v", description="Make a 5-second video from a text prompt (Wan 2.2 Plus)."
+    )
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What happens in the video",
@@ -32,7 +33,8 @@ class WanT2V(commands.Cog):
     )
     @app_commands.choices(size=literal_choices(Request, "size", t2v_size_label))
     async def wan_t2v(
-        self, interaction: discord.Interaction[WanBot],
+        self,
+        interaction: discord.Interaction[WanBot],
         prompt: app_commands.Range[str, 1, max_length(Request, "prompt")],
         negative_prompt: app_commands.Range[str, 1, max_length(Request, "negative_prompt")]
         | None = None,
@@ -40,10 +42,19 @@ class WanT2V(commands.Cog):
         prompt_extend: bool | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
-        await start_generation(interaction, GenerationOrder("wan2.2-t2v-plus", {
-            "prompt": prompt, "negative_prompt": negative_prompt,
-            "size": size.value if size else None, "prompt_extend": prompt_extend, "seed": seed,
-        }))
+        await start_generation(
+            interaction,
+            GenerationOrder(
+                "wan2.2-t2v-plus",
+                {
+                    "prompt": prompt,
+                    "negative_prompt": negative_prompt,
+                    "size": size.value if size else None,
+                    "prompt_extend": prompt_extend,
+                    "seed": seed,
+                },
+            ),
+        )
 
 
 async def setup(bot: WanBot) -> None:

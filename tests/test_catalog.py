@@ -58,7 +58,11 @@ MINIMAL: dict[type[WanRequest], dict[str, Any]] = {
     I2I: {"prompt": "make it an oil painting", "images": [IMG]},
 }
 NAMES = {
-    T2V: "t2v-plus", FLASH: "i2v-flash", VTRIX: "vtrix-flash", I2V26: "i2v-2.6", I2I: "i2i-2.5",
+    T2V: "t2v-plus",
+    FLASH: "i2v-flash",
+    VTRIX: "vtrix-flash",
+    I2V26: "i2v-2.6",
+    I2I: "i2i-2.5",
 }
 ALL_MODELS = list(MINIMAL)
 MULEROUTER_MODELS = [T2V, FLASH, I2V26, I2I]
@@ -98,26 +102,49 @@ def only_problem(cls: type[WanRequest], **fields: Any) -> str:
 # Every documented body field with its documented default (None: optional, no default, omitted).
 DOCUMENTED_DEFAULTS: dict[type[WanRequest], dict[str, Any]] = {
     T2V: {
-        "negative_prompt": None, "size": "1920*1080", "duration": 5, "prompt_extend": True,
+        "negative_prompt": None,
+        "size": "1920*1080",
+        "duration": 5,
+        "prompt_extend": True,
         "seed": None,
     },
     FLASH: {
-        "negative_prompt": None, "resolution": "720P", "duration": 5, "prompt_extend": True,
-        "seed": None, "safety_filter": True, "template": None,
+        "negative_prompt": None,
+        "resolution": "720P",
+        "duration": 5,
+        "prompt_extend": True,
+        "seed": None,
+        "safety_filter": True,
+        "template": None,
     },
     VTRIX: {
-        "negative_prompt": None, "resolution": "720P", "duration": 5, "prompt_extend": True,
-        "watermark": False, "seed": None,
+        "negative_prompt": None,
+        "resolution": "720P",
+        "duration": 5,
+        "prompt_extend": True,
+        "watermark": False,
+        "seed": None,
     },
     I2V26: {
-        "last_frame": None, "negative_prompt": None, "resolution": "720P", "duration": 5,
-        "prompt_extend": True, "shot_type": "single", "audio": True, "audio_url": None,
-        "seed": None, "safety_filter": True,
+        "last_frame": None,
+        "negative_prompt": None,
+        "resolution": "720P",
+        "duration": 5,
+        "prompt_extend": True,
+        "shot_type": "single",
+        "audio": True,
+        "audio_url": None,
+        "seed": None,
+        "safety_filter": True,
     },
     I2I: {
         # Deliberate deviation: upstream n defaults to 4 (and 4x the bill); ours is 1.
-        "negative_prompt": None, "size": "1280*1280", "n": 1, "seed": None,
-        "prompt_extend": False, "safety_filter": True,
+        "negative_prompt": None,
+        "size": "1280*1280",
+        "n": 1,
+        "seed": None,
+        "prompt_extend": False,
+        "safety_filter": True,
     },
 }
 
@@ -139,19 +166,63 @@ def test_defaults_equal_the_documented_defaults(cls: type[WanRequest]) -> None:
 @pytest.mark.parametrize(
     ("cls", "expected"),
     [
-        (T2V, {"prompt": "a cat running in the moonlight", "size": "1920*1080", "duration": 5,
-               "prompt_extend": True}),
-        (FLASH, {"prompt": "the subject turns and smiles", "image": IMG, "resolution": "720P",
-                 "duration": 5, "prompt_extend": True, "safety_filter": True}),
-        (I2V26, {"prompt": "a black cat looks at the sky", "image": IMG, "resolution": "720P",
-                 "duration": 5, "prompt_extend": True, "shot_type": "single", "audio": True,
-                 "safety_filter": True}),
-        (I2I, {"prompt": "make it an oil painting", "images": [IMG], "size": "1280*1280",
-               "n": 1, "prompt_extend": False, "safety_filter": True}),
-        (VTRIX, {"model": "wan22_i2v_flash",
-                 "input": {"prompt": "the subject turns and smiles", "img_url": IMG},
-                 "parameters": {"resolution": "720P", "duration": 5, "prompt_extend": True,
-                                "watermark": False}}),
+        (
+            T2V,
+            {
+                "prompt": "a cat running in the moonlight",
+                "size": "1920*1080",
+                "duration": 5,
+                "prompt_extend": True,
+            },
+        ),
+        (
+            FLASH,
+            {
+                "prompt": "the subject turns and smiles",
+                "image": IMG,
+                "resolution": "720P",
+                "duration": 5,
+                "prompt_extend": True,
+                "safety_filter": True,
+            },
+        ),
+        (
+            I2V26,
+            {
+                "prompt": "a black cat looks at the sky",
+                "image": IMG,
+                "resolution": "720P",
+                "duration": 5,
+                "prompt_extend": True,
+                "shot_type": "single",
+                "audio": True,
+                "safety_filter": True,
+            },
+        ),
+        (
+            I2I,
+            {
+                "prompt": "make it an oil painting",
+                "images": [IMG],
+                "size": "1280*1280",
+                "n": 1,
+                "prompt_extend": False,
+                "safety_filter": True,
+            },
+        ),
+        (
+            VTRIX,
+            {
+                "model": "wan22_i2v_flash",
+                "input": {"prompt": "the subject turns and smiles", "img_url": IMG},
+                "parameters": {
+                    "resolution": "720P",
+                    "duration": 5,
+                    "prompt_extend": True,
+                    "watermark": False,
+                },
+            },
+        ),
     ],
     ids=_id,
 )
@@ -275,8 +346,14 @@ def test_i2i_n_must_be_a_whole_number() -> None:
 # ---------------------------------------------------------------------------------------------
 
 T2V_SIZES_DOC = [
-    "832*480", "480*832", "624*624",
-    "1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632",
+    "832*480",
+    "480*832",
+    "624*624",
+    "1920*1080",
+    "1080*1920",
+    "1440*1440",
+    "1632*1248",
+    "1248*1632",
 ]
 
 # (model, field, label in messages, every documented option, undocumented values)
@@ -580,8 +657,13 @@ def test_audio_url_http_or_https_is_accepted_and_sent(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/song.mp3", "song.mp3", "", "data:audio/mpeg;base64,SUQz",
-     "https://example.com/a song.mp3"],
+    [
+        "ftp://example.com/song.mp3",
+        "song.mp3",
+        "",
+        "data:audio/mpeg;base64,SUQz",
+        "https://example.com/a song.mp3",
+    ],
     ids=repr,
 )
 def test_audio_url_must_be_http_or_https(url: str) -> None:
@@ -649,13 +731,27 @@ def test_unknown_field_is_refused_by_name(cls: type[WanRequest], field: str) -> 
 
 
 def test_several_problems_are_reported_together() -> None:
-    err = refused(T2V, prompt="p" * 801, negative_prompt="n" * 501, seed=-1, size="1280*720",
-                  duration=10, prompt_extend="maybe", colour="red")
+    err = refused(
+        T2V,
+        prompt="p" * 801,
+        negative_prompt="n" * 501,
+        seed=-1,
+        size="1280*720",
+        duration=10,
+        prompt_extend="maybe",
+        colour="red",
+    )
     assert len(err.problems) == 7
     joined = " ".join(err.problems)
-    for fragment in ("prompt is too long", "negative prompt is too long", "seed must be between",
-                     "size must be one of", "duration must be one of",
-                     "prompt extend must be true or false", "colour is not an option"):
+    for fragment in (
+        "prompt is too long",
+        "negative prompt is too long",
+        "seed must be between",
+        "size must be one of",
+        "duration must be one of",
+        "prompt extend must be true or false",
+        "colour is not an option",
+    ):
         assert fragment in joined
 
 
@@ -678,8 +774,13 @@ def test_long_prompt_is_never_echoed(cls: type[WanRequest]) -> None:
 
 @pytest.mark.parametrize(
     ("cls", "field", "wrap"),
-    [(FLASH, "image", str), (VTRIX, "image", str), (I2V26, "image", str),
-     (I2V26, "last_frame", str), (I2I, "images", lambda v: [v])],
+    [
+        (FLASH, "image", str),
+        (VTRIX, "image", str),
+        (I2V26, "image", str),
+        (I2V26, "last_frame", str),
+        (I2I, "images", lambda v: [v]),
+    ],
     ids=_id,
 )
 def test_long_base64_is_never_echoed(cls: type[WanRequest], field: str, wrap: Any) -> None:
@@ -707,19 +808,49 @@ def test_parse_refuses_a_non_mapping() -> None:
 # ---------------------------------------------------------------------------------------------
 
 FULL: dict[type[WanRequest], dict[str, Any]] = {
-    T2V: {"prompt": "Sunset over the ocean", "negative_prompt": "blurry, low quality",
-          "size": "832*480", "duration": 5, "prompt_extend": False, "seed": 42},
-    FLASH: {"prompt": "Gentle motion, camera slowly pans right", "image": PNG_URI,
-            "negative_prompt": "blurry", "resolution": "480P", "duration": 5,
-            "prompt_extend": False, "seed": 0, "safety_filter": False, "template": "solaron"},
-    I2V26: {"prompt": "Character starts walking", "image": IMG, "last_frame": IMG2,
-            "negative_prompt": "distorted", "resolution": "1080P", "duration": 15,
-            "prompt_extend": True, "shot_type": "multi", "audio": True,
-            "audio_url": "https://example.com/song.mp3", "seed": SEED_MAX,
-            "safety_filter": False},
-    I2I: {"prompt": "Combine these two images", "images": [IMG, PNG_URI],
-          "negative_prompt": "blurry", "size": "1280*720", "n": 3, "seed": 7,
-          "prompt_extend": True, "safety_filter": False},
+    T2V: {
+        "prompt": "Sunset over the ocean",
+        "negative_prompt": "blurry, low quality",
+        "size": "832*480",
+        "duration": 5,
+        "prompt_extend": False,
+        "seed": 42,
+    },
+    FLASH: {
+        "prompt": "Gentle motion, camera slowly pans right",
+        "image": PNG_URI,
+        "negative_prompt": "blurry",
+        "resolution": "480P",
+        "duration": 5,
+        "prompt_extend": False,
+        "seed": 0,
+        "safety_filter": False,
+        "template": "solaron",
+    },
+    I2V26: {
+        "prompt": "Character starts walking",
+        "image": IMG,
+        "last_frame": IMG2,
+        "negative_prompt": "distorted",
+        "resolution": "1080P",
+        "duration": 15,
+        "prompt_extend": True,
+        "shot_type": "multi",
+        "audio": True,
+        "audio_url": "https://example.com/song.mp3",
+        "seed": SEED_MAX,
+        "safety_filter": False,
+    },
+    I2I: {
+        "prompt": "Combine these two images",
+        "images": [IMG, PNG_URI],
+        "negative_prompt": "blurry",
+        "size": "1280*720",
+        "n": 3,
+        "seed": 7,
+        "prompt_extend": True,
+        "safety_filter": False,
+    },
 }
 
 
@@ -736,17 +867,32 @@ def test_mulerouter_body_sends_seed_zero() -> None:
 
 
 def test_vtrix_full_body_is_nested_and_exact() -> None:
-    request = VTRIX.parse({
-        "prompt": "Subject starts moving slowly", "negative_prompt": "blurry", "image": PNG_URI,
-        "resolution": "480P", "duration": 5, "prompt_extend": False, "watermark": True,
-        "seed": 123,
-    })
+    request = VTRIX.parse(
+        {
+            "prompt": "Subject starts moving slowly",
+            "negative_prompt": "blurry",
+            "image": PNG_URI,
+            "resolution": "480P",
+            "duration": 5,
+            "prompt_extend": False,
+            "watermark": True,
+            "seed": 123,
+        }
+    )
     assert request.provider_body() == {
         "model": "wan22_i2v_flash",
-        "input": {"prompt": "Subject starts moving slowly", "negative_prompt": "blurry",
-                  "img_url": PNG_URI},
-        "parameters": {"resolution": "480P", "duration": 5, "prompt_extend": False,
-                       "watermark": True, "seed": 123},
+        "input": {
+            "prompt": "Subject starts moving slowly",
+            "negative_prompt": "blurry",
+            "img_url": PNG_URI,
+        },
+        "parameters": {
+            "resolution": "480P",
+            "duration": 5,
+            "prompt_extend": False,
+            "watermark": True,
+            "seed": 123,
+        },
     }
 
 
@@ -755,8 +901,16 @@ def test_vtrix_full_body_is_nested_and_exact() -> None:
     [
         {"image": IMG},
         {"prompt": "p", "image": PNG_URI, "seed": 0},
-        {"prompt": "p", "negative_prompt": "n", "image": IMG, "resolution": "480P",
-         "duration": 5, "prompt_extend": False, "watermark": True, "seed": SEED_MAX},
+        {
+            "prompt": "p",
+            "negative_prompt": "n",
+            "image": IMG,
+            "resolution": "480P",
+            "duration": 5,
+            "prompt_extend": False,
+            "watermark": True,
+            "seed": SEED_MAX,
+        },
     ],
     ids=["image-only", "seed-zero", "everything"],
 )
@@ -789,11 +943,13 @@ def test_vtrix_from_provider_body_refuses_bad_shapes(body: dict[str, Any], fragm
 
 
 def test_vtrix_from_provider_body_limits_still_apply() -> None:
-    flat = VTRIX.from_provider_body({
-        "model": "wan22_i2v_flash",
-        "input": {"prompt": "p" * 801, "img_url": IMG, "style": "x"},
-        "parameters": {"duration": 10},
-    })
+    flat = VTRIX.from_provider_body(
+        {
+            "model": "wan22_i2v_flash",
+            "input": {"prompt": "p" * 801, "img_url": IMG, "style": "x"},
+            "parameters": {"duration": 10},
+        }
+    )
     with pytest.raises(RequestInvalid) as info:
         VTRIX.parse(flat)
     assert len(info.value.problems) == 3
@@ -804,9 +960,14 @@ def test_vtrix_from_provider_body_limits_still_apply() -> None:
 # ---------------------------------------------------------------------------------------------
 
 T2V_TIER = {
-    "832*480": "480P", "480*832": "480P", "624*624": "480P",
-    "1920*1080": "1080P", "1080*1920": "1080P", "1440*1440": "1080P",
-    "1632*1248": "1080P", "1248*1632": "1080P",
+    "832*480": "480P",
+    "480*832": "480P",
+    "624*624": "480P",
+    "1920*1080": "1080P",
+    "1080*1920": "1080P",
+    "1440*1440": "1080P",
+    "1632*1248": "1080P",
+    "1248*1632": "1080P",
 }
 
 
@@ -820,8 +981,15 @@ def test_t2v_price_tier_follows_the_documented_size_tiers(size: str, tier: str) 
 
 @pytest.mark.parametrize(
     ("cls", "resolution", "duration"),
-    [(FLASH, "480P", 5), (FLASH, "720P", 5), (VTRIX, "480P", 5), (VTRIX, "720P", 5),
-     (I2V26, "720P", 5), (I2V26, "720P", 10), (I2V26, "1080P", 15)],
+    [
+        (FLASH, "480P", 5),
+        (FLASH, "720P", 5),
+        (VTRIX, "480P", 5),
+        (VTRIX, "720P", 5),
+        (I2V26, "720P", 5),
+        (I2V26, "720P", 10),
+        (I2V26, "1080P", 15),
+    ],
     ids=_id,
 )
 def test_i2v_is_priced_per_second_at_its_resolution(
@@ -845,8 +1013,7 @@ def test_i2i_is_priced_per_output_image(n: int) -> None:
 # The catalog itself
 # ---------------------------------------------------------------------------------------------
 
-ENV_VARS = ("WAN_I2V_FLASH_PROVIDER", "I2V_FLASH_PROVIDER", "MULEROUTER_BASE_URL",
-            "VTRIX_BASE_URL")
+ENV_VARS = ("WAN_I2V_FLASH_PROVIDER", "I2V_FLASH_PROVIDER", "MULEROUTER_BASE_URL", "VTRIX_BASE_URL")
 
 
 @pytest.fixture
@@ -865,29 +1032,71 @@ def settings_factory(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 # key, model id, provider, request class, create path, poll path for task "t-1",
 # result kind, price unit, media fields, max images, input image bounds
 EXPECTED_CATALOG = [
-    ("mulerouter:wan2.2-t2v-plus", "wan2.2-t2v-plus", ProviderName.MULEROUTER, T2V,
-     "/vendors/alibaba/v1/wan2.2-t2v-plus/generation",
-     "/vendors/alibaba/v1/wan2.2-t2v-plus/generation/t-1",
-     ResultKind.VIDEO, PriceUnit.SECOND, {}, 0, None),
-    ("mulerouter:wan2.6-i2v", "wan2.6-i2v", ProviderName.MULEROUTER, I2V26,
-     "/vendors/alibaba/v1/wan2.6-i2v/generation",
-     "/vendors/alibaba/v1/wan2.6-i2v/generation/t-1",
-     ResultKind.VIDEO, PriceUnit.SECOND,
-     {"image": MediaRole.IMAGE, "last_frame": MediaRole.IMAGE,
-      "audio_url": MediaRole.AUDIO_URL},
-     1, PixelBounds(360, 2000)),
-    ("mulerouter:wan2.2-i2v-flash", "wan2.2-i2v-flash", ProviderName.MULEROUTER, FLASH,
-     "/vendors/alibaba/v1/wan2.2-i2v-flash/generation",
-     "/vendors/alibaba/v1/wan2.2-i2v-flash/generation/t-1",
-     ResultKind.VIDEO, PriceUnit.SECOND, {"image": MediaRole.IMAGE}, 1, PixelBounds(360, 2000)),
-    ("vtrix:wan2.2-i2v-flash", "wan2.2-i2v-flash", ProviderName.VTRIX, VTRIX,
-     "/model/v1/generation", "/model/v1/generation/task/t-1",
-     ResultKind.VIDEO, PriceUnit.SECOND, {"image": MediaRole.IMAGE}, 1, PixelBounds(360, 2000)),
-    ("mulerouter:wan2.5-i2i-preview", "wan2.5-i2i-preview", ProviderName.MULEROUTER, I2I,
-     "/vendors/alibaba/v1/wan2.5-i2i-preview/generation",
-     "/vendors/alibaba/v1/wan2.5-i2i-preview/generation/t-1",
-     ResultKind.IMAGES, PriceUnit.IMAGE, {"images": MediaRole.IMAGES}, 3,
-     PixelBounds(384, 5000)),
+    (
+        "mulerouter:wan2.2-t2v-plus",
+        "wan2.2-t2v-plus",
+        ProviderName.MULEROUTER,
+        T2V,
+        "/vendors/alibaba/v1/wan2.2-t2v-plus/generation",
+        "/vendors/alibaba/v1/wan2.2-t2v-plus/generation/t-1",
+        ResultKind.VIDEO,
+        PriceUnit.SECOND,
+        {},
+        0,
+        None,
+    ),
+    (
+        "mulerouter:wan2.6-i2v",
+        "wan2.6-i2v",
+        ProviderName.MULEROUTER,
+        I2V26,
+        "/vendors/alibaba/v1/wan2.6-i2v/generation",
+        "/vendors/alibaba/v1/wan2.6-i2v/generation/t-1",
+        ResultKind.VIDEO,
+        PriceUnit.SECOND,
+        {"image": MediaRole.IMAGE, "last_frame": MediaRole.IMAGE, "audio_url": MediaRole.AUDIO_URL},
+        1,
+        PixelBounds(360, 2000),
+    ),
+    (
+        "mulerouter:wan2.2-i2v-flash",
+        "wan2.2-i2v-flash",
+        ProviderName.MULEROUTER,
+        FLASH,
+        "/vendors/alibaba/v1/wan2.2-i2v-flash/generation",
+        "/vendors/alibaba/v1/wan2.2-i2v-flash/generation/t-1",
+        ResultKind.VIDEO,
+        PriceUnit.SECOND,
+        {"image": MediaRole.IMAGE},
+        1,
+        PixelBounds(360, 2000),
+    ),
+    (
+        "vtrix:wan2.2-i2v-flash",
+        "wan2.2-i2v-flash",
+        ProviderName.VTRIX,
+        VTRIX,
+        "/model/v1/generation",
+        "/model/v1/generation/task/t-1",
+        ResultKind.VIDEO,
+        PriceUnit.SECOND,
+        {"image": MediaRole.IMAGE},
+        1,
+        PixelBounds(360, 2000),
+    ),
+    (
+        "mulerouter:wan2.5-i2i-preview",
+        "wan2.5-i2i-preview",
+        ProviderName.MULEROUTER,
+        I2I,
+        "/vendors/alibaba/v1/wan2.5-i2i-preview/generation",
+        "/vendors/alibaba/v1/wan2.5-i2i-preview/generation/t-1",
+        ResultKind.IMAGES,
+        PriceUnit.IMAGE,
+        {"images": MediaRole.IMAGES},
+        3,
+        PixelBounds(384, 5000),
+    ),
 ]
 
 
@@ -896,20 +1105,38 @@ def test_catalog_has_exactly_five_entries_with_unique_keys() -> None:
     assert len(CATALOG) == 5
     assert len(set(keys)) == 5
     assert set(keys) == {row[0] for row in EXPECTED_CATALOG}
-    assert MODEL_IDS == ("wan2.2-t2v-plus", "wan2.6-i2v", "wan2.2-i2v-flash",
-                         "wan2.5-i2i-preview")
+    assert MODEL_IDS == ("wan2.2-t2v-plus", "wan2.6-i2v", "wan2.2-i2v-flash", "wan2.5-i2i-preview")
 
 
 @pytest.mark.parametrize(
-    ("key", "model_id", "provider", "request_type", "create", "poll", "kind", "unit",
-     "media", "max_images", "bounds"),
+    (
+        "key",
+        "model_id",
+        "provider",
+        "request_type",
+        "create",
+        "poll",
+        "kind",
+        "unit",
+        "media",
+        "max_images",
+        "bounds",
+    ),
     EXPECTED_CATALOG,
     ids=[row[0] for row in EXPECTED_CATALOG],
 )
 def test_catalog_entry(
-    key: str, model_id: str, provider: ProviderName, request_type: type[WanRequest],
-    create: str, poll: str, kind: ResultKind, unit: PriceUnit, media: dict[str, MediaRole],
-    max_images: int, bounds: PixelBounds | None,
+    key: str,
+    model_id: str,
+    provider: ProviderName,
+    request_type: type[WanRequest],
+    create: str,
+    poll: str,
+    kind: ResultKind,
+    unit: PriceUnit,
+    media: dict[str, MediaRole],
+    max_images: int,
+    bounds: PixelBounds | None,
 ) -> None:
     spec = spec_for(model_id, provider)
     assert isinstance(spec, ModelSpec)
@@ -949,10 +1176,12 @@ def test_resolve_picks_mulerouter_by_default(settings_factory: Any, model_id: st
 
 @pytest.mark.parametrize(
     ("model_id", "provider"),
-    [("wan2.2-i2v-flash", ProviderName.VTRIX),
-     ("wan2.2-t2v-plus", ProviderName.MULEROUTER),
-     ("wan2.6-i2v", ProviderName.MULEROUTER),
-     ("wan2.5-i2i-preview", ProviderName.MULEROUTER)],
+    [
+        ("wan2.2-i2v-flash", ProviderName.VTRIX),
+        ("wan2.2-t2v-plus", ProviderName.MULEROUTER),
+        ("wan2.6-i2v", ProviderName.MULEROUTER),
+        ("wan2.5-i2i-preview", ProviderName.MULEROUTER),
+    ],
 )
 def test_resolve_with_vtrix_for_flash(
     settings_factory: Any, model_id: str, provider: ProviderName

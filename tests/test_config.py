@@ -106,14 +106,26 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("env", "value", "attribute", "expected"),
     [
-        ("MULEROUTER_BASE_URL", "http://localhost:8080", "mulerouter_base_url",
-         "http://localhost:8080/"),
-        ("VTRIX_BASE_URL", "https://vtrix.example/api/", "vtrix_base_url",
-         "https://vtrix.example/api/"),
+        (
+            "MULEROUTER_BASE_URL",
+            "http://localhost:8080",
+            "mulerouter_base_url",
+            "http://localhost:8080/",
+        ),
+        (
+            "VTRIX_BASE_URL",
+            "https://vtrix.example/api/",
+            "vtrix_base_url",
+            "https://vtrix.example/api/",
+        ),
         ("WAN_I2V_FLASH_PROVIDER", "vtrix", "i2v_flash_provider", ProviderName.VTRIX),
         ("WAN_I2V_FLASH_PROVIDER", "mulerouter", "i2v_flash_provider", ProviderName.MULEROUTER),
-        ("WANBOT_DATABASE", "/var/lib/wanbot/db.sqlite3", "database_path",
-         Path("/var/lib/wanbot/db.sqlite3")),
+        (
+            "WANBOT_DATABASE",
+            "/var/lib/wanbot/db.sqlite3",
+            "database_path",
+            Path("/var/lib/wanbot/db.sqlite3"),
+        ),
         ("WANBOT_MEDIA_DIR", "/srv/media", "media_dir", Path("/srv/media")),
         ("WANBOT_PRICE_TABLE", "prices.toml", "price_table", Path("prices.toml")),
         ("WANBOT_POLL_MIN_SECONDS", "2.5", "poll_interval_min", 2.5),
@@ -137,8 +149,11 @@ def test_environment_variables_are_read(
 
 @pytest.mark.parametrize(
     ("env", "attribute"),
-    [("DISCORD_TOKEN", "discord_token"), ("MULEROUTER_API_KEY", "mulerouter_api_key"),
-     ("VTRIX_API_KEY", "vtrix_api_key")],
+    [
+        ("DISCORD_TOKEN", "discord_token"),
+        ("MULEROUTER_API_KEY", "mulerouter_api_key"),
+        ("VTRIX_API_KEY", "vtrix_api_key"),
+    ],
 )
 def test_secrets_are_read_as_secret_strings(
     monkeypatch: pytest.MonkeyPatch, env: str, attribute: str
@@ -170,8 +185,9 @@ FIELD_NAMED_VARIABLES = [
 ]
 
 
-@pytest.mark.parametrize(("env", "value"), FIELD_NAMED_VARIABLES, ids=[e for e, _ in
-                                                                        FIELD_NAMED_VARIABLES])
+@pytest.mark.parametrize(
+    ("env", "value"), FIELD_NAMED_VARIABLES, ids=[e for e, _ in FIELD_NAMED_VARIABLES]
+)
 def test_only_documented_names_are_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, env: str, value: str
 ) -> None:
@@ -193,9 +209,11 @@ def test_keyword_overrides_by_field_name() -> None:
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("https://api.mulerouter.ai/", "https://api.mulerouter.ai"),
-     ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
-     ("https://proxy.example/mule/", "https://proxy.example/mule")],
+    [
+        ("https://api.mulerouter.ai/", "https://api.mulerouter.ai"),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("https://proxy.example/mule/", "https://proxy.example/mule"),
+    ],
 )
 def test_base_url_has_no_trailing_slash(
     monkeypatch: pytest.MonkeyPatch, url: str, expected: str
@@ -310,8 +328,9 @@ def test_config_error_is_not_chained_to_the_validation_error(
     assert info.value.__suppress_context__
 
 
-@pytest.mark.parametrize(("env", "attribute"),
-                         [("WANBOT_MEDIA_DIR", "media_dir"), ("WANBOT_PRICE_TABLE", "price_table")])
+@pytest.mark.parametrize(
+    ("env", "attribute"), [("WANBOT_MEDIA_DIR", "media_dir"), ("WANBOT_PRICE_TABLE", "price_table")]
+)
 def test_empty_optional_path_means_not_set(
     monkeypatch: pytest.MonkeyPatch, env: str, attribute: str
 ) -> None:
@@ -366,8 +385,12 @@ def test_secrets_are_hidden_in_every_rendering(secret_settings: Settings) -> Non
 
 @pytest.mark.parametrize(
     ("env", "value"),
-    [("WANBOT_HTTP_TIMEOUT", "-1"), ("WAN_I2V_FLASH_PROVIDER", "openai"),
-     ("MULEROUTER_BASE_URL", "not-a-url"), ("WANBOT_LOG_LEVEL", "loud")],
+    [
+        ("WANBOT_HTTP_TIMEOUT", "-1"),
+        ("WAN_I2V_FLASH_PROVIDER", "openai"),
+        ("MULEROUTER_BASE_URL", "not-a-url"),
+        ("WANBOT_LOG_LEVEL", "loud"),
+    ],
 )
 def test_config_error_for_another_field_does_not_leak_secrets(
     monkeypatch: pytest.MonkeyPatch, env: str, value: str
@@ -384,8 +407,11 @@ def test_config_error_for_another_field_does_not_leak_secrets(
 
 @pytest.mark.parametrize(
     ("field", "env"),
-    [("discord_token", "DISCORD_TOKEN"), ("mulerouter_api_key", "MULEROUTER_API_KEY"),
-     ("vtrix_api_key", "VTRIX_API_KEY")],
+    [
+        ("discord_token", "DISCORD_TOKEN"),
+        ("mulerouter_api_key", "MULEROUTER_API_KEY"),
+        ("vtrix_api_key", "VTRIX_API_KEY"),
+    ],
 )
 @pytest.mark.parametrize(
     "bad", [[SECRET], {"key": SECRET}, (SECRET, SECRET)], ids=["list", "dict", "tuple"]

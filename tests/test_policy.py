@@ -7,9 +7,15 @@ import pytest
 from bot.policy import GuildPolicy, PolicyRefusal, blocked_term, check_policy, compile_pattern
 
 BASE = {
-    "model_id": "wan2.2-t2v-plus", "channel_id": 10, "parent_channel_id": None,
-    "role_ids": {100}, "is_staff": False, "age_restricted": False, "safety_filter": None,
-    "prompt": "a cat surfing at dawn", "negative_prompt": None,
+    "model_id": "wan2.2-t2v-plus",
+    "channel_id": 10,
+    "parent_channel_id": None,
+    "role_ids": {100},
+    "is_staff": False,
+    "age_restricted": False,
+    "safety_filter": None,
+    "prompt": "a cat surfing at dawn",
+    "negative_prompt": None,
 }
 
 
@@ -65,16 +71,19 @@ def test_safety_lock_refuses_even_in_age_restricted_channels() -> None:
     assert refusal(policy, safety_filter=True) is None
 
 
-@pytest.mark.parametrize(("pattern", "text", "blocked"), [
-    ("cat", "A CAT surfing", True),
-    ("cat", "concatenate the frames", False),
-    ("gore*", "gorefest at noon", True),
-    ("gore*", "gores", True),
-    ("gore*", "algorest", False),
-    ("blood bath", "a blood  bath", False),
-    ("blood bath", "a Blood Bath scene", True),
-    ("c++", "written in c++ style", True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "text", "blocked"),
+    [
+        ("cat", "A CAT surfing", True),
+        ("cat", "concatenate the frames", False),
+        ("gore*", "gorefest at noon", True),
+        ("gore*", "gores", True),
+        ("gore*", "algorest", False),
+        ("blood bath", "a blood  bath", False),
+        ("blood bath", "a Blood Bath scene", True),
+        ("c++", "written in c++ style", True),
+    ],
+)
 def test_blocklist_matching(pattern: str, text: str, blocked: bool) -> None:
     policy = GuildPolicy(blocklist=[pattern])
     assert (blocked_term(policy, text) == pattern) is blocked

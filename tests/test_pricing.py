@@ -51,19 +51,39 @@ T2V_480 = ["832*480", "480*832", "624*624"]
 T2V_1080 = ["1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632"]
 
 ESTIMATES = [
-    *[pytest.param("mulerouter:wan2.6-i2v", {"resolution": r, "duration": d}, Decimal(e),
-                   id=f"wan2.6-i2v-{r}-{d}s")
-      for r, d, e in [("720P", 5, "0.50"), ("720P", 10, "1.00"), ("720P", 15, "1.50"),
-                      ("1080P", 5, "0.75"), ("1080P", 10, "1.50"), ("1080P", 15, "2.25")]],
-    *[pytest.param(key, {"resolution": r}, Decimal(e), id=f"{key}-{r}")
-      for key in ("mulerouter:wan2.2-i2v-flash", "vtrix:wan2.2-i2v-flash")
-      for r, e in [("480P", "0.070"), ("720P", "0.140")]],
-    *[pytest.param("mulerouter:wan2.2-t2v-plus", {"size": s}, Decimal("0.10"), id=f"t2v-{s}")
-      for s in T2V_480],
-    *[pytest.param("mulerouter:wan2.2-t2v-plus", {"size": s}, Decimal("0.50"), id=f"t2v-{s}")
-      for s in T2V_1080],
-    *[pytest.param("mulerouter:wan2.5-i2i-preview", {"n": n}, Decimal(e), id=f"i2i-n{n}")
-      for n, e in [(1, "0.03"), (2, "0.06"), (3, "0.09"), (4, "0.12")]],
+    *[
+        pytest.param(
+            "mulerouter:wan2.6-i2v",
+            {"resolution": r, "duration": d},
+            Decimal(e),
+            id=f"wan2.6-i2v-{r}-{d}s",
+        )
+        for r, d, e in [
+            ("720P", 5, "0.50"),
+            ("720P", 10, "1.00"),
+            ("720P", 15, "1.50"),
+            ("1080P", 5, "0.75"),
+            ("1080P", 10, "1.50"),
+            ("1080P", 15, "2.25"),
+        ]
+    ],
+    *[
+        pytest.param(key, {"resolution": r}, Decimal(e), id=f"{key}-{r}")
+        for key in ("mulerouter:wan2.2-i2v-flash", "vtrix:wan2.2-i2v-flash")
+        for r, e in [("480P", "0.070"), ("720P", "0.140")]
+    ],
+    *[
+        pytest.param("mulerouter:wan2.2-t2v-plus", {"size": s}, Decimal("0.10"), id=f"t2v-{s}")
+        for s in T2V_480
+    ],
+    *[
+        pytest.param("mulerouter:wan2.2-t2v-plus", {"size": s}, Decimal("0.50"), id=f"t2v-{s}")
+        for s in T2V_1080
+    ],
+    *[
+        pytest.param("mulerouter:wan2.5-i2i-preview", {"n": n}, Decimal(e), id=f"i2i-n{n}")
+        for n, e in [(1, "0.03"), (2, "0.06"), (3, "0.09"), (4, "0.12")]
+    ],
 ]
 
 BASE = {
@@ -85,19 +105,38 @@ def test_estimate_equals_the_reference_table(
 
 
 def test_exact_decimal_digits_of_some_estimates() -> None:
-    assert str(estimate("mulerouter:wan2.6-i2v", **BASE["mulerouter:wan2.6-i2v"],
-                        resolution="1080P", duration=15)) == "2.25"
-    assert str(estimate("mulerouter:wan2.2-i2v-flash", **BASE["mulerouter:wan2.2-i2v-flash"],
-                        resolution="480P")) == "0.070"
+    assert (
+        str(
+            estimate(
+                "mulerouter:wan2.6-i2v",
+                **BASE["mulerouter:wan2.6-i2v"],
+                resolution="1080P",
+                duration=15,
+            )
+        )
+        == "2.25"
+    )
+    assert (
+        str(
+            estimate(
+                "mulerouter:wan2.2-i2v-flash",
+                **BASE["mulerouter:wan2.2-i2v-flash"],
+                resolution="480P",
+            )
+        )
+        == "0.070"
+    )
 
 
 @pytest.mark.parametrize(
     ("key", "expected"),
-    [("mulerouter:wan2.6-i2v", Decimal("0.50")),  # 720P, 5 s
-     ("mulerouter:wan2.2-i2v-flash", Decimal("0.14")),  # 720P, 5 s
-     ("vtrix:wan2.2-i2v-flash", Decimal("0.14")),
-     ("mulerouter:wan2.2-t2v-plus", Decimal("0.50")),  # 1920*1080, 5 s
-     ("mulerouter:wan2.5-i2i-preview", Decimal("0.03"))],  # n = 1, not upstream's 4
+    [
+        ("mulerouter:wan2.6-i2v", Decimal("0.50")),  # 720P, 5 s
+        ("mulerouter:wan2.2-i2v-flash", Decimal("0.14")),  # 720P, 5 s
+        ("vtrix:wan2.2-i2v-flash", Decimal("0.14")),
+        ("mulerouter:wan2.2-t2v-plus", Decimal("0.50")),  # 1920*1080, 5 s
+        ("mulerouter:wan2.5-i2i-preview", Decimal("0.03")),
+    ],  # n = 1, not upstream's 4
 )
 def test_estimate_of_a_request_left_at_defaults(key: str, expected: Decimal) -> None:
     assert estimate(key, **BASE[key]) == expected
@@ -154,7 +193,9 @@ def test_load_without_a_path_gives_the_defaults() -> None:
 
 
 def test_toml_override_strings_floats_and_integers_are_exact(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [prices."wan2.6-i2v"]
 720P = 0.1          # TOML float
 1080P = "0.2"       # string
@@ -164,7 +205,8 @@ def test_toml_override_strings_floats_and_integers_are_exact(tmp_path: Path) -> 
 
 [prices."wan2.2-i2v-flash"]
 480P = 0.0140000000000000001
-""")
+""",
+    )
     table = PriceTable.load(path)
     assert table.unit_price("wan2.6-i2v", "720P") == Decimal("0.1")
     assert str(table.unit_price("wan2.6-i2v", "720P")) == "0.1"  # not 0.1000000000000000055...
@@ -183,8 +225,9 @@ def test_toml_override_strings_floats_and_integers_are_exact(tmp_path: Path) -> 
 def test_toml_override_changes_estimates(tmp_path: Path) -> None:
     path = write(tmp_path, '[prices."wan2.5-i2i-preview"]\nimage = 0.1\n')
     table = PriceTable.load(path)
-    result = estimate("mulerouter:wan2.5-i2i-preview", table,
-                      **BASE["mulerouter:wan2.5-i2i-preview"], n=3)
+    result = estimate(
+        "mulerouter:wan2.5-i2i-preview", table, **BASE["mulerouter:wan2.5-i2i-preview"], n=3
+    )
     assert result == Decimal("0.3")
     assert str(result) == "0.3"
 
@@ -225,9 +268,24 @@ def test_empty_file_and_zero_price_are_accepted(tmp_path: Path) -> None:
         ('[prices."wan2.6-i2v"\n', ["not valid TOML"]),
         ("720P = = 1\n", ["not valid TOML"]),
     ],
-    ids=["unknown-model", "unknown-tier", "unknown-tier-image", "negative-float",
-         "negative-string", "bool", "non-numeric", "empty-string", "array", "date", "inf",
-         "nan", "nan-string", "model-not-a-table", "invalid-toml", "invalid-toml-2"],
+    ids=[
+        "unknown-model",
+        "unknown-tier",
+        "unknown-tier-image",
+        "negative-float",
+        "negative-string",
+        "bool",
+        "non-numeric",
+        "empty-string",
+        "array",
+        "date",
+        "inf",
+        "nan",
+        "nan-string",
+        "model-not-a-table",
+        "invalid-toml",
+        "invalid-toml-2",
+    ],
 )
 def test_bad_price_file_raises_price_table_error(
     tmp_path: Path, toml: str, fragments: list[str]
@@ -257,8 +315,10 @@ def test_directory_instead_of_file_raises_price_table_error(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     "raw",
-    [b'[prices."wan2.6-i2v"]\n720P = "\xff"\n',
-     '[prices."wan2.6-i2v"]\n720P = "0.1"\n'.encode("utf-16")],
+    [
+        b'[prices."wan2.6-i2v"]\n720P = "\xff"\n',
+        '[prices."wan2.6-i2v"]\n720P = "0.1"\n'.encode("utf-16"),
+    ],
     ids=["latin1-byte", "utf-16"],
 )
 def test_non_utf8_file_raises_price_table_error(tmp_path: Path, raw: bytes) -> None:
@@ -276,8 +336,10 @@ def test_overlay_refuses_python_floats() -> None:
 
 def test_overlay_accepts_decimal_int_and_string() -> None:
     table = PriceTable().overlay(
-        {"wan2.6-i2v": {"720P": Decimal("0.11"), "1080P": 2},
-         "wan2.2-i2v-flash": {"480P": " 0.015 "}}
+        {
+            "wan2.6-i2v": {"720P": Decimal("0.11"), "1080P": 2},
+            "wan2.2-i2v-flash": {"480P": " 0.015 "},
+        }
     )
     assert table.unit_price("wan2.6-i2v", "720P") == Decimal("0.11")
     assert table.unit_price("wan2.6-i2v", "1080P") == Decimal(2)
@@ -290,9 +352,7 @@ def test_overlay_names_its_source() -> None:
 
 
 @pytest.mark.parametrize("toml", ["prices = 3\n", 'prices = "0.10"\n', "prices = [1, 2]\n"])
-def test_prices_key_that_is_not_a_table_raises_price_table_error(
-    tmp_path: Path, toml: str
-) -> None:
+def test_prices_key_that_is_not_a_table_raises_price_table_error(tmp_path: Path, toml: str) -> None:
     with pytest.raises(PriceTableError, match="prices"):
         PriceTable.load(write(tmp_path, toml))
 
@@ -334,9 +394,24 @@ def test_format_usd(amount: str, shown: str) -> None:
 
 
 def test_format_usd_of_real_estimates() -> None:
-    assert format_usd(estimate("mulerouter:wan2.2-i2v-flash",
-                               **BASE["mulerouter:wan2.2-i2v-flash"])) == "$0.14"
-    assert format_usd(estimate("vtrix:wan2.2-i2v-flash", **BASE["vtrix:wan2.2-i2v-flash"],
-                               resolution="480P")) == "$0.07"
-    assert format_usd(estimate("mulerouter:wan2.6-i2v", **BASE["mulerouter:wan2.6-i2v"],
-                               resolution="1080P", duration=15)) == "$2.25"
+    assert (
+        format_usd(estimate("mulerouter:wan2.2-i2v-flash", **BASE["mulerouter:wan2.2-i2v-flash"]))
+        == "$0.14"
+    )
+    assert (
+        format_usd(
+            estimate("vtrix:wan2.2-i2v-flash", **BASE["vtrix:wan2.2-i2v-flash"], resolution="480P")
+        )
+        == "$0.07"
+    )
+    assert (
+        format_usd(
+            estimate(
+                "mulerouter:wan2.6-i2v",
+                **BASE["mulerouter:wan2.6-i2v"],
+                resolution="1080P",
+                duration=15,
+            )
+        )
+        == "$2.25"
+    )

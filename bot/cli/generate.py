@@ -50,7 +50,7 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         "generate",
         help="run one generation from the terminal and download the result",
         description="Validate, submit, follow and download one generation. "
-                    "Use --simulate to try it without any key or network.",
+        "Use --simulate to try it without any key or network.",
     )
     models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
     seen: set[str] = set()
@@ -62,12 +62,20 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         # Every provider's fields for this model: Vtrix adds `watermark`, MuleRouter `template`.
         for variant in (s for s in CATALOG if s.model_id == spec.model_id):
             _add_variant_arguments(sub, variant)
-        sub.add_argument("--out", type=Path, default=Path("out"),
-                         help="folder for the results (default: ./out)")
-        sub.add_argument("--simulate", action="store_true",
-                         help="run against the built-in simulator: no key, no network")
-        sub.add_argument("--simulator-speed", type=positive_number, default=30.0,
-                         help="with --simulate: simulated seconds per real second (default 30)")
+        sub.add_argument(
+            "--out", type=Path, default=Path("out"), help="folder for the results (default: ./out)"
+        )
+        sub.add_argument(
+            "--simulate",
+            action="store_true",
+            help="run against the built-in simulator: no key, no network",
+        )
+        sub.add_argument(
+            "--simulator-speed",
+            type=positive_number,
+            default=30.0,
+            help="with --simulate: simulated seconds per real second (default 30)",
+        )
         sub.set_defaults(handler=run_generate)
 
 
@@ -89,8 +97,10 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: the task, if submitted, may still run and be billed upstream",
-              file=sys.stderr)
+        print(
+            "\ninterrupted: the task, if submitted, may still run and be billed upstream",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -98,8 +108,10 @@ def run_generate(args: argparse.Namespace) -> int:
 async def _generate(args: argparse.Namespace, out: TextIO) -> None:
     settings = load_settings()
     # The status line speaks for the engine here; its log lines only when asked to (DEBUG).
-    logging.basicConfig(level=logging.DEBUG if settings.log_level == "DEBUG" else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if settings.log_level == "DEBUG" else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     async with contextlib.AsyncExitStack() as stack:
         engine_overrides: dict[str, Any] = {}
         if args.simulate:
@@ -116,23 +128,28 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
             stack.callback(_remove_if_empty, args.out)
         for note in notes:
             print(f"note: {note}", file=out)
-        print(f"submitting {spec.model_id} to {spec.provider} "
-              f"(estimated {format_usd(prices.estimate(spec.model_id, request))})", file=out)
+        print(
+            f"submitting {spec.model_id} to {spec.provider} "
+            f"(estimated {format_usd(prices.estimate(spec.model_id, request))})",
+            file=out,
+        )
 
         # A private, throw-away database: a terminal run never touches the bot's own jobs.
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wanbot-")))
         store = await Store.open(workdir / "jobs.sqlite3")
         stack.push_async_callback(store.close)
         config = EngineConfig.from_settings(
-            settings, media_dir=workdir / "media",
-            default_limits=Limits(max_concurrent_per_user=None), **engine_overrides)
+            settings,
+            media_dir=workdir / "media",
+            default_limits=Limits(max_concurrent_per_user=None),
+            **engine_overrides,
+        )
         deliverer = TerminalDeliverer(args.out, out)
         engine = JobEngine(store, providers, prices, deliverer, session, config)
         deliverer.eta = engine.eta
         await engine.start()
         stack.push_async_callback(engine.stop)
-        await engine.submit(user_id=0, guild_id=None, channel_id=None, spec=spec,
-                            request=request)
+        await engine.submit(user_id=0, guild_id=None, channel_id=None, spec=spec, request=request)
         ticker = asyncio.create_task(deliverer.tick_forever())
         try:
             await deliverer.finished.wait()
@@ -169,11 +186,16 @@ def _remove_if_empty(folder: Path) -> None:
 def _failure_line(job: Job, elapsed: float) -> str:
     """The one line a failed run ends with: the member's message, then the operator's detail."""
     if job.state is JobState.TIMED_OUT:
-        return (f"no result after {clock_text(elapsed)}; gave up waiting for task "
-                f"{job.task_id}. It may still finish and be billed upstream.")
+        return (
+            f"no result after {clock_text(elapsed)}; gave up waiting for task "
+            f"{job.task_id}. It may still finish and be billed upstream."
+        )
     message = job.error_message or "The generation failed."
-    if job.state is JobState.FAILED and job.task_id is not None and job.error_code not in (
-            "delivery_failed", "task_lost"):
+    if (
+        job.state is JobState.FAILED
+        and job.task_id is not None
+        and job.error_code not in ("delivery_failed", "task_lost")
+    ):
         return f"{message} (code {job.error_code}) Nothing should be billed for a failed task."
     if job.error_code == "delivery_failed":
         return f"{message} The result links (valid about 24 h): {' '.join(job.result_urls)}"
@@ -185,14 +207,16 @@ def _simulated_timing(speed: float) -> dict[str, Any]:
     from bot.simulator.config import DEFAULT_DURATIONS
 
     return {
-        "poll_min_interval": 0.5, "poll_first_look": 0.5, "poll_max_interval": 2.0,
-        "expected_seconds": {model: seconds / speed for model, seconds in
-                             DEFAULT_DURATIONS.items()},
+        "poll_min_interval": 0.5,
+        "poll_first_look": 0.5,
+        "poll_max_interval": 2.0,
+        "expected_seconds": {
+            model: seconds / speed for model, seconds in DEFAULT_DURATIONS.items()
+        },
     }
 
 
-async def _build_request(args: argparse.Namespace,
-                         spec: ModelSpec) -> tuple[WanRequest, list[str]]:
+async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[WanRequest, list[str]]:
     """The typed request from the flags, with local images checked and turned into data URIs."""
     scratch = argparse.ArgumentParser(add_help=False)
     options = add_request_arguments(scratch, spec.request_type)
@@ -201,8 +225,10 @@ async def _build_request(args: argparse.Namespace,
     known = {option.field for option in options}
     for name, value in vars(args).items():
         if value is not None and name not in known and name in _all_request_fields():
-            raise GenerateFailed(f"--{name.replace('_', '-')} is not available for "
-                                 f"{spec.model_id} on {spec.provider}")
+            raise GenerateFailed(
+                f"--{name.replace('_', '-')} is not available for "
+                f"{spec.model_id} on {spec.provider}"
+            )
     for option in options:
         value = getattr(args, option.field, None)
         if value is None:
@@ -252,10 +278,11 @@ async def _simulated(settings: Settings, speed: float):  # type: ignore[no-untyp
     )
 
     async with SimulatorServer(SimulatorConfig(speed=speed)) as server:
-        yield settings.model_copy(update={
-            "mulerouter_base_url": HttpUrl(server.base_url),
-            "vtrix_base_url": HttpUrl(server.base_url),
-            "mulerouter_api_key": SecretStr(DEFAULT_MULEROUTER_KEY),
-            "vtrix_api_key": SecretStr(DEFAULT_VTRIX_KEY),
-        })
-
+        yield settings.model_copy(
+            update={
+                "mulerouter_base_url": HttpUrl(server.base_url),
+                "vtrix_base_url": HttpUrl(server.base_url),
+                "mulerouter_api_key": SecretStr(DEFAULT_MULEROUTER_KEY),
+                "vtrix_api_key": SecretStr(DEFAULT_VTRIX_KEY),
+            }
+        )

@@ -18,9 +18,10 @@ from bot.pricing import PriceTable, PriceTableError, format_usd
 
 def add_models_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "models", help="list the models with their options, limits and prices",
+        "models",
+        help="list the models with their options, limits and prices",
         description="List every model endpoint with its options, limits and prices "
-                    "(prices from WANBOT_PRICE_TABLE when set).",
+        "(prices from WANBOT_PRICE_TABLE when set).",
     )
     parser.set_defaults(handler=run_models)
 
@@ -47,8 +48,11 @@ def print_catalog(prices: PriceTable, out: TextIO, *, flash_provider: str) -> No
         print(f"  result: {spec.result_kind.value}; price: {_prices(spec, prices)}", file=out)
         if spec.image_bounds:
             bounds = spec.image_bounds
-            print(f"  input images: JPEG/PNG/BMP/WEBP, {bounds.min_side}-{bounds.max_side} px "
-                  "per side, up to 10 MB (fixed where possible)", file=out)
+            print(
+                f"  input images: JPEG/PNG/BMP/WEBP, {bounds.min_side}-{bounds.max_side} px "
+                "per side, up to 10 MB (fixed where possible)",
+                file=out,
+            )
         for option in describe_options(spec.request_type):
             print(f"    {option.flag:<20} {option.limits()}", file=out)
         print(file=out)

@@ -86,24 +86,27 @@ def describe_options(request_type: type[WanRequest]) -> list[OptionInfo]:
         else:
             kind, flag = "text", "--" + name.replace("_", "-")
         choices = tuple(prop.get("enum") or ((prop["const"],) if "const" in prop else ()))
-        options.append(OptionInfo(
-            field=name,
-            flag=flag,
-            kind=kind,
-            required=name in required,
-            default=None if info.is_required() else info.default,
-            choices=choices,
-            minimum=prop.get("minimum"),
-            maximum=prop.get("maximum"),
-            max_length=prop.get("maxLength"),
-            max_items=prop.get("maxItems"),
-            help=info.description or "",
-        ))
+        options.append(
+            OptionInfo(
+                field=name,
+                flag=flag,
+                kind=kind,
+                required=name in required,
+                default=None if info.is_required() else info.default,
+                choices=choices,
+                minimum=prop.get("minimum"),
+                maximum=prop.get("maximum"),
+                max_length=prop.get("maxLength"),
+                max_items=prop.get("maxItems"),
+                help=info.description or "",
+            )
+        )
     return options
 
 
-def add_request_arguments(parser: argparse.ArgumentParser,
-                          request_type: type[WanRequest]) -> list[OptionInfo]:
+def add_request_arguments(
+    parser: argparse.ArgumentParser, request_type: type[WanRequest]
+) -> list[OptionInfo]:
     """Add one flag per request field. Unset flags stay ``None`` so model defaults apply."""
     options = describe_options(request_type)
     for option in options:

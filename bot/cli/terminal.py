@@ -62,7 +62,8 @@ class TerminalDeliverer:
         # The end (result or notice) is shown once, by _end; later states add nothing here.
         if self.ended is None and not job.state.final and job.state not in _DELIVERY_STATES:
             if job.state is JobState.RUNNING and (
-                    self.latest is None or self.latest.state is not JobState.RUNNING):
+                self.latest is None or self.latest.state is not JobState.RUNNING
+            ):
                 self._line(f"task {job.task_id} accepted")
             self.latest = job
             self.show(job)
@@ -117,5 +118,4 @@ _DELIVERY_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
 
 
 def _state_word(state: JobState) -> str:
-    return {JobState.CREATED: "queued", JobState.SUBMITTING: "submitting"}.get(state,
-                                                                                state.value)
+    return {JobState.CREATED: "queued", JobState.SUBMITTING: "submitting"}.get(state, state.value)

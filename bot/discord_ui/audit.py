@@ -18,9 +18,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def post_audit(bot: WanBot, guild_id: int, title: str, *, user_id: int, model_id: str,
-                     prompt: str | None = None, cost: str | None = None,
-                     link: str | None = None, note: str | None = None) -> None:
+async def post_audit(
+    bot: WanBot,
+    guild_id: int,
+    title: str,
+    *,
+    user_id: int,
+    model_id: str,
+    prompt: str | None = None,
+    cost: str | None = None,
+    link: str | None = None,
+    note: str | None = None,
+) -> None:
     config = await bot.store.guild_config(guild_id)
     channel_id = config.policy.audit_channel_id
     if channel_id is None:

@@ -45,22 +45,33 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"wan:x
     emoji: str | None = None
 
     def __init__(self, job_id: int, *, row: int | None = None) -> None:
-        super().__init__(discord.ui.Button(
-            label=self.label, style=self.style, emoji=self.emoji, row=row,
-            custom_id=f"wan:{self.action}:{job_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label=self.label,
+                style=self.style,
+                emoji=self.emoji,
+                row=row,
+                custom_id=f"wan:{self.action}:{job_id}",
+            )
+        )
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any],
-                             item: discord.ui.Button[Any], match: re.Match[str]) -> JobButton:
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Button[Any],
+        match: re.Match[str],
+    ) -> JobButton:
         return cls(int(match["job"]))
 
     async def callback(self, interaction: discord.Interaction[WanBot]) -> None:
         try:
             job = await interaction.client.store.get_job(self.job_id)
             if job is None:
-                raise UserFacingError(f"Job #{self.job_id} no longer exists, so there is "
-                                      "nothing to do here.")
+                raise UserFacingError(
+                    f"Job #{self.job_id} no longer exists, so there is nothing to do here."
+                )
             await self.act(interaction, job)
         except Exception as exc:  # a button has no command tree: answer here
             await answer_error(interaction, exc)
@@ -81,8 +92,9 @@ class CancelButton(JobButton, template=r"wan:cancel:(?P<job>\d+)"):
 
     async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
         if not _may_manage(interaction, job):
-            raise UserFacingError("Only the member who asked, or someone with Manage Messages, "
-                                  "can cancel this.")
+            raise UserFacingError(
+                "Only the member who asked, or someone with Manage Messages, can cancel this."
+            )
         await cancel_generation(interaction, job)
 
 
@@ -118,43 +130,63 @@ class DeleteButton(JobButton, template=r"wan:delete:(?P<job>\d+)"):
 
     async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
         if not _may_manage(interaction, job):
-            raise UserFacingError("Only the member who asked, or someone with Manage Messages, "
-                                  "can delete this.")
+            raise UserFacingError(
+                "Only the member who asked, or someone with Manage Messages, can delete this."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.message is not None:
             await interaction.message.delete()
         await interaction.edit_original_response(content=f"Deleted the result of job #{job.id}.")
 
 
-class AnimateButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
-                    template=r"wan:animate:(?P<job>\d+):(?P<index>\d)"):
+class AnimateButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"wan:animate:(?P<job>\d+):(?P<index>\d)",
+):
     """On image results: turn one of the images into a video with /wan-i2v-flash."""
 
     def __init__(self, job_id: int, index: int) -> None:
-        super().__init__(discord.ui.Button(
-            label=f"Animate {index + 1}", emoji="🎬", style=discord.ButtonStyle.primary, row=1,
-            custom_id=f"wan:animate:{job_id}:{index}"))
+        super().__init__(
+            discord.ui.Button(
+                label=f"Animate {index + 1}",
+                emoji="🎬",
+                style=discord.ButtonStyle.primary,
+                row=1,
+                custom_id=f"wan:animate:{job_id}:{index}",
+            )
+        )
         self.job_id = job_id
         self.index = index
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any],
-                             item: discord.ui.Button[Any], match: re.Match[str]) -> AnimateButton:
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Button[Any],
+        match: re.Match[str],
+    ) -> AnimateButton:
         return cls(int(match["job"]), int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction[WanBot]) -> None:
         job = await interaction.client.store.get_job(self.job_id)
         if job is None:
-            await answer_error(interaction, UserFacingError(
-                f"Job #{self.job_id} no longer exists, so there is nothing to animate."))
+            await answer_error(
+                interaction,
+                UserFacingError(
+                    f"Job #{self.job_id} no longer exists, so there is nothing to animate."
+                ),
+            )
             return
         await interaction.response.send_modal(AnimateModal(job, self.index))
 
 
 class AnimateModal(discord.ui.Modal, title="Animate this image"):
     prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-        label="How should it move?", style=discord.TextStyle.paragraph, max_length=800,
-        placeholder="The camera slowly pushes in as leaves drift past")
+        label="How should it move?",
+        style=discord.TextStyle.paragraph,
+        max_length=800,
+        placeholder="The camera slowly pushes in as leaves drift past",
+    )
 
     def __init__(self, job: Job, index: int) -> None:
         super().__init__(custom_id=f"wan:animate-modal:{job.id}:{index}")
@@ -165,19 +197,29 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
             image = await _result_image(interaction, self.job, self.index)
-            await start_generation(interaction, GenerationOrder(
-                model_id="wan2.2-i2v-flash", options={"prompt": self.prompt.value},
-                images={"image": [image]}, parent_job_id=self.job.id))
+            await start_generation(
+                interaction,
+                GenerationOrder(
+                    model_id="wan2.2-i2v-flash",
+                    options={"prompt": self.prompt.value},
+                    images={"image": [image]},
+                    parent_job_id=self.job.id,
+                ),
+            )
         except Exception as exc:
             await answer_error(interaction, exc)
 
 
-async def _result_image(interaction: discord.Interaction[WanBot], job: Job,
-                        index: int) -> InputImage:
+async def _result_image(
+    interaction: discord.Interaction[WanBot], job: Job, index: int
+) -> InputImage:
     """The ``index``-th image of a result: from the result message, else the provider link."""
     message = interaction.message
-    attachments = [a for a in (message.attachments if message else []) if
-                   (a.content_type or "").startswith("image/")]
+    attachments = [
+        a
+        for a in (message.attachments if message else [])
+        if (a.content_type or "").startswith("image/")
+    ]
     if index < len(attachments):
         url, name = attachments[index].url, attachments[index].filename
     elif index < len(job.result_urls):
@@ -185,8 +227,9 @@ async def _result_image(interaction: discord.Interaction[WanBot], job: Job,
     else:
         raise UserFacingError("That image is no longer available.")
     try:
-        data = await download(interaction.client.http_session, url,
-                              max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name)
+        data = await download(
+            interaction.client.http_session, url, max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name
+        )
     except MediaRejected as exc:
         raise UserFacingError(exc.user_message) from None
     return InputImage(name, data)
@@ -200,11 +243,17 @@ async def order_from_job(bot: WanBot, job: Job) -> GenerationOrder:
     """
     spec = spec_for(job.model_id, ProviderName(job.provider))
     media = spec.request_type.media_fields()
-    options = {name: value for name, value in job.request.items()
-               if name not in media or media[name] is MediaRole.AUDIO_URL}
+    options = {
+        name: value
+        for name, value in job.request.items()
+        if name not in media or media[name] is MediaRole.AUDIO_URL
+    }
     images: dict[str, list[InputImage]] = {}
-    wanted = {name: job.request[name] for name in media
-              if media[name] is not MediaRole.AUDIO_URL and job.request.get(name) is not None}
+    wanted = {
+        name: job.request[name]
+        for name in media
+        if media[name] is not MediaRole.AUDIO_URL and job.request.get(name) is not None
+    }
     if not wanted:
         return GenerationOrder(job.model_id, options, parent_job_id=job.id)
     on_disk = await _inputs_on_disk(bot, wanted)
@@ -215,8 +264,9 @@ async def order_from_job(bot: WanBot, job: Job) -> GenerationOrder:
     return GenerationOrder(job.model_id, options, images=images, parent_job_id=job.id)
 
 
-async def _inputs_on_disk(bot: WanBot,
-                          wanted: dict[str, Any]) -> dict[str, list[InputImage]] | None:
+async def _inputs_on_disk(
+    bot: WanBot, wanted: dict[str, Any]
+) -> dict[str, list[InputImage]] | None:
     images: dict[str, list[InputImage]] = {}
     for name, value in wanted.items():
         refs = value if isinstance(value, list) else [value]
@@ -231,37 +281,48 @@ async def _inputs_on_disk(bot: WanBot,
     return images
 
 
-async def _inputs_from_status_message(bot: WanBot, job: Job,
-                                      wanted: dict[str, Any]) -> dict[str, list[InputImage]]:
+async def _inputs_from_status_message(
+    bot: WanBot, job: Job, wanted: dict[str, Any]
+) -> dict[str, list[InputImage]]:
     if job.channel_id is None or job.status_message_id is None:
-        raise UserFacingError("The input images of this job are no longer available; run the "
-                              "command again with them.")
+        raise UserFacingError(
+            "The input images of this job are no longer available; run the command again with them."
+        )
     try:
         channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(job.status_message_id)
     except (discord.NotFound, discord.Forbidden):
-        raise UserFacingError("The status message with this job's input images was deleted; "
-                              "run the command again with them.") from None
+        raise UserFacingError(
+            "The status message with this job's input images was deleted; "
+            "run the command again with them."
+        ) from None
     found: dict[str, dict[int, InputImage]] = {}
     for attachment in message.attachments:
         match = _INPUT_NAME.match(attachment.filename)
         if match is None:
             continue
         try:
-            data = await download(bot.http_session, attachment.url,
-                                  max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=attachment.filename)
+            data = await download(
+                bot.http_session,
+                attachment.url,
+                max_bytes=MAX_INPUT_DOWNLOAD_BYTES,
+                name=attachment.filename,
+            )
         except MediaRejected as exc:
             raise UserFacingError(exc.user_message) from None
         found.setdefault(match["field"], {})[int(match["position"])] = InputImage(
-            attachment.filename, data)
+            attachment.filename, data
+        )
     images = {}
     for name, value in wanted.items():
         count = len(value) if isinstance(value, list) else 1
         got = found.get(name, {})
         if len(got) < count:
-            raise UserFacingError("The input images of this job are no longer available; run "
-                                  "the command again with them.")
+            raise UserFacingError(
+                "The input images of this job are no longer available; run "
+                "the command again with them."
+            )
         images[name] = [got[position] for position in sorted(got)][:count]
     return images
 

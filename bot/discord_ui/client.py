@@ -40,15 +40,22 @@ MAX_REFRESH_PER_TICK = 50
 # What the invite link asks for (README): post, embed, attach, and read back its own posts
 # (the outbox searches the channel history to avoid posting a result twice).
 REQUIRED_PERMISSIONS = discord.Permissions(
-    view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True,
-    attach_files=True, read_message_history=True,
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
 )
 
 
 def extension_names() -> list[str]:
     """Every module in ``cogs/``, as extension names (``cogs.wan_t2v``…)."""
-    return sorted(f"cogs.{module.name}" for module in pkgutil.iter_modules(cogs.__path__)
-                  if not module.name.startswith("_"))
+    return sorted(
+        f"cogs.{module.name}"
+        for module in pkgutil.iter_modules(cogs.__path__)
+        if not module.name.startswith("_")
+    )
 
 
 class WanBot(commands.Bot):
@@ -63,7 +70,9 @@ class WanBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and permissions; nothing privileged
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
             tree_cls=WanCommandTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
         )
@@ -77,8 +86,14 @@ class WanBot(commands.Bot):
         providers = Providers(self.settings, self.http_session)
         refresh = self.settings.status_refresh_seconds
         self.deliverer = DiscordDeliverer(self, edit_interval=refresh * 0.8)
-        self.engine = JobEngine(self.store, providers, self.prices, self.deliverer,
-                                self.http_session, EngineConfig.from_settings(self.settings))
+        self.engine = JobEngine(
+            self.store,
+            providers,
+            self.prices,
+            self.deliverer,
+            self.http_session,
+            EngineConfig.from_settings(self.settings),
+        )
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in extension_names():
             await self.load_extension(name)
@@ -110,20 +125,27 @@ class WanBot(commands.Bot):
         Syncing on every start is wasteful and rate-limited; a hash of the payload (and where
         it went) is kept in the database.
         """
-        guild = (discord.Object(self.settings.command_guild_id)
-                 if self.settings.command_guild_id else None)
+        guild = (
+            discord.Object(self.settings.command_guild_id)
+            if self.settings.command_guild_id
+            else None
+        )
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
-        digest = hashlib.sha256(json.dumps([guild.id if guild else None, payload],
-                                           sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps([guild.id if guild else None, payload], sort_keys=True).encode()
+        ).hexdigest()
         if await self.store.get_meta("commands_hash") == digest:
             log.info("slash commands unchanged; not syncing")
             return
         synced = await self.tree.sync(guild=guild)
         await self.store.set_meta("commands_hash", digest)
-        log.info("synced %d slash commands %s", len(synced),
-                 f"to server {guild.id}" if guild else "globally")
+        log.info(
+            "synced %d slash commands %s",
+            len(synced),
+            f"to server {guild.id}" if guild else "globally",
+        )
 
     async def on_ready(self) -> None:
         log.info("connected as %s to %d servers", self.user, len(self.guilds))

@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_SEARCH_LIMIT = 200
-_USERS_ONLY = discord.AllowedMentions(everyone=False, roles=False, users=True,
-                                      replied_user=False)
+_USERS_ONLY = discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False)
 
 
 class DiscordDeliverer:
@@ -98,22 +97,26 @@ class DiscordDeliverer:
                 raise _as_delivery_failure(again) from None
         return [message.id]
 
-    async def _send_result(self, channel: discord.abc.Messageable, job: Job,
-                           files: Sequence[Path]) -> discord.Message:
+    async def _send_result(
+        self, channel: discord.abc.Messageable, job: Job, files: Sequence[Path]
+    ) -> discord.Message:
         linked = not files
         view = result_view(job, image_count=len(files) or len(job.result_urls))
         if linked:
             for index, url in enumerate(job.result_urls[:5]):
                 view.add_item(discord.ui.Button(label=f"Download {index + 1}", url=url, row=2))
-        noun = "video" if job.unit == "second" else "images" if len(job.result_urls) > 1 \
-            else "image"
+        noun = (
+            "video" if job.unit == "second" else "images" if len(job.result_urls) > 1 else "image"
+        )
         verb = "are" if noun == "images" else "is"
         return await channel.send(
             content=f"<@{job.user_id}> your {noun} {verb} ready.",
             embed=result_embed(job, linked=linked),
             files=[discord.File(path, filename=path.name) for path in files],
-            view=view, reference=self._reference(channel, job),
-            allowed_mentions=_USERS_ONLY, nonce=_nonce(job, DeliveryKind.RESULT),
+            view=view,
+            reference=self._reference(channel, job),
+            allowed_mentions=_USERS_ONLY,
+            nonce=_nonce(job, DeliveryKind.RESULT),
         )
 
     async def deliver_notice(self, job: Job) -> list[int]:
@@ -121,8 +124,11 @@ class DiscordDeliverer:
         view = notice_view(job) if job.state is not JobState.CANCELLED else discord.utils.MISSING
         try:
             message = await channel.send(
-                content=f"<@{job.user_id}>", embed=notice_embed(job), view=view,
-                reference=self._reference(channel, job), allowed_mentions=_USERS_ONLY,
+                content=f"<@{job.user_id}>",
+                embed=notice_embed(job),
+                view=view,
+                reference=self._reference(channel, job),
+                allowed_mentions=_USERS_ONLY,
                 nonce=_nonce(job, DeliveryKind.NOTICE),
             )
         except discord.HTTPException as exc:
@@ -144,8 +150,9 @@ class DiscordDeliverer:
         try:
             channel = await self._channel(job)
             partial = channel.get_partial_message(job.status_message_id)  # type: ignore[attr-defined]
-            await partial.edit(embed=status_embed(job, eta=self.bot.engine.eta(job)),
-                               view=status_view(job))
+            await partial.edit(
+                embed=status_embed(job, eta=self.bot.engine.eta(job)), view=status_view(job)
+            )
         except (DeliveryFailed, discord.HTTPException) as exc:
             log.info("job %d: status message not updated (%s)", job.id, exc)
 
@@ -153,8 +160,9 @@ class DiscordDeliverer:
     def _reference(channel: discord.abc.Messageable, job: Job) -> discord.MessageReference | None:
         if job.status_message_id is None or job.channel_id is None:
             return None
-        return discord.MessageReference(message_id=job.status_message_id,
-                                        channel_id=job.channel_id, fail_if_not_exists=False)
+        return discord.MessageReference(
+            message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+        )
 
     @staticmethod
     def _upload_limit(channel: discord.abc.Messageable) -> int:

@@ -95,12 +95,18 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
     state = _STATE_WORDS[job.state]
     if job.state is JobState.RUNNING and job.progress:
         state += f" · {job.progress:.0%}"
-    colour = ("done" if job.state is JobState.DELIVERED else
-              "failed" if job.state in (JobState.FAILED, JobState.TIMED_OUT,
-                                        JobState.SUBMISSION_UNKNOWN) else
-              "stopped" if job.state is JobState.CANCELLED else "active")
-    embed = discord.Embed(title=model_title(job), colour=_COLOURS[colour],
-                          description=_quoted_prompt(job))
+    colour = (
+        "done"
+        if job.state is JobState.DELIVERED
+        else "failed"
+        if job.state in (JobState.FAILED, JobState.TIMED_OUT, JobState.SUBMISSION_UNKNOWN)
+        else "stopped"
+        if job.state is JobState.CANCELLED
+        else "active"
+    )
+    embed = discord.Embed(
+        title=model_title(job), colour=_COLOURS[colour], description=_quoted_prompt(job)
+    )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     embed.add_field(name="State", value=state)
     end = job.finished_at or now
@@ -120,8 +126,9 @@ def _quoted_prompt(job: Job) -> str:
 
 def result_embed(job: Job, *, linked: bool) -> discord.Embed:
     """Posted with the result: the full settings, seed and what it cost."""
-    embed = discord.Embed(title=model_title(job), colour=_COLOURS["done"],
-                          description=_quoted_prompt(job))
+    embed = discord.Embed(
+        title=model_title(job), colour=_COLOURS["done"], description=_quoted_prompt(job)
+    )
     embed.add_field(name="Settings", value=settings_text(job), inline=False)
     seed = job.request.get("seed")
     embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
@@ -131,8 +138,12 @@ def result_embed(job: Job, *, linked: bool) -> discord.Embed:
         embed.add_field(name="Images", value=str(job.units))
     embed.add_field(name="Cost", value=cost_text(job))
     if linked:
-        embed.add_field(name="Download", value="Too large to upload here: use the link "
-                        "button. Provider links expire after about 24 hours.", inline=False)
+        embed.add_field(
+            name="Download",
+            value="Too large to upload here: use the link "
+            "button. Provider links expire after about 24 hours.",
+            inline=False,
+        )
     embed.set_footer(text=marker(job.id, "result"))
     return embed
 
@@ -141,11 +152,15 @@ def charge_sentence(job: Job, cancelled_from: JobState | None = None) -> str:
     """What the member's budget was charged for a job that ended without a result."""
     estimate = format_usd(job.estimated_cost)
     if job.state is JobState.SUBMISSION_UNKNOWN:
-        return (f"The estimate ({estimate}) stays counted against your budget, because the "
-                "provider may have accepted and billed it.")
+        return (
+            f"The estimate ({estimate}) stays counted against your budget, because the "
+            "provider may have accepted and billed it."
+        )
     if job.state is JobState.CANCELLED and job.submitted_at is not None:
-        return (f"It was already running at the provider, which still bills it: {estimate} "
-                "(estimated) was charged.")
+        return (
+            f"It was already running at the provider, which still bills it: {estimate} "
+            "(estimated) was charged."
+        )
     if job.state is JobState.FAILED and job.error_code == "delivery_failed":
         return f"The generation itself succeeded and was charged ({cost_text(job)})."
     if job.billed_cost is not None and job.billed_cost > Decimal(0):
@@ -163,12 +178,17 @@ def notice_embed(job: Job) -> discord.Embed:
     }.get(job.state, "The generation ended")
     reason = job.error_message or ""
     if job.state is JobState.TIMED_OUT:
-        reason = ("The provider did not deliver a result before the deadline. It may still "
-                  "finish upstream.")
+        reason = (
+            "The provider did not deliver a result before the deadline. It may still "
+            "finish upstream."
+        )
     elif job.state is JobState.CANCELLED:
         reason = "Cancelled on request."
-    embed = discord.Embed(title=f"{headline} · {model_title(job)}", colour=_COLOURS["failed"],
-                          description=_quoted_prompt(job))
+    embed = discord.Embed(
+        title=f"{headline} · {model_title(job)}",
+        colour=_COLOURS["failed"],
+        description=_quoted_prompt(job),
+    )
     if reason:
         embed.add_field(name="Why", value=_excerpt(reason, 1000), inline=False)
     embed.add_field(name="Cost", value=charge_sentence(job), inline=False)

@@ -72,8 +72,7 @@ class GenerationOrder:
     parent_job_id: int | None = None
 
 
-async def start_generation(interaction: discord.Interaction[WanBot],
-                           order: GenerationOrder) -> Job:
+async def start_generation(interaction: discord.Interaction[WanBot], order: GenerationOrder) -> Job:
     """Run the whole flow for one order; raises :class:`UserFacingError` on any refusal."""
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -96,8 +95,11 @@ async def start_generation(interaction: discord.Interaction[WanBot],
         raise UserFacingError("\n".join(f"• {problem}" for problem in exc.problems)) from None
     try:
         job = await bot.engine.submit(
-            user_id=interaction.user.id, guild_id=interaction.guild.id,
-            channel_id=interaction.channel.id, spec=spec, request=request,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild.id,
+            channel_id=interaction.channel.id,
+            spec=spec,
+            request=request,
             parent_job_id=order.parent_job_id,
         )
     except ReservationRefused as exc:
@@ -114,12 +116,24 @@ async def start_generation(interaction: discord.Interaction[WanBot],
     text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. {follow}"]
     text += [f"• {note}" for note in notes]
     await interaction.edit_original_response(content="\n".join(text))
-    await post_audit(bot, interaction.guild.id, "Generation submitted",
-                     user_id=interaction.user.id, model_id=spec.model_id,
-                     prompt=fields.get("prompt"), cost=f"{format_usd(job.estimated_cost)} "
-                     "(estimated)", link=status_url, note=f"job #{job.id}")
-    log.info("job %d: %s for user %d in guild %d", job.id, spec.model_id, interaction.user.id,
-             interaction.guild.id)
+    await post_audit(
+        bot,
+        interaction.guild.id,
+        "Generation submitted",
+        user_id=interaction.user.id,
+        model_id=spec.model_id,
+        prompt=fields.get("prompt"),
+        cost=f"{format_usd(job.estimated_cost)} (estimated)",
+        link=status_url,
+        note=f"job #{job.id}",
+    )
+    log.info(
+        "job %d: %s for user %d in guild %d",
+        job.id,
+        spec.model_id,
+        interaction.user.id,
+        interaction.guild.id,
+    )
     return job
 
 
@@ -127,12 +141,15 @@ def _check_options(spec: ModelSpec, fields: dict[str, Any]) -> None:
     unsupported = sorted(set(fields) - set(spec.request_type.model_fields))
     if unsupported:
         names = ", ".join(name.replace("_", " ") for name in unsupported)
-        raise UserFacingError(f"{names} can't be used here: this server runs {spec.model_id} "
-                              f"on {spec.provider}, which has no such option. Leave it out.")
+        raise UserFacingError(
+            f"{names} can't be used here: this server runs {spec.model_id} "
+            f"on {spec.provider}, which has no such option. Leave it out."
+        )
 
 
-async def _check_policy(interaction: discord.Interaction[WanBot], spec: ModelSpec,
-                        fields: dict[str, Any]) -> None:
+async def _check_policy(
+    interaction: discord.Interaction[WanBot], spec: ModelSpec, fields: dict[str, Any]
+) -> None:
     """The server's rules (channels, roles, models, safety, blocklist); blocklist hits are
     audited with the full prompt, while the member is not shown the matched word."""
     assert interaction.guild is not None
@@ -143,19 +160,29 @@ async def _check_policy(interaction: discord.Interaction[WanBot], spec: ModelSpe
     config = await interaction.client.store.guild_config(interaction.guild.id)
     try:
         check_policy(
-            config.policy, model_id=spec.model_id, channel_id=interaction.channel.id,
-            parent_channel_id=getattr(interaction.channel, "parent_id", None), role_ids=roles,
-            is_staff=is_staff, age_restricted=_age_restricted(interaction.channel),
-            safety_filter=fields.get("safety_filter"), prompt=fields.get("prompt"),
+            config.policy,
+            model_id=spec.model_id,
+            channel_id=interaction.channel.id,
+            parent_channel_id=getattr(interaction.channel, "parent_id", None),
+            role_ids=roles,
+            is_staff=is_staff,
+            age_restricted=_age_restricted(interaction.channel),
+            safety_filter=fields.get("safety_filter"),
+            prompt=fields.get("prompt"),
             negative_prompt=fields.get("negative_prompt"),
         )
     except PolicyRefusal as exc:
         if exc.audit:
-            matched = blocked_term(config.policy, fields.get("prompt"),
-                                   fields.get("negative_prompt"))
+            matched = blocked_term(
+                config.policy, fields.get("prompt"), fields.get("negative_prompt")
+            )
             await post_audit(
-                interaction.client, interaction.guild.id, "Refused by the blocklist",
-                user_id=member.id, model_id=spec.model_id, prompt=fields.get("prompt"),
+                interaction.client,
+                interaction.guild.id,
+                "Refused by the blocklist",
+                user_id=member.id,
+                model_id=spec.model_id,
+                prompt=fields.get("prompt"),
                 note=f"matched: {matched}",
             )
         raise UserFacingError(str(exc)) from None
@@ -169,19 +196,32 @@ def _age_restricted(channel: object) -> bool:
 
 def _check_bot_can_post(interaction: discord.Interaction[WanBot]) -> None:
     perms = interaction.app_permissions
-    missing = [name for name, ok in (("View Channel", perms.view_channel),
-                                     ("Send Messages", perms.send_messages),
-                                     ("Embed Links", perms.embed_links),
-                                     ("Attach Files", perms.attach_files)) if not ok]
+    missing = [
+        name
+        for name, ok in (
+            ("View Channel", perms.view_channel),
+            ("Send Messages", perms.send_messages),
+            ("Embed Links", perms.embed_links),
+            ("Attach Files", perms.attach_files),
+        )
+        if not ok
+    ]
     if missing:
-        raise UserFacingError(f"I can't post results in this channel (missing: "
-                              f"{', '.join(missing)}). Ask the server staff, or use another "
-                              "channel.")
+        raise UserFacingError(
+            f"I can't post results in this channel (missing: "
+            f"{', '.join(missing)}). Ask the server staff, or use another "
+            "channel."
+        )
 
 
-async def _add_images(bot: WanBot, spec: ModelSpec, order: GenerationOrder,
-                      fields: dict[str, Any], notes: list[str],
-                      previews: list[discord.File]) -> None:
+async def _add_images(
+    bot: WanBot,
+    spec: ModelSpec,
+    order: GenerationOrder,
+    fields: dict[str, Any],
+    notes: list[str],
+    previews: list[discord.File],
+) -> None:
     """Fetch, check and repair every image of the order into ``data:`` URIs in ``fields``."""
     media = spec.request_type.media_fields()
     sources: dict[str, list[InputImage]] = dict(order.images)
@@ -194,30 +234,42 @@ async def _add_images(bot: WanBot, spec: ModelSpec, order: GenerationOrder,
         uris = []
         for position, image in enumerate(images):
             try:
-                prepared = await asyncio.to_thread(prepare_image, image.data, spec.image_bounds,
-                                                   name=image.name)
+                prepared = await asyncio.to_thread(
+                    prepare_image, image.data, spec.image_bounds, name=image.name
+                )
             except MediaRejected as exc:
                 raise UserFacingError(exc.user_message) from None
             uris.append(prepared.data_uri)
             notes.extend(f"{image.name}: {note}" for note in prepared.notes)
             extension = prepared.mime.split("/")[-1].replace("jpeg", "jpg")
-            previews.append(discord.File(io.BytesIO(prepared.raw),
-                                         filename=f"input-{name}-{position + 1}.{extension}"))
+            previews.append(
+                discord.File(
+                    io.BytesIO(prepared.raw), filename=f"input-{name}-{position + 1}.{extension}"
+                )
+            )
         fields[name] = uris if role is MediaRole.IMAGES else uris[0]
 
 
 async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImage:
     declared = (attachment.content_type or "").split(";")[0].strip().lower()
     if declared and not declared.startswith("image/"):
-        raise UserFacingError(f"{attachment.filename} isn't an image ({declared}). Attach a "
-                              "JPEG, PNG, BMP or WEBP picture.")
+        raise UserFacingError(
+            f"{attachment.filename} isn't an image ({declared}). Attach a "
+            "JPEG, PNG, BMP or WEBP picture."
+        )
     if attachment.size > MAX_INPUT_DOWNLOAD_BYTES:
-        raise UserFacingError(f"{attachment.filename} is {megabytes(attachment.size)}; images "
-                              f"may be at most {megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Attach a "
-                              "smaller file.")
+        raise UserFacingError(
+            f"{attachment.filename} is {megabytes(attachment.size)}; images "
+            f"may be at most {megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Attach a "
+            "smaller file."
+        )
     try:
-        data = await download(bot.http_session, attachment.url,
-                              max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=attachment.filename)
+        data = await download(
+            bot.http_session,
+            attachment.url,
+            max_bytes=MAX_INPUT_DOWNLOAD_BYTES,
+            name=attachment.filename,
+        )
     except MediaRejected as exc:
         raise UserFacingError(exc.user_message) from None
     return InputImage(attachment.filename, data)
@@ -226,18 +278,24 @@ async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImag
 async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
     """Check an audio attachment (type, size, then its real duration); return its URL."""
     try:
-        check_audio_metadata(name=attachment.filename, size=attachment.size,
-                             content_type=attachment.content_type)
-        data = await download(bot.http_session, attachment.url,
-                              max_bytes=attachment.size + 1, name=attachment.filename)
+        check_audio_metadata(
+            name=attachment.filename, size=attachment.size, content_type=attachment.content_type
+        )
+        data = await download(
+            bot.http_session,
+            attachment.url,
+            max_bytes=attachment.size + 1,
+            name=attachment.filename,
+        )
         await asyncio.to_thread(check_audio, data, name=attachment.filename)
     except MediaRejected as exc:
         raise UserFacingError(exc.user_message) from None
     return attachment.url
 
 
-async def _post_status(bot: WanBot, interaction: discord.Interaction[WanBot], job: Job,
-                       previews: list[discord.File]) -> discord.Message:
+async def _post_status(
+    bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, previews: list[discord.File]
+) -> discord.Message:
     """The public status message, posted through the channel so it outlives the token.
 
     Input images ride along as attachments: staff see what was submitted, and Retry reads them
@@ -248,8 +306,10 @@ async def _post_status(bot: WanBot, interaction: discord.Interaction[WanBot], jo
     channel = interaction.channel
     assert isinstance(channel, discord.abc.Messageable)
     message = await channel.send(
-        embed=status_embed(job, eta=bot.engine.eta(job)), files=previews,
-        view=status_view(job), allowed_mentions=discord.AllowedMentions.none(),
+        embed=status_embed(job, eta=bot.engine.eta(job)),
+        files=previews,
+        view=status_view(job),
+        allowed_mentions=discord.AllowedMentions.none(),
     )
     await bot.store.set_status_message(job.id, message.id)
     return message
@@ -264,21 +324,33 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
         await interaction.response.defer(ephemeral=True, thinking=True)
     cancelled_from = await interaction.client.engine.cancel(job.id, interaction.user.id)
     if cancelled_from is None:
-        raise UserFacingError(f"Job #{job.id} can't be cancelled now "
-                              f"({job.state.value.replace('_', ' ')}).")
+        raise UserFacingError(
+            f"Job #{job.id} can't be cancelled now ({job.state.value.replace('_', ' ')})."
+        )
     if cancelled_from is JobState.RUNNING:
-        text = (f"Cancelled job #{job.id}. It was already running at the provider, which "
-                "still bills it, so the estimate stays charged.")
+        text = (
+            f"Cancelled job #{job.id}. It was already running at the provider, which "
+            "still bills it, so the estimate stays charged."
+        )
     else:
         text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
     await interaction.edit_original_response(content=text)
     if job.guild_id is not None:
-        charged = (f"{format_usd(job.estimated_cost)} (estimated, still billed)"
-                   if cancelled_from is JobState.RUNNING else "nothing")
-        await post_audit(interaction.client, job.guild_id, "Generation cancelled",
-                         user_id=interaction.user.id, model_id=job.model_id,
-                         prompt=job.request.get("prompt"), cost=charged,
-                         note=f"job #{job.id} of <@{job.user_id}>")
+        charged = (
+            f"{format_usd(job.estimated_cost)} (estimated, still billed)"
+            if cancelled_from is JobState.RUNNING
+            else "nothing"
+        )
+        await post_audit(
+            interaction.client,
+            job.guild_id,
+            "Generation cancelled",
+            user_id=interaction.user.id,
+            model_id=job.model_id,
+            prompt=job.request.get("prompt"),
+            cost=charged,
+            note=f"job #{job.id} of <@{job.user_id}>",
+        )
 
 
 def new_seed() -> int:

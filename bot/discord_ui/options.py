@@ -30,8 +30,9 @@ def max_length(model: type[WanRequest], field: str) -> int:
     raise LookupError(f"{model.__name__}.{field} declares no max_length")
 
 
-def literal_choices(model: type[WanRequest], field: str,
-                    label: typing.Callable[[Any], str] = str) -> list[app_commands.Choice[Any]]:
+def literal_choices(
+    model: type[WanRequest], field: str, label: typing.Callable[[Any], str] = str
+) -> list[app_commands.Choice[Any]]:
     """The documented values of a ``Literal`` field as slash-command choices."""
     values = typing.get_args(model.model_fields[field].annotation)
     return [app_commands.Choice(name=label(value), value=value) for value in values]

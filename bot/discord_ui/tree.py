@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE = ("Something went wrong on my side and nothing was charged. The server staff "
-                   "can find the details in the bot's log.")
+GENERIC_FAILURE = (
+    "Something went wrong on my side and nothing was charged. The server staff "
+    "can find the details in the bot's log."
+)
 
 
 class WanCommandTree(app_commands.CommandTree["WanBot"]):
-    async def on_error(self, interaction: discord.Interaction[WanBot],
-                       error: app_commands.AppCommandError) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction[WanBot], error: app_commands.AppCommandError
+    ) -> None:
         await answer_error(interaction, error)
 
 
@@ -37,12 +40,17 @@ def message_for(error: BaseException) -> str:
     if isinstance(error, UserFacingError):
         return str(error)
     if isinstance(error, app_commands.MissingPermissions):
-        return "You need the " + ", ".join(p.replace("_", " ").title()
-                                           for p in error.missing_permissions) + " permission."
+        return (
+            "You need the "
+            + ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+            + " permission."
+        )
     if isinstance(error, app_commands.BotMissingPermissions):
-        return "I'm missing the " + ", ".join(p.replace("_", " ").title()
-                                              for p in error.missing_permissions) + \
-            " permission here. Ask the server staff."
+        return (
+            "I'm missing the "
+            + ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+            + " permission here. Ask the server staff."
+        )
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server channel, not in direct messages."
     if isinstance(error, app_commands.CommandOnCooldown):
@@ -58,19 +66,26 @@ async def answer_error(interaction: discord.Interaction[WanBot], error: BaseExce
     """Reply privately with :func:`message_for`; log everything that is not a plain refusal."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     command = interaction.command.qualified_name if interaction.command else "component"
-    if isinstance(original, UserFacingError | app_commands.CheckFailure
-                  | app_commands.TransformerError):
+    if isinstance(
+        original, UserFacingError | app_commands.CheckFailure | app_commands.TransformerError
+    ):
         log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
     else:
-        log.error("/%s failed for user %s", command, interaction.user.id,
-                  exc_info=(type(original), original, original.__traceback__))
+        log.error(
+            "/%s failed for user %s",
+            command,
+            interaction.user.id,
+            exc_info=(type(original), original, original.__traceback__),
+        )
     text = message_for(error)
     try:
         if interaction.response.is_done():
-            await interaction.edit_original_response(content=text, embed=None, view=None,
-                                                     attachments=[])
+            await interaction.edit_original_response(
+                content=text, embed=None, view=None, attachments=[]
+            )
         else:
             await interaction.response.send_message(text, ephemeral=True)
     except discord.HTTPException:
-        log.warning("could not tell user %s about the error (interaction gone)",
-                    interaction.user.id)
+        log.warning(
+            "could not tell user %s about the error (interaction gone)", interaction.user.id
+        )

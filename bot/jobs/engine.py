@@ -113,13 +113,17 @@ class EngineConfig:
         return cls(**values)
 
     def deadline_for(self, spec: ModelSpec) -> float:
-        return self.video_deadline if spec.result_kind is ResultKind.VIDEO else (
-            self.image_deadline)
+        return (
+            self.video_deadline if spec.result_kind is ResultKind.VIDEO else (self.image_deadline)
+        )
 
 
 def _has_inline_media(request: WanRequest) -> bool:
-    return any(request.media_fields().get(name) in (MediaRole.IMAGE, MediaRole.IMAGES)
-               and getattr(request, name) is not None for name in request.media_fields())
+    return any(
+        request.media_fields().get(name) in (MediaRole.IMAGE, MediaRole.IMAGES)
+        and getattr(request, name) is not None
+        for name in request.media_fields()
+    )
 
 
 @dataclass(slots=True)
@@ -161,9 +165,11 @@ class JobEngine:
         self.config = config
         self.clock = clock
         self.inputs = InputFiles(config.media_dir / "inputs")
-        self.planner = PollPlanner(min_interval=config.poll_min_interval,
-                                   max_interval=config.poll_max_interval,
-                                   first_look=config.poll_first_look)
+        self.planner = PollPlanner(
+            min_interval=config.poll_min_interval,
+            max_interval=config.poll_max_interval,
+            first_look=config.poll_first_look,
+        )
         self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests)
         self.outbox = Outbox(store, deliverer, session, config, clock=clock)
         self._buckets: dict[ProviderName, TokenBucket] = {}
@@ -193,10 +199,13 @@ class JobEngine:
             elif job.state is JobState.SUBMITTING:
                 # The create request may have left before the stop: never resend it.
                 await self.store.mark_submission_unknown(
-                    job.id, "The bot restarted while sending this request, so it cannot tell "
+                    job.id,
+                    "The bot restarted while sending this request, so it cannot tell "
                     "whether the provider accepted it. It was not resent automatically, to "
-                    "avoid paying twice; use Retry if no result arrives.", now,
-                    detail="process stopped in state submitting")
+                    "avoid paying twice; use Retry if no result arrives.",
+                    now,
+                    detail="process stopped in state submitting",
+                )
             elif job.state is JobState.RUNNING:
                 self._track(job)
                 self.scheduler.push(now, job.id, Action.POLL)
@@ -207,9 +216,12 @@ class JobEngine:
         self.scheduler.start()
         self.outbox.start()
         self._flusher = asyncio.create_task(self._flush_polls_forever(), name="poll-flusher")
-        log.info("job engine started: resumed %d to submit, %d running, %d marked unknown",
-                 resumed[JobState.CREATED], resumed[JobState.RUNNING],
-                 resumed[JobState.SUBMITTING])
+        log.info(
+            "job engine started: resumed %d to submit, %d running, %d marked unknown",
+            resumed[JobState.CREATED],
+            resumed[JobState.RUNNING],
+            resumed[JobState.SUBMITTING],
+        )
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop taking jobs, let in-flight requests finish for up to ``grace`` seconds, persist.
@@ -229,9 +241,17 @@ class JobEngine:
 
     # --- front-end API --------------------------------------------------------------------------
 
-    async def submit(self, *, user_id: int, guild_id: int | None, channel_id: int | None,
-                     spec: ModelSpec, request: WanRequest, limits: Limits | None = None,
-                     parent_job_id: int | None = None) -> Job:
+    async def submit(
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        spec: ModelSpec,
+        request: WanRequest,
+        limits: Limits | None = None,
+        parent_job_id: int | None = None,
+    ) -> Job:
         """Reserve the budget and persist the job; the create request follows in the background.
 
         Raises :class:`~bot.jobs.store.ReservationRefused` when a budget or limit says no
@@ -241,30 +261,47 @@ class JobEngine:
             raise EngineStopping("the bot is restarting; try again in a minute")
         if _has_inline_media(request):
             async with self._inputs_lock:
-                job = await self._create(user_id, guild_id, channel_id, spec, request, limits,
-                                         parent_job_id)
+                job = await self._create(
+                    user_id, guild_id, channel_id, spec, request, limits, parent_job_id
+                )
         else:
-            job = await self._create(user_id, guild_id, channel_id, spec, request, limits,
-                                     parent_job_id)
+            job = await self._create(
+                user_id, guild_id, channel_id, spec, request, limits, parent_job_id
+            )
         self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
         return job
 
-    async def _create(self, user_id: int, guild_id: int | None, channel_id: int | None,
-                      spec: ModelSpec, request: WanRequest, limits: Limits | None,
-                      parent_job_id: int | None) -> Job:
+    async def _create(
+        self,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        spec: ModelSpec,
+        request: WanRequest,
+        limits: Limits | None,
+        parent_job_id: int | None,
+    ) -> Job:
         """Store the inputs and the job (under the inputs lock)."""
         stored, refs = await asyncio.to_thread(self._stash_inputs, request)
         new = NewJob(
-            user_id=user_id, guild_id=guild_id, channel_id=channel_id, model_id=spec.model_id,
-            provider=spec.provider.value, request=stored, price_tier=request.price_tier(),
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            model_id=spec.model_id,
+            provider=spec.provider.value,
+            request=stored,
+            price_tier=request.price_tier(),
             estimated_cost=self.prices.estimate(spec.model_id, request),
-            units=request.billable_units(), unit=spec.price_unit.value,
-            deadline_seconds=self.config.deadline_for(spec), inputs=refs,
+            units=request.billable_units(),
+            unit=spec.price_unit.value,
+            deadline_seconds=self.config.deadline_for(spec),
+            inputs=refs,
             parent_job_id=parent_job_id,
         )
         try:
-            return await self.store.create_job(new, limits or self.config.default_limits,
-                                               self.clock())
+            return await self.store.create_job(
+                new, limits or self.config.default_limits, self.clock()
+            )
         except BaseException:
             for sha in await self.store.unreferenced_inputs([ref.sha256 for ref in refs]):
                 await asyncio.to_thread(self.inputs.delete, sha)
@@ -360,8 +397,7 @@ class JobEngine:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %d: %s failed unexpectedly; will look again", job_id,
-                          action.value)
+            log.exception("job %d: %s failed unexpectedly; will look again", job_id, action.value)
             self.scheduler.push(self.clock() + 60.0, job_id, action)
 
     def _bucket(self, provider: ProviderName) -> TokenBucket:
@@ -384,10 +420,13 @@ class JobEngine:
         except (ConfigError, OSError, KeyError, RequestInvalid) as exc:
             log.error("job %d cannot be submitted: %s", job_id, exc)
             await self.store.claim_submission(job_id, self.clock())
-            await self._fail(job_id, "not_submitted",
-                             "The bot could not send this request (a configuration problem; "
-                             "the server staff has been told in the logs). Nothing was charged.",
-                             str(exc))
+            await self._fail(
+                job_id,
+                "not_submitted",
+                "The bot could not send this request (a configuration problem; "
+                "the server staff has been told in the logs). Nothing was charged.",
+                str(exc),
+            )
             return
         await self._bucket(spec.provider).acquire()
         if not self._accepting or not await self.store.claim_submission(job_id, self.clock()):
@@ -396,8 +435,9 @@ class JobEngine:
             task_id = await provider.submit(spec, request)
         except SubmissionOutcomeUnknown as exc:
             log.warning("job %d: %s", job_id, exc)
-            await self.store.mark_submission_unknown(job_id, exc.user_message, self.clock(),
-                                                     detail=str(exc))
+            await self.store.mark_submission_unknown(
+                job_id, exc.user_message, self.clock(), detail=str(exc)
+            )
             await self._drop_inputs(job_id)
             self.outbox.wake()
             await self._notify(job_id)
@@ -405,7 +445,7 @@ class JobEngine:
         except (RateLimited, ProviderUnavailable) as exc:
             # Definite "not accepted" (see bot.providers.http): safe to try again later.
             if job.submit_attempts + 1 < self.config.max_submit_attempts:
-                delay = self.config.submit_retry_seconds * 2 ** job.submit_attempts
+                delay = self.config.submit_retry_seconds * 2**job.submit_attempts
                 if isinstance(exc, RateLimited) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 log.warning("job %d: %s; submitting again in %.0fs", job_id, exc, delay)
@@ -422,10 +462,10 @@ class JobEngine:
         history_key = (job.model_id, job.price_tier, str(job.units))
         estimate = await self._estimate(history_key)
         first = self.planner.next_delay(estimate, 0.0, 0)
-        await self._forget_inputs(await self.store.mark_running(job_id, task_id, now,
-                                                                now + first))
-        self._running[job_id] = _Running(job_id, spec, task_id, now, job.deadline_at,
-                                         history_key, last_unfinished_at=now)
+        await self._forget_inputs(await self.store.mark_running(job_id, task_id, now, now + first))
+        self._running[job_id] = _Running(
+            job_id, spec, task_id, now, job.deadline_at, history_key, last_unfinished_at=now
+        )
         self.scheduler.push(now + first, job_id, Action.POLL)
         log.info("job %d submitted as %s task %s", job_id, spec.provider, task_id)
         await self._notify(job_id)
@@ -486,8 +526,9 @@ class JobEngine:
                 task.add_done_callback(self._background.discard)
                 return
         if not exc.transient:
-            log.error("job %d: polling refused: %s (check the provider account)",
-                      running.job_id, exc)
+            log.error(
+                "job %d: polling refused: %s (check the provider account)", running.job_id, exc
+            )
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         delay = self.planner.after_error(running.errors, retry_after)
         now = self.clock()
@@ -495,8 +536,9 @@ class JobEngine:
         self.scheduler.push(now + delay, running.job_id, Action.POLL)
 
     async def _lose(self, job_id: int) -> None:
-        await self._fail(job_id, "task_lost",
-                         "The provider no longer knows this task. Nothing was charged.")
+        await self._fail(
+            job_id, "task_lost", "The provider no longer knows this task. Nothing was charged."
+        )
         self._running.pop(job_id, None)
 
     async def _succeeded(self, running: _Running, result: PollResult) -> None:
@@ -504,17 +546,20 @@ class JobEngine:
         last = running.last_unfinished_at
         completed_at = None if last is None else (last + now) / 2
         exact = last is not None and self.planner.is_exact(now - last)
-        moved = await self.store.mark_succeeded(running.job_id, result.result_urls,
-                                                result.billed_cost, now,
-                                                completed_at=completed_at,
-                                                completion_exact=exact)
+        moved = await self.store.mark_succeeded(
+            running.job_id,
+            result.result_urls,
+            result.billed_cost,
+            now,
+            completed_at=completed_at,
+            completion_exact=exact,
+        )
         self._running.pop(running.job_id, None)
         if moved:
             self.outbox.wake()
             await self._notify(running.job_id)
 
-    async def _fail(self, job_id: int, code: str, message: str,
-                    detail: str | None = None) -> None:
+    async def _fail(self, job_id: int, code: str, message: str, detail: str | None = None) -> None:
         if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
             await self._drop_inputs(job_id)
             self.outbox.wake()
@@ -555,8 +600,13 @@ class JobEngine:
         assert job.task_id is not None
         assert job.submitted_at is not None
         self._running[job.id] = _Running(
-            job.id, spec, job.task_id, job.submitted_at, job.deadline_at,
-            (job.model_id, job.price_tier, str(job.units)), polls=job.poll_count,
+            job.id,
+            spec,
+            job.task_id,
+            job.submitted_at,
+            job.deadline_at,
+            (job.model_id, job.price_tier, str(job.units)),
+            polls=job.poll_count,
             progress=job.progress,
         )
 

@@ -46,8 +46,15 @@ log = logging.getLogger(__name__)
 class Outbox:
     """Delivers due outbox rows with bounded concurrency; woken on new rows."""
 
-    def __init__(self, store: Store, deliverer: Deliverer, session: aiohttp.ClientSession,
-                 config: EngineConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        deliverer: Deliverer,
+        session: aiohttp.ClientSession,
+        config: EngineConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.deliverer = deliverer
         self.session = session
@@ -106,8 +113,9 @@ class Outbox:
             self._slots.release()
 
     async def _deliver_once(self, item: OutboxItem) -> None:
-        claimed = await self.store.claim_outbox(item.id, self.clock(),
-                                                self.config.outbox_lease_seconds)
+        claimed = await self.store.claim_outbox(
+            item.id, self.clock(), self.config.outbox_lease_seconds
+        )
         job = await self.store.get_job(claimed.job_id)
         if job is None:
             return
@@ -115,8 +123,12 @@ class Outbox:
         if claimed.attempts > 1:
             existing = await self.deliverer.find_delivered(job, kind)
             if existing is not None:
-                log.info("job %d: %s was already posted (%s); recorded, not posted again",
-                         job.id, kind.value, existing)
+                log.info(
+                    "job %d: %s was already posted (%s); recorded, not posted again",
+                    job.id,
+                    kind.value,
+                    existing,
+                )
                 await self._complete(claimed, job, existing)
                 return
         try:
@@ -141,21 +153,31 @@ class Outbox:
             except Exception:
                 log.exception("job %d: status update failed (ignored)", job.id)
 
-    async def _failed_attempt(self, item: OutboxItem, job: Job, error: str, *,
-                              permanent: bool) -> None:
+    async def _failed_attempt(
+        self, item: OutboxItem, job: Job, error: str, *, permanent: bool
+    ) -> None:
         if permanent or item.attempts >= self.config.outbox_max_attempts:
-            log.error("job %d: giving up on posting the %s after %d attempts: %s", job.id,
-                      item.kind, item.attempts, error)
+            log.error(
+                "job %d: giving up on posting the %s after %d attempts: %s",
+                job.id,
+                item.kind,
+                item.attempts,
+                error,
+            )
             await self.store.abandon_outbox(item.id, error, self.clock())
             if item.kind == DeliveryKind.RESULT:
                 await self.store.mark_failed(
-                    job.id, "delivery_failed",
-                    "The result was made but could not be posted here.", self.clock())
+                    job.id,
+                    "delivery_failed",
+                    "The result was made but could not be posted here.",
+                    self.clock(),
+                )
                 self.wake()
             return
         delay = min(self.config.outbox_retry_seconds * 2 ** (item.attempts - 1), 600.0)
-        log.warning("job %d: posting the %s failed (%s); retrying in %.0fs", job.id, item.kind,
-                    error, delay)
+        log.warning(
+            "job %d: posting the %s failed (%s); retrying in %.0fs", job.id, item.kind, error, delay
+        )
         await self.store.retry_outbox(item.id, self.clock() + delay, error)
         self.wake()
 
@@ -171,13 +193,21 @@ class Outbox:
                 files.append(existing[0])
                 continue
             try:
-                files.append(await download_result(
-                    self.session, url, folder, stem=f"wan-{job.id}", index=index,
-                    default_ext=default_ext, max_bytes=self.config.max_result_bytes,
-                    retry_delay=self.config.download_retry_seconds,
-                ))
+                files.append(
+                    await download_result(
+                        self.session,
+                        url,
+                        folder,
+                        stem=f"wan-{job.id}",
+                        index=index,
+                        default_ext=default_ext,
+                        max_bytes=self.config.max_result_bytes,
+                        retry_delay=self.config.download_retry_seconds,
+                    )
+                )
             except (ResultTooLarge, ResultDownloadFailed) as exc:
-                log.warning("job %d: result %d not downloaded (%s); posting links", job.id,
-                            index + 1, exc)
+                log.warning(
+                    "job %d: result %d not downloaded (%s); posting links", job.id, index + 1, exc
+                )
                 return []
         return files

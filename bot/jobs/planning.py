@@ -54,8 +54,12 @@ class DurationEstimate:
 
     @classmethod
     def prior(cls, default_seconds: float) -> DurationEstimate:
-        return cls(low=default_seconds * 0.5, median=default_seconds,
-                   high=default_seconds * 2.0, from_prior=True)
+        return cls(
+            low=default_seconds * 0.5,
+            median=default_seconds,
+            high=default_seconds * 2.0,
+            from_prior=True,
+        )
 
     @classmethod
     def from_history(cls, durations: Sequence[float], default_seconds: float) -> DurationEstimate:
@@ -67,8 +71,9 @@ class DurationEstimate:
         return cls(low=cuts[0], median=statistics.median(usable), high=cuts[-1])
 
     @classmethod
-    def from_samples(cls, samples: Sequence[tuple[float, bool]],
-                     default_seconds: float) -> DurationEstimate:
+    def from_samples(
+        cls, samples: Sequence[tuple[float, bool]], default_seconds: float
+    ) -> DurationEstimate:
         """From (duration, exact) samples: exact ones, unless rough ones are the majority."""
         exact = [duration for duration, is_exact in samples if is_exact]
         rough = [duration for duration, is_exact in samples if not is_exact]

@@ -14,8 +14,20 @@ from datetime import UTC, datetime
 from bot.jobs.money import from_micros
 from bot.jobs.store import Store
 
-CSV_COLUMNS = ("entry_id", "recorded_at_utc", "period_utc", "job_id", "user_id", "guild_id",
-               "model", "entry", "amount_usd", "billed", "job_state", "note")
+CSV_COLUMNS = (
+    "entry_id",
+    "recorded_at_utc",
+    "period_utc",
+    "job_id",
+    "user_id",
+    "guild_id",
+    "model",
+    "entry",
+    "amount_usd",
+    "billed",
+    "job_state",
+    "note",
+)
 
 
 def _iso(timestamp: float) -> str:
@@ -32,10 +44,20 @@ async def ledger_csv(store: Store, *, since: float, guild_id: int | None = None)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     async for row in store.ledger_rows(since=since, guild_id=guild_id):
-        writer.writerow((
-            row["id"], _iso(row["created_at"]), _iso(row["charged_at"]), row["job_id"],
-            row["user_id"], "" if row["guild_id"] is None else row["guild_id"],
-            row["model_id"], row["entry"], f"{from_micros(row['amount_micros']):f}",
-            "yes" if row["billed"] else "no", row["state"], row["note"] or "",
-        ))
+        writer.writerow(
+            (
+                row["id"],
+                _iso(row["created_at"]),
+                _iso(row["charged_at"]),
+                row["job_id"],
+                row["user_id"],
+                "" if row["guild_id"] is None else row["guild_id"],
+                row["model_id"],
+                row["entry"],
+                f"{from_micros(row['amount_micros']):f}",
+                "yes" if row["billed"] else "no",
+                row["state"],
+                row["note"] or "",
+            )
+        )
     return out.getvalue()

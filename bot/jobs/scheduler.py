@@ -32,8 +32,9 @@ Runner = Callable[[int, Action], Awaitable[None]]
 class Scheduler:
     """A heap of (due time, job id, action) and one dispatcher task."""
 
-    def __init__(self, runner: Runner, max_concurrent: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, runner: Runner, max_concurrent: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self._runner = runner
         self._clock = clock
         self._heap: list[tuple[float, int, int, Action]] = []

@@ -59,12 +59,22 @@ class JobState(StrEnum):
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CREATED: frozenset({JobState.SUBMITTING, JobState.CANCELLED}),
-    JobState.SUBMITTING: frozenset({
-        JobState.RUNNING, JobState.FAILED, JobState.CREATED, JobState.SUBMISSION_UNKNOWN,
-    }),
-    JobState.RUNNING: frozenset({
-        JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED,
-    }),
+    JobState.SUBMITTING: frozenset(
+        {
+            JobState.RUNNING,
+            JobState.FAILED,
+            JobState.CREATED,
+            JobState.SUBMISSION_UNKNOWN,
+        }
+    ),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.TIMED_OUT,
+            JobState.CANCELLED,
+        }
+    ),
     JobState.SUCCEEDED: frozenset({JobState.DELIVERING}),
     JobState.DELIVERING: frozenset({JobState.DELIVERED, JobState.FAILED}),
     JobState.DELIVERED: frozenset(),

@@ -129,24 +129,38 @@ class Job:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
         return cls(
-            id=row["id"], user_id=row["user_id"], guild_id=row["guild_id"],
-            channel_id=row["channel_id"], status_message_id=row["status_message_id"],
-            parent_job_id=row["parent_job_id"], model_id=row["model_id"],
-            provider=row["provider"], request=json.loads(row["request_json"]),
-            price_tier=row["price_tier"], task_id=row["task_id"], state=JobState(row["state"]),
-            submit_attempts=row["submit_attempts"], poll_count=row["poll_count"],
-            poll_errors=row["poll_errors"], delivery_attempts=row["delivery_attempts"],
-            created_at=row["created_at"], submitted_at=row["submitted_at"],
-            finished_at=row["finished_at"], delivered_at=row["delivered_at"],
-            deadline_at=row["deadline_at"], next_attempt_at=row["next_attempt_at"],
+            id=row["id"],
+            user_id=row["user_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            status_message_id=row["status_message_id"],
+            parent_job_id=row["parent_job_id"],
+            model_id=row["model_id"],
+            provider=row["provider"],
+            request=json.loads(row["request_json"]),
+            price_tier=row["price_tier"],
+            task_id=row["task_id"],
+            state=JobState(row["state"]),
+            submit_attempts=row["submit_attempts"],
+            poll_count=row["poll_count"],
+            poll_errors=row["poll_errors"],
+            delivery_attempts=row["delivery_attempts"],
+            created_at=row["created_at"],
+            submitted_at=row["submitted_at"],
+            finished_at=row["finished_at"],
+            delivered_at=row["delivered_at"],
+            deadline_at=row["deadline_at"],
+            next_attempt_at=row["next_attempt_at"],
             progress=row["progress"],
             result_urls=tuple(json.loads(row["result_urls"] or "[]")),
             delivered_message_ids=tuple(json.loads(row["delivered_message_ids"] or "[]")),
-            error_code=row["error_code"], error_message=row["error_message"],
-            error_detail=row["error_detail"], estimated_cost=from_micros(row["estimated_micros"]),
-            billed_cost=None if row["billed_micros"] is None else from_micros(
-                row["billed_micros"]),
-            units=Decimal(row["units"]), unit=row["unit"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            error_detail=row["error_detail"],
+            estimated_cost=from_micros(row["estimated_micros"]),
+            billed_cost=None if row["billed_micros"] is None else from_micros(row["billed_micros"]),
+            units=Decimal(row["units"]),
+            unit=row["unit"],
         )
 
 
@@ -223,8 +237,16 @@ def period_start(period: str, now: float) -> float:
 # The store
 # ---------------------------------------------------------------------------------------------
 
-_ACTIVE = tuple(s.value for s in (JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING,
-                                  JobState.SUCCEEDED, JobState.DELIVERING))
+_ACTIVE = tuple(
+    s.value
+    for s in (
+        JobState.CREATED,
+        JobState.SUBMITTING,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+        JobState.DELIVERING,
+    )
+)
 _GENERATING = tuple(sorted(s.value for s in GENERATING_STATES))
 
 
@@ -281,8 +303,11 @@ class Store:
 
     async def _migrate(self) -> None:
         migrations = sorted(
-            (entry for entry in resources.files("bot.jobs.migrations").iterdir()
-             if entry.name.endswith(".sql")),
+            (
+                entry
+                for entry in resources.files("bot.jobs.migrations").iterdir()
+                if entry.name.endswith(".sql")
+            ),
             key=lambda entry: entry.name,
         )
         current = (await (await self._db.execute("PRAGMA user_version")).fetchone())[0]
@@ -319,10 +344,23 @@ class Store:
                 " provider, request_json, price_tier, state, created_at, deadline_at,"
                 " next_attempt_at, estimated_micros, units, unit)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (new.user_id, new.guild_id, new.channel_id, new.parent_job_id, new.model_id,
-                 new.provider, json.dumps(new.request, separators=(",", ":")), new.price_tier,
-                 JobState.CREATED.value, now, now + new.deadline_seconds, now, estimate,
-                 str(new.units), new.unit),
+                (
+                    new.user_id,
+                    new.guild_id,
+                    new.channel_id,
+                    new.parent_job_id,
+                    new.model_id,
+                    new.provider,
+                    json.dumps(new.request, separators=(",", ":")),
+                    new.price_tier,
+                    JobState.CREATED.value,
+                    now,
+                    now + new.deadline_seconds,
+                    now,
+                    estimate,
+                    str(new.units),
+                    new.unit,
+                ),
             )
             job_id = cursor.lastrowid
             await db.executemany(
@@ -330,79 +368,132 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?)",
                 [(job_id, ref.field, ref.position, ref.sha256, ref.mime) for ref in new.inputs],
             )
-            await self._ledger(db, job_id, new.user_id, new.guild_id, new.model_id, "reserve",
-                               estimate, billed=False, charged_at=now, now=now,
-                               note="estimate reserved at submission")
+            await self._ledger(
+                db,
+                job_id,
+                new.user_id,
+                new.guild_id,
+                new.model_id,
+                "reserve",
+                estimate,
+                billed=False,
+                charged_at=now,
+                now=now,
+                note="estimate reserved at submission",
+            )
             return await self._job(db, job_id)
 
     async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
         """The limits a member's next submission would be checked against."""
-        probe = NewJob(user_id=user_id, guild_id=guild_id, channel_id=None, model_id="",
-                       provider="", request={}, price_tier="", estimated_cost=Decimal(0),
-                       units=Decimal(0), unit="", deadline_seconds=0)
+        probe = NewJob(
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=None,
+            model_id="",
+            provider="",
+            request={},
+            price_tier="",
+            estimated_cost=Decimal(0),
+            units=Decimal(0),
+            unit="",
+            deadline_seconds=0,
+        )
         return await self._effective_limits(self._db, probe, defaults)
 
-    async def _effective_limits(self, db: aiosqlite.Connection, new: NewJob,
-                                defaults: Limits) -> Limits:
+    async def _effective_limits(
+        self, db: aiosqlite.Connection, new: NewJob, defaults: Limits
+    ) -> Limits:
         if new.guild_id is None:
             return defaults
-        row = await (await db.execute(
-            "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
-            " max_concurrent_per_user, cooldown_seconds FROM guild_settings WHERE guild_id = ?",
-            (new.guild_id,),
-        )).fetchone()
-        user = await (await db.execute(
-            "SELECT daily_budget_micros FROM user_settings WHERE guild_id = ? AND user_id = ?",
-            (new.guild_id, new.user_id),
-        )).fetchone()
+        row = await (
+            await db.execute(
+                "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
+                " max_concurrent_per_user, cooldown_seconds FROM guild_settings WHERE guild_id = ?",
+                (new.guild_id,),
+            )
+        ).fetchone()
+        user = await (
+            await db.execute(
+                "SELECT daily_budget_micros FROM user_settings WHERE guild_id = ? AND user_id = ?",
+                (new.guild_id, new.user_id),
+            )
+        ).fetchone()
         limits = defaults
         if row is not None:
             limits = Limits(
-                max_concurrent_per_user=(row["max_concurrent_per_user"]
-                                         if row["max_concurrent_per_user"] is not None
-                                         else defaults.max_concurrent_per_user),
-                user_daily_budget=_opt_money(row["user_daily_budget_micros"],
-                                             defaults.user_daily_budget),
-                guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"],
-                                                defaults.guild_monthly_budget),
-                cooldown_seconds=(row["cooldown_seconds"] if row["cooldown_seconds"] is not None
-                                  else defaults.cooldown_seconds),
+                max_concurrent_per_user=(
+                    row["max_concurrent_per_user"]
+                    if row["max_concurrent_per_user"] is not None
+                    else defaults.max_concurrent_per_user
+                ),
+                user_daily_budget=_opt_money(
+                    row["user_daily_budget_micros"], defaults.user_daily_budget
+                ),
+                guild_monthly_budget=_opt_money(
+                    row["guild_monthly_budget_micros"], defaults.guild_monthly_budget
+                ),
+                cooldown_seconds=(
+                    row["cooldown_seconds"]
+                    if row["cooldown_seconds"] is not None
+                    else defaults.cooldown_seconds
+                ),
             )
         if user is not None and user["daily_budget_micros"] is not None:
-            limits = Limits(limits.max_concurrent_per_user,
-                            from_micros(user["daily_budget_micros"]),
-                            limits.guild_monthly_budget, limits.cooldown_seconds)
+            limits = Limits(
+                limits.max_concurrent_per_user,
+                from_micros(user["daily_budget_micros"]),
+                limits.guild_monthly_budget,
+                limits.cooldown_seconds,
+            )
         return limits
 
     async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> _Totals:
-        user_day = await (await db.execute(
-            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
-            " WHERE user_id = ? AND guild_id IS ? AND charged_at >= ?",
-            (new.user_id, new.guild_id, day_start(now)),
-        )).fetchone()
+        user_day = await (
+            await db.execute(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
+                " WHERE user_id = ? AND guild_id IS ? AND charged_at >= ?",
+                (new.user_id, new.guild_id, day_start(now)),
+            )
+        ).fetchone()
         guild_month = (0,)
         if new.guild_id is not None:
-            guild_month = await (await db.execute(
-                "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
-                " WHERE guild_id = ? AND charged_at >= ?",
-                (new.guild_id, month_start(now)),
-            )).fetchone()
-        generating = await (await db.execute(
-            f"SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?"
-            f" AND state IN ({_placeholders(_GENERATING)})",
-            (new.user_id, new.guild_id, *_GENERATING),
-        )).fetchone()
-        last = await (await db.execute(
-            "SELECT MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?",
-            (new.user_id, new.guild_id),
-        )).fetchone()
-        return _Totals(user_day=user_day[0], guild_month=guild_month[0],
-                       generating=generating[0], last_created=last[0])
+            guild_month = await (
+                await db.execute(
+                    "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
+                    " WHERE guild_id = ? AND charged_at >= ?",
+                    (new.guild_id, month_start(now)),
+                )
+            ).fetchone()
+        generating = await (
+            await db.execute(
+                f"SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?"
+                f" AND state IN ({_placeholders(_GENERATING)})",
+                (new.user_id, new.guild_id, *_GENERATING),
+            )
+        ).fetchone()
+        last = await (
+            await db.execute(
+                "SELECT MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?",
+                (new.user_id, new.guild_id),
+            )
+        ).fetchone()
+        return _Totals(
+            user_day=user_day[0],
+            guild_month=guild_month[0],
+            generating=generating[0],
+            last_created=last[0],
+        )
 
     # --- transitions ---------------------------------------------------------------------------
 
-    async def _move(self, db: aiosqlite.Connection, job_id: int, to: JobState,
-                    assignments: str = "", params: Sequence[object] = ()) -> bool:
+    async def _move(
+        self,
+        db: aiosqlite.Connection,
+        job_id: int,
+        to: JobState,
+        assignments: str = "",
+        params: Sequence[object] = (),
+    ) -> bool:
         """Compare-and-set a job's state. ``assignments`` is a constant SQL fragment."""
         sources = tuple(sorted(state.value for state in sources_of(to)))
         extra = f", {assignments}" if assignments else ""
@@ -416,16 +507,22 @@ class Store:
     async def claim_submission(self, job_id: int, now: float) -> bool:
         """created -> submitting, persisted before the create request leaves."""
         async with self._transaction() as db:
-            return await self._move(db, job_id, JobState.SUBMITTING,
-                                    "submit_attempts = submit_attempts + 1,"
-                                    " next_attempt_at = NULL")
+            return await self._move(
+                db,
+                job_id,
+                JobState.SUBMITTING,
+                "submit_attempts = submit_attempts + 1, next_attempt_at = NULL",
+            )
 
-    async def mark_running(self, job_id: int, task_id: str, now: float,
-                           next_poll_at: float) -> list[str]:
+    async def mark_running(
+        self, job_id: int, task_id: str, now: float, next_poll_at: float
+    ) -> list[str]:
         """submitting -> running with the task id. Returns input hashes no job needs any more."""
         async with self._transaction() as db:
             moved = await self._move(
-                db, job_id, JobState.RUNNING,
+                db,
+                job_id,
+                JobState.RUNNING,
                 "task_id = ?, submitted_at = ?, next_attempt_at = ?",
                 (task_id, now, next_poll_at),
             )
@@ -436,16 +533,24 @@ class Store:
     async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
         """submitting -> created: the provider said "not now" (nothing was accepted)."""
         async with self._transaction() as db:
-            return await self._move(db, job_id, JobState.CREATED,
-                                    "next_attempt_at = ?, error_message = ?", (retry_at, reason))
+            return await self._move(
+                db,
+                job_id,
+                JobState.CREATED,
+                "next_attempt_at = ?, error_message = ?",
+                (retry_at, reason),
+            )
 
-    async def mark_submission_unknown(self, job_id: int, reason: str, now: float, *,
-                                      detail: str | None = None) -> bool:
+    async def mark_submission_unknown(
+        self, job_id: int, reason: str, now: float, *, detail: str | None = None
+    ) -> bool:
         """submitting -> submission_unknown; the member is told. The estimate stays reserved:
         the provider may have accepted (and billed) the task."""
         async with self._transaction() as db:
             moved = await self._move(
-                db, job_id, JobState.SUBMISSION_UNKNOWN,
+                db,
+                job_id,
+                JobState.SUBMISSION_UNKNOWN,
                 "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?,"
                 " error_detail = ?",
                 (now, "submission_unknown", reason, detail),
@@ -454,8 +559,16 @@ class Store:
                 await self._enqueue(db, job_id, "notice", now)
             return moved
 
-    async def mark_failed(self, job_id: int, code: str, message: str, now: float, *,
-                          detail: str | None = None, billed: Decimal | None = None) -> bool:
+    async def mark_failed(
+        self,
+        job_id: int,
+        code: str,
+        message: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        billed: Decimal | None = None,
+    ) -> bool:
         """-> failed; releases the reservation unless the provider billed; member told.
 
         ``message`` is for the member; ``detail`` (the provider's own answer) for the operator.
@@ -463,7 +576,9 @@ class Store:
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
-                db, job_id, JobState.FAILED,
+                db,
+                job_id,
+                JobState.FAILED,
                 "finished_at = COALESCE(finished_at, ?), next_attempt_at = NULL,"
                 " error_code = ?, error_message = ?, error_detail = ?,"
                 " billed_micros = COALESCE(?, billed_micros)",
@@ -484,7 +599,9 @@ class Store:
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
-                db, job_id, JobState.TIMED_OUT,
+                db,
+                job_id,
+                JobState.TIMED_OUT,
                 "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
                 (now, "timed_out", "no result before the deadline"),
             )
@@ -493,9 +610,16 @@ class Store:
                 await self._enqueue(db, job_id, "notice", now)
             return moved
 
-    async def mark_succeeded(self, job_id: int, urls: Sequence[str], billed: Decimal | None,
-                             now: float, *, completed_at: float | None = None,
-                             completion_exact: bool = False) -> bool:
+    async def mark_succeeded(
+        self,
+        job_id: int,
+        urls: Sequence[str],
+        billed: Decimal | None,
+        now: float,
+        *,
+        completed_at: float | None = None,
+        completion_exact: bool = False,
+    ) -> bool:
         """running -> succeeded; settles the cost and queues the result for delivery.
 
         ``completed_at`` is the best guess of when the provider finished (between the last look
@@ -505,11 +629,18 @@ class Store:
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
-                db, job_id, JobState.SUCCEEDED,
+                db,
+                job_id,
+                JobState.SUCCEEDED,
                 "finished_at = ?, completed_at = ?, completion_exact = ?, result_urls = ?,"
                 " billed_micros = ?, progress = 1.0, next_attempt_at = NULL",
-                (now, completed_at, int(completion_exact), json.dumps(list(urls)),
-                 None if billed is None else to_micros(billed)),
+                (
+                    now,
+                    completed_at,
+                    int(completion_exact),
+                    json.dumps(list(urls)),
+                    None if billed is None else to_micros(billed),
+                ),
             )
             if moved:
                 await self._settle_or_release(db, job, billed, now, failed=False)
@@ -527,21 +658,42 @@ class Store:
             if job.state not in sources_of(JobState.CANCELLED):
                 return None
             moved = await self._move(
-                db, job_id, JobState.CANCELLED,
+                db,
+                job_id,
+                JobState.CANCELLED,
                 "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
                 (now, "cancelled", f"cancelled by {by_user_id}"),
             )
             if not moved:
                 return None
             if job.state is JobState.CREATED:
-                await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id,
-                                   "release", -to_micros(job.estimated_cost), billed=False,
-                                   charged_at=job.created_at, now=now,
-                                   note="cancelled before submission")
+                await self._ledger(
+                    db,
+                    job.id,
+                    job.user_id,
+                    job.guild_id,
+                    job.model_id,
+                    "release",
+                    -to_micros(job.estimated_cost),
+                    billed=False,
+                    charged_at=job.created_at,
+                    now=now,
+                    note="cancelled before submission",
+                )
             else:
-                await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id,
-                                   "settle", 0, billed=False, charged_at=job.created_at, now=now,
-                                   note="cancelled after submission: the provider still bills")
+                await self._ledger(
+                    db,
+                    job.id,
+                    job.user_id,
+                    job.guild_id,
+                    job.model_id,
+                    "settle",
+                    0,
+                    billed=False,
+                    charged_at=job.created_at,
+                    now=now,
+                    note="cancelled after submission: the provider still bills",
+                )
             await self._enqueue(db, job_id, "notice", now)
             return job.state
 
@@ -556,12 +708,13 @@ class Store:
                 " poll_errors = CASE WHEN ? THEN poll_errors + 1 ELSE 0 END,"
                 " next_attempt_at = ?, progress = COALESCE(?, progress)"
                 " WHERE id = ? AND state = ?",
-                [(error, next_at, progress, job_id, JobState.RUNNING.value)
-                 for job_id, next_at, progress, error in updates],
+                [
+                    (error, next_at, progress, job_id, JobState.RUNNING.value)
+                    for job_id, next_at, progress, error in updates
+                ],
             )
 
-    async def _enqueue(self, db: aiosqlite.Connection, job_id: int, kind: str,
-                       now: float) -> None:
+    async def _enqueue(self, db: aiosqlite.Connection, job_id: int, kind: str, now: float) -> None:
         """Queue a post for the outbox in the caller's transaction (at most one per kind)."""
         await db.execute(
             "INSERT INTO outbox (job_id, kind, created_at, next_attempt_at) VALUES (?, ?, ?, ?)"
@@ -571,8 +724,9 @@ class Store:
 
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET status_message_id = ? WHERE id = ?",
-                             (message_id, job_id))
+            await db.execute(
+                "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
+            )
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -586,8 +740,11 @@ class Store:
         return [_outbox(row) for row in await cursor.fetchall()]
 
     async def next_outbox_time(self) -> float | None:
-        row = await (await self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL")).fetchone()
+        row = await (
+            await self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL"
+            )
+        ).fetchone()
         return row[0]
 
     async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
@@ -599,9 +756,13 @@ class Store:
                 " WHERE id = ? AND delivered_at IS NULL",
                 (now, now + lease_seconds, item_id),
             )
-            row = await (await db.execute(
-                "SELECT id, job_id, kind, attempts, claimed_at, message_ids FROM outbox"
-                " WHERE id = ?", (item_id,))).fetchone()
+            row = await (
+                await db.execute(
+                    "SELECT id, job_id, kind, attempts, claimed_at, message_ids FROM outbox"
+                    " WHERE id = ?",
+                    (item_id,),
+                )
+            ).fetchone()
             item = _outbox(row)
             if item.kind == "result":
                 await self._move(db, item.job_id, JobState.DELIVERING)
@@ -611,20 +772,24 @@ class Store:
                 )
             return item
 
-    async def complete_outbox(self, item_id: int, message_ids: Sequence[int],
-                              now: float) -> None:
+    async def complete_outbox(self, item_id: int, message_ids: Sequence[int], now: float) -> None:
         async with self._transaction() as db:
-            row = await (await db.execute(
-                "SELECT job_id, kind FROM outbox WHERE id = ?", (item_id,))).fetchone()
+            row = await (
+                await db.execute("SELECT job_id, kind FROM outbox WHERE id = ?", (item_id,))
+            ).fetchone()
             await db.execute(
                 "UPDATE outbox SET delivered_at = ?, message_ids = ?, last_error = NULL"
                 " WHERE id = ? AND delivered_at IS NULL",
                 (now, json.dumps(list(message_ids)), item_id),
             )
             if row["kind"] == "result":
-                await self._move(db, row["job_id"], JobState.DELIVERED,
-                                 "delivered_at = ?, delivered_message_ids = ?",
-                                 (now, json.dumps(list(message_ids))))
+                await self._move(
+                    db,
+                    row["job_id"],
+                    JobState.DELIVERED,
+                    "delivered_at = ?, delivered_message_ids = ?",
+                    (now, json.dumps(list(message_ids))),
+                )
 
     async def retry_outbox(self, item_id: int, retry_at: float, error: str) -> None:
         async with self._transaction() as db:
@@ -640,7 +805,9 @@ class Store:
         async with self._transaction() as db:
             cursor = await db.execute(
                 "UPDATE outbox SET next_attempt_at = ? WHERE delivered_at IS NULL"
-                " AND claimed_at IS NOT NULL", (now,))
+                " AND claimed_at IS NOT NULL",
+                (now,),
+            )
             return cursor.rowcount
 
     async def abandon_outbox(self, item_id: int, error: str, now: float) -> None:
@@ -660,8 +827,9 @@ class Store:
         return Job.from_row(row)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await (await self._db.execute("SELECT * FROM jobs WHERE id = ?",
-                                            (job_id,))).fetchone()
+        row = await (
+            await self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        ).fetchone()
         return None if row is None else Job.from_row(row)
 
     async def active_jobs(self) -> list[Job]:
@@ -672,8 +840,9 @@ class Store:
         )
         return [Job.from_row(row) for row in await cursor.fetchall()]
 
-    async def jobs_for_user(self, user_id: int, guild_id: int | None, *,
-                            limit: int = 25) -> list[Job]:
+    async def jobs_for_user(
+        self, user_id: int, guild_id: int | None, *, limit: int = 25
+    ) -> list[Job]:
         cursor = await self._db.execute(
             "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
             (user_id, guild_id, limit),
@@ -683,18 +852,29 @@ class Store:
     async def inputs_of(self, job_id: int) -> list[InputRef]:
         cursor = await self._db.execute(
             "SELECT field, position, sha256, mime FROM job_inputs WHERE job_id = ?"
-            " ORDER BY field, position", (job_id,))
-        return [InputRef(row["field"], row["position"], row["sha256"], row["mime"])
-                for row in await cursor.fetchall()]
+            " ORDER BY field, position",
+            (job_id,),
+        )
+        return [
+            InputRef(row["field"], row["position"], row["sha256"], row["mime"])
+            for row in await cursor.fetchall()
+        ]
 
     async def _release_inputs(self, db: aiosqlite.Connection, job_id: int) -> list[str]:
-        hashes = [row[0] for row in await (await db.execute(
-            "SELECT DISTINCT sha256 FROM job_inputs WHERE job_id = ?", (job_id,))).fetchall()]
+        hashes = [
+            row[0]
+            for row in await (
+                await db.execute(
+                    "SELECT DISTINCT sha256 FROM job_inputs WHERE job_id = ?", (job_id,)
+                )
+            ).fetchall()
+        ]
         await db.execute("DELETE FROM job_inputs WHERE job_id = ?", (job_id,))
         unused = []
         for sha in hashes:
-            still = await (await db.execute(
-                "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))).fetchone()
+            still = await (
+                await db.execute("SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))
+            ).fetchone()
             if still is None:
                 unused.append(sha)
         return unused
@@ -708,21 +888,24 @@ class Store:
         """Jobs past submission that still list inputs (a crash came between the two steps)."""
         cursor = await self._db.execute(
             "SELECT DISTINCT i.job_id FROM job_inputs i JOIN jobs j ON j.id = i.job_id"
-            " WHERE j.state NOT IN ('created', 'submitting')")
+            " WHERE j.state NOT IN ('created', 'submitting')"
+        )
         return [row[0] for row in await cursor.fetchall()]
 
     async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
         """Those of ``hashes`` that no job waiting for submission refers to."""
         unused = []
         for sha in dict.fromkeys(hashes):
-            row = await (await self._db.execute(
-                "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))).fetchone()
+            row = await (
+                await self._db.execute("SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", (sha,))
+            ).fetchone()
             if row is None:
                 unused.append(sha)
         return unused
 
-    async def duration_history(self, model_id: str, price_tier: str, units: Decimal, *,
-                               limit: int = 200) -> list[tuple[float, bool]]:
+    async def duration_history(
+        self, model_id: str, price_tier: str, units: Decimal, *, limit: int = 200
+    ) -> list[tuple[float, bool]]:
         """Seconds from submission to (estimated) completion of recent similar jobs, each with
         whether that completion was seen between two close looks."""
         cursor = await self._db.execute(
@@ -737,50 +920,118 @@ class Store:
 
     # --- ledger -------------------------------------------------------------------------------
 
-    async def _ledger(self, db: aiosqlite.Connection, job_id: int, user_id: int,
-                      guild_id: int | None, model_id: str, entry: str, amount_micros: int, *,
-                      billed: bool, charged_at: float, now: float, note: str) -> None:
+    async def _ledger(
+        self,
+        db: aiosqlite.Connection,
+        job_id: int,
+        user_id: int,
+        guild_id: int | None,
+        model_id: str,
+        entry: str,
+        amount_micros: int,
+        *,
+        billed: bool,
+        charged_at: float,
+        now: float,
+        note: str,
+    ) -> None:
         await db.execute(
             "INSERT INTO ledger (job_id, user_id, guild_id, model_id, entry, amount_micros,"
             " billed, charged_at, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, user_id, guild_id, model_id, entry, amount_micros, int(billed), charged_at,
-             now, note),
+            (
+                job_id,
+                user_id,
+                guild_id,
+                model_id,
+                entry,
+                amount_micros,
+                int(billed),
+                charged_at,
+                now,
+                note,
+            ),
         )
 
-    async def _settle_or_release(self, db: aiosqlite.Connection, job: Job,
-                                 billed: Decimal | None, now: float, *, failed: bool) -> None:
+    async def _settle_or_release(
+        self,
+        db: aiosqlite.Connection,
+        job: Job,
+        billed: Decimal | None,
+        now: float,
+        *,
+        failed: bool,
+    ) -> None:
         reserved = to_micros(job.estimated_cost)
         if billed is not None:
-            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "settle",
-                               to_micros(billed) - reserved, billed=True,
-                               charged_at=job.created_at, now=now,
-                               note="settled at the provider's billed cost")
+            await self._ledger(
+                db,
+                job.id,
+                job.user_id,
+                job.guild_id,
+                job.model_id,
+                "settle",
+                to_micros(billed) - reserved,
+                billed=True,
+                charged_at=job.created_at,
+                now=now,
+                note="settled at the provider's billed cost",
+            )
         elif failed:
-            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "release",
-                               -reserved, billed=False, charged_at=job.created_at, now=now,
-                               note="released: nothing delivered, nothing billed")
+            await self._ledger(
+                db,
+                job.id,
+                job.user_id,
+                job.guild_id,
+                job.model_id,
+                "release",
+                -reserved,
+                billed=False,
+                charged_at=job.created_at,
+                now=now,
+                note="released: nothing delivered, nothing billed",
+            )
         else:
-            await self._ledger(db, job.id, job.user_id, job.guild_id, job.model_id, "settle",
-                               0, billed=False, charged_at=job.created_at, now=now,
-                               note="settled at the estimate (provider reports no cost)")
+            await self._ledger(
+                db,
+                job.id,
+                job.user_id,
+                job.guild_id,
+                job.model_id,
+                "settle",
+                0,
+                billed=False,
+                charged_at=job.created_at,
+                now=now,
+                note="settled at the estimate (provider reports no cost)",
+            )
 
-    async def ledger_total(self, *, user_id: int | None = None, guild_id: int | None = None,
-                           since: float = 0.0) -> Decimal:
-        row = await (await self._db.execute(
-            "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger WHERE charged_at >= ?"
-            " AND (? IS NULL OR user_id = ?) AND (? IS NULL OR guild_id = ?)",
-            (since, user_id, user_id, guild_id, guild_id),
-        )).fetchone()
+    async def ledger_total(
+        self, *, user_id: int | None = None, guild_id: int | None = None, since: float = 0.0
+    ) -> Decimal:
+        row = await (
+            await self._db.execute(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger WHERE charged_at >= ?"
+                " AND (? IS NULL OR user_id = ?) AND (? IS NULL OR guild_id = ?)",
+                (since, user_id, user_id, guild_id, guild_id),
+            )
+        ).fetchone()
         return from_micros(row[0])
 
     async def ledger_entries(self, job_id: int) -> list[tuple[str, Decimal, bool]]:
         cursor = await self._db.execute(
             "SELECT entry, amount_micros, billed FROM ledger WHERE job_id = ? ORDER BY id",
-            (job_id,))
+            (job_id,),
+        )
         return [(row[0], from_micros(row[1]), bool(row[2])) for row in await cursor.fetchall()]
 
-    async def usage(self, *, group_by: str, since: float, guild_id: int | None = None,
-                    user_id: int | None = None) -> list[UsageRow]:
+    async def usage(
+        self,
+        *,
+        group_by: str,
+        since: float,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+    ) -> list[UsageRow]:
         """Spend and counts grouped by ``user``, ``model`` or ``guild`` since a time.
 
         A job's charge is the sum of its ledger entries; it is "billed" when any entry came
@@ -792,15 +1043,21 @@ class Store:
             (since, guild_id, guild_id, user_id, user_id),
         )
         return [
-            UsageRow(key=str(row["key"]), jobs=row["jobs"], charged_jobs=row["charged_jobs"],
-                     video_seconds=Decimal(str(row["video_seconds"] or 0)),
-                     images=Decimal(str(row["images"] or 0)),
-                     estimated=from_micros(row["estimated"]), billed=from_micros(row["billed"]))
+            UsageRow(
+                key=str(row["key"]),
+                jobs=row["jobs"],
+                charged_jobs=row["charged_jobs"],
+                video_seconds=Decimal(str(row["video_seconds"] or 0)),
+                images=Decimal(str(row["images"] or 0)),
+                estimated=from_micros(row["estimated"]),
+                billed=from_micros(row["billed"]),
+            )
             for row in await cursor.fetchall()
         ]
 
-    async def ledger_rows(self, *, since: float, guild_id: int | None = None
-                          ) -> AsyncIterator[sqlite3.Row]:
+    async def ledger_rows(
+        self, *, since: float, guild_id: int | None = None
+    ) -> AsyncIterator[sqlite3.Row]:
         """Ledger entries with their job's model and state, oldest first (for CSV export)."""
         cursor = await self._db.execute(
             "SELECT l.id, l.created_at, l.charged_at, l.job_id, l.user_id, l.guild_id,"
@@ -815,28 +1072,30 @@ class Store:
     # --- settings -----------------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
-        row = await (await self._db.execute("SELECT value FROM meta WHERE key = ?",
-                                            (key,))).fetchone()
+        row = await (
+            await self._db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        ).fetchone()
         return None if row is None else row[0]
 
     async def set_meta(self, key: str, value: str) -> None:
         async with self._transaction() as db:
-            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
-                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                             (key, value))
+            await db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The server's limits and policy (defaults when it never set anything)."""
-        row = await (await self._db.execute(
-            _GUILD_CONFIG_SQL, (guild_id,))).fetchone()
+        row = await (await self._db.execute(_GUILD_CONFIG_SQL, (guild_id,))).fetchone()
         return GuildConfig() if row is None else _guild_config(row)
 
-    async def edit_guild_config(self, guild_id: int, now: float,
-                                edit: Callable[[GuildConfig], GuildConfig]) -> GuildConfig:
+    async def edit_guild_config(
+        self, guild_id: int, now: float, edit: Callable[[GuildConfig], GuildConfig]
+    ) -> GuildConfig:
         """Read, change and write a server's settings in one transaction."""
         async with self._transaction() as db:
-            row = await (await db.execute(
-                _GUILD_CONFIG_SQL, (guild_id,))).fetchone()
+            row = await (await db.execute(_GUILD_CONFIG_SQL, (guild_id,))).fetchone()
             config = edit(GuildConfig() if row is None else _guild_config(row))
             await db.execute(
                 "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
@@ -848,14 +1107,21 @@ class Store:
                 " max_concurrent_per_user = excluded.max_concurrent_per_user,"
                 " cooldown_seconds = excluded.cooldown_seconds,"
                 " extra_json = excluded.extra_json, updated_at = excluded.updated_at",
-                (guild_id, _opt_micros(config.user_daily_budget),
-                 _opt_micros(config.guild_monthly_budget), config.max_concurrent_per_user,
-                 config.cooldown_seconds, config.policy.model_dump_json(), now),
+                (
+                    guild_id,
+                    _opt_micros(config.user_daily_budget),
+                    _opt_micros(config.guild_monthly_budget),
+                    config.max_concurrent_per_user,
+                    config.cooldown_seconds,
+                    config.policy.model_dump_json(),
+                    now,
+                ),
             )
             return config
 
-    async def set_user_daily_budget(self, guild_id: int, user_id: int,
-                                    budget: Decimal | None, now: float) -> None:
+    async def set_user_daily_budget(
+        self, guild_id: int, user_id: int, budget: Decimal | None, now: float
+    ) -> None:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO user_settings (guild_id, user_id, daily_budget_micros, updated_at)"
@@ -910,9 +1176,14 @@ def _guild_config(row: sqlite3.Row) -> GuildConfig:
 
 
 def _outbox(row: sqlite3.Row) -> OutboxItem:
-    return OutboxItem(id=row["id"], job_id=row["job_id"], kind=row["kind"],
-                      attempts=row["attempts"], claimed_at=row["claimed_at"],
-                      message_ids=tuple(json.loads(row["message_ids"] or "[]")))
+    return OutboxItem(
+        id=row["id"],
+        job_id=row["job_id"],
+        kind=row["kind"],
+        attempts=row["attempts"],
+        claimed_at=row["claimed_at"],
+        message_ids=tuple(json.loads(row["message_ids"] or "[]")),
+    )
 
 
 def _opt_money(micros: int | None, default: Decimal | None) -> Decimal | None:
@@ -925,21 +1196,29 @@ def _opt_micros(amount: Decimal | None) -> int | None:
 
 def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) -> None:
     if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
-        raise ReservationRefused("generation_off",
-                                 "Generation is turned off for you on this server.")
+        raise ReservationRefused(
+            "generation_off", "Generation is turned off for you on this server."
+        )
     if limits.guild_monthly_budget is not None and limits.guild_monthly_budget == 0:
         raise ReservationRefused("generation_off", "Generation is turned off on this server.")
-    if (limits.max_concurrent_per_user is not None
-            and totals.generating >= limits.max_concurrent_per_user):
+    if (
+        limits.max_concurrent_per_user is not None
+        and totals.generating >= limits.max_concurrent_per_user
+    ):
         raise ReservationRefused(
             "concurrency",
             f"You already have {totals.generating} generation(s) running; the limit is "
-            f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.")
-    if (limits.cooldown_seconds and totals.last_created is not None
-            and now - totals.last_created < limits.cooldown_seconds):
+            f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.",
+        )
+    if (
+        limits.cooldown_seconds
+        and totals.last_created is not None
+        and now - totals.last_created < limits.cooldown_seconds
+    ):
         wait = limits.cooldown_seconds - (now - totals.last_created)
         raise ReservationRefused(
-            "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation.")
+            "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation."
+        )
     if limits.user_daily_budget is not None:
         cap = to_micros(limits.user_daily_budget)
         if totals.user_day + estimate > cap:
@@ -948,7 +1227,8 @@ def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) ->
                 f"This would cost about {format_usd(from_micros(estimate))}, and you have "
                 f"{format_usd(from_micros(max(cap - totals.user_day, 0)))} left of your "
                 f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
-                "until tomorrow (UTC).")
+                "until tomorrow (UTC).",
+            )
     if limits.guild_monthly_budget is not None:
         cap = to_micros(limits.guild_monthly_budget)
         if totals.guild_month + estimate > cap:
@@ -956,7 +1236,8 @@ def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) ->
                 "guild_budget",
                 f"This would cost about {format_usd(from_micros(estimate))}, and the server "
                 f"has {format_usd(from_micros(max(cap - totals.guild_month, 0)))} left of its "
-                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.")
+                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
+            )
 
 
 def _split_sql(script: str) -> list[str]:

@@ -32,11 +32,23 @@ AudioFormat = Literal["wav", "mp3"]
 
 # Declared types that may hold WAV or MP3. "octet-stream" is what many uploaders send for
 # anything, so it is let through to the byte check rather than refused.
-_AUDIO_CONTENT_TYPES = frozenset({
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/x-pn-wav",
-    "audio/mpeg", "audio/mp3", "audio/x-mp3", "audio/mpeg3", "audio/x-mpeg", "audio/x-mpeg-3",
-    "application/octet-stream", "binary/octet-stream",
-})
+_AUDIO_CONTENT_TYPES = frozenset(
+    {
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/vnd.wave",
+        "audio/x-pn-wav",
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/x-mp3",
+        "audio/mpeg3",
+        "audio/x-mpeg",
+        "audio/x-mpeg-3",
+        "application/octet-stream",
+        "binary/octet-stream",
+    }
+)
 _KNOWN_OTHER_AUDIO: tuple[tuple[int, bytes, str], ...] = (
     (0, b"OggS", "an Ogg (Opus or Vorbis) file"),
     (0, b"fLaC", "a FLAC file"),
@@ -67,8 +79,10 @@ def check_audio_metadata(*, name: str, size: int | None, content_type: str | Non
     if content_type:
         declared = content_type.split(";", 1)[0].strip().lower()
         if declared and declared not in _AUDIO_CONTENT_TYPES:
-            raise MediaRejected(f"{name} is {declared}, not WAV or MP3 audio. Convert it to WAV "
-                                "or MP3 and attach it again.")
+            raise MediaRejected(
+                f"{name} is {declared}, not WAV or MP3 audio. Convert it to WAV "
+                "or MP3 and attach it again."
+            )
 
 
 def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
@@ -79,11 +93,18 @@ def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
         raise _too_big(name, len(data))
     kind = _sniff(data)
     if kind is None:
-        other = next((label for offset, magic, label in _KNOWN_OTHER_AUDIO
-                      if data[offset:offset + len(magic)] == magic), None)
+        other = next(
+            (
+                label
+                for offset, magic, label in _KNOWN_OTHER_AUDIO
+                if data[offset : offset + len(magic)] == magic
+            ),
+            None,
+        )
         what = f" (it looks like {other})" if other else ""
-        raise MediaRejected(f"{name} isn't WAV or MP3{what}. Convert it to WAV or MP3 and "
-                            "attach it again.")
+        raise MediaRejected(
+            f"{name} isn't WAV or MP3{what}. Convert it to WAV or MP3 and attach it again."
+        )
     try:
         duration = _wav_seconds(data, name) if kind == "wav" else _mp3_seconds(data, name)
     except _PARSE_ERRORS as exc:
@@ -95,18 +116,24 @@ def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
         shown = math.ceil(duration * 10) / 10
     else:
         return AudioInfo(kind, duration, len(data))
-    raise MediaRejected(f"{name} is {shown:.1f} s long; audio must be {AUDIO_MIN_SECONDS:g} to "
-                        f"{AUDIO_MAX_SECONDS:g} seconds. Trim or replace it.")
+    raise MediaRejected(
+        f"{name} is {shown:.1f} s long; audio must be {AUDIO_MIN_SECONDS:g} to "
+        f"{AUDIO_MAX_SECONDS:g} seconds. Trim or replace it."
+    )
 
 
 def _too_big(name: str, size: int) -> MediaRejected:
-    return MediaRejected(f"{name} is {megabytes(size)}; audio can be at most "
-                         f"{megabytes(MAX_AUDIO_BYTES)}. Use a shorter or smaller file.")
+    return MediaRejected(
+        f"{name} is {megabytes(size)}; audio can be at most "
+        f"{megabytes(MAX_AUDIO_BYTES)}. Use a shorter or smaller file."
+    )
 
 
 def _damaged(name: str, kind: AudioFormat) -> MediaRejected:
-    return MediaRejected(f"{name} looks like {kind.upper()} but is damaged or incomplete. Export "
-                         "it again and attach the new file.")
+    return MediaRejected(
+        f"{name} looks like {kind.upper()} but is damaged or incomplete. Export "
+        "it again and attach the new file."
+    )
 
 
 def _sniff(data: bytes) -> AudioFormat | None:
@@ -139,8 +166,10 @@ def _wav_seconds(data: bytes, name: str) -> float:
 def _mp3_seconds(data: bytes, name: str) -> float:
     info = MP3(io.BytesIO(data)).info
     if info.layer != 3:
-        raise MediaRejected(f"{name} is MPEG layer {info.layer} audio, not MP3. Convert it to "
-                            "MP3 or WAV and attach it again.")
+        raise MediaRejected(
+            f"{name} is MPEG layer {info.layer} audio, not MP3. Convert it to "
+            "MP3 or WAV and attach it again."
+        )
     if info.sketchy:
         raise _damaged(name, "mp3")
     return float(info.length)

@@ -37,8 +37,9 @@ async def download(
     if session.auth is not None or "Authorization" in session.headers:
         raise ValueError("download() fetches public URLs; pass a session without credentials")
     if not url.startswith(("https://", "http://")):
-        raise MediaRejected(f"Couldn't download {name}: the link isn't a web address. Attach "
-                            "the file again.")
+        raise MediaRejected(
+            f"Couldn't download {name}: the link isn't a web address. Attach the file again."
+        )
     again = "attach it again."
     try:
         async with session.get(
@@ -48,8 +49,9 @@ async def download(
             headers={"Accept-Encoding": "identity"},
         ) as response:
             if response.status != 200:
-                raise MediaRejected(f"Couldn't download {name} from {source} "
-                                    f"(HTTP {response.status}); {again}")
+                raise MediaRejected(
+                    f"Couldn't download {name} from {source} (HTTP {response.status}); {again}"
+                )
             declared = response.content_length
             if declared is not None and declared > max_bytes:
                 raise _too_big(name, max_bytes, declared)
@@ -60,11 +62,14 @@ async def download(
                     raise _too_big(name, max_bytes)
             return bytes(body)
     except TimeoutError as exc:
-        raise MediaRejected(f"Couldn't download {name} from {source}: it took longer than "
-                            f"{DOWNLOAD_TIMEOUT_SECONDS:g} seconds; {again}") from exc
+        raise MediaRejected(
+            f"Couldn't download {name} from {source}: it took longer than "
+            f"{DOWNLOAD_TIMEOUT_SECONDS:g} seconds; {again}"
+        ) from exc
     except aiohttp.ClientError as exc:
-        raise MediaRejected(f"Couldn't download {name} from {source} (the connection "
-                            f"failed); {again}") from exc
+        raise MediaRejected(
+            f"Couldn't download {name} from {source} (the connection failed); {again}"
+        ) from exc
 
 
 def _too_big(name: str, max_bytes: int, size: int | None = None) -> MediaRejected:

@@ -133,8 +133,14 @@ def _open(data: bytes, name: str) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
-        kind = next((label for offset, magic, label in _KNOWN_OTHER_FORMATS
-                     if data[offset:offset + len(magic)] == magic), None)
+        kind = next(
+            (
+                label
+                for offset, magic, label in _KNOWN_OTHER_FORMATS
+                if data[offset : offset + len(magic)] == magic
+            ),
+            None,
+        )
         what = f"is {kind} file" if kind else "isn't an image this bot can read"
         raise MediaRejected(
             f"{name} {what}; the models take {_FORMAT_WORDS} images. Convert it to JPEG or PNG "
@@ -148,8 +154,10 @@ def _open(data: bytes, name: str) -> Image.Image:
 def _too_many_pixels(name: str, size: tuple[int, int] | None = None) -> MediaRejected:
     limit = f"{MAX_SOURCE_PIXELS / 1e6:.0f} megapixels"
     if size is None:
-        return MediaRejected(f"{name} claims more than {limit}, more than this bot will "
-                             "process. Use a smaller image.")
+        return MediaRejected(
+            f"{name} claims more than {limit}, more than this bot will "
+            "process. Use a smaller image."
+        )
     width, height = size
     return MediaRejected(
         f"{name} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); the most "
@@ -166,8 +174,10 @@ def _check_header(data: bytes, name: str) -> str:
     with _open(data, name) as img:
         source_format = str(img.format)
         if source_format != "MPO" and getattr(img, "n_frames", 1) > 1:
-            raise MediaRejected(f"{name} is animated; animated images aren't accepted. Use a "
-                                "still frame (a screenshot, or export one frame) instead.")
+            raise MediaRejected(
+                f"{name} is animated; animated images aren't accepted. Use a "
+                "still frame (a screenshot, or export one frame) instead."
+            )
         width, height = img.size
         if width * height > MAX_SOURCE_PIXELS:
             raise _too_many_pixels(name, img.size)
@@ -233,8 +243,10 @@ def _decode_and_fix(
             out = _eight_bit(out)
             if out.size != target:
                 out = out.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            notes.append(f"Scaled down from {width}×{height} to {target[0]}×{target[1]} to fit "
-                         f"the {bounds.max_side}-pixel limit.")
+            notes.append(
+                f"Scaled down from {width}×{height} to {target[0]}×{target[1]} to fit "
+                f"the {bounds.max_side}-pixel limit."
+            )
 
         if not notes and len(data) <= max_bytes:
             return PreparedImage(data, _MIME[source_format], width, height)
@@ -251,10 +263,12 @@ def _flatten(img: Image.Image) -> tuple[Image.Image, str]:
     background = Image.new("RGB", rgba.size, "white")
     background.paste(rgba, mask=alpha)
     if alpha.getextrema()[0] == 255:
-        return background, ("Removed the unused transparency channel (the model does not "
-                            "accept transparency).")
-    return background, ("Flattened the transparent background onto white (the model does not "
-                        "accept transparency).")
+        return background, (
+            "Removed the unused transparency channel (the model does not accept transparency)."
+        )
+    return background, (
+        "Flattened the transparent background onto white (the model does not accept transparency)."
+    )
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:

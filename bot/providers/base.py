@@ -36,11 +36,11 @@ def read_state(raw_status: str, provider: str, words: dict[str, TaskState]) -> T
     """A status word as a state; an unknown word means "still running" (and is logged)."""
     state = words.get(raw_status.strip().lower())
     if state is None:
-        log.warning("%s sent an unknown task status %r; treating it as still running",
-                    provider, raw_status)
+        log.warning(
+            "%s sent an unknown task status %r; treating it as still running", provider, raw_status
+        )
         return TaskState.RUNNING
     return state
-
 
 
 # Provider task-failure codes that mean "the content was refused", which members should hear
@@ -64,8 +64,10 @@ class TaskFailure:
     def user_message(self) -> str:
         reason = self.detail or self.title or "no reason given"
         if self.is_content_refusal:
-            return (f"The provider refused the content ({reason}). Try rewording the prompt or "
-                    "using another image.")
+            return (
+                f"The provider refused the content ({reason}). Try rewording the prompt or "
+                "using another image."
+            )
         return f"The provider could not generate this ({reason})."
 
 

@@ -42,18 +42,24 @@ class ProviderError(Exception):
 
 
 class AuthenticationFailed(ProviderError):
-    user_message = ("The bot's API key for the generation service was refused. An admin needs to "
-                    "check the key; nothing was charged.")
+    user_message = (
+        "The bot's API key for the generation service was refused. An admin needs to "
+        "check the key; nothing was charged."
+    )
 
 
 class InsufficientBalance(ProviderError):
-    user_message = ("The generation account is out of balance. An admin needs to top it up; "
-                    "nothing was charged.")
+    user_message = (
+        "The generation account is out of balance. An admin needs to top it up; "
+        "nothing was charged."
+    )
 
 
 class Forbidden(ProviderError):
-    user_message = ("The generation service refused this request (forbidden). An admin needs to "
-                    "check the account's access to this model; nothing was charged.")
+    user_message = (
+        "The generation service refused this request (forbidden). An admin needs to "
+        "check the account's access to this model; nothing was charged."
+    )
 
 
 class InvalidRequest(ProviderError):
@@ -61,8 +67,9 @@ class InvalidRequest(ProviderError):
 
     def __init__(self, detail: str, *, status: int | None = 400, provider: str = "") -> None:
         super().__init__(detail, status=status, provider=provider)
-        self.user_message = (f"The generation service rejected the request: {self.detail}. "
-                             "Nothing was charged.")
+        self.user_message = (
+            f"The generation service rejected the request: {self.detail}. Nothing was charged."
+        )
 
 
 class TaskNotFound(ProviderError):
@@ -78,12 +85,20 @@ class RequestRefused(ProviderError):
 class RateLimited(ProviderError):
     """429: rate limit, quota or daily spend limit. ``retry_after`` in seconds when announced."""
 
-    user_message = ("The generation service is busy or the account hit its spending limit. "
-                    "Nothing was charged; please try again in a few minutes.")
+    user_message = (
+        "The generation service is busy or the account hit its spending limit. "
+        "Nothing was charged; please try again in a few minutes."
+    )
     transient = True
 
-    def __init__(self, detail: str, *, status: int | None = 429, provider: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = 429,
+        provider: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail, status=status, provider=provider)
         self.retry_after = retry_after
 
@@ -91,8 +106,10 @@ class RateLimited(ProviderError):
 class ProviderUnavailable(ProviderError):
     """5xx, timeouts, dropped connections, malformed JSON: the provider is down or broken."""
 
-    user_message = ("The generation service is unavailable right now. Nothing was charged; "
-                    "please try again later.")
+    user_message = (
+        "The generation service is unavailable right now. Nothing was charged; "
+        "please try again later."
+    )
     transient = True
 
 
@@ -102,6 +119,8 @@ class SubmissionOutcomeUnknown(ProviderError):
     It must not be resent automatically: if the first one was accepted, a resend bills twice.
     """
 
-    user_message = ("The generation service did not confirm whether it accepted this request. "
-                    "It was not resent automatically, to avoid paying twice; use Retry if no "
-                    "result arrives.")
+    user_message = (
+        "The generation service did not confirm whether it accepted this request. "
+        "It was not resent automatically, to avoid paying twice; use Retry if no "
+        "result arrives."
+    )

@@ -182,8 +182,12 @@ class ProviderHTTP:
     async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> _Answer:
         self.requests_sent += 1
         async with self._session.request(
-            method, self.base_url + path, json=body, headers=self._headers(),
-            timeout=self._timeout, allow_redirects=False,
+            method,
+            self.base_url + path,
+            json=body,
+            headers=self._headers(),
+            timeout=self._timeout,
+            allow_redirects=False,
         ) as response:
             raw = await response.read()
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -219,12 +223,12 @@ class ProviderHTTP:
                     raise SubmissionOutcomeUnknown(
                         f"create answered HTTP {answer.status} with an unreadable body: "
                         f"{clip(str(answer.body), 120)}",
-                        status=answer.status, provider=self.provider,
+                        status=answer.status,
+                        provider=self.provider,
                     )
                 return answer.body
             if answer.status in (429, 503):
-                error = classify(answer.status, answer.body, provider=self.provider,
-                                 on_create=True)
+                error = classify(answer.status, answer.body, provider=self.provider, on_create=True)
                 if isinstance(error, RateLimited):
                     error.retry_after = answer.retry_after
                 if last_try:
@@ -235,7 +239,8 @@ class ProviderHTTP:
                 raise SubmissionOutcomeUnknown(
                     f"create answered HTTP {answer.status}: "
                     f"{error_detail(answer.body, 'no detail')}",
-                    status=answer.status, provider=self.provider,
+                    status=answer.status,
+                    provider=self.provider,
                 )
             raise classify(answer.status, answer.body, provider=self.provider, on_create=True)
         raise AssertionError("unreachable: the last attempt always returns or raises")
@@ -253,18 +258,19 @@ class ProviderHTTP:
                     f"poll failed: {type(exc).__name__} {exc}", provider=self.provider
                 )
             else:
-                if 200 <= answer.status < 300 and answer.readable and isinstance(answer.body,
-                                                                                 dict):
+                if 200 <= answer.status < 300 and answer.readable and isinstance(answer.body, dict):
                     return answer.body
                 if 200 <= answer.status < 300:
                     error = ProviderUnavailable(
                         f"poll answered HTTP {answer.status} with an unreadable body: "
                         f"{clip(str(answer.body), 120)}",
-                        status=answer.status, provider=self.provider,
+                        status=answer.status,
+                        provider=self.provider,
                     )
                 else:
-                    error = classify(answer.status, answer.body, provider=self.provider,
-                                     on_create=False)
+                    error = classify(
+                        answer.status, answer.body, provider=self.provider, on_create=False
+                    )
                     if not error.transient:
                         raise error
                     retry_after = answer.retry_after
@@ -275,9 +281,11 @@ class ProviderHTTP:
             await self._wait(policy, attempt, retry_after, error)
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
-    async def _wait(self, policy: RetryPolicy, attempt: int, retry_after: float | None,
-                    error: ProviderError) -> None:
+    async def _wait(
+        self, policy: RetryPolicy, attempt: int, retry_after: float | None, error: ProviderError
+    ) -> None:
         delay = policy.delay(attempt, retry_after, self._rng)
-        log.warning("%s; retrying in %.1fs (try %d of %d)", error, delay, attempt + 2,
-                    policy.attempts)
+        log.warning(
+            "%s; retrying in %.1fs (try %d of %d)", error, delay, attempt + 2, policy.attempts
+        )
         await self._sleep(delay)

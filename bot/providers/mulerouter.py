@@ -46,8 +46,9 @@ def parse_task(body: dict[str, Any], result_kind: ResultKind) -> PollResult:
         if not urls:
             # A completed task without its result list: keep looking rather than report a
             # success with nothing to deliver. The job's deadline bounds the wait.
-            log.warning("mulerouter task %s is %r but has no %s yet", task_info.get("id"),
-                        raw_status, key)
+            log.warning(
+                "mulerouter task %s is %r but has no %s yet", task_info.get("id"), raw_status, key
+            )
             return PollResult(TaskState.RUNNING, raw_status)
         return PollResult(state, raw_status, result_urls=urls)
     return PollResult(state, raw_status)

@@ -67,8 +67,11 @@ def parse_task(body: dict[str, Any]) -> PollResult:
     if state is TaskState.FAILED:
         error = body.get("error")
         if isinstance(error, dict):
-            failure = TaskFailure(code=str(error.get("code") or ""), title="",
-                                  detail=str(error.get("message") or error.get("detail") or ""))
+            failure = TaskFailure(
+                code=str(error.get("code") or ""),
+                title="",
+                detail=str(error.get("message") or error.get("detail") or ""),
+            )
         else:
             failure = TaskFailure(code="", title="", detail=str(error or ""))
         return PollResult(state, raw_status, progress=progress, failure=failure)
@@ -84,8 +87,13 @@ def parse_task(body: dict[str, Any]) -> PollResult:
             log.warning("vtrix task %s is %r but has no output yet", body.get("id"), raw_status)
             return PollResult(TaskState.RUNNING, raw_status, progress=progress)
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        return PollResult(state, raw_status, progress=1.0, result_urls=urls,
-                          billed_cost=parse_cost(usage.get("cost")))
+        return PollResult(
+            state,
+            raw_status,
+            progress=1.0,
+            result_urls=urls,
+            billed_cost=parse_cost(usage.get("cost")),
+        )
     return PollResult(state, raw_status, progress=progress)
 
 
@@ -104,8 +112,9 @@ class VtrixClient:
         body = await self.http.create(spec.create_path, request.provider_body())
         task_id = task_id_from(body)
         if task_id is None:
-            raise SubmissionOutcomeUnknown("create was accepted but the answer carries no id",
-                                           provider=self.name)
+            raise SubmissionOutcomeUnknown(
+                "create was accepted but the answer carries no id", provider=self.name
+            )
         return task_id
 
     async def poll(self, spec: ModelSpec, task_id: str) -> PollResult:

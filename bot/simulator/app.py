@@ -19,6 +19,12 @@ MAX_BODY_BYTES = 48 * 1024 * 1024
 def build_app(state: SimulatorState) -> web.Application:
     app = web.Application(middlewares=[record_requests], client_max_size=MAX_BODY_BYTES)
     app[STATE] = state
-    app.add_routes([*http_mulerouter.routes(), *http_vtrix.routes(), *http_media.routes(),
-                    *http_control.routes()])
+    app.add_routes(
+        [
+            *http_mulerouter.routes(),
+            *http_vtrix.routes(),
+            *http_media.routes(),
+            *http_control.routes(),
+        ]
+    )
     return app

@@ -54,30 +54,74 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SimulatorConfig()
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
-    parser.add_argument("--speed", type=positive_number, default=DEFAULT_CLI_SPEED,
-                        help="simulated seconds per real second (default: %(default)s)")
-    parser.add_argument("--failure-rate", type=_rate, default=defaults.failure_rate,
-                        help="share of tasks that fail with a 3001-3005 error")
-    parser.add_argument("--rate-limit-rate", type=_rate, default=defaults.rate_limit_rate,
-                        help="share of requests answered 429")
-    parser.add_argument("--retry-after", type=int, default=defaults.retry_after,
-                        help="Retry-After seconds sent with 429 (default: %(default)s)")
-    parser.add_argument("--server-error-rate", type=_rate, default=defaults.server_error_rate,
-                        help="share of requests answered 500")
-    parser.add_argument("--unavailable-rate", type=_rate, default=defaults.unavailable_rate,
-                        help="share of requests answered 503")
-    parser.add_argument("--slow-rate", type=_rate, default=defaults.slow_rate,
-                        help="share of requests answered late")
-    parser.add_argument("--slow-seconds", type=float, default=defaults.slow_seconds,
-                        help="delay of a late answer (default: %(default)s)")
-    parser.add_argument("--malformed-rate", type=_rate, default=defaults.malformed_rate,
-                        help="share of requests answered with truncated JSON")
-    parser.add_argument("--drop-rate", type=_rate, default=defaults.drop_rate,
-                        help="share of requests whose connection is closed unanswered")
-    parser.add_argument("--unknown-status-words", action="store_true",
-                        help="sometimes report an undocumented status word while running")
-    parser.add_argument("--balance", type=_usd, default=None,
-                        help="account balance in USD (default: unlimited)")
+    parser.add_argument(
+        "--speed",
+        type=positive_number,
+        default=DEFAULT_CLI_SPEED,
+        help="simulated seconds per real second (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=_rate,
+        default=defaults.failure_rate,
+        help="share of tasks that fail with a 3001-3005 error",
+    )
+    parser.add_argument(
+        "--rate-limit-rate",
+        type=_rate,
+        default=defaults.rate_limit_rate,
+        help="share of requests answered 429",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=defaults.retry_after,
+        help="Retry-After seconds sent with 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--server-error-rate",
+        type=_rate,
+        default=defaults.server_error_rate,
+        help="share of requests answered 500",
+    )
+    parser.add_argument(
+        "--unavailable-rate",
+        type=_rate,
+        default=defaults.unavailable_rate,
+        help="share of requests answered 503",
+    )
+    parser.add_argument(
+        "--slow-rate",
+        type=_rate,
+        default=defaults.slow_rate,
+        help="share of requests answered late",
+    )
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=defaults.slow_seconds,
+        help="delay of a late answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--malformed-rate",
+        type=_rate,
+        default=defaults.malformed_rate,
+        help="share of requests answered with truncated JSON",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=_rate,
+        default=defaults.drop_rate,
+        help="share of requests whose connection is closed unanswered",
+    )
+    parser.add_argument(
+        "--unknown-status-words",
+        action="store_true",
+        help="sometimes report an undocumented status word while running",
+    )
+    parser.add_argument(
+        "--balance", type=_usd, default=None, help="account balance in USD (default: unlimited)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="RNG seed for a repeatable run")
 
 
@@ -104,9 +148,13 @@ async def serve(args: argparse.Namespace) -> None:
     server = SimulatorServer(config_from_args(args))
     await server.start(args.host, args.port)
     keys = server.config.keys
-    print(f"simulator listening on {server.base_url} (MuleRouter and Vtrix); keys: "
-          + ", ".join(f"{provider}={','.join(sorted(keys.get(provider, ())))}"
-                      for provider in ProviderName), flush=True)
+    print(
+        f"simulator listening on {server.base_url} (MuleRouter and Vtrix); keys: "
+        + ", ".join(
+            f"{provider}={','.join(sorted(keys.get(provider, ())))}" for provider in ProviderName
+        ),
+        flush=True,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -47,8 +47,9 @@ class FaultPhase(StrEnum):
 
 
 # Kinds that can plausibly strike after a create was accepted; a 429 or 503 never does.
-_AFTER_CAPABLE = frozenset({FaultKind.SERVER_ERROR, FaultKind.SLOW, FaultKind.MALFORMED,
-                            FaultKind.DROP})
+_AFTER_CAPABLE = frozenset(
+    {FaultKind.SERVER_ERROR, FaultKind.SLOW, FaultKind.MALFORMED, FaultKind.DROP}
+)
 
 
 class ScriptedFault(BaseModel):
@@ -69,8 +70,9 @@ class ScriptedFault(BaseModel):
     provider: ProviderName | None = None
 
     def matches(self, target: FaultTarget, provider: ProviderName | None) -> bool:
-        return (self.target in (FaultTarget.ALL, target)
-                and (self.provider is None or self.provider is provider))
+        return self.target in (FaultTarget.ALL, target) and (
+            self.provider is None or self.provider is provider
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ def choose_fault(
         return Fault(
             kind=scripted.kind,
             phase=scripted.phase,
-            retry_after=config.retry_after if scripted.retry_after is None
+            retry_after=config.retry_after
+            if scripted.retry_after is None
             else scripted.retry_after,
             seconds=config.slow_seconds if scripted.seconds is None else scripted.seconds,
         )
@@ -138,8 +141,15 @@ def choose_fault(
         if not rate or not (FaultTarget.ALL in targets or target in targets):
             continue
         if rng.random() < rate:
-            after = (target is FaultTarget.CREATE and kind in _AFTER_CAPABLE
-                     and rng.random() < config.after_create_share)
-            return Fault(kind, FaultPhase.AFTER if after else FaultPhase.BEFORE,
-                         config.retry_after, config.slow_seconds)
+            after = (
+                target is FaultTarget.CREATE
+                and kind in _AFTER_CAPABLE
+                and rng.random() < config.after_create_share
+            )
+            return Fault(
+                kind,
+                FaultPhase.AFTER if after else FaultPhase.BEFORE,
+                config.retry_after,
+                config.slow_seconds,
+            )
     return None

@@ -27,9 +27,11 @@ def _bad_request(detail: str) -> web.Response:
 
 def _config_view(state: SimulatorState) -> dict[str, Any]:
     balance = state.balance
-    return {"config": state.config.public_json(),
-            "balance": None if balance is None else str(balance),
-            "spent": str(state.spent)}
+    return {
+        "config": state.config.public_json(),
+        "balance": None if balance is None else str(balance),
+        "spent": str(state.spent),
+    }
 
 
 def _faults_view(state: SimulatorState) -> dict[str, Any]:
@@ -38,9 +40,9 @@ def _faults_view(state: SimulatorState) -> dict[str, Any]:
 
 async def list_requests(request: web.Request) -> web.Response:
     full = request.query.get("full", "") in ("1", "true", "yes")
-    return web.json_response({"requests": [
-        record.to_json(full=full) for record in state_of(request).requests
-    ]})
+    return web.json_response(
+        {"requests": [record.to_json(full=full) for record in state_of(request).requests]}
+    )
 
 
 async def get_faults(request: web.Request) -> web.Response:
@@ -82,8 +84,9 @@ async def patch_config(request: web.Request) -> web.Response:
 
 async def list_tasks(request: web.Request) -> web.Response:
     state = state_of(request)
-    return web.json_response({"tasks": [state.describe_task(task)
-                                        for task in state.tasks.values()]})
+    return web.json_response(
+        {"tasks": [state.describe_task(task) for task in state.tasks.values()]}
+    )
 
 
 async def get_task(request: web.Request) -> web.Response:

@@ -73,7 +73,8 @@ def _truncated(answer: web.StreamResponse | None, provider: ProviderName | None)
     """Half of the real answer's body (or the start of one), still labelled as JSON/media."""
     if isinstance(answer, web.Response) and isinstance(answer.body, bytes) and answer.body:
         body = answer.body
-        return web.Response(status=answer.status, body=body[: len(body) // 2],
-                            content_type=answer.content_type)
+        return web.Response(
+            status=answer.status, body=body[: len(body) // 2], content_type=answer.content_type
+        )
     start = _GARBLED_START[provider] if provider is not None else b'{"'
     return web.Response(status=200, body=start, content_type="application/json")

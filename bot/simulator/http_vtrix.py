@@ -35,8 +35,9 @@ async def create(request: web.Request) -> web.Response:
         return _error(401)
     body = await json_object(request)
     if body is None:
-        return web.json_response(vtrix_invalid("The request body must be a JSON object."),
-                                 status=400)
+        return web.json_response(
+            vtrix_invalid("The request body must be a JSON object."), status=400
+        )
     try:
         parsed = _SPEC.parse(VtrixWan22I2VFlashRequest.from_provider_body(body))
     except RequestInvalid as exc:

@@ -32,14 +32,23 @@ def render_png(task_id: str, index: int, width: int, height: int) -> bytes:
     image = Image.new("RGB", (width, height), background)
     draw = ImageDraw.Draw(image)
     inset = min(width, height) // 8
-    draw.rectangle((inset, inset, width - inset, height - inset), outline=_rgb(hue, 0.9, 0.3),
-                   width=max(2, inset // 8))
+    draw.rectangle(
+        (inset, inset, width - inset, height - inset),
+        outline=_rgb(hue, 0.9, 0.3),
+        width=max(2, inset // 8),
+    )
     font = ImageFont.load_default(size=max(12, min(width, height) // 5))
-    draw.text((width / 2, height / 2), f"#{index + 1}", fill=(255, 255, 255), font=font,
-              anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
+    draw.text(
+        (width / 2, height / 2),
+        f"#{index + 1}",
+        fill=(255, 255, 255),
+        font=font,
+        anchor="mm",
+        stroke_width=2,
+        stroke_fill=(0, 0, 0),
+    )
     small = ImageFont.load_default(size=max(10, min(width, height) // 24))
-    draw.text((width / 2, height - inset / 2), task_id[:8], fill=(0, 0, 0), font=small,
-              anchor="mm")
+    draw.text((width / 2, height - inset / 2), task_id[:8], fill=(0, 0, 0), font=small, anchor="mm")
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=1)
     return out.getvalue()

@@ -33,8 +33,12 @@ class SimulatorServer:
             raise RuntimeError("the simulator is already running")
         # handler_cancellation: a client that gives up cancels its request, as upstream would
         # never finish handling it; "slow before create" then really creates nothing.
-        runner = web.AppRunner(build_app(self.state), handler_cancellation=True,
-                               access_log=None, shutdown_timeout=_SHUTDOWN_SECONDS)
+        runner = web.AppRunner(
+            build_app(self.state),
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_SECONDS,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()

@@ -51,8 +51,12 @@ def mulerouter_invalid(detail: str, *, plain: bool) -> dict[str, Any]:
     """A 400 answer in one of the two observed MuleRouter shapes."""
     if plain:
         return {"detail": detail}
-    return {"task_info": {"status": "failed", "error": {
-        "code": 2001, "title": "Invalid Request", "detail": detail}}}
+    return {
+        "task_info": {
+            "status": "failed",
+            "error": {"code": 2001, "title": "Invalid Request", "detail": detail},
+        }
+    }
 
 
 def vtrix_invalid(detail: str) -> dict[str, Any]:
@@ -61,8 +65,9 @@ def vtrix_invalid(detail: str) -> dict[str, Any]:
 
 def mulerouter_created(task: SimTask) -> dict[str, Any]:
     stamp = iso(task.created_wall, task.precise_timestamps)
-    return {"task_info": {"id": task.id, "status": "pending", "created_at": stamp,
-                          "updated_at": stamp}}
+    return {
+        "task_info": {"id": task.id, "status": "pending", "created_at": stamp, "updated_at": stamp}
+    }
 
 
 def mulerouter_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
@@ -80,8 +85,7 @@ def mulerouter_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     elif phase is TaskPhase.FAILED and task.error is not None:
         error = task.error
         if task.error_at_top:
-            body["error"] = {"error_code": error.code, "title": error.title,
-                             "detail": error.detail}
+            body["error"] = {"error_code": error.code, "title": error.title, "detail": error.detail}
         else:
             info["error"] = {"code": error.code, "title": error.title, "detail": error.detail}
     return body
@@ -105,12 +109,18 @@ def vtrix_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     phase = task.phase(now)
     if phase is TaskPhase.SUCCEEDED:
         job_id = str(uuid.uuid5(uuid.NAMESPACE_OID, task.id))
-        body["output"] = [{"content": [
-            {"type": "video", "url": url, "duration": task.video_seconds, "jobId": job_id}
-            for url in result_urls(task, base_url)
-        ]}]
+        body["output"] = [
+            {
+                "content": [
+                    {"type": "video", "url": url, "duration": task.video_seconds, "jobId": job_id}
+                    for url in result_urls(task, base_url)
+                ]
+            }
+        ]
         body["usage"] = {"cost": str(task.cost), "discount": 0}
     elif phase is TaskPhase.FAILED and task.error is not None:
-        body["error"] = {"code": str(task.error.code),
-                         "message": f"{task.error.title}: {task.error.detail}"}
+        body["error"] = {
+            "code": str(task.error.code),
+            "message": f"{task.error.title}: {task.error.detail}",
+        }
     return body

@@ -113,8 +113,10 @@ class SimulatorState:
             "polls": task.polls,
             "cost": str(task.cost),
             "outcome": "failed" if error is not None else "succeeded",
-            "error": None if error is None else {"code": error.code, "title": error.title,
-                                                 "detail": error.detail},
-            "result_urls": result_urls(task, self.base_url) if phase.finished and error is None
+            "error": None
+            if error is None
+            else {"code": error.code, "title": error.title, "detail": error.detail},
+            "result_urls": result_urls(task, self.base_url)
+            if phase.finished and error is None
             else [],
         }

@@ -109,8 +109,11 @@ class SimTask:
     def word(self, now: float) -> str:
         """The provider's status word now; an unknown word during the first half of running."""
         phase = self.phase(now)
-        if (phase is TaskPhase.RUNNING and self.unknown_word is not None
-                and now < (self.running_at + self.finishes_at) / 2):
+        if (
+            phase is TaskPhase.RUNNING
+            and self.unknown_word is not None
+            and now < (self.running_at + self.finishes_at) / 2
+        ):
             return self.unknown_word
         return self.spellings.word(phase)
 

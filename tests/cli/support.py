@@ -33,8 +33,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 async def run_bot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
     """``python -m bot <args>`` in ``cwd``; the event loop keeps serving in-process simulators."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env if env is not None else clean_env(),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env if env is not None else clean_env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:

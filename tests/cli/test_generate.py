@@ -44,16 +44,12 @@ I2V26_PATH = "/vendors/alibaba/v1/wan2.6-i2v/generation"
 FLASH_PATH = "/vendors/alibaba/v1/wan2.2-i2v-flash/generation"
 I2I_PATH = "/vendors/alibaba/v1/wan2.5-i2i-preview/generation"
 VTRIX_CREATE = "/model/v1/generation"
-T2V_SIZES = ("832*480, 480*832, 624*624, 1920*1080, 1080*1920, 1440*1440, 1632*1248 "
-             "or 1248*1632")
+T2V_SIZES = "832*480, 480*832, 624*624, 1920*1080, 1080*1920, 1440*1440, 1632*1248 or 1248*1632"
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-
 
 
 def sim_env(server: SimulatorServer, **extra: str) -> dict[str, str]:
@@ -63,15 +59,15 @@ def sim_env(server: SimulatorServer, **extra: str) -> dict[str, str]:
         "MULEROUTER_API_KEY": DEFAULT_MULEROUTER_KEY,
         "VTRIX_BASE_URL": server.base_url,
         "VTRIX_API_KEY": DEFAULT_VTRIX_KEY,
-        "WANBOT_POLL_MIN_SECONDS": "0.1", "WANBOT_POLL_MAX_SECONDS": "0.2",
+        "WANBOT_POLL_MIN_SECONDS": "0.1",
+        "WANBOT_POLL_MAX_SECONDS": "0.2",
     }
     return clean_env(**{**settings, **extra})
 
 
-
-
-def write_png(path: Path, size: tuple[int, int], color: tuple[int, ...] = (40, 120, 200),
-              mode: str = "RGB") -> Path:
+def write_png(
+    path: Path, size: tuple[int, int], color: tuple[int, ...] = (40, 120, 200), mode: str = "RGB"
+) -> Path:
     Image.new(mode, size, color).save(path, format="PNG")
     return path
 
@@ -87,9 +83,9 @@ def mp4_boxes(data: bytes) -> list[str]:
     offset = 0
     while offset < len(data):
         assert len(data) - offset >= 8, f"truncated box header at {offset}"
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
         if size == 1:
-            (size,) = struct.unpack(">Q", data[offset + 8:offset + 16])
+            (size,) = struct.unpack(">Q", data[offset + 8 : offset + 16])
         elif size == 0:
             size = len(data) - offset
         assert size >= 8, f"box {kind!r} at {offset} has impossible size {size}"
@@ -107,8 +103,11 @@ def assert_playable_mp4(path: Path) -> None:
 
 
 def task_id_of(run: Run) -> str:
-    ids = [m.group(1) for line in run.err_lines
-           if (m := re.fullmatch(r"task ([0-9a-f-]{36}) accepted", line))]
+    ids = [
+        m.group(1)
+        for line in run.err_lines
+        if (m := re.fullmatch(r"task ([0-9a-f-]{36}) accepted", line))
+    ]
     assert len(ids) == 1, run.stderr
     return ids[0]
 
@@ -140,8 +139,9 @@ def creates(server: SimulatorServer) -> list[RecordedRequest]:
 
 async def test_fresh_machine_t2v_example_leaves_a_playable_mp4(tmp_path: Path) -> None:
     """The README's first command, verbatim: default speed, default ./out."""
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--simulate", "--prompt", "a cat surfing",
-                        cwd=tmp_path)
+    run = await run_bot(
+        "generate", "wan2.2-t2v-plus", "--simulate", "--prompt", "a cat surfing", cwd=tmp_path
+    )
 
     assert run.returncode == 0, run.stderr
     task_id = task_id_of(run)
@@ -161,28 +161,50 @@ async def test_fresh_machine_t2v_example_leaves_a_playable_mp4(tmp_path: Path) -
     [
         pytest.param(
             "wan2.6-i2v",
-            lambda d: ["--prompt", "the cat jumps", "--image", str(write_png(d / "first.png",
-                       (800, 600))), "--last-frame", str(write_png(d / "last.png", (800, 600),
-                       (200, 40, 40))), "--duration", "10", "--resolution", "1080P",
-                       "--shot-type", "multi"],
+            lambda d: [
+                "--prompt",
+                "the cat jumps",
+                "--image",
+                str(write_png(d / "first.png", (800, 600))),
+                "--last-frame",
+                str(write_png(d / "last.png", (800, 600), (200, 40, 40))),
+                "--duration",
+                "10",
+                "--resolution",
+                "1080P",
+                "--shot-type",
+                "multi",
+            ],
             "$1.50",
             id="wan2.6-i2v",
         ),
         pytest.param(
             "wan2.2-i2v-flash",
-            lambda d: ["--prompt", "the cat blinks", "--image",
-                       str(write_png(d / "cat.png", (800, 600)))],
+            lambda d: [
+                "--prompt",
+                "the cat blinks",
+                "--image",
+                str(write_png(d / "cat.png", (800, 600))),
+            ],
             "$0.14",
             id="wan2.2-i2v-flash",
         ),
     ],
 )
-async def test_simulate_image_to_video(tmp_path: Path, model: str,
-                                       make_args: Callable[[Path], list[str]],
-                                       estimate: str) -> None:
+async def test_simulate_image_to_video(
+    tmp_path: Path, model: str, make_args: Callable[[Path], list[str]], estimate: str
+) -> None:
     out = tmp_path / "videos"
-    run = await run_bot("generate", model, *make_args(tmp_path), "--out", str(out), "--simulate",
-                        *FAST, cwd=tmp_path)
+    run = await run_bot(
+        "generate",
+        model,
+        *make_args(tmp_path),
+        "--out",
+        str(out),
+        "--simulate",
+        *FAST,
+        cwd=tmp_path,
+    )
 
     assert run.returncode == 0, run.stderr
     task_id = task_id_of(run)
@@ -200,10 +222,25 @@ async def test_simulate_image_to_video(tmp_path: Path, model: str,
 async def test_simulate_image_edit_three_distinct_pngs(tmp_path: Path) -> None:
     first = write_png(tmp_path / "a.png", (800, 600))
     second = write_png(tmp_path / "b.png", (640, 480), (220, 180, 20))
-    run = await run_bot("generate", "wan2.5-i2i-preview", "--prompt", "make them one",
-                        "--image", str(first), "--image", str(second), "--n", "3",
-                        "--size", "1024*1024", "--out", "edits", "--simulate", *FAST,
-                        cwd=tmp_path)
+    run = await run_bot(
+        "generate",
+        "wan2.5-i2i-preview",
+        "--prompt",
+        "make them one",
+        "--image",
+        str(first),
+        "--image",
+        str(second),
+        "--n",
+        "3",
+        "--size",
+        "1024*1024",
+        "--out",
+        "edits",
+        "--simulate",
+        *FAST,
+        cwd=tmp_path,
+    )
 
     assert run.returncode == 0, run.stderr
     task_id = task_id_of(run)
@@ -235,23 +272,43 @@ async def test_simulate_image_edit_three_distinct_pngs(tmp_path: Path) -> None:
     ("flags", "inputs", "parameters", "billed"),
     [
         pytest.param(
-            [], {}, {"resolution": "720P", "duration": 5, "prompt_extend": True,
-                     "watermark": False}, "$0.14", id="defaults",
+            [],
+            {},
+            {"resolution": "720P", "duration": 5, "prompt_extend": True, "watermark": False},
+            "$0.14",
+            id="defaults",
         ),
         pytest.param(
-            ["--resolution", "480P", "--watermark", "--seed", "9", "--no-prompt-extend",
-             "--negative-prompt", "blurry"],
+            [
+                "--resolution",
+                "480P",
+                "--watermark",
+                "--seed",
+                "9",
+                "--no-prompt-extend",
+                "--negative-prompt",
+                "blurry",
+            ],
             {"negative_prompt": "blurry"},
-            {"resolution": "480P", "duration": 5, "prompt_extend": False, "watermark": True,
-             "seed": 9},
+            {
+                "resolution": "480P",
+                "duration": 5,
+                "prompt_extend": False,
+                "watermark": True,
+                "seed": 9,
+            },
             "$0.07",
             id="all-flags",
         ),
     ],
 )
 async def test_flash_via_vtrix_reports_billed_cost_and_sends_nested_body(
-    tmp_path: Path, make_simulator: MakeSimulator, flags: list[str], inputs: dict[str, Any],
-    parameters: dict[str, Any], billed: str,
+    tmp_path: Path,
+    make_simulator: MakeSimulator,
+    flags: list[str],
+    inputs: dict[str, Any],
+    parameters: dict[str, Any],
+    billed: str,
 ) -> None:
     sim = await make_simulator()
     image = write_png(tmp_path / "cat.png", (800, 600))
@@ -260,8 +317,19 @@ async def test_flash_via_vtrix_reports_billed_cost_and_sends_nested_body(
     prices.write_text('[prices."wan2.2-i2v-flash"]\n480P = "0.05"\n720P = "0.05"\n')
     env = sim_env(sim, WAN_I2V_FLASH_PROVIDER="vtrix", WANBOT_PRICE_TABLE=str(prices))
 
-    run = await run_bot("generate", "wan2.2-i2v-flash", "--prompt", "the cat blinks",
-                        "--image", str(image), *flags, "--out", "out", cwd=tmp_path, env=env)
+    run = await run_bot(
+        "generate",
+        "wan2.2-i2v-flash",
+        "--prompt",
+        "the cat blinks",
+        "--image",
+        str(image),
+        *flags,
+        "--out",
+        "out",
+        cwd=tmp_path,
+        env=env,
+    )
 
     assert run.returncode == 0, run.stderr
     task_id = task_id_of(run)
@@ -301,25 +369,43 @@ async def test_flash_via_vtrix_reports_billed_cost_and_sends_nested_body(
     ("flags", "body", "estimate"),
     [
         pytest.param(
-            [], {"prompt": "a cat surfing", "size": "1920*1080", "duration": 5,
-                 "prompt_extend": True}, "$0.50", id="defaults",
+            [],
+            {"prompt": "a cat surfing", "size": "1920*1080", "duration": 5, "prompt_extend": True},
+            "$0.50",
+            id="defaults",
         ),
         pytest.param(
-            ["--seed", "7", "--negative-prompt", "blur", "--no-prompt-extend",
-             "--size", "832*480"],
-            {"prompt": "a cat surfing", "negative_prompt": "blur", "size": "832*480",
-             "duration": 5, "prompt_extend": False, "seed": 7},
+            ["--seed", "7", "--negative-prompt", "blur", "--no-prompt-extend", "--size", "832*480"],
+            {
+                "prompt": "a cat surfing",
+                "negative_prompt": "blur",
+                "size": "832*480",
+                "duration": 5,
+                "prompt_extend": False,
+                "seed": 7,
+            },
             "$0.10",
             id="flags",
         ),
     ],
 )
-async def test_t2v_exact_upstream_body(tmp_path: Path, make_simulator: MakeSimulator,
-                                       flags: list[str], body: dict[str, Any],
-                                       estimate: str) -> None:
+async def test_t2v_exact_upstream_body(
+    tmp_path: Path,
+    make_simulator: MakeSimulator,
+    flags: list[str],
+    body: dict[str, Any],
+    estimate: str,
+) -> None:
     sim = await make_simulator()
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat surfing", *flags,
-                        cwd=tmp_path, env=sim_env(sim))
+    run = await run_bot(
+        "generate",
+        "wan2.2-t2v-plus",
+        "--prompt",
+        "a cat surfing",
+        *flags,
+        cwd=tmp_path,
+        env=sim_env(sim),
+    )
 
     assert run.returncode == 0, run.stderr
     task_id = task_id_of(run)
@@ -331,9 +417,7 @@ async def test_t2v_exact_upstream_body(tmp_path: Path, make_simulator: MakeSimul
     assert create.body == body
     polls = [r for r in sim.state.requests if r.method == "GET" and r.provider is not None]
     assert polls
-    assert {(r.path, r.auth_ok, r.status) for r in polls} == {
-        (f"{T2V_PATH}/{task_id}", True, 200)
-    }
+    assert {(r.path, r.auth_ok, r.status) for r in polls} == {(f"{T2V_PATH}/{task_id}", True, 200)}
     assert run.err_lines[0] == f"submitting wan2.2-t2v-plus to mulerouter (estimated {estimate})"
     assert run.err_lines[-1] == f"cost: {estimate} (estimated)"
     [video] = result_paths(run, tmp_path)
@@ -346,19 +430,43 @@ async def test_i2v26_exact_upstream_body(tmp_path: Path, make_simulator: MakeSim
     first = write_png(tmp_path / "first.png", (800, 600))
     last = write_png(tmp_path / "last.png", (800, 600), (200, 40, 40))
     run = await run_bot(
-        "generate", "wan2.6-i2v", "--prompt", "the cat jumps", "--image", str(first),
-        "--last-frame", str(last), "--duration", "15", "--resolution", "720P",
-        "--shot-type", "multi", "--audio-url", "https://example.com/voice.mp3", "--seed", "42",
-        "--no-safety-filter", cwd=tmp_path, env=sim_env(sim),
+        "generate",
+        "wan2.6-i2v",
+        "--prompt",
+        "the cat jumps",
+        "--image",
+        str(first),
+        "--last-frame",
+        str(last),
+        "--duration",
+        "15",
+        "--resolution",
+        "720P",
+        "--shot-type",
+        "multi",
+        "--audio-url",
+        "https://example.com/voice.mp3",
+        "--seed",
+        "42",
+        "--no-safety-filter",
+        cwd=tmp_path,
+        env=sim_env(sim),
     )
 
     assert run.returncode == 0, run.stderr
     [create] = creates(sim)
     assert create.path == I2V26_PATH
     assert create.body == {
-        "prompt": "the cat jumps", "image": data_uri(first), "last_frame": data_uri(last),
-        "resolution": "720P", "duration": 15, "prompt_extend": True, "shot_type": "multi",
-        "audio": True, "audio_url": "https://example.com/voice.mp3", "seed": 42,
+        "prompt": "the cat jumps",
+        "image": data_uri(first),
+        "last_frame": data_uri(last),
+        "resolution": "720P",
+        "duration": 15,
+        "prompt_extend": True,
+        "shot_type": "multi",
+        "audio": True,
+        "audio_url": "https://example.com/voice.mp3",
+        "seed": 42,
         "safety_filter": False,
     }
     assert run.err_lines[-1] == "cost: $1.50 (estimated)"  # 15 s at $0.10/s (720P)
@@ -368,16 +476,30 @@ async def test_i2i_exact_upstream_body(tmp_path: Path, make_simulator: MakeSimul
     sim = await make_simulator()
     first = write_png(tmp_path / "a.png", (800, 600))
     second = write_png(tmp_path / "b.png", (640, 480), (220, 180, 20))
-    run = await run_bot("generate", "wan2.5-i2i-preview", "--prompt", "merge", "--image",
-                        str(first), "--image", str(second), cwd=tmp_path, env=sim_env(sim))
+    run = await run_bot(
+        "generate",
+        "wan2.5-i2i-preview",
+        "--prompt",
+        "merge",
+        "--image",
+        str(first),
+        "--image",
+        str(second),
+        cwd=tmp_path,
+        env=sim_env(sim),
+    )
 
     assert run.returncode == 0, run.stderr
     [create] = creates(sim)
     assert create.path == I2I_PATH
     # n is always sent (upstream's own default is 4, which would bill four images).
     assert create.body == {
-        "prompt": "merge", "images": [data_uri(first), data_uri(second)], "size": "1280*1280",
-        "n": 1, "prompt_extend": False, "safety_filter": True,
+        "prompt": "merge",
+        "images": [data_uri(first), data_uri(second)],
+        "size": "1280*1280",
+        "n": 1,
+        "prompt_extend": False,
+        "safety_filter": True,
     }
     [image] = result_paths(run, tmp_path)
     with Image.open(image) as decoded:
@@ -399,13 +521,25 @@ def _t2v_bad_size(d: Path) -> list[str]:
 
 
 def _i2i_bad_size(d: Path) -> list[str]:
-    return ["wan2.5-i2i-preview", "--prompt", "a cat", "--image",
-            str(write_png(d / "a.png", (800, 600))), "--size", "100*100"]
+    return [
+        "wan2.5-i2i-preview",
+        "--prompt",
+        "a cat",
+        "--image",
+        str(write_png(d / "a.png", (800, 600))),
+        "--size",
+        "100*100",
+    ]
 
 
 def _small_image(d: Path) -> list[str]:
-    return ["wan2.6-i2v", "--prompt", "a cat", "--image",
-            str(write_png(d / "small.png", (200, 200)))]
+    return [
+        "wan2.6-i2v",
+        "--prompt",
+        "a cat",
+        "--image",
+        str(write_png(d / "small.png", (200, 200))),
+    ]
 
 
 def _missing_image(d: Path) -> list[str]:
@@ -413,37 +547,72 @@ def _missing_image(d: Path) -> list[str]:
 
 
 def _watermark_on_mulerouter(d: Path) -> list[str]:
-    return ["wan2.2-i2v-flash", "--prompt", "a cat", "--image",
-            str(write_png(d / "a.png", (800, 600))), "--watermark"]
+    return [
+        "wan2.2-i2v-flash",
+        "--prompt",
+        "a cat",
+        "--image",
+        str(write_png(d / "a.png", (800, 600))),
+        "--watermark",
+    ]
 
 
 def _multi_without_extend(d: Path) -> list[str]:
-    return ["wan2.6-i2v", "--prompt", "a cat", "--image", str(write_png(d / "a.png", (800, 600))),
-            "--shot-type", "multi", "--no-prompt-extend"]
+    return [
+        "wan2.6-i2v",
+        "--prompt",
+        "a cat",
+        "--image",
+        str(write_png(d / "a.png", (800, 600))),
+        "--shot-type",
+        "multi",
+        "--no-prompt-extend",
+    ]
 
 
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        pytest.param(_t2v_long, "The prompt is too long: 801 characters; the limit is 800.",
-                     id="prompt-801"),
+        pytest.param(
+            _t2v_long, "The prompt is too long: 801 characters; the limit is 800.", id="prompt-801"
+        ),
         pytest.param(_t2v_bad_size, f"The size must be one of: {T2V_SIZES}.", id="t2v-size"),
-        pytest.param(_i2i_bad_size, "The size 100*100 has 10,000 pixels; it must have between "
-                     "768*768 (589,824) and 1440*1440 (2,073,600).", id="i2i-size"),
-        pytest.param(_small_image, "small.png is 200×200 pixels; this model needs at least 360 "
-                     "pixels on each side. Use a larger image.", id="image-too-small"),
-        pytest.param(_missing_image, "cannot read {d}/missing.png: No such file or directory",
-                     id="unreadable-image"),
-        pytest.param(_watermark_on_mulerouter,
-                     "--watermark is not available for wan2.2-i2v-flash on mulerouter",
-                     id="watermark-on-mulerouter"),
-        pytest.param(_multi_without_extend, "Shot type 'multi' only works with prompt extend "
-                     "on: turn prompt extend on, or choose 'single'.", id="multi-no-extend"),
+        pytest.param(
+            _i2i_bad_size,
+            "The size 100*100 has 10,000 pixels; it must have between "
+            "768*768 (589,824) and 1440*1440 (2,073,600).",
+            id="i2i-size",
+        ),
+        pytest.param(
+            _small_image,
+            "small.png is 200×200 pixels; this model needs at least 360 "
+            "pixels on each side. Use a larger image.",
+            id="image-too-small",
+        ),
+        pytest.param(
+            _missing_image,
+            "cannot read {d}/missing.png: No such file or directory",
+            id="unreadable-image",
+        ),
+        pytest.param(
+            _watermark_on_mulerouter,
+            "--watermark is not available for wan2.2-i2v-flash on mulerouter",
+            id="watermark-on-mulerouter",
+        ),
+        pytest.param(
+            _multi_without_extend,
+            "Shot type 'multi' only works with prompt extend "
+            "on: turn prompt extend on, or choose 'single'.",
+            id="multi-no-extend",
+        ),
     ],
 )
-async def test_refused_before_anything_is_sent(tmp_path: Path, make_simulator: MakeSimulator,
-                                               make_args: Callable[[Path], list[str]],
-                                               message: str) -> None:
+async def test_refused_before_anything_is_sent(
+    tmp_path: Path,
+    make_simulator: MakeSimulator,
+    make_args: Callable[[Path], list[str]],
+    message: str,
+) -> None:
     sim = await make_simulator()
     run = await run_bot("generate", *make_args(tmp_path), cwd=tmp_path, env=sim_env(sim))
 
@@ -456,14 +625,30 @@ async def test_refused_before_anything_is_sent(tmp_path: Path, make_simulator: M
 @pytest.mark.parametrize(
     ("provider", "model_args", "env_key", "path"),
     [
-        pytest.param("mulerouter", ["wan2.2-t2v-plus", "--prompt", "a cat"],
-                     "MULEROUTER_API_KEY", T2V_PATH, id="mulerouter"),
-        pytest.param("vtrix", ["wan2.2-i2v-flash", "--prompt", "a cat", "--image", "{img}"],
-                     "VTRIX_API_KEY", VTRIX_CREATE, id="vtrix"),
+        pytest.param(
+            "mulerouter",
+            ["wan2.2-t2v-plus", "--prompt", "a cat"],
+            "MULEROUTER_API_KEY",
+            T2V_PATH,
+            id="mulerouter",
+        ),
+        pytest.param(
+            "vtrix",
+            ["wan2.2-i2v-flash", "--prompt", "a cat", "--image", "{img}"],
+            "VTRIX_API_KEY",
+            VTRIX_CREATE,
+            id="vtrix",
+        ),
     ],
 )
-async def test_wrong_api_key(tmp_path: Path, make_simulator: MakeSimulator, provider: str,
-                             model_args: list[str], env_key: str, path: str) -> None:
+async def test_wrong_api_key(
+    tmp_path: Path,
+    make_simulator: MakeSimulator,
+    provider: str,
+    model_args: list[str],
+    env_key: str,
+    path: str,
+) -> None:
     sim = await make_simulator()
     image = write_png(tmp_path / "a.png", (800, 600))
     secret = "not-the-key-5f3a9c"
@@ -472,8 +657,10 @@ async def test_wrong_api_key(tmp_path: Path, make_simulator: MakeSimulator, prov
     run = await run_bot("generate", *args, cwd=tmp_path, env=env)
 
     line = assert_one_error(run)
-    assert line.startswith("error: The bot's API key for the generation service was refused. "
-                           "An admin needs to check the key; nothing was charged.")
+    assert line.startswith(
+        "error: The bot's API key for the generation service was refused. "
+        "An admin needs to check the key; nothing was charged."
+    )
     assert "HTTP 401" in line
     assert secret not in run.stderr
     [create] = creates(sim)
@@ -481,11 +668,13 @@ async def test_wrong_api_key(tmp_path: Path, make_simulator: MakeSimulator, prov
     assert sim.state.tasks == {}
 
 
-async def test_task_failure_reports_the_providers_reason(tmp_path: Path,
-                                                         make_simulator: MakeSimulator) -> None:
+async def test_task_failure_reports_the_providers_reason(
+    tmp_path: Path, make_simulator: MakeSimulator
+) -> None:
     sim = await make_simulator(failure_rate=1.0)
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path,
-                        env=sim_env(sim))
+    run = await run_bot(
+        "generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path, env=sim_env(sim)
+    )
 
     line = assert_one_error(run)
     [task] = sim.state.tasks.values()
@@ -493,12 +682,15 @@ async def test_task_failure_reports_the_providers_reason(tmp_path: Path,
     assert task_id_of(run) == task.id
     reason = task.error.detail
     if "violation" in reason:
-        expected = (f"error: The provider refused the content ({reason}). Try rewording the "
-                    "prompt or using another image.")
+        expected = (
+            f"error: The provider refused the content ({reason}). Try rewording the "
+            "prompt or using another image."
+        )
     else:
         expected = f"error: The provider could not generate this ({reason})."
-    assert line == (f"{expected} (code {task.error.code}) "
-                    "Nothing should be billed for a failed task.")
+    assert line == (
+        f"{expected} (code {task.error.code}) Nothing should be billed for a failed task."
+    )
     assert re.fullmatch(r"\[failed\] · elapsed \d\d:\d\d", run.err_lines[-2]), run.stderr
     assert not (tmp_path / "out").exists()
 
@@ -514,14 +706,16 @@ async def test_missing_mulerouter_key(tmp_path: Path, make_simulator: MakeSimula
     assert sim.state.requests == []
 
 
-async def test_missing_vtrix_key_when_vtrix_serves_flash(tmp_path: Path,
-                                                         make_simulator: MakeSimulator) -> None:
+async def test_missing_vtrix_key_when_vtrix_serves_flash(
+    tmp_path: Path, make_simulator: MakeSimulator
+) -> None:
     sim = await make_simulator()
     env = sim_env(sim, WAN_I2V_FLASH_PROVIDER="vtrix")
     del env["VTRIX_API_KEY"]
     image = write_png(tmp_path / "a.png", (800, 600))
-    run = await run_bot("generate", "wan2.2-i2v-flash", "--image", str(image), cwd=tmp_path,
-                        env=env)
+    run = await run_bot(
+        "generate", "wan2.2-i2v-flash", "--image", str(image), cwd=tmp_path, env=env
+    )
 
     assert_one_error(run)
     assert run.stderr == "error: VTRIX_API_KEY is not set: put the vtrix key there.\n"
@@ -530,40 +724,55 @@ async def test_missing_vtrix_key_when_vtrix_serves_flash(tmp_path: Path,
 
 async def test_insufficient_balance(tmp_path: Path, make_simulator: MakeSimulator) -> None:
     sim = await make_simulator(balance=Decimal(0))
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path,
-                        env=sim_env(sim))
+    run = await run_bot(
+        "generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path, env=sim_env(sim)
+    )
 
     line = assert_one_error(run)
-    assert line == ("error: The generation account is out of balance. An admin needs to top it "
-                    "up; nothing was charged. [mulerouter InsufficientBalance: HTTP 402: "
-                    "Insufficient balance]")
+    assert line == (
+        "error: The generation account is out of balance. An admin needs to top it "
+        "up; nothing was charged. [mulerouter InsufficientBalance: HTTP 402: "
+        "Insufficient balance]"
+    )
     [create] = creates(sim)
     assert (create.path, create.auth_ok, create.status) == (T2V_PATH, True, 402)
     assert sim.state.tasks == {}
     assert sim.state.spent == 0
 
 
-async def test_deadline_gives_up_with_the_task_id(tmp_path: Path,
-                                                  make_simulator: MakeSimulator) -> None:
+async def test_deadline_gives_up_with_the_task_id(
+    tmp_path: Path, make_simulator: MakeSimulator
+) -> None:
     sim = await make_simulator(speed=1.0)  # a 90 s task that really takes about 90 s
     env = sim_env(sim, WANBOT_VIDEO_DEADLINE_SECONDS="0.5")
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path,
-                        env=env)
+    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", cwd=tmp_path, env=env)
 
     line = assert_one_error(run)
     [task] = sim.state.tasks.values()
-    assert re.fullmatch(rf"error: no result after 00:0\d; gave up waiting for task "
-                        rf"{task.id}\. It may still finish and be billed upstream\.", line), line
+    assert re.fullmatch(
+        rf"error: no result after 00:0\d; gave up waiting for task "
+        rf"{task.id}\. It may still finish and be billed upstream\.",
+        line,
+    ), line
     assert not (tmp_path / "out").exists()
 
 
-async def test_unusable_out_dir_is_one_error_line(tmp_path: Path,
-                                                  make_simulator: MakeSimulator) -> None:
+async def test_unusable_out_dir_is_one_error_line(
+    tmp_path: Path, make_simulator: MakeSimulator
+) -> None:
     sim = await make_simulator()
     blocker = tmp_path / "taken"
     blocker.write_text("a file, not a folder")
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", "--out",
-                        str(blocker), cwd=tmp_path, env=sim_env(sim))
+    run = await run_bot(
+        "generate",
+        "wan2.2-t2v-plus",
+        "--prompt",
+        "a cat",
+        "--out",
+        str(blocker),
+        cwd=tmp_path,
+        env=sim_env(sim),
+    )
 
     line = assert_one_error(run)
     assert str(blocker) in line
@@ -574,8 +783,16 @@ async def test_unusable_out_dir_is_one_error_line(tmp_path: Path,
 
 
 async def test_bad_simulator_speed_is_refused_cleanly(tmp_path: Path) -> None:
-    run = await run_bot("generate", "wan2.2-t2v-plus", "--prompt", "a cat", "--simulate",
-                        "--simulator-speed", "0", cwd=tmp_path)
+    run = await run_bot(
+        "generate",
+        "wan2.2-t2v-plus",
+        "--prompt",
+        "a cat",
+        "--simulate",
+        "--simulator-speed",
+        "0",
+        cwd=tmp_path,
+    )
 
     assert run.returncode in (1, 2), run.stderr  # one error line, or argparse's usage error
     assert "Traceback" not in run.stderr
@@ -588,22 +805,36 @@ async def test_bad_simulator_speed_is_refused_cleanly(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_transparent_png_is_flattened_with_a_note(tmp_path: Path,
-                                                        make_simulator: MakeSimulator) -> None:
+async def test_transparent_png_is_flattened_with_a_note(
+    tmp_path: Path, make_simulator: MakeSimulator
+) -> None:
     sim = await make_simulator()
     image = write_png(tmp_path / "cutout.png", (800, 600), (200, 20, 30, 0), mode="RGBA")
-    run = await run_bot("generate", "wan2.2-i2v-flash", "--prompt", "the cat blinks", "--image",
-                        str(image), cwd=tmp_path, env=sim_env(sim))
+    run = await run_bot(
+        "generate",
+        "wan2.2-i2v-flash",
+        "--prompt",
+        "the cat blinks",
+        "--image",
+        str(image),
+        cwd=tmp_path,
+        env=sim_env(sim),
+    )
 
     assert run.returncode == 0, run.stderr
     notes = [line for line in run.err_lines if line.startswith("note:")]
-    assert notes == ["note: Flattened the transparent background onto white (the model does not "
-                     "accept transparency)."]
+    assert notes == [
+        "note: Flattened the transparent background onto white (the model does not "
+        "accept transparency)."
+    ]
     [create] = creates(sim)
     assert create.path == FLASH_PATH
     sent = create.body["image"]
     assert {k: v for k, v in create.body.items() if k != "image"} == {
-        "prompt": "the cat blinks", "resolution": "720P", "duration": 5, "prompt_extend": True,
+        "prompt": "the cat blinks",
+        "resolution": "720P",
+        "duration": 5,
+        "prompt_extend": True,
         "safety_filter": True,
     }
     head, _, payload = sent.partition(",")

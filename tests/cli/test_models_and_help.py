@@ -40,8 +40,9 @@ FLASH_VTRIX = "wan2.2-i2v-flash via vtrix{}: Wan 2.2 image to video (Flash, via 
 I2I = "wan2.5-i2i-preview via mulerouter: Wan 2.5 image edit (preview)"
 SERVING = " (serving)"
 NOT_SERVING = " (set WAN_I2V_FLASH_PROVIDER to use)"
-VIDEO_INPUT = ("  input images: JPEG/PNG/BMP/WEBP, 360-2000 px per side, up to 10 MB "
-               "(fixed where possible)")
+VIDEO_INPUT = (
+    "  input images: JPEG/PNG/BMP/WEBP, 360-2000 px per side, up to 10 MB (fixed where possible)"
+)
 
 
 async def test_models_lists_every_endpoint_with_limits_and_prices(tmp_path: Path) -> None:
@@ -50,8 +51,13 @@ async def test_models_lists_every_endpoint_with_limits_and_prices(tmp_path: Path
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     listing = blocks(run.stdout)
-    assert list(listing) == [T2V, I2V26, FLASH_MULE.format(SERVING),
-                             FLASH_VTRIX.format(NOT_SERVING), I2I]
+    assert list(listing) == [
+        T2V,
+        I2V26,
+        FLASH_MULE.format(SERVING),
+        FLASH_VTRIX.format(NOT_SERVING),
+        I2I,
+    ]
 
     assert listing[T2V] == [
         "  Text to a 5 s video, 480P or 1080P sizes.",
@@ -74,8 +80,17 @@ async def test_models_lists_every_endpoint_with_limits_and_prices(tmp_path: Path
     assert "    --resolution         one of 720P, 1080P; default 720P" in i2v
     assert "    --audio              default on" in i2v
     assert [line.split()[0] for line in i2v[3:]] == [
-        "--prompt", "--image", "--last-frame", "--negative-prompt", "--resolution",
-        "--duration", "--prompt-extend", "--shot-type", "--audio", "--audio-url", "--seed",
+        "--prompt",
+        "--image",
+        "--last-frame",
+        "--negative-prompt",
+        "--resolution",
+        "--duration",
+        "--prompt-extend",
+        "--shot-type",
+        "--audio",
+        "--audio-url",
+        "--seed",
         "--safety-filter",
     ]
 
@@ -87,16 +102,17 @@ async def test_models_lists_every_endpoint_with_limits_and_prices(tmp_path: Path
     assert not any("--watermark" in line for line in flash)
 
     vtrix = listing[FLASH_VTRIX.format(NOT_SERVING)]
-    assert vtrix[0] == ("  Fast image to a 5 s video, 480P or 720P; real progress and billed "
-                        "cost.")
+    assert vtrix[0] == ("  Fast image to a 5 s video, 480P or 720P; real progress and billed cost.")
     assert "    --prompt             at most 800 characters" in vtrix  # optional on Vtrix
     assert "    --watermark          default off" in vtrix
     assert not any("--template" in line for line in vtrix)
 
     i2i = listing[I2I]
     assert i2i[1] == "  result: images; price: $0.03/image"
-    assert i2i[2] == ("  input images: JPEG/PNG/BMP/WEBP, 384-5000 px per side, up to 10 MB "
-                      "(fixed where possible)")
+    assert i2i[2] == (
+        "  input images: JPEG/PNG/BMP/WEBP, 384-5000 px per side, up to 10 MB "
+        "(fixed where possible)"
+    )
     assert "    --image              required; up to 3 (repeat the flag)" in i2i
     assert "    --n                  1..4; default 1" in i2i
     assert "    --size               default 1280*1280" in i2i
@@ -105,17 +121,24 @@ async def test_models_lists_every_endpoint_with_limits_and_prices(tmp_path: Path
 
 async def test_models_follows_flash_provider_and_price_table(tmp_path: Path) -> None:
     prices = tmp_path / "prices.toml"
-    prices.write_text('[prices."wan2.6-i2v"]\n720P = "0.12"\n\n'
-                      '[prices."wan2.5-i2i-preview"]\nimage = 0.045\n')
+    prices.write_text(
+        '[prices."wan2.6-i2v"]\n720P = "0.12"\n\n[prices."wan2.5-i2i-preview"]\nimage = 0.045\n'
+    )
     env = clean_env(WAN_I2V_FLASH_PROVIDER="vtrix", WANBOT_PRICE_TABLE=str(prices))
     run = await run_bot("models", cwd=tmp_path, env=env)
 
     assert run.returncode == 0, run.stderr
     listing = blocks(run.stdout)
-    assert list(listing) == [T2V, I2V26, FLASH_MULE.format(NOT_SERVING),
-                             FLASH_VTRIX.format(SERVING), I2I]
-    assert listing[I2V26][1] == ("  result: video; price: $0.12/second at 720P, "
-                                 "$0.15/second at 1080P")
+    assert list(listing) == [
+        T2V,
+        I2V26,
+        FLASH_MULE.format(NOT_SERVING),
+        FLASH_VTRIX.format(SERVING),
+        I2I,
+    ]
+    assert listing[I2V26][1] == (
+        "  result: video; price: $0.12/second at 720P, $0.15/second at 1080P"
+    )
     assert listing[I2I][1] == "  result: images; price: $0.045/image"
 
 
@@ -126,8 +149,10 @@ async def test_models_bad_price_table_is_one_error_line(tmp_path: Path) -> None:
 
     assert run.returncode == 1
     assert run.stdout == ""
-    assert run.stderr == (f"error: {prices}: unknown model 'wan9-nope'; known: wan2.6-i2v, "
-                          "wan2.2-i2v-flash, wan2.2-t2v-plus, wan2.5-i2i-preview\n")
+    assert run.stderr == (
+        f"error: {prices}: unknown model 'wan9-nope'; known: wan2.6-i2v, "
+        "wan2.2-i2v-flash, wan2.2-t2v-plus, wan2.5-i2i-preview\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,9 +190,21 @@ async def test_generate_i2v26_help_lists_its_options(tmp_path: Path) -> None:
     assert run.stdout.startswith("usage: python -m bot generate wan2.6-i2v [-h]")
     flags = set(re.findall(r"^  (--[a-z-]+)", run.stdout, flags=re.MULTILINE))
     assert flags == {
-        "--out", "--simulate", "--simulator-speed", "--prompt", "--image", "--last-frame",
-        "--negative-prompt", "--resolution", "--duration", "--prompt-extend", "--shot-type",
-        "--audio", "--audio-url", "--seed", "--safety-filter",
+        "--out",
+        "--simulate",
+        "--simulator-speed",
+        "--prompt",
+        "--image",
+        "--last-frame",
+        "--negative-prompt",
+        "--resolution",
+        "--duration",
+        "--prompt-extend",
+        "--shot-type",
+        "--audio",
+        "--audio-url",
+        "--seed",
+        "--safety-filter",
     }
     text = " ".join(run.stdout.split())
     assert "--shot-type VALUE one of single, multi; default single" in text
@@ -191,8 +228,9 @@ async def test_generate_flash_help_has_both_providers_options(tmp_path: Path) ->
 # run
 # ---------------------------------------------------------------------------------------------
 
-NO_TOKEN = ("error: DISCORD_TOKEN is not set: put the bot token from the Discord developer "
-            "portal there.\n")
+NO_TOKEN = (
+    "error: DISCORD_TOKEN is not set: put the bot token from the Discord developer portal there.\n"
+)
 
 
 async def test_run_without_token_names_discord_token(tmp_path: Path) -> None:
@@ -211,12 +249,16 @@ async def test_no_command_means_run(tmp_path: Path) -> None:
     assert run.stderr == NO_TOKEN
 
 
-@pytest.mark.parametrize(("extra", "missing"), [
-    ({}, "MULEROUTER_API_KEY"),
-    ({"MULEROUTER_API_KEY": "k", "WAN_I2V_FLASH_PROVIDER": "vtrix"}, "VTRIX_API_KEY"),
-])
-async def test_run_without_a_needed_provider_key_names_it(tmp_path: Path, extra: dict[str, str],
-                                                          missing: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "missing"),
+    [
+        ({}, "MULEROUTER_API_KEY"),
+        ({"MULEROUTER_API_KEY": "k", "WAN_I2V_FLASH_PROVIDER": "vtrix"}, "VTRIX_API_KEY"),
+    ],
+)
+async def test_run_without_a_needed_provider_key_names_it(
+    tmp_path: Path, extra: dict[str, str], missing: str
+) -> None:
     run = await run_bot("run", cwd=tmp_path, env=clean_env(DISCORD_TOKEN="tok", **extra))
 
     assert run.returncode == 1
@@ -245,16 +287,28 @@ async def test_run_with_a_bad_setting_names_it_not_its_value(tmp_path: Path) -> 
 
 async def test_simulator_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "simulator", "--port", "0", "--speed", "50",
-        cwd=tmp_path, env=clean_env(), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "simulator",
+        "--port",
+        "0",
+        "--speed",
+        "50",
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None
         first = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
         match = re.fullmatch(
             r"simulator listening on (http://127\.0\.0\.1:(\d+)) \(MuleRouter and Vtrix\); "
-            r"keys: mulerouter=sim-mulerouter-key, vtrix=sim-vtrix-key\n", first)
+            r"keys: mulerouter=sim-mulerouter-key, vtrix=sim-vtrix-key\n",
+            first,
+        )
         assert match, first
         base_url = match.group(1)
         assert int(match.group(2)) > 0
@@ -276,10 +330,16 @@ async def test_simulator_process_serves_and_stops_on_sigterm(tmp_path: Path) -> 
             assert created["task_info"]["status"] == "pending"
             async with session.get(base_url + "/_sim/requests") as resp:
                 recorded = (await resp.json())["requests"]
-            assert [(r["method"], r["path"], r["status"], r["auth_ok"], r["task_id"])
-                    for r in recorded] == [
-                ("POST", "/vendors/alibaba/v1/wan2.2-t2v-plus/generation", 202, True,
-                 created["task_info"]["id"]),
+            assert [
+                (r["method"], r["path"], r["status"], r["auth_ok"], r["task_id"]) for r in recorded
+            ] == [
+                (
+                    "POST",
+                    "/vendors/alibaba/v1/wan2.2-t2v-plus/generation",
+                    202,
+                    True,
+                    created["task_info"]["id"],
+                ),
             ]
 
         proc.send_signal(signal.SIGTERM)

@@ -23,16 +23,44 @@ NOW = 1_800_000_000.0
 
 def make_job(**changes: object) -> Job:
     job = Job(
-        id=12, user_id=42, guild_id=7, channel_id=8, status_message_id=9, parent_job_id=None,
-        model_id="wan2.2-t2v-plus", provider="mulerouter",
-        request={"prompt": "a cat surfing " * 40, "size": "832*480", "duration": 5,
-                 "prompt_extend": False, "seed": 5},
-        price_tier="480P", task_id="t-1", state=JobState.RUNNING, submit_attempts=1,
-        poll_count=3, poll_errors=0, delivery_attempts=0, created_at=NOW - 75,
-        submitted_at=NOW - 70, finished_at=None, delivered_at=None, deadline_at=NOW + 1000,
-        next_attempt_at=None, progress=None, result_urls=(), delivered_message_ids=(),
-        error_code=None, error_message=None, error_detail=None,
-        estimated_cost=Decimal("0.10"), billed_cost=None, units=Decimal(5), unit="second",
+        id=12,
+        user_id=42,
+        guild_id=7,
+        channel_id=8,
+        status_message_id=9,
+        parent_job_id=None,
+        model_id="wan2.2-t2v-plus",
+        provider="mulerouter",
+        request={
+            "prompt": "a cat surfing " * 40,
+            "size": "832*480",
+            "duration": 5,
+            "prompt_extend": False,
+            "seed": 5,
+        },
+        price_tier="480P",
+        task_id="t-1",
+        state=JobState.RUNNING,
+        submit_attempts=1,
+        poll_count=3,
+        poll_errors=0,
+        delivery_attempts=0,
+        created_at=NOW - 75,
+        submitted_at=NOW - 70,
+        finished_at=None,
+        delivered_at=None,
+        deadline_at=NOW + 1000,
+        next_attempt_at=None,
+        progress=None,
+        result_urls=(),
+        delivered_message_ids=(),
+        error_code=None,
+        error_message=None,
+        error_detail=None,
+        estimated_cost=Decimal("0.10"),
+        billed_cost=None,
+        units=Decimal(5),
+        unit="second",
     )
     return dataclasses.replace(job, **changes)
 
@@ -69,11 +97,20 @@ def test_status_embed_when_done_has_no_eta_and_stops_the_clock() -> None:
 
 
 def test_settings_leave_out_prompts_and_media() -> None:
-    job = make_job(model_id="wan2.5-i2i-preview", price_tier="image", unit="image",
-                   units=Decimal(2),
-                   request={"prompt": "x", "negative_prompt": "y",
-                            "images": ["input:" + "a" * 64, "input:" + "b" * 64],
-                            "size": "1280*1280", "n": 2, "prompt_extend": False})
+    job = make_job(
+        model_id="wan2.5-i2i-preview",
+        price_tier="image",
+        unit="image",
+        units=Decimal(2),
+        request={
+            "prompt": "x",
+            "negative_prompt": "y",
+            "images": ["input:" + "a" * 64, "input:" + "b" * 64],
+            "size": "1280*1280",
+            "n": 2,
+            "prompt_extend": False,
+        },
+    )
     assert settings_text(job) == "images: 2\nsize: 1280*1280\nn: 2\nprompt extend: off"
 
 
@@ -86,27 +123,38 @@ def test_result_embed_links_note_and_seed() -> None:
     assert embed.footer.text == "wanbot job #12 · result"
 
 
-@pytest.mark.parametrize(("changes", "sentence"), [
-    ({"state": JobState.FAILED, "task_id": None, "submitted_at": None},
-     "Nothing was charged."),
-    ({"state": JobState.TIMED_OUT}, "Nothing was charged."),
-    ({"state": JobState.CANCELLED, "submitted_at": None}, "Nothing was charged."),
-    ({"state": JobState.CANCELLED},
-     "It was already running at the provider, which still bills it: $0.10 (estimated) was "
-     "charged."),
-    ({"state": JobState.SUBMISSION_UNKNOWN},
-     "The estimate ($0.10) stays counted against your budget, because the provider may have "
-     "accepted and billed it."),
-    ({"state": JobState.FAILED, "error_code": "delivery_failed"},
-     "The generation itself succeeded and was charged ($0.10 (estimated))."),
-])
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        ({"state": JobState.FAILED, "task_id": None, "submitted_at": None}, "Nothing was charged."),
+        ({"state": JobState.TIMED_OUT}, "Nothing was charged."),
+        ({"state": JobState.CANCELLED, "submitted_at": None}, "Nothing was charged."),
+        (
+            {"state": JobState.CANCELLED},
+            "It was already running at the provider, which still bills it: $0.10 (estimated) was "
+            "charged.",
+        ),
+        (
+            {"state": JobState.SUBMISSION_UNKNOWN},
+            "The estimate ($0.10) stays counted against your budget, because the provider may have "
+            "accepted and billed it.",
+        ),
+        (
+            {"state": JobState.FAILED, "error_code": "delivery_failed"},
+            "The generation itself succeeded and was charged ($0.10 (estimated)).",
+        ),
+    ],
+)
 def test_charge_sentence(changes: dict[str, object], sentence: str) -> None:
     assert charge_sentence(make_job(**changes)) == sentence
 
 
 def test_notice_embed_carries_the_reason_and_the_charge() -> None:
-    job = make_job(state=JobState.FAILED, error_code="3005",
-                   error_message="The provider refused the content (prompt violation).")
+    job = make_job(
+        state=JobState.FAILED,
+        error_code="3005",
+        error_message="The provider refused the content (prompt violation).",
+    )
     embed = notice_embed(job)
     values = fields(embed)
     assert embed.title == "The generation failed · Wan 2.2 text to video (Plus)"

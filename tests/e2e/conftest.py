@@ -33,8 +33,11 @@ from tests.emulator.models import Channel, User
 
 SIM_SPEED = 200.0
 # Log lines the bot may print in these tests without anything being wrong.
-EXPECTED_LOG_LINES = ("We are being rate limited", "PyNaCl is not installed",
-                      "davey is not installed")
+EXPECTED_LOG_LINES = (
+    "We are being rate limited",
+    "PyNaCl is not installed",
+    "davey is not installed",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,8 +85,9 @@ class World:
         return await asyncio.to_thread(self._read_job, job_id)
 
     def _read_job(self, job_id: int) -> Job:
-        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
-                                                timeout=10)) as db:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        ) as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         assert row is not None, f"no job #{job_id}"
@@ -96,40 +100,49 @@ class World:
             if job.state in states:
                 return job
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"job #{job_id} is {job.state}, not {states}\n"
-                                     f"{self.bot.tail(60)}")
+                raise AssertionError(
+                    f"job #{job_id} is {job.state}, not {states}\n{self.bot.tail(60)}"
+                )
             await asyncio.sleep(0.1)
 
     def creates(self) -> list[Any]:
         """Create requests the providers received (not control or media requests)."""
-        return [r for r in self.sim.state.requests
-                if r.method == "POST" and r.provider is not None]
+        return [r for r in self.sim.state.requests if r.method == "POST" and r.provider is not None]
 
 
 def bot_env(folder: Path, sim: SimulatorServer, **extra: str) -> dict[str, str]:
     return {
         "WANBOT_DATABASE": str(folder / "wanbot.sqlite3"),
         "WANBOT_MEDIA_DIR": str(folder / "media"),
-        "MULEROUTER_BASE_URL": sim.base_url, "MULEROUTER_API_KEY": DEFAULT_MULEROUTER_KEY,
-        "VTRIX_BASE_URL": sim.base_url, "VTRIX_API_KEY": DEFAULT_VTRIX_KEY,
+        "MULEROUTER_BASE_URL": sim.base_url,
+        "MULEROUTER_API_KEY": DEFAULT_MULEROUTER_KEY,
+        "VTRIX_BASE_URL": sim.base_url,
+        "VTRIX_API_KEY": DEFAULT_VTRIX_KEY,
         # Fast polling against a fast simulator: every look at most half a second apart.
-        "WANBOT_POLL_MIN_SECONDS": "0.2", "WANBOT_POLL_MAX_SECONDS": "0.5",
+        "WANBOT_POLL_MIN_SECONDS": "0.2",
+        "WANBOT_POLL_MAX_SECONDS": "0.5",
         "WANBOT_LOG_LEVEL": "INFO",
         **extra,
     }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def module_world(tmp_path_factory: pytest.TempPathFactory,
-                       request: pytest.FixtureRequest) -> AsyncIterator[World]:
+async def module_world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[World]:
     """One emulator, simulator and bot per module. A module may set ``BOT_ENV`` (extra
     settings) and ``SIM_CONFIG`` (simulator overrides) at its top level."""
     folder = tmp_path_factory.mktemp("world")
     extra_env: dict[str, str] = getattr(request.module, "BOT_ENV", {})
-    sim_config: dict[str, Any] = {"speed": SIM_SPEED, "seed": 7,
-                                  **getattr(request.module, "SIM_CONFIG", {})}
-    async with DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as discord, \
-            SimulatorServer(SimulatorConfig(**sim_config)) as sim:
+    sim_config: dict[str, Any] = {
+        "speed": SIM_SPEED,
+        "seed": 7,
+        **getattr(request.module, "SIM_CONFIG", {}),
+    }
+    async with (
+        DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as discord,
+        SimulatorServer(SimulatorConfig(**sim_config)) as sim,
+    ):
         env = bot_env(folder, sim, **extra_env)
         bot = BotProcess(discord, env=env)
         await bot.start()
@@ -139,9 +152,12 @@ async def module_world(tmp_path_factory: pytest.TempPathFactory,
             yield world
         finally:
             await world.bot.stop()
-        unexpected = [line for line in world.bot.lines
-                      if ("Traceback" in line or " ERROR " in line)
-                      and not any(ok in line for ok in EXPECTED_LOG_LINES)]
+        unexpected = [
+            line
+            for line in world.bot.lines
+            if ("Traceback" in line or " ERROR " in line)
+            and not any(ok in line for ok in EXPECTED_LOG_LINES)
+        ]
         assert unexpected == [], world.bot.tail(120)
 
 
@@ -162,8 +178,14 @@ async def reply_of(itx: Any, within: float = 10) -> StoredMessage:
     return await itx.wait_original(lambda m: not m.loading, timeout=within)
 
 
-async def ephemeral_text(world: World, user: str | User, channel: str | Channel, command: str,
-                         options: dict[str, Any] | None = None, **kwargs: Any) -> str:
+async def ephemeral_text(
+    world: World,
+    user: str | User,
+    channel: str | Channel,
+    command: str,
+    options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> str:
     """Run a command and return its private answer (failing if it answered publicly)."""
     itx = await world.discord.slash(user, channel, command, options or {}, **kwargs)
     reply = await reply_of(itx)
@@ -171,8 +193,9 @@ async def ephemeral_text(world: World, user: str | User, channel: str | Channel,
     return reply.content
 
 
-def png_bytes(width: int, height: int, *, colour: tuple[int, ...] = (40, 120, 200),
-              mode: str = "RGB") -> bytes:
+def png_bytes(
+    width: int, height: int, *, colour: tuple[int, ...] = (40, 120, 200), mode: str = "RGB"
+) -> bytes:
     out = io.BytesIO()
     Image.new(mode, (width, height), colour).save(out, format="PNG")
     return out.getvalue()

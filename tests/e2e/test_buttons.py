@@ -41,8 +41,9 @@ def footer(job_id: int, kind: str) -> Callable[[StoredMessage], bool]:
 
 
 def field_value(message: StoredMessage, name: str) -> str:
-    return next(f["value"] for e in message.embeds for f in e.get("fields", [])
-                if f["name"] == name)
+    return next(
+        f["value"] for e in message.embeds for f in e.get("fields", []) if f["name"] == name
+    )
 
 
 async def queued_job(itx: Any) -> int:
@@ -57,8 +58,13 @@ async def queued_job(itx: Any) -> int:
 Upload = tuple[str, bytes, str]  # filename, bytes, content type
 
 
-async def generate(world: World, user: str, command: str, options: dict[str, Any],
-                   files: dict[str, Upload] | None = None) -> tuple[int, StoredMessage]:
+async def generate(
+    world: World,
+    user: str,
+    command: str,
+    options: dict[str, Any],
+    files: dict[str, Upload] | None = None,
+) -> tuple[int, StoredMessage]:
     """Run a command in #general: the job id and its public status message."""
     attachments = {name: world.discord.cdn.add(*file) for name, file in (files or {}).items()}
     itx = await world.discord.slash(user, CHANNEL, command, options, attachments=attachments)
@@ -85,8 +91,7 @@ async def private_answer(itx: Any) -> str:
     return reply.content
 
 
-async def until(world: World, job_id: int, check: Callable[[Job], bool],
-                within: float = 20) -> Job:
+async def until(world: World, job_id: int, check: Callable[[Job], bool], within: float = 20) -> Job:
     loop_time = asyncio.get_running_loop().time
     deadline = loop_time() + within
     while True:
@@ -122,7 +127,8 @@ async def ledger(world: World, job_id: int) -> list[tuple[str, Decimal]]:
 
 async def wait_buttonless(world: World, message: StoredMessage) -> StoredMessage:
     return await world.discord.wait_for_message(
-        CHANNEL, lambda m: m.id == message.id and m.custom_ids == [], timeout=10)
+        CHANNEL, lambda m: m.id == message.id and m.custom_ids == [], timeout=10
+    )
 
 
 def text_input_id(modal: dict[str, Any]) -> str:
@@ -144,8 +150,9 @@ def slow_t2v(world: World) -> Iterator[None]:
 
 async def test_requester_cancels_before_submission_and_nothing_is_charged(world: World) -> None:
     # The provider says "busy" three times: the job goes back to waiting (30 s) unsubmitted.
-    world.sim.state.push_faults(ScriptedFault(kind="rate_limit", target="create", count=3,
-                                              retry_after=0))
+    world.sim.state.push_faults(
+        ScriptedFault(kind="rate_limit", target="create", count=3, retry_after=0)
+    )
     tasks_before = len(world.sim.state.tasks)
     creates_before = len(world.creates())
     job_id, status = await generate(world, "alice", "wan-t2v", {"prompt": "a quiet harbour"})
@@ -153,8 +160,9 @@ async def test_requester_cancels_before_submission_and_nothing_is_charged(world:
 
     itx = await world.discord.click("alice", status, f"wan:cancel:{job_id}")
 
-    assert await private_answer(itx) == (f"Cancelled job #{job_id} before it was sent. "
-                                         "Nothing was charged.")
+    assert await private_answer(itx) == (
+        f"Cancelled job #{job_id} before it was sent. Nothing was charged."
+    )
     job = await world.wait_job(job_id, JobState.CANCELLED)
     assert job.task_id is None
     entries = await ledger(world, job_id)
@@ -175,15 +183,17 @@ async def test_others_cannot_cancel_a_running_job_but_staff_can(world: World) ->
     await world.wait_job(job_id, JobState.RUNNING)
 
     bob = await world.discord.click("bob", status, f"wan:cancel:{job_id}")
-    assert await private_answer(bob) == ("Only the member who asked, or someone with Manage "
-                                         "Messages, can cancel this.")
+    assert await private_answer(bob) == (
+        "Only the member who asked, or someone with Manage Messages, can cancel this."
+    )
     assert (await world.job(job_id)).state is JobState.RUNNING
     assert world.discord.message(status.id).custom_ids == [f"wan:cancel:{job_id}"]
 
     staff = await world.discord.click("staff", status, f"wan:cancel:{job_id}")
     assert await private_answer(staff) == (
         f"Cancelled job #{job_id}. It was already running at the provider, which still bills "
-        "it, so the estimate stays charged.")
+        "it, so the estimate stays charged."
+    )
     job = await world.wait_job(job_id, JobState.CANCELLED)
     entries = await ledger(world, job_id)
     assert [entry for entry, _ in entries] == ["reserve", "settle"]
@@ -211,18 +221,26 @@ async def test_requester_cancels_a_running_job_which_still_bills(world: World) -
 
 
 async def test_retry_repeats_the_exact_request_and_the_cancel_button_goes_away(
-        world: World) -> None:
-    job_id, status = await generate(world, "alice", "wan-t2v",
-                                    {"prompt": "koi in a pond", "size": "832*480", "seed": 1234})
+    world: World,
+) -> None:
+    job_id, status = await generate(
+        world, "alice", "wan-t2v", {"prompt": "koi in a pond", "size": "832*480", "seed": 1234}
+    )
     result = await result_of(world, job_id)
     # The status message offered Cancel while the job ran, and lost it when the job ended.
     first_version = status.history[0] if status.history else status.data
-    assert [c.get("custom_id") for c in walk_components(first_version["components"])
-            if c.get("type") == 2] == [f"wan:cancel:{job_id}"]
+    assert [
+        c.get("custom_id")
+        for c in walk_components(first_version["components"])
+        if c.get("type") == 2
+    ] == [f"wan:cancel:{job_id}"]
     status = await wait_buttonless(world, status)
     assert "Done" in field_value(status, "State")
-    assert result.custom_ids == [f"wan:retry:{job_id}", f"wan:vary:{job_id}",
-                                 f"wan:delete:{job_id}"]
+    assert result.custom_ids == [
+        f"wan:retry:{job_id}",
+        f"wan:vary:{job_id}",
+        f"wan:delete:{job_id}",
+    ]
 
     itx = await world.discord.click("alice", result, f"wan:retry:{job_id}")
     retry_id = await queued_job(itx)
@@ -231,15 +249,24 @@ async def test_retry_repeats_the_exact_request_and_the_cancel_button_goes_away(
     original, retried = await world.job(job_id), await world.job(retry_id)
     assert retried.parent_job_id == job_id
     assert retried.request == original.request
-    assert await create_body(world, retry_id) == await create_body(world, job_id) == {
-        "prompt": "koi in a pond", "size": "832*480", "duration": 5, "prompt_extend": True,
-        "seed": 1234}
+    assert (
+        await create_body(world, retry_id)
+        == await create_body(world, job_id)
+        == {
+            "prompt": "koi in a pond",
+            "size": "832*480",
+            "duration": 5,
+            "prompt_extend": True,
+            "seed": 1234,
+        }
+    )
     await result_of(world, retry_id)
 
 
 async def test_vary_keeps_the_settings_with_a_new_seed(world: World) -> None:
-    job_id, _ = await generate(world, "bob", "wan-t2v",
-                               {"prompt": "paper lanterns", "prompt_extend": False, "seed": 77})
+    job_id, _ = await generate(
+        world, "bob", "wan-t2v", {"prompt": "paper lanterns", "prompt_extend": False, "seed": 77}
+    )
     result = await result_of(world, job_id)
 
     itx = await world.discord.click("bob", result, f"wan:vary:{job_id}")
@@ -248,8 +275,11 @@ async def test_vary_keeps_the_settings_with_a_new_seed(world: World) -> None:
     assert (await world.job(vary_id)).parent_job_id == job_id
     before, after = await create_body(world, job_id), await create_body(world, vary_id)
     assert after.pop("seed") != before.pop("seed")
-    assert after == before == {"prompt": "paper lanterns", "size": "1920*1080", "duration": 5,
-                               "prompt_extend": False}
+    assert (
+        after
+        == before
+        == {"prompt": "paper lanterns", "size": "1920*1080", "duration": 5, "prompt_extend": False}
+    )
     varied = await result_of(world, vary_id)
     assert 0 <= int(field_value(varied, "Seed")) <= SEED_MAX
 
@@ -260,8 +290,9 @@ async def test_delete_is_for_the_requester_or_staff(world: World) -> None:
     first_result, second_result = await result_of(world, first), await result_of(world, second)
 
     bob = await world.discord.click("bob", first_result, f"wan:delete:{first}")
-    assert await private_answer(bob) == ("Only the member who asked, or someone with Manage "
-                                         "Messages, can delete this.")
+    assert await private_answer(bob) == (
+        "Only the member who asked, or someone with Manage Messages, can delete this."
+    )
     assert not world.discord.message(first_result.id).deleted
 
     alice = await world.discord.click("alice", first_result, f"wan:delete:{first}")
@@ -275,21 +306,26 @@ async def test_delete_is_for_the_requester_or_staff(world: World) -> None:
     assert (await world.job(first)).state is JobState.DELIVERED
 
 
-async def animate(world: World, user: str, result: StoredMessage, job_id: int, index: int,
-                  motion: str) -> int:
+async def animate(
+    world: World, user: str, result: StoredMessage, job_id: int, index: int, motion: str
+) -> int:
     click = await world.discord.click(user, result, f"wan:animate:{job_id}:{index}")
     response = await click.response()
     assert response.type == MODAL
     assert response.data["title"] == "Animate this image"
-    submit = await world.discord.submit_modal(user, click,
-                                              {text_input_id(response.data): motion})
+    submit = await world.discord.submit_modal(user, click, {text_input_id(response.data): motion})
     return await queued_job(submit)
 
 
 async def test_animate_turns_the_chosen_result_image_into_a_flash_video(world: World) -> None:
     photo = png_bytes(512, 512, colour=(150, 90, 200))
-    job_id, _ = await generate(world, "alice", "wan-i2i", {"prompt": "add snow", "n": 2},
-                               {"image": ("garden.png", photo, "image/png")})
+    job_id, _ = await generate(
+        world,
+        "alice",
+        "wan-i2i",
+        {"prompt": "add snow", "n": 2},
+        {"image": ("garden.png", photo, "image/png")},
+    )
     result = await result_of(world, job_id)
     assert [a["filename"].endswith(".png") for a in result.attachments] == [True, True]
     assert result.custom_ids[3:] == [f"wan:animate:{job_id}:0", f"wan:animate:{job_id}:1"]
@@ -335,11 +371,16 @@ async def test_retry_on_a_failure_notice_runs_the_request_again(world: World) ->
 
 
 async def test_retry_of_an_image_job_reads_its_inputs_back_from_the_status_message(
-        world: World) -> None:
+    world: World,
+) -> None:
     frame = png_bytes(720, 480, colour=(13, 57, 101))
-    job_id, status = await generate(world, "alice", "wan-i2v-flash",
-                                    {"prompt": "waves roll in", "seed": 31},
-                                    {"image": ("beach.png", frame, "image/png")})
+    job_id, status = await generate(
+        world,
+        "alice",
+        "wan-i2v-flash",
+        {"prompt": "waves roll in", "seed": 31},
+        {"image": ("beach.png", frame, "image/png")},
+    )
     result = await result_of(world, job_id)
     job = await world.job(job_id)
     sha = job.request["image"].removeprefix("input:")
@@ -352,8 +393,10 @@ async def test_retry_of_an_image_job_reads_its_inputs_back_from_the_status_messa
     itx = await world.discord.click("alice", result, f"wan:retry:{job_id}")
     retry_id = await queued_job(itx)
 
-    assert any(path.endswith(f"/{attachment['id']}/input-image-1.png")
-               for path in world.discord.cdn.downloads[downloads:])
+    assert any(
+        path.endswith(f"/{attachment['id']}/input-image-1.png")
+        for path in world.discord.cdn.downloads[downloads:]
+    )
     body = await create_body(world, retry_id)
     assert body == await create_body(world, job_id)
     assert image_of(body) == frame
@@ -365,16 +408,19 @@ async def test_retry_of_an_image_job_reads_its_inputs_back_from_the_status_messa
 
 async def test_result_buttons_work_after_a_sigkill_restart(world: World) -> None:
     video_id, _ = await generate(world, "alice", "wan-t2v", {"prompt": "fireflies", "seed": 5})
-    image_id, _ = await generate(world, "bob", "wan-i2i", {"prompt": "make it night"},
-                                 {"image": ("street.png", png_bytes(600, 400), "image/png")})
+    image_id, _ = await generate(
+        world,
+        "bob",
+        "wan-i2i",
+        {"prompt": "make it night"},
+        {"image": ("street.png", png_bytes(600, 400), "image/png")},
+    )
     video, image = await result_of(world, video_id), await result_of(world, image_id)
 
     await world.restart(kill=True)  # the clicks below reach a process that never saw them
 
-    retry_id = await queued_job(await world.discord.click("alice", video,
-                                                          f"wan:retry:{video_id}"))
-    vary_id = await queued_job(await world.discord.click("alice", video,
-                                                         f"wan:vary:{video_id}"))
+    retry_id = await queued_job(await world.discord.click("alice", video, f"wan:retry:{video_id}"))
+    vary_id = await queued_job(await world.discord.click("alice", video, f"wan:vary:{video_id}"))
     animate_id = await animate(world, "bob", image, image_id, 0, "street lights flicker on")
     original = await create_body(world, video_id)
     assert await create_body(world, retry_id) == original
@@ -382,7 +428,8 @@ async def test_result_buttons_work_after_a_sigkill_restart(world: World) -> None
     assert varied.pop("seed") != original.pop("seed")
     assert varied == original
     assert image_of(await create_body(world, animate_id)) == world.discord.attachment_bytes(
-        image.attachments[0])
+        image.attachments[0]
+    )
     for new_id in (retry_id, vary_id, animate_id):
         await result_of(world, new_id)
 
@@ -413,17 +460,26 @@ async def purge_job(world: World, job_id: int) -> None:
 
 
 async def test_buttons_of_purged_jobs_explain_instead_of_failing(world: World) -> None:
-    image_id, _ = await generate(world, "bob", "wan-i2i", {"prompt": "an old postcard"},
-                                 {"image": ("card.png", png_bytes(480, 480), "image/png")})
+    image_id, _ = await generate(
+        world,
+        "bob",
+        "wan-i2i",
+        {"prompt": "an old postcard"},
+        {"image": ("card.png", png_bytes(480, 480), "image/png")},
+    )
     result = await result_of(world, image_id)
-    assert result.custom_ids == [f"wan:retry:{image_id}", f"wan:vary:{image_id}",
-                                 f"wan:delete:{image_id}", f"wan:animate:{image_id}:0"]
+    assert result.custom_ids == [
+        f"wan:retry:{image_id}",
+        f"wan:vary:{image_id}",
+        f"wan:delete:{image_id}",
+        f"wan:animate:{image_id}:0",
+    ]
     # A second job held before submission ("busy" upstream), so its Cancel is still offered.
-    world.sim.state.push_faults(ScriptedFault(kind="rate_limit", target="create", count=3,
-                                              retry_after=0))
+    world.sim.state.push_faults(
+        ScriptedFault(kind="rate_limit", target="create", count=3, retry_after=0)
+    )
     waiting_id, status = await generate(world, "staff", "wan-t2v", {"prompt": "a waiting room"})
-    await until(world, waiting_id,
-                lambda j: j.state is JobState.CREATED and j.submit_attempts == 1)
+    await until(world, waiting_id, lambda j: j.state is JobState.CREATED and j.submit_attempts == 1)
     await purge_job(world, image_id)
     await purge_job(world, waiting_id)
     requests = len(world.sim.state.requests)
@@ -433,8 +489,9 @@ async def test_buttons_of_purged_jobs_explain_instead_of_failing(world: World) -
         itx = await world.discord.click("bob", result, f"wan:{action}:{image_id}")
         assert await private_answer(itx) == f"Job #{image_id} {gone}", action
     itx = await world.discord.click("bob", result, f"wan:animate:{image_id}:0")
-    assert await private_answer(itx) == (f"Job #{image_id} no longer exists, so there is "
-                                         "nothing to animate.")  # an answer, not a modal
+    assert await private_answer(itx) == (
+        f"Job #{image_id} no longer exists, so there is nothing to animate."
+    )  # an answer, not a modal
     itx = await world.discord.click("staff", status, f"wan:cancel:{waiting_id}")
     assert await private_answer(itx) == f"Job #{waiting_id} {gone}"
 
@@ -453,7 +510,8 @@ async def test_buttons_of_purged_jobs_explain_instead_of_failing(world: World) -
 
 
 async def test_cancel_waits_for_another_connection_holding_the_write_lock(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """A second connection holding the write lock for a moment (a maintenance script, another
     ``Store`` running a migration) must only delay a member's Cancel, not break it.
 
@@ -461,14 +519,17 @@ async def test_cancel_waits_for_another_connection_holding_the_write_lock(
     """
     folder = tmp_path_factory.mktemp("lock")
     db_path = folder / "wanbot.sqlite3"
-    async with DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as discord, \
-            SimulatorServer(SimulatorConfig(speed=SIM_SPEED, seed=7)) as sim:
+    async with (
+        DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as discord,
+        SimulatorServer(SimulatorConfig(speed=SIM_SPEED, seed=7)) as sim,
+    ):
         bot = BotProcess(discord, env=bot_env(folder, sim))
         await bot.start()
         try:
             await discord.wait_ready(30, commands=True)
-            sim.state.push_faults(ScriptedFault(kind="rate_limit", target="create", count=3,
-                                                retry_after=0))
+            sim.state.push_faults(
+                ScriptedFault(kind="rate_limit", target="create", count=3, retry_after=0)
+            )
             itx = await discord.slash("alice", "general", "wan-t2v", {"prompt": "a locked door"})
             job_id = await queued_job(itx)
             status = await discord.wait_for_message(CHANNEL, footer(job_id, "status"))
@@ -483,8 +544,9 @@ async def test_cancel_waits_for_another_connection_holding_the_write_lock(
                 other.execute("COMMIT")
                 other.close()
             answer = await click.wait_original(lambda m: not m.loading, timeout=15)
-            assert answer.content == (f"Cancelled job #{job_id} before it was sent. Nothing "
-                                      "was charged.")
+            assert answer.content == (
+                f"Cancelled job #{job_id} before it was sent. Nothing was charged."
+            )
             assert _row(db_path, job_id)[0] == "cancelled"
             assert [line for line in bot.lines if " ERROR " in line or "Traceback" in line] == []
         finally:
@@ -494,8 +556,9 @@ async def test_cancel_waits_for_another_connection_holding_the_write_lock(
 def _row(db_path: Any, job_id: int) -> tuple[str, int]:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     try:
-        state, attempts = db.execute("SELECT state, submit_attempts FROM jobs WHERE id = ?",
-                                     (job_id,)).fetchone()
+        state, attempts = db.execute(
+            "SELECT state, submit_attempts FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
     finally:
         db.close()
     return str(state), int(attempts)

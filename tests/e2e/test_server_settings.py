@@ -39,8 +39,9 @@ DEFAULTS = [
     "**Audit channel:** none",
 ]
 NEEDS_MANAGE_GUILD = "You need the Manage Guild permission."
-BLOCKED = ("Your prompt contains a word or phrase this server doesn't allow. Rephrase it and "
-           "try again.")
+BLOCKED = (
+    "Your prompt contains a word or phrase this server doesn't allow. Rephrase it and try again."
+)
 SLOW_T2V = {"durations": {"wan2.2-t2v-plus": 20000.0}}  # ~100 s at the simulator's speed
 FAST_T2V = {"durations": {"wan2.2-t2v-plus": DEFAULT_DURATIONS["wan2.2-t2v-plus"]}}
 CHEAP = {"size": "832*480"}  # wan2.2-t2v-plus 480P: $0.02/s x 5 s = $0.10
@@ -58,12 +59,17 @@ async def staff(world: World, subcommand: str, options: dict[str, Any] | None = 
 
 def settings_of(answer: str) -> list[str]:
     """The ``/wanbot show`` block at the end of an answer."""
-    return answer.splitlines()[-len(DEFAULTS):]
+    return answer.splitlines()[-len(DEFAULTS) :]
 
 
-async def attempt(world: World, user: str | User, channel: str | Channel, command: str,
-                  options: dict[str, Any], attachments: dict[str, Any] | None = None
-                  ) -> tuple[int | None, str]:
+async def attempt(
+    world: World,
+    user: str | User,
+    channel: str | Channel,
+    command: str,
+    options: dict[str, Any],
+    attachments: dict[str, Any] | None = None,
+) -> tuple[int | None, str]:
     """Run a generation command: (job id or None when refused, the member's private answer)."""
     itx = await world.discord.slash(user, channel, command, options, attachments=attachments)
     reply = await reply_of(itx, within=15)
@@ -72,15 +78,27 @@ async def attempt(world: World, user: str | User, channel: str | Channel, comman
     return (int(match.group(1)) if match else None), reply.content
 
 
-async def generate(world: World, user: str | User, channel: str | Channel, command: str,
-                   options: dict[str, Any], attachments: dict[str, Any] | None = None) -> int:
+async def generate(
+    world: World,
+    user: str | User,
+    channel: str | Channel,
+    command: str,
+    options: dict[str, Any],
+    attachments: dict[str, Any] | None = None,
+) -> int:
     job_id, text = await attempt(world, user, channel, command, options, attachments)
     assert job_id is not None, f"/{command} was refused: {text!r}"
     return job_id
 
 
-async def refused(world: World, user: str | User, channel: str | Channel, command: str,
-                  options: dict[str, Any], attachments: dict[str, Any] | None = None) -> str:
+async def refused(
+    world: World,
+    user: str | User,
+    channel: str | Channel,
+    command: str,
+    options: dict[str, Any],
+    attachments: dict[str, Any] | None = None,
+) -> str:
     """Run a generation command that must be refused: no job stored, nothing sent upstream."""
     await submissions_settled(world)  # earlier accepted jobs have made their create requests
     creates, jobs = len(world.creates()), count_jobs(world)
@@ -112,10 +130,6 @@ async def submissions_settled(world: World, within: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
-
-
-
-
 def _sent(world: World, event: str) -> int:
     connection = world.discord.gateway.connection
     return sum(1 for _, name, _ in connection.sent if name == event) if connection else 0
@@ -133,8 +147,9 @@ async def announced(world: World, event: str, before: int) -> None:
 
 async def create_of(world: World, job_id: int) -> Any:
     """The create request the provider received for a job (once the job is past submission)."""
-    job = await world.wait_job(job_id, JobState.RUNNING, JobState.SUCCEEDED,
-                               JobState.DELIVERING, JobState.DELIVERED)
+    job = await world.wait_job(
+        job_id, JobState.RUNNING, JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED
+    )
     [create] = [c for c in world.creates() if c.task_id == job.task_id]
     return create
 
@@ -154,8 +169,9 @@ def audit_fields(message: StoredMessage) -> tuple[str, dict[str, str]]:
 
 
 async def next_audit(world: World, after: StoredMessage | int | None) -> StoredMessage:
-    return await world.discord.wait_for_message("audit", lambda m: bool(m.embeds), timeout=10,
-                                                after=after)
+    return await world.discord.wait_for_message(
+        "audit", lambda m: bool(m.embeds), timeout=10, after=after
+    )
 
 
 def last_id(world: World, channel: str) -> int:
@@ -185,31 +201,36 @@ async def fresh_settings(world: World) -> AsyncIterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_wanbot_is_hidden_from_members_and_refused_when_invoked_anyway(
-        world: World) -> None:
+async def test_wanbot_is_hidden_from_members_and_refused_when_invoked_anyway(world: World) -> None:
     with pytest.raises(InteractionRefused, match="hidden"):
         await world.discord.slash("alice", "general", "wanbot show")
     attempts = {
-        "show": {}, "budget": {"user_daily": "0"}, "limits": {"cooldown": 600},
+        "show": {},
+        "budget": {"user_daily": "0"},
+        "limits": {"cooldown": 600},
         "channels": {"action": "add", "channel": "general"},
         "roles": {"action": "add", "role": "member"},
-        "model": {"model": "wan2.2-t2v-plus", "enabled": False}, "safety": {"locked": True},
+        "model": {"model": "wan2.2-t2v-plus", "enabled": False},
+        "safety": {"locked": True},
         "blocklist": {"action": "add", "pattern": "cat"},
         "audit-channel": {"channel": "general"},
         "member-budget": {"member": "alice", "daily": "100"},
     }
     for subcommand, options in attempts.items():
-        text = await ephemeral_text(world, "alice", "general", f"wanbot {subcommand}", options,
-                                    validate=False)
+        text = await ephemeral_text(
+            world, "alice", "general", f"wanbot {subcommand}", options, validate=False
+        )
         assert text == NEEDS_MANAGE_GUILD, subcommand
     # Nothing changed, and the staff reports refuse members too.
     assert (await staff(world, "show")).splitlines() == DEFAULTS
     for command in ("usage server", "usage export"):
         assert await ephemeral_text(world, "bob", "general", command) == (
-            "This needs the Manage Server permission.")
+            "This needs the Manage Server permission."
+        )
     # The server owner may (owners have every permission).
     assert (await ephemeral_text(world, "owner", "general", "wanbot show")).splitlines() == (
-        DEFAULTS)
+        DEFAULTS
+    )
 
 
 async def test_settings_persist_across_a_restart(world: World) -> None:
@@ -241,8 +262,10 @@ async def test_settings_persist_across_a_restart(world: World) -> None:
     assert (await staff(world, "show")).splitlines() == expected
     # ...and they still act: the blocklist refuses, and the refusal reaches the audit channel.
     before = last_id(world, "audit")
-    assert await refused(world, "alice", "general", "wan-t2v",
-                         {"prompt": "Gorefest at midnight"}) == BLOCKED
+    assert (
+        await refused(world, "alice", "general", "wan-t2v", {"prompt": "Gorefest at midnight"})
+        == BLOCKED
+    )
     title, fields = audit_fields(await next_audit(world, before))
     assert (title, fields["Note"]) == ("Refused by the blocklist", "matched: gore*")
 
@@ -261,9 +284,11 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
     first = await generate(world, frank, "general", "wan-t2v", {"prompt": "a lantern", **CHEAP})
     assert await refused(world, frank, "general", "wan-t2v", {"prompt": "a lantern, 1080P"}) == (
         "This would cost about $0.50, and you have $0.20 left of your $0.30 daily budget. Try "
-        "a cheaper setting or wait until tomorrow (UTC).")
+        "a cheaper setting or wait until tomorrow (UTC)."
+    )
     assert (await ephemeral_text(world, frank, "general", "usage me")).splitlines()[-1] == (
-        "Daily budget: $0.20 left of $0.30 (resets at 00:00 UTC).")
+        "Daily budget: $0.20 left of $0.30 (resets at 00:00 UTC)."
+    )
     # Up to the cap exactly is allowed; then no room is left for $0.10. (The first job is done
     # first, so the default limit of three running jobs does not answer instead.)
     await world.wait_job(first, JobState.DELIVERED)
@@ -271,7 +296,8 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
     third = await generate(world, frank, "general", "wan-t2v", {"prompt": "three", **CHEAP})
     assert await refused(world, frank, "general", "wan-t2v", {"prompt": "four", **CHEAP}) == (
         "This would cost about $0.10, and you have $0.00 left of your $0.30 daily budget. Try "
-        "a cheaper setting or wait until tomorrow (UTC).")
+        "a cheaper setting or wait until tomorrow (UTC)."
+    )
     # Another member has a budget of their own.
     kate = member(world, "kate")
     other = await generate(world, kate, "general", "wan-t2v", {"prompt": "kate's", **CHEAP})
@@ -280,7 +306,8 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
     assert settings_of(answer)[0] == "**Per-member daily budget:** generation off"
     for user in (frank, kate):
         assert await refused(world, user, "general", "wan-t2v", {"prompt": "x", **CHEAP}) == (
-            "Generation is turned off for you on this server.")
+            "Generation is turned off for you on this server."
+        )
     for job_id in (second, third, other):
         await world.wait_job(job_id, JobState.DELIVERED)
 
@@ -290,22 +317,27 @@ async def test_member_budget_overrides_the_servers_per_member_cap(world: World) 
     await staff(world, "budget", {"user_daily": "0.10"})
     assert await refused(world, greta, "general", "wan-t2v", {"prompt": "a heron"}) == (
         "This would cost about $0.50, and you have $0.10 left of your $0.10 daily budget. Try "
-        "a cheaper setting or wait until tomorrow (UTC).")
+        "a cheaper setting or wait until tomorrow (UTC)."
+    )
     assert await staff(world, "member-budget", {"member": greta.id, "daily": "0.60"}) == (
         f"{mention(world, 'greta')} may spend $0.60 a day (UTC). It applies from their next "
-        "submission.")
+        "submission."
+    )
     job_id = await generate(world, greta, "general", "wan-t2v", {"prompt": "a heron"})
     assert (await ephemeral_text(world, greta, "general", "usage me")).splitlines()[-1] == (
-        "Daily budget: $0.10 left of $0.60 (resets at 00:00 UTC).")
+        "Daily budget: $0.10 left of $0.60 (resets at 00:00 UTC)."
+    )
     await world.wait_job(job_id, JobState.DELIVERED)
     assert await staff(world, "member-budget", {"member": greta.id, "daily": "0"}) == (
-        f"Generation is off for {mention(world, 'greta')}. It applies from their next "
-        "submission.")
+        f"Generation is off for {mention(world, 'greta')}. It applies from their next submission."
+    )
     assert await refused(world, greta, "general", "wan-t2v", {"prompt": "x", **CHEAP}) == (
-        "Generation is turned off for you on this server.")
+        "Generation is turned off for you on this server."
+    )
     await staff(world, "member-budget", {"member": greta.id, "daily": "none"})
     assert (await ephemeral_text(world, greta, "general", "usage me")).splitlines()[-1] == (
-        "Daily budget: $0.00 left of $0.10 (resets at 00:00 UTC).")
+        "Daily budget: $0.00 left of $0.10 (resets at 00:00 UTC)."
+    )
 
 
 async def _server_spend(world: World) -> Decimal:
@@ -325,12 +357,14 @@ async def test_server_monthly_budget_refuses_what_would_exceed_it(world: World) 
     # Every member draws on the same server budget.
     assert await refused(world, "bob", "general", "wan-t2v", {"prompt": "one more", **CHEAP}) == (
         f"This would cost about $0.10, and the server has $0.00 left of its ${cap:.2f} monthly "
-        "budget. Ask the server staff.")
+        "budget. Ask the server staff."
+    )
     assert await _server_spend(world) == cap
     answer = await staff(world, "budget", {"server_monthly": "0"})
     assert settings_of(answer)[1] == "**Server monthly budget:** generation off"
     assert await refused(world, "staff", "general", "wan-t2v", {"prompt": "staff", **CHEAP}) == (
-        "Generation is turned off on this server.")
+        "Generation is turned off on this server."
+    )
     await staff(world, "budget", {"server_monthly": "none"})
     await world.wait_job(job_id, JobState.DELIVERED)
     other = await generate(world, "bob", "general", "wan-t2v", {"prompt": "again", **CHEAP})
@@ -351,10 +385,16 @@ async def test_allowed_channels_refuse_generation_elsewhere(world: World) -> Non
     assert settings_of(answer)[4] == f"**Channels:** <#{renders.id}>"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "here?", **CHEAP}) == (
-        f"Generation isn't allowed in this channel. Use <#{renders.id}>.")
-    assert await refused(world, "alice", "nsfw-art", "wan-i2i",
-                         {"prompt": "an edit"}, {"image": ("a.png", png_bytes(512, 512))}) == (
-        f"Generation isn't allowed in this channel. Use <#{renders.id}>.")
+        f"Generation isn't allowed in this channel. Use <#{renders.id}>."
+    )
+    assert await refused(
+        world,
+        "alice",
+        "nsfw-art",
+        "wan-i2i",
+        {"prompt": "an edit"},
+        {"image": ("a.png", png_bytes(512, 512))},
+    ) == (f"Generation isn't allowed in this channel. Use <#{renders.id}>.")
     there = await generate(world, "alice", renders, "wan-t2v", {"prompt": "there", **CHEAP})
     assert (await world.job(there)).channel_id == renders.id
 
@@ -374,10 +414,13 @@ async def test_allowed_roles_refuse_members_without_one_but_not_staff(world: Wor
     assert settings_of(answer)[5] == f"**Roles:** <@&{creators.id}>"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "me?", **CHEAP}) == (
-        f"Generation on this server is for members with one of these roles: <@&{creators.id}>.")
-    allowed = [await generate(world, gina, "general", "wan-t2v", {"prompt": "gina", **CHEAP}),
-               # staff (Manage Server) are not held to the list
-               await generate(world, "staff", "general", "wan-t2v", {"prompt": "staff", **CHEAP})]
+        f"Generation on this server is for members with one of these roles: <@&{creators.id}>."
+    )
+    allowed = [
+        await generate(world, gina, "general", "wan-t2v", {"prompt": "gina", **CHEAP}),
+        # staff (Manage Server) are not held to the list
+        await generate(world, "staff", "general", "wan-t2v", {"prompt": "staff", **CHEAP}),
+    ]
     for job_id in allowed:
         await world.wait_job(job_id, JobState.DELIVERED)
 
@@ -388,10 +431,17 @@ async def test_a_model_turned_off_is_refused_until_turned_on_again(world: World)
     assert settings_of(answer)[6] == "**Models off:** wan2.2-t2v-plus"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "off?", **CHEAP}) == (
-        "wan2.2-t2v-plus is turned off on this server. Try another model.")
+        "wan2.2-t2v-plus is turned off on this server. Try another model."
+    )
     # Other models are unaffected.
-    edit = await generate(world, "alice", "general", "wan-i2i", {"prompt": "still on"},
-                          {"image": ("b.png", png_bytes(512, 512))})
+    edit = await generate(
+        world,
+        "alice",
+        "general",
+        "wan-i2i",
+        {"prompt": "still on"},
+        {"image": ("b.png", png_bytes(512, 512))},
+    )
 
     answer = await staff(world, "model", {"model": "wan2.2-t2v-plus", "enabled": True})
     assert answer.startswith("wan2.2-t2v-plus is on on this server.")
@@ -402,7 +452,8 @@ async def test_a_model_turned_off_is_refused_until_turned_on_again(world: World)
 
 
 async def test_safety_lock_keeps_the_filter_on_even_in_age_restricted_channels(
-        world: World) -> None:
+    world: World,
+) -> None:
     image = {"image": ("c.png", png_bytes(512, 512))}
     unfiltered = {"prompt": "a moody portrait", "safety_filter": False}
     answer = await staff(world, "safety", {"locked": True})
@@ -413,18 +464,19 @@ async def test_safety_lock_keeps_the_filter_on_even_in_age_restricted_channels(
     assert await refused(world, "alice", "general", "wan-i2i", unfiltered, image) == locked
 
     answer = await staff(world, "safety", {"locked": False})
-    assert settings_of(answer)[7] == ("**Safety filter:** members may turn it off in "
-                                      "age-restricted channels")
+    assert settings_of(answer)[7] == (
+        "**Safety filter:** members may turn it off in age-restricted channels"
+    )
     job_id = await generate(world, "alice", "nsfw-art", "wan-i2i", unfiltered, image)
     assert (await create_of(world, job_id)).body["safety_filter"] is False
     assert await refused(world, "alice", "general", "wan-i2i", unfiltered, image) == (
         "The safety filter can only be turned off in an age-restricted channel. Leave it on, "
-        "or use an age-restricted channel.")
+        "or use an age-restricted channel."
+    )
     await world.wait_job(job_id, JobState.DELIVERED)
 
 
-async def test_blocklist_refuses_whole_words_in_any_case_without_echoing_them(
-        world: World) -> None:
+async def test_blocklist_refuses_whole_words_in_any_case_without_echoing_them(world: World) -> None:
     await staff(world, "audit-channel", {"channel": "audit"})
     answer = await staff(world, "blocklist", {"action": "add", "pattern": "dragon"})
     assert answer.startswith("Blocklist updated.")
@@ -434,30 +486,47 @@ async def test_blocklist_refuses_whole_words_in_any_case_without_echoing_them(
     assert await staff(world, "blocklist", {"action": "list"}) == "• `dragon`\n• `gore*`"
 
     before = last_id(world, "audit")
-    text = await refused(world, "alice", "general", "wan-t2v",
-                         {"prompt": "A DRAGON made of clouds", **CHEAP})
+    text = await refused(
+        world, "alice", "general", "wan-t2v", {"prompt": "A DRAGON made of clouds", **CHEAP}
+    )
     assert text == BLOCKED
     assert "dragon" not in text.lower()
     # Staff learn what matched, with the whole prompt.
     post = await next_audit(world, before)
     title, fields = audit_fields(post)
     assert title == "Refused by the blocklist"
-    assert fields == {"Member": mention(world, "alice"), "Model": "wan2.2-t2v-plus",
-                      "Prompt": "A DRAGON made of clouds", "Note": "matched: dragon"}
+    assert fields == {
+        "Member": mention(world, "alice"),
+        "Model": "wan2.2-t2v-plus",
+        "Prompt": "A DRAGON made of clouds",
+        "Note": "matched: dragon",
+    }
 
-    assert await refused(world, "bob", "general", "wan-t2v",
-                         {"prompt": "a calm sea", "negative_prompt": "Dragon", **CHEAP}) == BLOCKED
-    assert await refused(world, "bob", "general", "wan-t2v",
-                         {"prompt": "Gorefest poster", **CHEAP}) == BLOCKED
+    assert (
+        await refused(
+            world,
+            "bob",
+            "general",
+            "wan-t2v",
+            {"prompt": "a calm sea", "negative_prompt": "Dragon", **CHEAP},
+        )
+        == BLOCKED
+    )
+    assert (
+        await refused(world, "bob", "general", "wan-t2v", {"prompt": "Gorefest poster", **CHEAP})
+        == BLOCKED
+    )
     # Whole words only: a longer word that contains the entry is fine.
-    job_id = await generate(world, "alice", "general", "wan-t2v",
-                            {"prompt": "a dragonfly over a pond", **CHEAP})
+    job_id = await generate(
+        world, "alice", "general", "wan-t2v", {"prompt": "a dragonfly over a pond", **CHEAP}
+    )
     assert (await create_of(world, job_id)).body["prompt"] == "a dragonfly over a pond"
 
     answer = await staff(world, "blocklist", {"action": "remove", "pattern": "DRAGON"})
     assert settings_of(answer)[8] == "**Blocklist:** 1 entry"
-    again = await generate(world, "alice", "general", "wan-t2v",
-                           {"prompt": "A DRAGON made of clouds", **CHEAP})
+    again = await generate(
+        world, "alice", "general", "wan-t2v", {"prompt": "A DRAGON made of clouds", **CHEAP}
+    )
     for done in (job_id, again):
         await world.wait_job(done, JobState.DELIVERED)
 
@@ -479,8 +548,9 @@ async def test_cooldown_refuses_a_second_submission_with_the_seconds_left(world:
     assert match, text
     assert 28 <= int(match.group(1)) <= 30
     # The cooldown is per member.
-    other = await generate(world, member(world, "jill"), "general", "wan-t2v",
-                           {"prompt": "jill", **CHEAP})
+    other = await generate(
+        world, member(world, "jill"), "general", "wan-t2v", {"prompt": "jill", **CHEAP}
+    )
 
     await staff(world, "limits", {"cooldown": 0})
     second = await generate(world, hank, "general", "wan-t2v", {"prompt": "two", **CHEAP})
@@ -499,11 +569,13 @@ async def test_concurrency_limit_refuses_a_second_running_job(world: World) -> N
     await world.wait_job(slow, JobState.RUNNING)
     assert await refused(world, ivy, "general", "wan-t2v", {"prompt": "second", **CHEAP}) == (
         "You already have 1 generation(s) running; the limit is 1. Wait for one to finish or "
-        "cancel one.")
+        "cancel one."
+    )
 
     world.sim.state.patch_config(FAST_T2V)
     assert (await ephemeral_text(world, ivy, "general", "jobs cancel", {"job": slow})).startswith(
-        f"Cancelled job #{slow}.")
+        f"Cancelled job #{slow}."
+    )
     await world.wait_job(slow, JobState.CANCELLED)
     after = await generate(world, ivy, "general", "wan-t2v", {"prompt": "second", **CHEAP})
     await world.wait_job(after, JobState.DELIVERED)
@@ -525,17 +597,22 @@ async def test_audit_channel_records_submissions_and_cancels(world: World) -> No
     assert answer.startswith(f"Audit channel: <#{audit.id}>.")
     assert settings_of(answer)[9] == f"**Audit channel:** <#{audit.id}>"
 
-    job_id = await generate(world, "alice", "general", "wan-t2v",
-                            {"prompt": "a heron at dusk", **CHEAP})
+    job_id = await generate(
+        world, "alice", "general", "wan-t2v", {"prompt": "a heron at dusk", **CHEAP}
+    )
     post = await next_audit(world, before)
     status_id = (await world.job(job_id)).status_message_id
     title, fields = audit_fields(post)
     assert title == "Generation submitted"
     assert fields == {
-        "Member": mention(world, "alice"), "Model": "wan2.2-t2v-plus",
-        "Cost": "$0.10 (estimated)", "Prompt": "a heron at dusk", "Note": f"job #{job_id}",
-        "Message": (f"https://discord.com/channels/{guild.id}/"
-                    f"{guild.channels['general'].id}/{status_id}"),
+        "Member": mention(world, "alice"),
+        "Model": "wan2.2-t2v-plus",
+        "Cost": "$0.10 (estimated)",
+        "Prompt": "a heron at dusk",
+        "Note": f"job #{job_id}",
+        "Message": (
+            f"https://discord.com/channels/{guild.id}/{guild.channels['general'].id}/{status_id}"
+        ),
     }
     assert post.mentions == []  # recorded, not pinged
 
@@ -548,15 +625,21 @@ async def test_audit_channel_records_submissions_and_cancels(world: World) -> No
     world.sim.state.patch_config(FAST_T2V)
     # Staff (Manage Messages) cancel bob's job: the record says who cancelled whose job.
     text = await ephemeral_text(world, "staff", "general", "jobs cancel", {"job": slow})
-    assert text == (f"Cancelled job #{slow}. It was already running at the provider, which "
-                    "still bills it, so the estimate stays charged.")
+    assert text == (
+        f"Cancelled job #{slow}. It was already running at the provider, which "
+        "still bills it, so the estimate stays charged."
+    )
     title, fields = audit_fields(await next_audit(world, submitted))
     assert title == "Generation cancelled"
     # Cost is not checked here: the Cancel button's post never carried one, and /jobs cancel
     # is being moved onto the same code.
     fields.pop("Cost", None)
-    assert fields == {"Member": mention(world, "staff"), "Model": "wan2.2-t2v-plus",
-                      "Prompt": "a slow tide", "Note": f"job #{slow} of {mention(world, 'bob')}"}
+    assert fields == {
+        "Member": mention(world, "staff"),
+        "Model": "wan2.2-t2v-plus",
+        "Prompt": "a slow tide",
+        "Note": f"job #{slow} of {mention(world, 'bob')}",
+    }
 
     answer = await staff(world, "audit-channel")
     assert settings_of(answer)[9] == "**Audit channel:** none"

@@ -16,8 +16,7 @@ BOT_ENV = {"WANBOT_STATUS_REFRESH_SECONDS": "1"}
 
 async def test_commands_are_registered_with_their_options(world: World) -> None:
     names = {command["name"] for command in world.discord.commands()}
-    assert names == {"wan-t2v", "wan-i2v", "wan-i2v-flash", "wan-i2i", "usage", "jobs",
-                     "wanbot"}
+    assert names == {"wan-t2v", "wan-i2v", "wan-i2v-flash", "wan-i2i", "usage", "jobs", "wanbot"}
     t2v = world.discord.command("wan-t2v")
     options = {option["name"]: option for option in t2v["options"]}
     assert list(options) == ["prompt", "negative_prompt", "size", "prompt_extend", "seed"]
@@ -27,16 +26,24 @@ async def test_commands_are_registered_with_their_options(world: World) -> None:
     assert options["seed"]["min_value"] == 0
     assert options["seed"]["max_value"] == 2147483647
     assert [choice["value"] for choice in options["size"]["choices"]] == [
-        "832*480", "480*832", "624*624", "1920*1080", "1080*1920", "1440*1440", "1632*1248",
-        "1248*1632"]
+        "832*480",
+        "480*832",
+        "624*624",
+        "1920*1080",
+        "1080*1920",
+        "1440*1440",
+        "1632*1248",
+        "1248*1632",
+    ]
     assert options["size"]["choices"][3]["name"] == "1920×1080 · 16:9 · 1080P"
     assert world.discord.command("wanbot")["default_member_permissions"] == str(1 << 5)
 
 
 async def test_one_generation_end_to_end(world: World) -> None:
     general = world.discord.guild.channels["general"]
-    itx = await world.discord.slash("alice", "general", "wan-t2v",
-                                    {"prompt": "a cat surfing at dawn", "seed": 42})
+    itx = await world.discord.slash(
+        "alice", "general", "wan-t2v", {"prompt": "a cat surfing at dawn", "seed": 42}
+    )
     response = await itx.response(timeout=3)
     assert response.type == 5  # deferred, "thinking"
     assert response.data["flags"] & 64  # ephemeral
@@ -44,12 +51,20 @@ async def test_one_generation_end_to_end(world: World) -> None:
     job_id = int(re.search(r"job #(\d+)", original.content).group(1))
 
     status = await world.discord.wait_for_message(
-        general, lambda m: any(e.get("footer", {}).get("text") == f"wanbot job #{job_id} · status"
-                               for e in m.embeds), timeout=15)
+        general,
+        lambda m: any(
+            e.get("footer", {}).get("text") == f"wanbot job #{job_id} · status" for e in m.embeds
+        ),
+        timeout=15,
+    )
     assert status.jump_url if hasattr(status, "jump_url") else True
     result = await world.discord.wait_for_message(
-        general, lambda m: any(e.get("footer", {}).get("text") == f"wanbot job #{job_id} · result"
-                               for e in m.embeds), timeout=30)
+        general,
+        lambda m: any(
+            e.get("footer", {}).get("text") == f"wanbot job #{job_id} · result" for e in m.embeds
+        ),
+        timeout=30,
+    )
     assert result.reply_to == status.id
     assert f"<@{world.discord.guild.users['alice'].id}>" in result.content
     [attachment] = result.attachments
@@ -59,8 +74,12 @@ async def test_one_generation_end_to_end(world: World) -> None:
     job = await world.wait_job(job_id, JobState.DELIVERED)
     assert job.delivered_message_ids == (result.id,)
     assert [c.body for c in world.creates()][-1] == {
-        "prompt": "a cat surfing at dawn", "size": "1920*1080", "duration": 5,
-        "prompt_extend": True, "seed": 42}
+        "prompt": "a cat surfing at dawn",
+        "size": "1920*1080",
+        "duration": 5,
+        "prompt_extend": True,
+        "seed": 42,
+    }
 
 
 def _footer(message: object, text: str) -> bool:
@@ -80,12 +99,14 @@ async def test_sigkill_mid_generation_then_restart_delivers_once(world: World) -
     await world.restart(kill=True)  # SIGKILL: no shutdown code runs
 
     result = await world.discord.wait_for_message(
-        general, lambda m: _footer(m, f"wanbot job #{job_id} · result"), timeout=40)
+        general, lambda m: _footer(m, f"wanbot job #{job_id} · result"), timeout=40
+    )
     job = await world.wait_job(job_id, JobState.DELIVERED)
     assert job.task_id == running.task_id
     assert job.delivered_message_ids == (result.id,)
-    posts = [m for m in world.discord.messages(general)
-             if _footer(m, f"wanbot job #{job_id} · result")]
+    posts = [
+        m for m in world.discord.messages(general) if _footer(m, f"wanbot job #{job_id} · result")
+    ]
     assert len(posts) == 1
     assert len(world.creates()) == creates_before  # nothing submitted again
     # The command set did not change, so the restarted bot did not sync it again.
@@ -115,8 +136,9 @@ async def test_status_message_moves_while_the_provider_says_nothing_new(world: W
         world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 90.0}})
     status = world.discord.message(job.status_message_id)
     versions = [*status.history, status.data]
-    running = [v["embeds"][0] for v in versions
-               if _field(v["embeds"][0], "State") == "🎨 Generating"]
+    running = [
+        v["embeds"][0] for v in versions if _field(v["embeds"][0], "State") == "🎨 Generating"
+    ]
     elapsed = [_field(embed, "Elapsed") for embed in running]
     assert len(set(elapsed)) >= 3, elapsed  # refreshed while nothing but the clock changed
     assert all(_field(embed, "ETA") for embed in running)

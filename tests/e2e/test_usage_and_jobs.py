@@ -53,8 +53,14 @@ NEEDS_STAFF = "This needs the Manage Server permission."
 # ---------------------------------------------------------------------------------------------
 
 
-async def generate(world: World, user: str | User, channel: str | Channel, command: str,
-                   options: dict[str, Any], attachments: dict[str, Any] | None = None) -> int:
+async def generate(
+    world: World,
+    user: str | User,
+    channel: str | Channel,
+    command: str,
+    options: dict[str, Any],
+    attachments: dict[str, Any] | None = None,
+) -> int:
     """Run a generation command; return the job id from the "Queued as job #N" answer."""
     itx = await world.discord.slash(user, channel, command, options, attachments=attachments)
     reply = await reply_of(itx, within=15)
@@ -93,32 +99,55 @@ class Seeded:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def seeded(module_world: World) -> Seeded:
     world = module_world
-    budget = await ephemeral_text(world, "staff", "general", "wanbot budget",
-                                  {"user_daily": "5"})
+    budget = await ephemeral_text(world, "staff", "general", "wanbot budget", {"user_daily": "5"})
     assert "**Per-member daily budget:** $5.00" in budget
     jobs = Seeded(
-        a_480=await generate(world, "alice", "general", "wan-t2v",
-                             {"prompt": "a paper boat on a pond", "size": "832*480"}),
-        a_1080=await generate(world, "alice", "general", "wan-t2v",
-                              {"prompt": "a lighthouse in a storm"}),
-        a_i2i=await generate(world, "alice", "general", "wan-i2i",
-                             {"prompt": "make it autumn", "n": 2},
-                             {"image": ("leaf.png", png_bytes(512, 512))}),
-        b_flash=await generate(world, "bob", "general", "wan-i2v-flash",
-                               {"prompt": "the kite rises", "resolution": "720P"},
-                               {"image": ("kite.png", png_bytes(640, 480))}),
-        b_480=await generate(world, "bob", "general", "wan-t2v",
-                             {"prompt": "snow on a red roof", "size": "480*832"}),
+        a_480=await generate(
+            world,
+            "alice",
+            "general",
+            "wan-t2v",
+            {"prompt": "a paper boat on a pond", "size": "832*480"},
+        ),
+        a_1080=await generate(
+            world, "alice", "general", "wan-t2v", {"prompt": "a lighthouse in a storm"}
+        ),
+        a_i2i=await generate(
+            world,
+            "alice",
+            "general",
+            "wan-i2i",
+            {"prompt": "make it autumn", "n": 2},
+            {"image": ("leaf.png", png_bytes(512, 512))},
+        ),
+        b_flash=await generate(
+            world,
+            "bob",
+            "general",
+            "wan-i2v-flash",
+            {"prompt": "the kite rises", "resolution": "720P"},
+            {"image": ("kite.png", png_bytes(640, 480))},
+        ),
+        b_480=await generate(
+            world, "bob", "general", "wan-t2v", {"prompt": "snow on a red roof", "size": "480*832"}
+        ),
     )
-    done = await asyncio.gather(*(world.wait_job(job_id, JobState.DELIVERED, within=40)
-                                  for job_id in vars(jobs).values()))
+    done = await asyncio.gather(
+        *(world.wait_job(job_id, JobState.DELIVERED, within=40) for job_id in vars(jobs).values())
+    )
     by_id = {job.id: job for job in done}
     # The ledger the tests read is what these five generations made.
     assert [by_id[j].estimated_cost for j in vars(jobs).values()] == [
-        Decimal("0.1"), Decimal("0.5"), Decimal("0.06"), Decimal("0.14"), Decimal("0.1")]
+        Decimal("0.1"),
+        Decimal("0.5"),
+        Decimal("0.06"),
+        Decimal("0.14"),
+        Decimal("0.1"),
+    ]
     assert by_id[jobs.b_flash].billed_cost == Decimal("0.14")
-    assert [by_id[j].billed_cost for j in (jobs.a_480, jobs.a_1080, jobs.a_i2i,
-                                           jobs.b_480)] == [None] * 4
+    assert [by_id[j].billed_cost for j in (jobs.a_480, jobs.a_1080, jobs.a_i2i, jobs.b_480)] == [
+        None
+    ] * 4
     # One create request each, no more.
     tasks = {job.task_id for job in done}
     assert len([c for c in world.creates() if c.task_id in tasks]) == len(tasks) == 5
@@ -131,7 +160,8 @@ async def seeded(module_world: World) -> Seeded:
 
 
 async def test_usage_me_shows_own_jobs_by_model_spend_apart_and_budget_left(
-        world: World, seeded: Seeded) -> None:
+    world: World, seeded: Seeded
+) -> None:
     alice = await ephemeral_text(world, "alice", "general", "usage me")
     assert alice.splitlines() == [
         "**Your usage today (UTC)**: 3 job(s), $0.66 ($0.66 estimated, $0.00 billed)",
@@ -169,16 +199,14 @@ def server_report(world: World, period_words: str) -> list[str]:
     ]
 
 
-async def test_usage_server_totals_per_model_and_top_spenders(world: World,
-                                                              seeded: Seeded) -> None:
+async def test_usage_server_totals_per_model_and_top_spenders(world: World, seeded: Seeded) -> None:
     itx = await world.discord.slash("staff", "general", "usage server")
     reply = await reply_of(itx)
     assert reply.ephemeral
     assert reply.content.splitlines() == server_report(world, "this month (UTC)")
     assert reply.mentions == []  # top spenders are named, not pinged
     for period, words in (("today", "today (UTC)"), ("all", "all time")):
-        text = await ephemeral_text(world, "staff", "general", "usage server",
-                                    {"period": period})
+        text = await ephemeral_text(world, "staff", "general", "usage server", {"period": period})
         assert text.splitlines() == server_report(world, words)
 
 
@@ -191,10 +219,13 @@ async def test_usage_user_shows_one_members_spend(world: World, seeded: Seeded) 
         "**wan2.2-t2v-plus**: 1 job(s), 5 s of video; $0.10 estimated, $0.00 billed",
         "Daily budget: $4.76 left of $5.00 (resets at 00:00 UTC).",
     ]
-    alice = await ephemeral_text(world, "staff", "general", "usage user",
-                                 {"member": "alice", "period": "today"})
-    assert alice.splitlines()[0] == (f"**{mention(world, 'alice')} today (UTC)**: 3 job(s), "
-                                     "$0.66 ($0.66 estimated, $0.00 billed)")
+    alice = await ephemeral_text(
+        world, "staff", "general", "usage user", {"member": "alice", "period": "today"}
+    )
+    assert alice.splitlines()[0] == (
+        f"**{mention(world, 'alice')} today (UTC)**: 3 job(s), "
+        "$0.66 ($0.66 estimated, $0.00 billed)"
+    )
     assert alice.splitlines()[-1] == "Daily budget: $4.34 left of $5.00 (resets at 00:00 UTC)."
 
 
@@ -203,16 +234,28 @@ def _usd(text: str) -> Decimal:
 
 
 async def test_usage_export_csv_adds_up_to_exactly_what_usage_server_printed(
-        world: World, seeded: Seeded) -> None:
+    world: World, seeded: Seeded
+) -> None:
     printed = await ephemeral_text(world, "staff", "general", "usage server")
-    head = re.match(r"\*\*Server usage this month \(UTC\)\*\*: (\d+) job\(s\), (\$[\d.]+) "
-                    r"\((\$[\d.]+) estimated, (\$[\d.]+) billed\)", printed)
+    head = re.match(
+        r"\*\*Server usage this month \(UTC\)\*\*: (\d+) job\(s\), (\$[\d.]+) "
+        r"\((\$[\d.]+) estimated, (\$[\d.]+) billed\)",
+        printed,
+    )
     assert head, printed
-    jobs, total, estimated, billed = (int(head.group(1)), _usd(head.group(2)),
-                                      _usd(head.group(3)), _usd(head.group(4)))
-    models = {m.group(1): (_usd(m.group(2)), _usd(m.group(3))) for m in re.finditer(
-        r"\*\*([\w.-]+)\*\*: \d+ job\(s\), [^;]*; (\$[\d.]+) estimated, (\$[\d.]+) billed",
-        printed)}
+    jobs, total, estimated, billed = (
+        int(head.group(1)),
+        _usd(head.group(2)),
+        _usd(head.group(3)),
+        _usd(head.group(4)),
+    )
+    models = {
+        m.group(1): (_usd(m.group(2)), _usd(m.group(3)))
+        for m in re.finditer(
+            r"\*\*([\w.-]+)\*\*: \d+ job\(s\), [^;]*; (\$[\d.]+) estimated, (\$[\d.]+) billed",
+            printed,
+        )
+    }
 
     itx = await world.discord.slash("staff", "general", "usage export")
     assert (await itx.response()).type == 5  # deferred: building the file may take a moment
@@ -223,9 +266,20 @@ async def test_usage_export_csv_adds_up_to_exactly_what_usage_server_printed(
     assert attachment["filename"] == f"wanbot-ledger-{guild_id}-month.csv"
     text = world.discord.attachment_bytes(attachment).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["entry_id", "recorded_at_utc", "period_utc", "job_id", "user_id",
-                             "guild_id", "model", "entry", "amount_usd", "billed", "job_state",
-                             "note"]
+    assert list(rows[0]) == [
+        "entry_id",
+        "recorded_at_utc",
+        "period_utc",
+        "job_id",
+        "user_id",
+        "guild_id",
+        "model",
+        "entry",
+        "amount_usd",
+        "billed",
+        "job_state",
+        "note",
+    ]
     # One reservation and one settlement per delivered job, all in this server.
     assert len(rows) == 10
     assert {row["guild_id"] for row in rows} == {str(guild_id)}
@@ -252,11 +306,14 @@ async def test_usage_export_csv_adds_up_to_exactly_what_usage_server_printed(
     assert per_job[str(seeded.a_i2i)] == Decimal("0.06")
 
 
-async def test_usage_staff_reports_refuse_members_at_run_time(world: World,
-                                                              seeded: Seeded) -> None:
+async def test_usage_staff_reports_refuse_members_at_run_time(world: World, seeded: Seeded) -> None:
     creates = len(world.creates())
-    for command, options in (("usage server", {}), ("usage server", {"period": "all"}),
-                             ("usage user", {"member": "bob"}), ("usage export", {})):
+    for command, options in (
+        ("usage server", {}),
+        ("usage server", {"period": "all"}),
+        ("usage user", {"member": "bob"}),
+        ("usage export", {}),
+    ):
         itx = await world.discord.slash("alice", "general", command, options)
         reply = await reply_of(itx)
         assert reply.ephemeral
@@ -276,8 +333,9 @@ def _link(world: World, channel: str, message_id: int | None) -> str:
     return f"https://discord.com/channels/{guild.id}/{guild.channels[channel].id}/{message_id}"
 
 
-async def test_jobs_list_shows_own_jobs_with_state_cost_and_jump_link(world: World,
-                                                                      seeded: Seeded) -> None:
+async def test_jobs_list_shows_own_jobs_with_state_cost_and_jump_link(
+    world: World, seeded: Seeded
+) -> None:
     jobs = {job_id: await world.job(job_id) for job_id in vars(seeded).values()}
     for job in jobs.values():
         [result_id] = job.delivered_message_ids
@@ -299,11 +357,13 @@ async def test_jobs_list_shows_own_jobs_with_state_cost_and_jump_link(world: Wor
         line(seeded.b_flash, FLASH_TITLE, "$0.14 (billed)"),
     ]
     assert await ephemeral_text(world, "staff", "general", "jobs list") == (
-        "You have no generations here yet.")
+        "You have no generations here yet."
+    )
 
 
-async def test_jobs_show_reposts_a_past_result_with_its_buttons(world: World,
-                                                                seeded: Seeded) -> None:
+async def test_jobs_show_reposts_a_past_result_with_its_buttons(
+    world: World, seeded: Seeded
+) -> None:
     general = world.discord.guild.channels["general"]
     job = await world.job(seeded.a_i2i)
     itx = await world.discord.slash("alice", "general", "jobs show", {"job": seeded.a_i2i})
@@ -319,23 +379,35 @@ async def test_jobs_show_reposts_a_past_result_with_its_buttons(world: World,
     assert fields["Cost"] == "$0.06 (estimated)"
     assert fields["Images"] == "2"
     assert fields["Original"] == _link(world, "general", job.delivered_message_ids[0])
-    assert shown.custom_ids == [f"wan:retry:{job.id}", f"wan:vary:{job.id}",
-                                f"wan:delete:{job.id}", f"wan:animate:{job.id}:0",
-                                f"wan:animate:{job.id}:1"]
+    assert shown.custom_ids == [
+        f"wan:retry:{job.id}",
+        f"wan:vary:{job.id}",
+        f"wan:delete:{job.id}",
+        f"wan:animate:{job.id}:0",
+        f"wan:animate:{job.id}:1",
+    ]
 
-    video = await reply_of(await world.discord.slash("bob", "general", "jobs show",
-                                                     {"job": seeded.b_flash}))
+    video = await reply_of(
+        await world.discord.slash("bob", "general", "jobs show", {"job": seeded.b_flash})
+    )
     [embed] = video.embeds
     assert field_values(embed)["Cost"] == "$0.14 (billed)"
     assert field_values(embed)["Duration"] == "5 s"
-    assert video.custom_ids == [f"wan:retry:{seeded.b_flash}", f"wan:vary:{seeded.b_flash}",
-                                f"wan:delete:{seeded.b_flash}"]
+    assert video.custom_ids == [
+        f"wan:retry:{seeded.b_flash}",
+        f"wan:vary:{seeded.b_flash}",
+        f"wan:delete:{seeded.b_flash}",
+    ]
 
     # Someone else's job, and a job that does not exist, are refused privately.
-    assert await ephemeral_text(world, "bob", "general", "jobs show",
-                                {"job": seeded.a_i2i}) == f"Job #{seeded.a_i2i} isn't yours."
-    assert await ephemeral_text(world, "alice", "general", "jobs show",
-                                {"job": 987654}) == "There is no job #987654 on this server."
+    assert (
+        await ephemeral_text(world, "bob", "general", "jobs show", {"job": seeded.a_i2i})
+        == f"Job #{seeded.a_i2i} isn't yours."
+    )
+    assert (
+        await ephemeral_text(world, "alice", "general", "jobs show", {"job": 987654})
+        == "There is no job #987654 on this server."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,25 +448,47 @@ async def studio(module_world: World) -> AsyncIterator[Studio]:
 
 
 async def test_jobs_cancel_autocompletes_exactly_own_active_jobs_and_cancels(
-        world: World, studio: Studio) -> None:
-    done = await generate(world, studio.carol, studio.channel, "wan-t2v",
-                          {"prompt": "finished clip", "size": "624*624"})
+    world: World, studio: Studio
+) -> None:
+    done = await generate(
+        world,
+        studio.carol,
+        studio.channel,
+        "wan-t2v",
+        {"prompt": "finished clip", "size": "624*624"},
+    )
     await world.wait_job(done, JobState.DELIVERED)
     # From here on a t2v task takes ~100 s: the jobs stay active while we look at them.
     world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 20000.0}})
     try:
-        first = await generate(world, studio.carol, studio.channel, "wan-t2v",
-                               {"prompt": "slow river", "size": "624*624"})
-        second = await generate(world, studio.carol, studio.channel, "wan-t2v",
-                                {"prompt": "slow clouds", "size": "832*480"})
-        other = await generate(world, studio.dave, studio.channel, "wan-t2v",
-                               {"prompt": "dave's clip", "size": "832*480"})
+        first = await generate(
+            world,
+            studio.carol,
+            studio.channel,
+            "wan-t2v",
+            {"prompt": "slow river", "size": "624*624"},
+        )
+        second = await generate(
+            world,
+            studio.carol,
+            studio.channel,
+            "wan-t2v",
+            {"prompt": "slow clouds", "size": "832*480"},
+        )
+        other = await generate(
+            world,
+            studio.dave,
+            studio.channel,
+            "wan-t2v",
+            {"prompt": "dave's clip", "size": "832*480"},
+        )
         for job_id in (first, second, other):
             await world.wait_job(job_id, JobState.RUNNING)
 
         async def choices(user: User, typed: str = "") -> list[tuple[str, int]]:
-            found = await world.discord.autocomplete(user, studio.channel, "jobs cancel",
-                                                     {"job": typed}, "job")
+            found = await world.discord.autocomplete(
+                user, studio.channel, "jobs cancel", {"job": typed}, "job"
+            )
             return [(choice["name"], int(choice["value"])) for choice in found]
 
         assert await choices(studio.carol) == [
@@ -404,9 +498,13 @@ async def test_jobs_cancel_autocompletes_exactly_own_active_jobs_and_cancels(
         assert await choices(studio.dave) == [(f"#{other} {T2V_TITLE}: dave's clip", other)]
         # Typing filters by job number (the text typed is looked for in the number).
         assert await choices(studio.carol, str(first)) == [
-            choice for choice in [(f"#{second} {T2V_TITLE}: slow clouds", second),
-                                  (f"#{first} {T2V_TITLE}: slow river", first)]
-            if str(first) in str(choice[1])]
+            choice
+            for choice in [
+                (f"#{second} {T2V_TITLE}: slow clouds", second),
+                (f"#{first} {T2V_TITLE}: slow river", first),
+            ]
+            if str(first) in str(choice[1])
+        ]
 
         # /jobs list shows the active ones generating, with an ETA and a link to the status.
         listed = await ephemeral_text(world, studio.carol, studio.channel, "jobs list")
@@ -414,37 +512,49 @@ async def test_jobs_cancel_autocompletes_exactly_own_active_jobs_and_cancels(
         assert len(lines) == 3
         for line, job_id, cost in ((lines[0], second, "$0.10"), (lines[1], first, "$0.10")):
             job = await world.job(job_id)
-            url = (f"https://discord.com/channels/{studio.guild.id}/{studio.channel.id}/"
-                   f"{job.status_message_id}")
-            assert re.fullmatch(rf"\*\*#{job_id}\*\* {re.escape(T2V_TITLE)} · generating · "
-                                rf"ETA about \d+:\d\d · \{cost} \(estimated\) · "
-                                rf"\[open\]\({re.escape(url)}\)", line), line
+            url = (
+                f"https://discord.com/channels/{studio.guild.id}/{studio.channel.id}/"
+                f"{job.status_message_id}"
+            )
+            assert re.fullmatch(
+                rf"\*\*#{job_id}\*\* {re.escape(T2V_TITLE)} · generating · "
+                rf"ETA about \d+:\d\d · \{cost} \(estimated\) · "
+                rf"\[open\]\({re.escape(url)}\)",
+                line,
+            ), line
         assert lines[2].startswith(f"**#{done}** {T2V_TITLE} · done · $0.10 (estimated) · ")
 
         # Dave can neither cancel carol's job nor see it offered.
-        assert await ephemeral_text(world, studio.dave, studio.channel, "jobs cancel",
-                                    {"job": first}) == f"Job #{first} isn't yours."
+        assert (
+            await ephemeral_text(world, studio.dave, studio.channel, "jobs cancel", {"job": first})
+            == f"Job #{first} isn't yours."
+        )
         assert (await world.job(first)).state is JobState.RUNNING
 
-        text = await ephemeral_text(world, studio.carol, studio.channel, "jobs cancel",
-                                    {"job": second})
-        assert text == (f"Cancelled job #{second}. It was already running at the provider, "
-                        "which still bills it, so the estimate stays charged.")
+        text = await ephemeral_text(
+            world, studio.carol, studio.channel, "jobs cancel", {"job": second}
+        )
+        assert text == (
+            f"Cancelled job #{second}. It was already running at the provider, "
+            "which still bills it, so the estimate stays charged."
+        )
         assert (await world.job(second)).state is JobState.CANCELLED
         assert await choices(studio.carol) == [(f"#{first} {T2V_TITLE}: slow river", first)]
-        too_late = await ephemeral_text(world, studio.carol, studio.channel, "jobs cancel",
-                                        {"job": done})
-        assert re.fullmatch(rf"Job #{done} can't be cancelled now \((done|delivered)\)\.",
-                            too_late), too_late
+        too_late = await ephemeral_text(
+            world, studio.carol, studio.channel, "jobs cancel", {"job": done}
+        )
+        assert re.fullmatch(
+            rf"Job #{done} can't be cancelled now \((done|delivered)\)\.", too_late
+        ), too_late
         assert (await world.job(done)).state is JobState.DELIVERED
         listed = await ephemeral_text(world, studio.carol, studio.channel, "jobs list")
         assert f"**#{second}** {T2V_TITLE} · cancelled · $0.10 (estimated)" in listed
     finally:
-        world.sim.state.patch_config({"durations": {
-            "wan2.2-t2v-plus": DEFAULT_DURATIONS["wan2.2-t2v-plus"]}})
+        world.sim.state.patch_config(
+            {"durations": {"wan2.2-t2v-plus": DEFAULT_DURATIONS["wan2.2-t2v-plus"]}}
+        )
     for user, job_id in ((studio.carol, first), (studio.dave, other)):
         await ephemeral_text(world, user, studio.channel, "jobs cancel", {"job": job_id})
         await world.wait_job(job_id, JobState.CANCELLED)
     assert await choices(studio.carol) == []
     assert await choices(studio.dave) == []
-

@@ -26,29 +26,55 @@ from tests.e2e.test_generation_commands import (
 BOT_ENV = {"WAN_I2V_FLASH_PROVIDER": "vtrix"}
 
 
-@pytest.mark.parametrize(("options", "image", "inputs", "parameters", "settings", "billed"), [
-    pytest.param(
-        {"prompt": "the flag waves in the wind"}, png_bytes(640, 640),
-        {"prompt": "the flag waves in the wind"},
-        {"resolution": "720P", "duration": 5, "prompt_extend": True, "watermark": False},
-        "resolution: 720P\nduration: 5\nprompt extend: on\nwatermark: off",
-        Decimal("0.14"), id="defaults"),
-    pytest.param(
-        {"prompt": "leaves fall", "negative_prompt": "snow", "resolution": "480P",
-         "prompt_extend": False, "seed": 321}, jpeg_bytes(720, 960),
-        {"prompt": "leaves fall", "negative_prompt": "snow"},
-        {"resolution": "480P", "duration": 5, "prompt_extend": False, "watermark": False,
-         "seed": 321},
-        "resolution: 480P\nduration: 5\nprompt extend: off\nwatermark: off\nseed: 321",
-        Decimal("0.07"), id="choices"),
-])
-async def test_vtrix_flash_runs_end_to_end(world: World, options: dict[str, Any], image: bytes,
-                                           inputs: dict[str, Any], parameters: dict[str, Any],
-                                           settings: str, billed: Decimal) -> None:
+@pytest.mark.parametrize(
+    ("options", "image", "inputs", "parameters", "settings", "billed"),
+    [
+        pytest.param(
+            {"prompt": "the flag waves in the wind"},
+            png_bytes(640, 640),
+            {"prompt": "the flag waves in the wind"},
+            {"resolution": "720P", "duration": 5, "prompt_extend": True, "watermark": False},
+            "resolution: 720P\nduration: 5\nprompt extend: on\nwatermark: off",
+            Decimal("0.14"),
+            id="defaults",
+        ),
+        pytest.param(
+            {
+                "prompt": "leaves fall",
+                "negative_prompt": "snow",
+                "resolution": "480P",
+                "prompt_extend": False,
+                "seed": 321,
+            },
+            jpeg_bytes(720, 960),
+            {"prompt": "leaves fall", "negative_prompt": "snow"},
+            {
+                "resolution": "480P",
+                "duration": 5,
+                "prompt_extend": False,
+                "watermark": False,
+                "seed": 321,
+            },
+            "resolution: 480P\nduration: 5\nprompt extend: off\nwatermark: off\nseed: 321",
+            Decimal("0.07"),
+            id="choices",
+        ),
+    ],
+)
+async def test_vtrix_flash_runs_end_to_end(
+    world: World,
+    options: dict[str, Any],
+    image: bytes,
+    inputs: dict[str, Any],
+    parameters: dict[str, Any],
+    settings: str,
+    billed: Decimal,
+) -> None:
     kind = "image/jpeg" if image.startswith(b"\xff\xd8") else "image/png"
     attachment = world.discord.cdn.add(f"frame.{kind.split('/')[1]}", image, kind)
-    job, status, result, create = await run(world, "alice", "wan-i2v-flash", options,
-                                            attachments={"image": attachment})
+    job, status, result, create = await run(
+        world, "alice", "wan-i2v-flash", options, attachments={"image": attachment}
+    )
 
     assert job.provider == ProviderName.VTRIX
     assert create.provider == ProviderName.VTRIX
@@ -65,28 +91,40 @@ async def test_vtrix_flash_runs_end_to_end(world: World, options: dict[str, Any]
     [video] = result.attachments
     assert world.discord.attachment_bytes(video) == SAMPLE_MP4
     assert result.embeds[0]["title"] == "Wan 2.2 image to video (Flash, via Vtrix)"
-    assert fields_of(result) == {"Settings": settings, "Seed": str(options.get("seed", "random")),
-                                 "Duration": "5 s", "Cost": cost}
+    assert fields_of(result) == {
+        "Settings": settings,
+        "Seed": str(options.get("seed", "random")),
+        "Duration": "5 s",
+        "Cost": cost,
+    }
     assert fields_of(status)["Cost"] == cost
     # Nothing went to MuleRouter in this module.
     assert all(r.provider is ProviderName.VTRIX for r in world.creates())
 
 
-@pytest.mark.parametrize(("option", "value", "named"), [
-    ("template", "solaron", "template"),
-    ("safety_filter", True, "safety filter"),
-    ("safety_filter", False, "safety filter"),
-])
-async def test_vtrix_refuses_options_it_does_not_have(world: World, option: str, value: Any,
-                                                      named: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("template", "solaron", "template"),
+        ("safety_filter", True, "safety filter"),
+        ("safety_filter", False, "safety filter"),
+    ],
+)
+async def test_vtrix_refuses_options_it_does_not_have(
+    world: World, option: str, value: Any, named: str
+) -> None:
     general = world.discord.guild.channels["general"]
     creates_before = len(world.creates())
     requests_before = len(world.sim.state.requests)
     public_before = len(world.discord.messages(general, include_ephemeral=False))
     attachment = world.discord.cdn.add("frame.png", png_bytes(640, 640), "image/png")
-    itx = await world.discord.slash("bob", "general", "wan-i2v-flash",
-                                    {"prompt": "a spinning top", option: value},
-                                    attachments={"image": attachment})
+    itx = await world.discord.slash(
+        "bob",
+        "general",
+        "wan-i2v-flash",
+        {"prompt": "a spinning top", option: value},
+        attachments={"image": attachment},
+    )
 
     response = await itx.response(timeout=3)
     assert response.type == 5
@@ -95,9 +133,9 @@ async def test_vtrix_refuses_options_it_does_not_have(world: World, option: str,
     assert refusal.ephemeral
     assert refusal.content == (
         f"{named} can't be used here: this server runs wan2.2-i2v-flash on vtrix, which has "
-        "no such option. Leave it out.")
+        "no such option. Leave it out."
+    )
     assert refusal.embeds == []
     assert len(world.creates()) == creates_before
     assert len(world.sim.state.requests) == requests_before  # nothing upstream at all
     assert len(world.discord.messages(general, include_ephemeral=False)) == public_before
-

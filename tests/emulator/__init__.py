@@ -25,8 +25,14 @@ _EXPORTS = {
     "BotProcess": "tests.emulator.process",
 }
 
-__all__ = ["BotProcess", "DiscordEmulator", "EmulatorConfig", "InteractionHandle",
-           "InteractionRefused", "StoredMessage"]
+__all__ = [
+    "BotProcess",
+    "DiscordEmulator",
+    "EmulatorConfig",
+    "InteractionHandle",
+    "InteractionRefused",
+    "StoredMessage",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -62,9 +62,16 @@ class UserActions:
 
     # -- playing a user ------------------------------------------------------------------------
     async def slash(
-        self, user: User | str | int, channel: Channel | str | int, command: str,
-        options: dict[str, Any] | None = None, *, attachments: dict[str, Any] | None = None,
-        locale: str = "en-US", app_permissions: int | None = None, validate: bool = True,
+        self,
+        user: User | str | int,
+        channel: Channel | str | int,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        attachments: dict[str, Any] | None = None,
+        locale: str = "en-US",
+        app_permissions: int | None = None,
+        validate: bool = True,
     ) -> InteractionHandle:
         """``user`` runs ``/command`` (``"group sub"`` for subcommands) in ``channel``.
         Option values are typed from the registered schema; users, channels and roles may be
@@ -75,13 +82,27 @@ class UserActions:
         guild = self._guild_of(chan)
         values = {**(options or {}), **(attachments or {})}
         data = self._builder.command_data(command, guild, chan, who, values, validate=validate)
-        record = self._builder.new_record(APPLICATION_COMMAND, who, chan, guild, data=data,
-                                          locale=locale, app_permissions=app_permissions)
+        record = self._builder.new_record(
+            APPLICATION_COMMAND,
+            who,
+            chan,
+            guild,
+            data=data,
+            locale=locale,
+            app_permissions=app_permissions,
+        )
         return await self._deliver(record)
 
     async def autocomplete(
-        self, user: User | str | int, channel: Channel | str | int, command: str,
-        options: dict[str, Any], focused: str, *, timeout: float = 5.0, locale: str = "en-US",
+        self,
+        user: User | str | int,
+        channel: Channel | str | int,
+        command: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        timeout: float = 5.0,
+        locale: str = "en-US",
     ) -> list[dict[str, Any]]:
         """``user`` types into option ``focused`` of ``/command``: returns the bot's choices."""
         who = self.user(user)
@@ -89,17 +110,23 @@ class UserActions:
         guild = self._guild_of(chan)
         if focused not in options:
             options = {**options, focused: ""}
-        data = self._builder.command_data(command, guild, chan, who, options, validate=False,
-                                          focused=focused)
-        record = self._builder.new_record(AUTOCOMPLETE, who, chan, guild, data=data,
-                                          locale=locale)
+        data = self._builder.command_data(
+            command, guild, chan, who, options, validate=False, focused=focused
+        )
+        record = self._builder.new_record(AUTOCOMPLETE, who, chan, guild, data=data, locale=locale)
         handle = await self._deliver(record)
         response = await handle.response(timeout)
         return list((response.data or {}).get("choices", []))
 
     async def click(
-        self, user: User | str | int, message: StoredMessage | int, custom_id: str, *,
-        values: list[Any] | None = None, locale: str = "en-US", validate: bool = True,
+        self,
+        user: User | str | int,
+        message: StoredMessage | int,
+        custom_id: str,
+        *,
+        values: list[Any] | None = None,
+        locale: str = "en-US",
+        validate: bool = True,
     ) -> InteractionHandle:
         """``user`` clicks the button (or picks ``values`` in the select) ``custom_id`` of
         ``message``. Waits until ``rules.min_click_delay`` has passed since the message was
@@ -128,13 +155,25 @@ class UserActions:
             data["values"] = [str(getattr(v, "id", v)) for v in values or []]
         chan, guild = self.state.channel(target.channel_id)
         record = self._builder.new_record(
-            MESSAGE_COMPONENT, who, chan, guild, data=data, locale=locale,
-            message=self.state.messages.render(target), message_id=target.id)
+            MESSAGE_COMPONENT,
+            who,
+            chan,
+            guild,
+            data=data,
+            locale=locale,
+            message=self.state.messages.render(target),
+            message_id=target.id,
+        )
         return await self._deliver(record)
 
     async def submit_modal(
-        self, user: User | str | int, source: InteractionHandle | str,
-        values: dict[str, Any], *, locale: str = "en-US", validate: bool = True,
+        self,
+        user: User | str | int,
+        source: InteractionHandle | str,
+        values: dict[str, Any],
+        *,
+        locale: str = "en-US",
+        validate: bool = True,
     ) -> InteractionHandle:
         """``user`` fills and submits the modal the bot opened in answer to ``source`` (a
         handle, or the modal's custom_id). ``values`` maps text input custom_ids to text."""
@@ -151,14 +190,25 @@ class UserActions:
             stored = self.state.messages.get(message_id)
             message = self.state.messages.render(stored) if stored else None
         record = self._builder.new_record(
-            MODAL_SUBMIT, who, chan, guild, locale=locale,
+            MODAL_SUBMIT,
+            who,
+            chan,
+            guild,
+            locale=locale,
             data={"custom_id": modal.get("custom_id"), "components": components},
-            message=message, message_id=message_id)
+            message=message,
+            message_id=message_id,
+        )
         return await self._deliver(record)
 
     async def send_user_message(
-        self, user: User | str | int, channel: Channel | str | int, content: str = "", *,
-        reply_to: StoredMessage | int | None = None, attachments: list[Any] | None = None,
+        self,
+        user: User | str | int,
+        channel: Channel | str | int,
+        content: str = "",
+        *,
+        reply_to: StoredMessage | int | None = None,
+        attachments: list[Any] | None = None,
     ) -> StoredMessage:
         """``user`` posts a message (MESSAGE_CREATE reaches the bot if it has the intents)."""
         who = self.user(user)
@@ -167,20 +217,25 @@ class UserActions:
         files = []
         listed = []
         for index, item in enumerate(attachments or []):
-            name, data = item if isinstance(item, tuple) else (item["filename"],
-                                                               self.attachment_bytes(item))
+            name, data = (
+                item if isinstance(item, tuple) else (item["filename"], self.attachment_bytes(item))
+            )
             files.append(UploadedFile(f"files[{index}]", name, None, data))
             listed.append({"id": index, "filename": name})
         payload: dict[str, Any] = {"content": content}
         if listed:
             payload["attachments"] = listed
         if reply_to is not None:
-            payload["message_reference"] = {"message_id": str(getattr(reply_to, "id",
-                                                                      reply_to))}
+            payload["message_reference"] = {"message_id": str(getattr(reply_to, "id", reply_to))}
         message = self.state.messages.create(
-            channel_id=chan.id, guild_id=guild.id if guild else None, author=who,
-            payload=payload, files=files, upload_limit=self.rules.upload_limit(guild),
-            now=self.state.now())
+            channel_id=chan.id,
+            guild_id=guild.id if guild else None,
+            author=who,
+            payload=payload,
+            files=files,
+            upload_limit=self.rules.upload_limit(guild),
+            now=self.state.now(),
+        )
         self.state.message_event("MESSAGE_CREATE", message)
         self.state.notify()
         return message
@@ -199,16 +254,21 @@ class UserActions:
             return
         record = self.state.interactions.get(message.interaction_id or 0)
         if record is not None and record.user.id != user.id:
-            raise InteractionRefused(f"{user.username} cannot see an ephemeral message "
-                                     f"meant for {record.user.username}")
+            raise InteractionRefused(
+                f"{user.username} cannot see an ephemeral message meant for {record.user.username}"
+            )
 
     def _modal_opener(self, source: InteractionHandle | str) -> InteractionRecord:
         if isinstance(source, InteractionHandle):
             record = source.record
         else:
-            candidates = [r for r in self.state.interactions.values()
-                          if r.response is not None and r.response.type == MODAL
-                          and (r.response.data or {}).get("custom_id") == source]
+            candidates = [
+                r
+                for r in self.state.interactions.values()
+                if r.response is not None
+                and r.response.type == MODAL
+                and (r.response.data or {}).get("custom_id") == source
+            ]
             if not candidates:
                 raise InteractionRefused(f"no open modal with custom_id {source!r}")
             record = candidates[-1]

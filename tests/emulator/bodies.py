@@ -61,9 +61,14 @@ async def _read_multipart(request: web.Request) -> Body:
         name = part.name or ""
         data = await part.read(decode=False)
         if part.filename is not None:
-            body.files.append(UploadedFile(
-                field=name, filename=part.filename,
-                content_type=part.headers.get("Content-Type"), data=bytes(data)))
+            body.files.append(
+                UploadedFile(
+                    field=name,
+                    filename=part.filename,
+                    content_type=part.headers.get("Content-Type"),
+                    data=bytes(data),
+                )
+            )
         elif name == "payload_json":
             try:
                 body.json = json.loads(data)

@@ -57,8 +57,13 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 class Cdn:
-    def __init__(self, ids: SnowflakeFactory, base_url: Callable[[], str],
-                 ttl_seconds: Callable[[], float], application_id: int) -> None:
+    def __init__(
+        self,
+        ids: SnowflakeFactory,
+        base_url: Callable[[], str],
+        ttl_seconds: Callable[[], float],
+        application_id: int,
+    ) -> None:
         self._ids = ids
         self._base_url = base_url
         self._ttl = ttl_seconds
@@ -68,14 +73,22 @@ class Cdn:
         self.downloads: list[str] = []  # paths fetched, in order
 
     # -- test API ------------------------------------------------------------------------------
-    def add(self, filename: str, data: bytes, content_type: str | None = None, *,
-            channel: Any = None, description: str | None = None) -> dict[str, Any]:
+    def add(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        channel: Any = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
         """A file a user uploads (e.g. for an attachment option): returns the Attachment dict
         with ``url``, ``proxy_url``, ``size``, ``content_type`` and, for images,
         ``width``/``height``. Without ``channel`` it is an ephemeral upload, as with options."""
         channel_id = getattr(channel, "id", channel)
-        blob = self.store(filename, data, content_type, channel_id=channel_id,
-                          description=description)
+        blob = self.store(
+            filename, data, content_type, channel_id=channel_id, description=description
+        )
         return self.payload(blob)
 
     def bytes_of(self, attachment: Any) -> bytes:
@@ -97,8 +110,15 @@ class Cdn:
         self.blob_of(attachment).expired = True
 
     # -- storage -------------------------------------------------------------------------------
-    def store(self, filename: str, data: bytes, content_type: str | None = None, *,
-              channel_id: int | None = None, description: str | None = None) -> Blob:
+    def store(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        channel_id: int | None = None,
+        description: str | None = None,
+    ) -> Blob:
         name = sanitize_filename(filename)
         # Like Discord, trust the file name over a generic part type (discord.py sends
         # application/octet-stream for every file).
@@ -106,11 +126,21 @@ class Cdn:
         if guessed and content_type in (None, "application/octet-stream"):
             content_type = guessed
         blob_id = self._ids.next()
-        folder = (f"attachments/{channel_id}" if channel_id is not None
-                  else f"ephemeral-attachments/{self._app_id}")
-        blob = Blob(id=blob_id, filename=name, content_type=content_type, data=bytes(data),
-                    folder=folder, issued=int(time.time()), description=description,
-                    ephemeral=channel_id is None)
+        folder = (
+            f"attachments/{channel_id}"
+            if channel_id is not None
+            else f"ephemeral-attachments/{self._app_id}"
+        )
+        blob = Blob(
+            id=blob_id,
+            filename=name,
+            content_type=content_type,
+            data=bytes(data),
+            folder=folder,
+            issued=int(time.time()),
+            description=description,
+            ephemeral=channel_id is None,
+        )
         if content_type and content_type.startswith("image/"):
             size = image_size(blob.data)
             if size is not None:
@@ -123,8 +153,11 @@ class Cdn:
         query = self._signature(path, blob)
         base = self._base_url()
         data: dict[str, Any] = {
-            "id": str(blob.id), "filename": blob.filename, "size": len(blob.data),
-            "url": f"{base}/cdn/{path}?{query}", "proxy_url": f"{base}/media/{path}?{query}",
+            "id": str(blob.id),
+            "filename": blob.filename,
+            "size": len(blob.data),
+            "url": f"{base}/cdn/{path}?{query}",
+            "proxy_url": f"{base}/media/{path}?{query}",
         }
         if blob.content_type:
             data["content_type"] = blob.content_type
@@ -147,8 +180,9 @@ class Cdn:
     # -- HTTP ----------------------------------------------------------------------------------
     async def handle(self, request: web.Request, tail: str) -> web.StreamResponse:
         self.downloads.append(tail)
-        gone = web.Response(status=404, text="This content is no longer available.",
-                            content_type="text/plain")
+        gone = web.Response(
+            status=404, text="This content is no longer available.", content_type="text/plain"
+        )
         match = re.fullmatch(r"((?:ephemeral-)?attachments/\d+)/(\d+)/([^/]+)", tail)
         if match is None:
             return web.Response(status=404, text="Not Found", content_type="text/plain")
@@ -161,10 +195,12 @@ class Cdn:
             expires = int(ex, 16)
         except ValueError:
             return gone
-        if (blob.expired or not hmac.compare_digest(mac.hexdigest(), hm)
-                or expires < time.time()):
+        if blob.expired or not hmac.compare_digest(mac.hexdigest(), hm) or expires < time.time():
             return gone
-        return web.Response(body=blob.data, headers={
-            "Content-Type": blob.content_type or "application/octet-stream",
-            "Cache-Control": "public, max-age=31536000",
-        })
+        return web.Response(
+            body=blob.data,
+            headers={
+                "Content-Type": blob.content_type or "application/octet-stream",
+                "Cache-Control": "public, max-age=31536000",
+            },
+        )

@@ -23,8 +23,9 @@ class CommandRegistry:
     def list(self, guild_id: int | None = None) -> list[dict[str, Any]]:
         return copy.deepcopy(self.scopes.get(guild_id, []))
 
-    def overwrite(self, guild_id: int | None, commands: list[dict[str, Any]],
-                  now: float) -> list[dict[str, Any]]:
+    def overwrite(
+        self, guild_id: int | None, commands: list[dict[str, Any]], now: float
+    ) -> list[dict[str, Any]]:
         old = {(c["name"], c.get("type", 1)): c for c in self.scopes.get(guild_id, [])}
         result = []
         for raw in commands:
@@ -61,8 +62,9 @@ class CommandRegistry:
                 return True
         return False
 
-    def find(self, name: str, guild_id: int | None, kind: int = 1
-             ) -> tuple[dict[str, Any], int | None] | None:
+    def find(
+        self, name: str, guild_id: int | None, kind: int = 1
+    ) -> tuple[dict[str, Any], int | None] | None:
         """A guild command first (as Discord shows them), then a global one."""
         scopes = ([guild_id] if guild_id is not None else []) + [None]
         for scope in scopes:
@@ -71,16 +73,21 @@ class CommandRegistry:
                     return command, scope
         return None
 
-    def _full(self, raw: dict[str, Any], guild_id: int | None,
-              previous: dict[str, Any] | None) -> dict[str, Any]:
+    def _full(
+        self, raw: dict[str, Any], guild_id: int | None, previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
         kind = raw.get("type", 1)
         command: dict[str, Any] = {
             "id": previous["id"] if previous else str(self._ids.next()),
-            "application_id": str(self._app_id), "version": str(self._ids.next()),
-            "type": kind, "name": raw["name"], "description": raw.get("description", ""),
+            "application_id": str(self._app_id),
+            "version": str(self._ids.next()),
+            "type": kind,
+            "name": raw["name"],
+            "description": raw.get("description", ""),
             "name_localizations": raw.get("name_localizations"),
             "description_localizations": raw.get("description_localizations"),
-            "default_member_permissions": None if raw.get("default_member_permissions") is None
+            "default_member_permissions": None
+            if raw.get("default_member_permissions") is None
             else str(raw["default_member_permissions"]),
             "dm_permission": raw.get("dm_permission", True),
             "nsfw": bool(raw.get("nsfw", False)),

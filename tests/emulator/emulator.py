@@ -42,8 +42,11 @@ class DiscordEmulator(UserActions):
             config = dataclasses.replace(config, **overrides)
         self.config = config
         self.state = EmulatorState(config)
-        self._default_guild = (self.state.world.build_default_guild(config.guild_name)
-                               if config.default_guild else None)
+        self._default_guild = (
+            self.state.world.build_default_guild(config.guild_name)
+            if config.default_guild
+            else None
+        )
         self._builder = InteractionBuilder(self.state)
         self._router = Router(self.state)
         for module in (rest_basic, rest_commands, rest_messages, rest_interactions):
@@ -55,8 +58,9 @@ class DiscordEmulator(UserActions):
     async def start(self) -> None:
         app = web.Application(client_max_size=self.config.max_request_bytes)
         app.router.add_route("*", "/{tail:.*}", self._dispatch_http)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                               shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self.config.host, self.config.port).start()
@@ -80,8 +84,12 @@ class DiscordEmulator(UserActions):
             await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def _dispatch_http(self, request: web.Request) -> web.StreamResponse:
@@ -89,18 +97,28 @@ class DiscordEmulator(UserActions):
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             return await self._router.handle(request)
         if path in ("/ws", "/ws-resume") and request.headers.get("Upgrade", "").lower() == (
-                "websocket"):
+            "websocket"
+        ):
             return await self.state.gateway.handle(request)
         for prefix in ("/cdn/", "/media/"):
             if path.startswith(prefix):
-                return await self.state.cdn.handle(request, path[len(prefix):])
-        record = RecordedRequest(method=request.method, path=path, query=dict(request.query),
-                                 headers=dict(request.headers), at=self.state.now(),
-                                 status=404, response=not_found_route().body())
+                return await self.state.cdn.handle(request, path[len(prefix) :])
+        record = RecordedRequest(
+            method=request.method,
+            path=path,
+            query=dict(request.query),
+            headers=dict(request.headers),
+            at=self.state.now(),
+            status=404,
+            response=not_found_route().body(),
+        )
         self.state.record(record)
         self.state.unknown_routes.append(record)
-        return web.Response(status=404, body=b'{"message": "404: Not Found", "code": 0}',
-                            headers={"Content-Type": "application/json"})
+        return web.Response(
+            status=404,
+            body=b'{"message": "404: Not Found", "code": 0}',
+            headers={"Content-Type": "application/json"},
+        )
 
     # -- addresses -----------------------------------------------------------------------------
     @property
@@ -118,8 +136,7 @@ class DiscordEmulator(UserActions):
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a bot process: the emulator's URL and the bot token."""
-        return {"WANBOT_TEST_DISCORD_URL": self.url, "DISCORD_TOKEN": self.config.token,
-                **extra}
+        return {"WANBOT_TEST_DISCORD_URL": self.url, "DISCORD_TOKEN": self.config.token, **extra}
 
     # -- the world -----------------------------------------------------------------------------
     @property
@@ -154,8 +171,14 @@ class DiscordEmulator(UserActions):
     def user(self, ref: User | int | str) -> User:
         return self.state.world.user(ref)
 
-    def add_user(self, username: str, *, guild: Guild | None = None,
-                 roles: list[Any] | None = None, bot: bool = False) -> User:
+    def add_user(
+        self,
+        username: str,
+        *,
+        guild: Guild | None = None,
+        roles: list[Any] | None = None,
+        bot: bool = False,
+    ) -> User:
         """A new user, made a member of ``guild`` (the default one) with ``roles``."""
         user = self.state.world.add_user(username, bot=bot)
         target = guild or self._default_guild
@@ -166,8 +189,9 @@ class DiscordEmulator(UserActions):
     def add_guild(self, name: str, *, premium_tier: int = 0) -> Guild:
         guild = self.state.world.add_guild(name, premium_tier=premium_tier)
         if self.state.gateway.current is not None:
-            self.state.gateway.dispatch_soon("GUILD_CREATE", guild.create_payload(
-                bot_id=self.bot_user.id, all_members=False))
+            self.state.gateway.dispatch_soon(
+                "GUILD_CREATE", guild.create_payload(bot_id=self.bot_user.id, all_members=False)
+            )
         return guild
 
     def channel(self, ref: Channel | str | int) -> Channel:
@@ -204,8 +228,9 @@ class DiscordEmulator(UserActions):
         return self.state.internal_errors
 
     # -- waiting for the bot -------------------------------------------------------------------
-    async def wait_ready(self, timeout: float = 30.0, *, identifies: int | None = None,
-                         commands: bool = False) -> Session:
+    async def wait_ready(
+        self, timeout: float = 30.0, *, identifies: int | None = None, commands: bool = False
+    ) -> Session:
         """Wait until a bot session is identified, connected and has every GUILD_CREATE.
         ``identifies=n``: wait for the n-th IDENTIFY (e.g. 2 after a restart).
         ``commands=True``: also wait until some commands are registered (any scope).
@@ -225,8 +250,9 @@ class DiscordEmulator(UserActions):
 
         return await self.state.notifier.wait_for(check, timeout, "the bot to identify")
 
-    async def wait_commands(self, timeout: float = 30.0, *, guild: Any = None,
-                            names: list[str] | None = None) -> list[dict[str, Any]]:
+    async def wait_commands(
+        self, timeout: float = 30.0, *, guild: Any = None, names: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """Wait until commands are registered in the scope (global, or ``guild``)."""
         scope = self._scope(guild)
         registry = self.state.commands
@@ -246,8 +272,11 @@ class DiscordEmulator(UserActions):
 
     def command(self, name: str, guild: Any = None) -> dict[str, Any]:
         """A registered command as a user in ``guild`` (default guild) sees it."""
-        target = self._scope(guild) if guild is not None else (
-            self._default_guild.id if self._default_guild else None)
+        target = (
+            self._scope(guild)
+            if guild is not None
+            else (self._default_guild.id if self._default_guild else None)
+        )
         found = self.state.commands.find(name, target)
         if found is None:
             raise KeyError(f"no registered command {name!r}")
@@ -259,12 +288,20 @@ class DiscordEmulator(UserActions):
         return self.state.world.guild(guild).id
 
     # -- reading messages ----------------------------------------------------------------------
-    def messages(self, channel: Channel | str | int, *, include_ephemeral: bool = True,
-                 include_deleted: bool = False) -> list[StoredMessage]:
+    def messages(
+        self,
+        channel: Channel | str | int,
+        *,
+        include_ephemeral: bool = True,
+        include_deleted: bool = False,
+    ) -> list[StoredMessage]:
         """Messages of ``channel`` in creation order, in their current state."""
         chan = self.channel(channel)
-        return [m for m in self.state.messages.in_channel(chan.id)
-                if (include_ephemeral or not m.ephemeral) and (include_deleted or not m.deleted)]
+        return [
+            m
+            for m in self.state.messages.in_channel(chan.id)
+            if (include_ephemeral or not m.ephemeral) and (include_deleted or not m.deleted)
+        ]
 
     def message(self, message_id: int | str) -> StoredMessage:
         found = self.state.messages.get(int(message_id))
@@ -273,9 +310,13 @@ class DiscordEmulator(UserActions):
         return found
 
     async def wait_for_message(
-        self, channel: Channel | str | int | None = None,
-        predicate: Callable[[StoredMessage], bool] | None = None, timeout: float = 10.0, *,
-        after: StoredMessage | int | None = None, include_ephemeral: bool = True,
+        self,
+        channel: Channel | str | int | None = None,
+        predicate: Callable[[StoredMessage], bool] | None = None,
+        timeout: float = 10.0,
+        *,
+        after: StoredMessage | int | None = None,
+        include_ephemeral: bool = True,
     ) -> StoredMessage:
         """The first message (oldest first, current state) matching ``predicate`` in
         ``channel`` (any channel if None), newer than ``after`` if given."""

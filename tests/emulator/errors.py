@@ -10,8 +10,9 @@ from typing import Any
 
 
 class DiscordError(Exception):
-    def __init__(self, status: int, code: int, message: str,
-                 errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, errors: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{status} {code} {message}")
         self.status = status
         self.code = code
@@ -34,9 +35,18 @@ def unauthorized() -> DiscordError:
 
 
 def unknown(what: str) -> DiscordError:
-    codes = {"Application": 10002, "Channel": 10003, "Guild": 10004, "Member": 10007,
-             "Message": 10008, "User": 10013, "Webhook": 10015, "interaction": 10062,
-             "Attachment": 10017, "application command": 10063}
+    codes = {
+        "Application": 10002,
+        "Channel": 10003,
+        "Guild": 10004,
+        "Member": 10007,
+        "Message": 10008,
+        "User": 10013,
+        "Webhook": 10015,
+        "interaction": 10062,
+        "Attachment": 10017,
+        "application command": 10063,
+    }
     return DiscordError(404, codes[what], f"Unknown {what}")
 
 

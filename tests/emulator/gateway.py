@@ -99,8 +99,13 @@ class Session:
 
 
 class GatewayServer:
-    def __init__(self, config: EmulatorConfig, world: World, notifier: Notifier,
-                 resume_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        world: World,
+        notifier: Notifier,
+        resume_url: Callable[[], str],
+    ) -> None:
         self.config = config
         self.world = world
         self.notifier = notifier
@@ -132,8 +137,9 @@ class GatewayServer:
     def session_id(self) -> str | None:
         return self.current.id if self.current else None
 
-    async def disconnect(self, code: int = 4000, message: str = "emulator disconnect", *,
-                         resumable: bool = True) -> None:
+    async def disconnect(
+        self, code: int = 4000, message: str = "emulator disconnect", *, resumable: bool = True
+    ) -> None:
         """Close the current connection with ``code``. The session stays resumable unless
         ``resumable=False`` (then a RESUME gets INVALID_SESSION and the bot identifies)."""
         session = self.current
@@ -194,8 +200,7 @@ class GatewayServer:
             await self._append_and_send(session, event, data)
         self.notifier.notify()
 
-    async def _append_and_send(self, session: Session, event: str,
-                               data: dict[str, Any]) -> None:
+    async def _append_and_send(self, session: Session, event: str, data: dict[str, Any]) -> None:
         """Give the dispatch the next sequence number, keep it for RESUME, send it if the
         session has a connection. The caller holds ``session.lock``."""
         session.seq += 1
@@ -212,21 +217,34 @@ class GatewayServer:
 
     # -- the websocket -------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024, compress=False,
-                                   autoping=True, timeout=5.0)
+        ws = web.WebSocketResponse(
+            max_msg_size=16 * 1024 * 1024, compress=False, autoping=True, timeout=5.0
+        )
         await ws.prepare(request)
         loop = asyncio.get_running_loop()
         query = dict(request.query)
-        conn = Connection(ws=ws, request=request, path=request.path, query=query,
-                          encoder=FrameEncoder(query.get("compress")), opened_at=loop.time())
+        conn = Connection(
+            ws=ws,
+            request=request,
+            path=request.path,
+            query=query,
+            encoder=FrameEncoder(query.get("compress")),
+            opened_at=loop.time(),
+        )
         self.connections.append(conn)
         self.notifier.notify()
         try:
             if query.get("encoding", "json") != "json":
                 await ws.close(code=4002, message=b"Error while decoding payload.")
                 return ws
-            await conn.send({"op": HELLO, "s": None, "t": None, "d": {
-                "heartbeat_interval": self.heartbeat_interval_ms, "_trace": _TRACE}})
+            await conn.send(
+                {
+                    "op": HELLO,
+                    "s": None,
+                    "t": None,
+                    "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": _TRACE},
+                }
+            )
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     raw: Any = msg.data
@@ -314,24 +332,42 @@ class GatewayServer:
             session.connection = conn
             await self._append_and_send(session, "READY", self._ready_payload(session, data))
             for guild in list(self.world.guilds.values()):
-                await self._append_and_send(session, "GUILD_CREATE", guild.create_payload(
-                    bot_id=self.world.bot_user.id, all_members=all_members))
+                await self._append_and_send(
+                    session,
+                    "GUILD_CREATE",
+                    guild.create_payload(bot_id=self.world.bot_user.id, all_members=all_members),
+                )
             session.handshake_done = True
         self.notifier.notify()
         return True
 
     def _ready_payload(self, session: Session, identify: dict[str, Any]) -> dict[str, Any]:
-        user = {**self.world.bot_user.payload(), "verified": True, "mfa_enabled": False,
-                "email": None, "bot": True}
+        user = {
+            **self.world.bot_user.payload(),
+            "verified": True,
+            "mfa_enabled": False,
+            "email": None,
+            "bot": True,
+        }
         payload: dict[str, Any] = {
-            "v": 10, "user_settings": {}, "user": user, "session_type": "normal",
-            "session_id": session.id, "resume_gateway_url": self._resume_url(),
-            "relationships": [], "private_channels": [], "presences": [],
+            "v": 10,
+            "user_settings": {},
+            "user": user,
+            "session_type": "normal",
+            "session_id": session.id,
+            "resume_gateway_url": self._resume_url(),
+            "relationships": [],
+            "private_channels": [],
+            "presences": [],
             "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
-            "guild_join_requests": [], "geo_ordered_rtc_regions": ["emulator"],
-            "game_relationships": [], "auth": {},
-            "application": {"id": str(self.world.application_id),
-                            "flags": self.config.application_flags},
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["emulator"],
+            "game_relationships": [],
+            "auth": {},
+            "application": {
+                "id": str(self.world.application_id),
+                "flags": self.config.application_flags,
+            },
             "_trace": _TRACE,
         }
         if identify.get("shard") is not None:
@@ -341,8 +377,7 @@ class GatewayServer:
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> bool:
         session = self.sessions.get(str(data.get("session_id")))
         seq = data.get("seq")
-        if (session is None or data.get("token") != self.config.token
-                or session is not self.current):
+        if session is None or data.get("token") != self.config.token or session is not self.current:
             await asyncio.sleep(0.05)
             await conn.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
             return True
@@ -360,8 +395,7 @@ class GatewayServer:
                 if seq is None or number > int(seq):
                     await conn.send(frame)
             session.seq += 1
-            resumed = {"op": DISPATCH, "t": "RESUMED", "s": session.seq,
-                       "d": {"_trace": _TRACE}}
+            resumed = {"op": DISPATCH, "t": "RESUMED", "s": session.seq, "d": {"_trace": _TRACE}}
             session.buffer.append((session.seq, resumed))
             await conn.send(resumed)
             conn.session = session
@@ -390,8 +424,12 @@ class GatewayServer:
                 members.append(member.payload())
             if limit and not wanted:
                 members = members[:limit]
-            chunk: dict[str, Any] = {"guild_id": str(guild.id), "members": members,
-                                     "chunk_index": 0, "chunk_count": 1}
+            chunk: dict[str, Any] = {
+                "guild_id": str(guild.id),
+                "members": members,
+                "chunk_index": 0,
+                "chunk_count": 1,
+            }
             if wanted:
                 found = {m["user"]["id"] for m in members}
                 chunk["not_found"] = sorted(wanted - found)

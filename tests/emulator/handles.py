@@ -24,9 +24,11 @@ class InteractionHandle:
         self.record = record
 
     def __repr__(self) -> str:
-        return (f"<InteractionHandle {self.id} type={self.type} "
-                f"response={self.record.response and self.record.response.type} "
-                f"attempts={[(a.type, a.status, a.error_code) for a in self.attempts]}>")
+        return (
+            f"<InteractionHandle {self.id} type={self.type} "
+            f"response={self.record.response and self.record.response.type} "
+            f"attempts={[(a.type, a.status, a.error_code) for a in self.attempts]}>"
+        )
 
     @property
     def id(self) -> int:
@@ -71,7 +73,9 @@ class InteractionHandle:
         record = self.record
         return await self._state.notifier.wait_for(
             lambda: list(record.attempts) if len(record.attempts) >= count else None,
-            timeout, f"{count} callback attempt(s)")
+            timeout,
+            f"{count} callback attempt(s)",
+        )
 
     async def followups(self, count: int = 1, timeout: float = 5.0) -> list[StoredMessage]:
         """The messages sent through the interaction webhook, in order, current state. The
@@ -92,8 +96,9 @@ class InteractionHandle:
             return None
         return self._state.messages.get(self.record.original_id)
 
-    async def wait_original(self, predicate: Callable[[StoredMessage], bool] | None = None,
-                            timeout: float = 5.0) -> StoredMessage:
+    async def wait_original(
+        self, predicate: Callable[[StoredMessage], bool] | None = None, timeout: float = 5.0
+    ) -> StoredMessage:
         """Wait for ``@original`` to satisfy ``predicate`` (default: no longer loading)."""
         test = predicate or (lambda m: not m.loading)
 
@@ -105,7 +110,8 @@ class InteractionHandle:
 
     def messages(self) -> list[StoredMessage]:
         ids = ([self.record.original_id] if self.record.original_id else []) + [
-            i for i in self.record.followup_ids if i != self.record.original_id]
+            i for i in self.record.followup_ids if i != self.record.original_id
+        ]
         found = (self._state.messages.get(i) for i in ids)
         return [m for m in found if m is not None]
 

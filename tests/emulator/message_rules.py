@@ -21,15 +21,23 @@ def check_uploads(files: list[UploadedFile], limit: int) -> None:
             raise too_large()
 
 
-def check_message(rules: Rules, payload: dict[str, Any],
-                  prefix: tuple[str | int, ...] = (), *, current_flags: int = 0) -> None:
+def check_message(
+    rules: Rules,
+    payload: dict[str, Any],
+    prefix: tuple[str | int, ...] = (),
+    *,
+    current_flags: int = 0,
+) -> None:
     """``current_flags``: the edited message's flags, used when the edit does not set any."""
     problems: Problems = {}
     if rules.enforce_message_limits:
         problems.update(message_problems(payload))
     if rules.enforce_component_limits and "components" in payload:
         flags = payload.get("flags")
-        problems.update(components_problems(
-            payload.get("components"), int(current_flags if flags is None else flags)))
+        problems.update(
+            components_problems(
+                payload.get("components"), int(current_flags if flags is None else flags)
+            )
+        )
     if problems:
         raise invalid_form({prefix + path: problem for path, problem in problems.items()})

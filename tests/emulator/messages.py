@@ -131,9 +131,11 @@ class StoredMessage:
 
     def __repr__(self) -> str:
         state = " deleted" if self.deleted else ""
-        return (f"<StoredMessage {self.id} in {self.channel_id} flags={self.flags}{state} "
-                f"content={self.content[:60]!r} embeds={len(self.embeds)} "
-                f"files={[a['filename'] for a in self.attachments]} ids={self.custom_ids}>")
+        return (
+            f"<StoredMessage {self.id} in {self.channel_id} flags={self.flags}{state} "
+            f"content={self.content[:60]!r} embeds={len(self.embeds)} "
+            f"files={[a['filename'] for a in self.attachments]} ids={self.custom_ids}>"
+        )
 
 
 def walk_components(items: Any) -> list[dict[str, Any]]:
@@ -174,11 +176,13 @@ class MessageStore:
         if ref_id is not None and message.data.get("type") == REPLY:
             target = self.get(ref_id)
             data["referenced_message"] = (
-                None if target is None or target.deleted else copy.deepcopy(target.data))
+                None if target is None or target.deleted else copy.deepcopy(target.data)
+            )
         return data
 
-    def find_nonce(self, channel_id: int, author_id: int, nonce: Any, now: float,
-                   window: float) -> StoredMessage | None:
+    def find_nonce(
+        self, channel_id: int, author_id: int, nonce: Any, now: float, window: float
+    ) -> StoredMessage | None:
         entry = self._nonces.get((channel_id, author_id, str(nonce)))
         if entry is None or now - entry[1] > window or entry[0].deleted:
             return None
@@ -186,23 +190,41 @@ class MessageStore:
 
     # -- changes -------------------------------------------------------------------------------
     def create(
-        self, *, channel_id: int, guild_id: int | None, author: User, payload: dict[str, Any],
-        files: list[UploadedFile], upload_limit: int, now: float, msg_type: int = DEFAULT,
-        extra_flags: int = 0, extra: dict[str, Any] | None = None,
-        interaction_id: int | None = None, allow_empty: bool = False,
+        self,
+        *,
+        channel_id: int,
+        guild_id: int | None,
+        author: User,
+        payload: dict[str, Any],
+        files: list[UploadedFile],
+        upload_limit: int,
+        now: float,
+        msg_type: int = DEFAULT,
+        extra_flags: int = 0,
+        extra: dict[str, Any] | None = None,
+        interaction_id: int | None = None,
+        allow_empty: bool = False,
     ) -> StoredMessage:
         message_id = self.ids.next()
         attachments = self.build_attachments(payload, files, [], channel_id, upload_limit)
         flags = (int(payload.get("flags") or 0) & _SETTABLE_FLAGS) | extra_flags
         data: dict[str, Any] = {
-            "id": str(message_id), "type": msg_type, "channel_id": str(channel_id),
-            "author": author.payload(), "content": str(payload.get("content") or ""),
-            "timestamp": iso_of_snowflake(message_id), "edited_timestamp": None,
-            "tts": bool(payload.get("tts", False)), "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "attachments": attachments,
+            "id": str(message_id),
+            "type": msg_type,
+            "channel_id": str(channel_id),
+            "author": author.payload(),
+            "content": str(payload.get("content") or ""),
+            "timestamp": iso_of_snowflake(message_id),
+            "edited_timestamp": None,
+            "tts": bool(payload.get("tts", False)),
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
             "embeds": self.build_embeds(payload.get("embeds") or [], attachments),
             "components": copy.deepcopy(payload.get("components") or []),
-            "pinned": False, "flags": flags,
+            "pinned": False,
+            "flags": flags,
         }
         if payload.get("nonce") is not None:
             data["nonce"] = payload["nonce"]
@@ -215,13 +237,23 @@ class MessageStore:
             data.update(self._reference(reference, channel_id, guild_id))
             if msg_type == DEFAULT:
                 data["type"] = REPLY
-        if not allow_empty and not (data["content"] or data["embeds"] or attachments
-                                    or data["components"] or payload.get("sticker_ids")
-                                    or payload.get("poll")):
+        if not allow_empty and not (
+            data["content"]
+            or data["embeds"]
+            or attachments
+            or data["components"]
+            or payload.get("sticker_ids")
+            or payload.get("poll")
+        ):
             raise empty_message()
         self._apply_mentions(data, payload.get("allowed_mentions"), guild_id)
-        message = StoredMessage(data=data, guild_id=guild_id, created_at=now, updated_at=now,
-                                interaction_id=interaction_id)
+        message = StoredMessage(
+            data=data,
+            guild_id=guild_id,
+            created_at=now,
+            updated_at=now,
+            interaction_id=interaction_id,
+        )
         self.by_id[message_id] = message
         self.by_channel.setdefault(channel_id, []).append(message)
         if payload.get("nonce") is not None:
@@ -231,13 +263,22 @@ class MessageStore:
             found[0].last_message_id = message_id
         return message
 
-    def edit(self, message: StoredMessage, payload: dict[str, Any], files: list[UploadedFile],
-             upload_limit: int, now: float, *, clear_loading: bool = True) -> StoredMessage:
+    def edit(
+        self,
+        message: StoredMessage,
+        payload: dict[str, Any],
+        files: list[UploadedFile],
+        upload_limit: int,
+        now: float,
+        *,
+        clear_loading: bool = True,
+    ) -> StoredMessage:
         before = copy.deepcopy(message.data)
         data = message.data
         if "attachments" in payload or files:
             data["attachments"] = self.build_attachments(
-                payload, files, data.get("attachments", []), message.channel_id, upload_limit)
+                payload, files, data.get("attachments", []), message.channel_id, upload_limit
+            )
         if "content" in payload:
             data["content"] = str(payload["content"] or "")
         if "embeds" in payload:
@@ -251,8 +292,14 @@ class MessageStore:
             data["flags"] &= ~LOADING
         if "content" in payload or "allowed_mentions" in payload:
             self._apply_mentions(data, payload.get("allowed_mentions"), message.guild_id)
-        if not (data["content"] or data["embeds"] or data["attachments"] or data["components"]
-                or data.get("poll") or data["flags"] & LOADING):
+        if not (
+            data["content"]
+            or data["embeds"]
+            or data["attachments"]
+            or data["components"]
+            or data.get("poll")
+            or data["flags"] & LOADING
+        ):
             message.data = before
             raise empty_message()
         data["edited_timestamp"] = iso_now()
@@ -265,12 +312,18 @@ class MessageStore:
         message.updated_at = now
 
     # -- pieces --------------------------------------------------------------------------------
-    def build_attachments(self, payload: dict[str, Any], files: list[UploadedFile],
-                          existing: list[dict[str, Any]], channel_id: int,
-                          upload_limit: int) -> list[dict[str, Any]]:
+    def build_attachments(
+        self,
+        payload: dict[str, Any],
+        files: list[UploadedFile],
+        existing: list[dict[str, Any]],
+        channel_id: int,
+        upload_limit: int,
+    ) -> list[dict[str, Any]]:
         if len(files) > MAX_FILES:
-            raise form_error(["files"], "BASE_TYPE_MAX_LENGTH",
-                             f"Must be {MAX_FILES} or fewer in length.")
+            raise form_error(
+                ["files"], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FILES} or fewer in length."
+            )
         for upload in files:
             if upload.size > upload_limit:
                 raise too_large()
@@ -288,27 +341,39 @@ class MessageStore:
                     continue
                 upload = by_field.get(f"files[{key}]") or by_field.get(f"file[{key}]")
                 if upload is None:
-                    raise form_error(["attachments", index], "ATTACHMENT_NOT_FOUND",
-                                     f"Attachment data not found: {key}")
-                result.append(self._store(upload, channel_id, entry.get("filename"),
-                                          entry.get("description")))
+                    raise form_error(
+                        ["attachments", index],
+                        "ATTACHMENT_NOT_FOUND",
+                        f"Attachment data not found: {key}",
+                    )
+                result.append(
+                    self._store(upload, channel_id, entry.get("filename"), entry.get("description"))
+                )
         else:
             result.extend(existing)
             for upload in files:
                 result.append(self._store(upload, channel_id, None, None))
         if len(result) > MAX_FILES:
-            raise form_error(["attachments"], "BASE_TYPE_MAX_LENGTH",
-                             f"Must be {MAX_FILES} or fewer in length.")
+            raise form_error(
+                ["attachments"], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FILES} or fewer in length."
+            )
         return result
 
-    def _store(self, upload: UploadedFile, channel_id: int, filename: str | None,
-               description: str | None) -> dict[str, Any]:
-        blob = self.cdn.store(filename or upload.filename, upload.data, upload.content_type,
-                              channel_id=channel_id, description=description)
+    def _store(
+        self, upload: UploadedFile, channel_id: int, filename: str | None, description: str | None
+    ) -> dict[str, Any]:
+        blob = self.cdn.store(
+            filename or upload.filename,
+            upload.data,
+            upload.content_type,
+            channel_id=channel_id,
+            description=description,
+        )
         return self.cdn.payload(blob)
 
-    def build_embeds(self, embeds: list[Any], attachments: list[dict[str, Any]]
-                     ) -> list[dict[str, Any]]:
+    def build_embeds(
+        self, embeds: list[Any], attachments: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         by_name = {a["filename"]: a for a in attachments}
         result = []
         for raw in embeds:
@@ -320,8 +385,9 @@ class MessageStore:
             for key in ("image", "thumbnail", "video"):
                 media = embed.get(key)
                 if isinstance(media, dict) and str(media.get("url", "")).startswith(
-                        "attachment://"):
-                    att = by_name.get(media["url"][len("attachment://"):])
+                    "attachment://"
+                ):
+                    att = by_name.get(media["url"][len("attachment://") :])
                     if att is not None:
                         media.update(url=att["url"], proxy_url=att["proxy_url"])
                         if "width" in att:
@@ -329,14 +395,16 @@ class MessageStore:
             result.append(embed)
         return result
 
-    def _reference(self, reference: dict[str, Any], channel_id: int,
-                   guild_id: int | None) -> dict[str, Any]:
+    def _reference(
+        self, reference: dict[str, Any], channel_id: int, guild_id: int | None
+    ) -> dict[str, Any]:
         target_id = reference.get("message_id")
         target = self.get(int(target_id)) if target_id else None
         if target is None or target.deleted or target.ephemeral:
             if reference.get("fail_if_not_exists", True):
-                raise form_error(["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                                 "Unknown message")
+                raise form_error(
+                    ["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+                )
             return {}
         ref = {"type": 0, "channel_id": str(target.channel_id), "message_id": str(target.id)}
         if guild_id is not None:
@@ -371,7 +439,8 @@ class MessageStore:
         data["mentions"] = users
         data["mention_roles"] = role_ids
         data["mention_everyone"] = "everyone" in parse and (
-            "@everyone" in content or "@here" in content)
+            "@everyone" in content or "@here" in content
+        )
 
 
 def discord_error_for_missing(message: StoredMessage | None) -> StoredMessage:

@@ -41,10 +41,18 @@ class User:
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": str(self.id), "username": self.username, "global_name": self.global_name,
-            "discriminator": self.discriminator, "avatar": self.avatar, "public_flags": 0,
-            "flags": 0, "banner": None, "accent_color": None, "avatar_decoration_data": None,
-            "collectibles": None, "primary_guild": None,
+            "id": str(self.id),
+            "username": self.username,
+            "global_name": self.global_name,
+            "discriminator": self.discriminator,
+            "avatar": self.avatar,
+            "public_flags": 0,
+            "flags": 0,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
+            "collectibles": None,
+            "primary_guild": None,
         }
         if self.bot:
             data["bot"] = True
@@ -69,12 +77,23 @@ class Role:
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": str(self.id), "name": self.name, "permissions": str(self.permissions),
-            "position": self.position, "color": self.color,
-            "colors": {"primary_color": self.color, "secondary_color": None,
-                       "tertiary_color": None},
-            "hoist": self.hoist, "managed": self.managed, "mentionable": self.mentionable,
-            "icon": None, "unicode_emoji": None, "description": None, "flags": 0,
+            "id": str(self.id),
+            "name": self.name,
+            "permissions": str(self.permissions),
+            "position": self.position,
+            "color": self.color,
+            "colors": {
+                "primary_color": self.color,
+                "secondary_color": None,
+                "tertiary_color": None,
+            },
+            "hoist": self.hoist,
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "icon": None,
+            "unicode_emoji": None,
+            "description": None,
+            "flags": 0,
         }
         if self.bot_id is not None:
             data["tags"] = {"bot_id": str(self.bot_id)}
@@ -103,19 +122,26 @@ class Channel:
     def payload(self, *, with_guild_id: bool = True) -> dict[str, Any]:
         if self.type == DM:
             return {
-                "id": str(self.id), "type": DM, "flags": 0,
+                "id": str(self.id),
+                "type": DM,
+                "flags": 0,
                 "last_message_id": _opt_id(self.last_message_id),
                 "recipients": [u.payload() for u in self.recipients],
             }
         data: dict[str, Any] = {
-            "id": str(self.id), "type": self.type, "name": self.name,
-            "position": self.position, "parent_id": _opt_id(self.parent_id),
-            "nsfw": self.nsfw, "flags": 0,
+            "id": str(self.id),
+            "type": self.type,
+            "name": self.name,
+            "position": self.position,
+            "parent_id": _opt_id(self.parent_id),
+            "nsfw": self.nsfw,
+            "flags": 0,
             "permission_overwrites": [ow.payload() for ow in self.overwrites],
         }
         if self.type != CATEGORY:
             data.update(
-                topic=self.topic, rate_limit_per_user=self.rate_limit_per_user,
+                topic=self.topic,
+                rate_limit_per_user=self.rate_limit_per_user,
                 last_message_id=_opt_id(self.last_message_id),
                 default_auto_archive_duration=1440,
             )
@@ -133,14 +159,21 @@ class Member:
     nick: str | None = None
     joined_id: int = 0  # a snowflake giving joined_at
 
-    def payload(self, *, with_user: bool = True,
-                permissions: int | None = None) -> dict[str, Any]:
+    def payload(self, *, with_user: bool = True, permissions: int | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "roles": [str(r) for r in self.role_ids], "nick": self.nick, "avatar": None,
-            "banner": None, "joined_at": iso_of_snowflake(self.joined_id or self.user.id),
-            "premium_since": None, "deaf": False, "mute": False, "flags": 0,
-            "pending": False, "communication_disabled_until": None,
-            "unusual_dm_activity_until": None, "avatar_decoration_data": None,
+            "roles": [str(r) for r in self.role_ids],
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "joined_at": iso_of_snowflake(self.joined_id or self.user.id),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+            "unusual_dm_activity_until": None,
+            "avatar_decoration_data": None,
         }
         if with_user:
             data["user"] = self.user.payload()
@@ -209,8 +242,9 @@ class Guild:
         member = self.members[user_id]
         return perms.base_permissions(
             everyone=self.everyone.permissions,
-            role_permissions=[self.roles_by_id[r].permissions for r in member.role_ids
-                              if r in self.roles_by_id],
+            role_permissions=[
+                self.roles_by_id[r].permissions for r in member.role_ids if r in self.roles_by_id
+            ],
             is_owner=user_id == self.owner_id,
         )
 
@@ -224,37 +258,64 @@ class Guild:
             parent = self.channels_by_id.get(channel.parent_id)
             overwrites = list(parent.overwrites) if parent else []
         return perms.channel_permissions(
-            base, guild_id=self.id, member_id=user_id, role_ids=member.role_ids,
+            base,
+            guild_id=self.id,
+            member_id=user_id,
+            role_ids=member.role_ids,
             overwrites=overwrites,
         )
 
     # -- changes -------------------------------------------------------------------------------
     def add_role(self, name: str, permissions: int = 0, **kwargs: Any) -> Role:
         assert self._new_id is not None
-        role = Role(id=self._new_id(), name=name, permissions=permissions,
-                    position=len(self.roles_by_id), **kwargs)
+        role = Role(
+            id=self._new_id(),
+            name=name,
+            permissions=permissions,
+            position=len(self.roles_by_id),
+            **kwargs,
+        )
         self.roles_by_id[role.id] = role
         self._emit("GUILD_ROLE_CREATE", {"guild_id": str(self.id), "role": role.payload()})
         return role
 
-    def add_channel(self, name: str, *, type: int = TEXT, nsfw: bool = False,
-                    category: str | Channel | None = None, topic: str | None = None,
-                    overwrites: list[Overwrite] | None = None) -> Channel:
+    def add_channel(
+        self,
+        name: str,
+        *,
+        type: int = TEXT,
+        nsfw: bool = False,
+        category: str | Channel | None = None,
+        topic: str | None = None,
+        overwrites: list[Overwrite] | None = None,
+    ) -> Channel:
         assert self._new_id is not None
         parent = self.channel(category) if isinstance(category, str) else category
-        channel = Channel(id=self._new_id(), name=name, type=type, guild_id=self.id,
-                          position=len(self.channels_by_id), nsfw=nsfw, topic=topic,
-                          parent_id=parent.id if parent else None,
-                          overwrites=list(overwrites or []))
+        channel = Channel(
+            id=self._new_id(),
+            name=name,
+            type=type,
+            guild_id=self.id,
+            position=len(self.channels_by_id),
+            nsfw=nsfw,
+            topic=topic,
+            parent_id=parent.id if parent else None,
+            overwrites=list(overwrites or []),
+        )
         self.channels_by_id[channel.id] = channel
         self._emit("CHANNEL_CREATE", channel.payload())
         return channel
 
-    def add_member(self, user: User, roles: list[str | int | Role] | None = None,
-                   nick: str | None = None) -> Member:
+    def add_member(
+        self, user: User, roles: list[str | int | Role] | None = None, nick: str | None = None
+    ) -> Member:
         assert self._new_id is not None
-        member = Member(user=user, role_ids=[self.role(r).id for r in roles or []], nick=nick,
-                        joined_id=self._new_id())
+        member = Member(
+            user=user,
+            role_ids=[self.role(r).id for r in roles or []],
+            nick=nick,
+            joined_id=self._new_id(),
+        )
         self.members[user.id] = member
         self._emit("GUILD_MEMBER_ADD", {**member.payload(), "guild_id": str(self.id)})
         return member
@@ -265,29 +326,53 @@ class Guild:
 
     @property
     def upload_tier_limit(self) -> int:
-        return {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(self.premium_tier,
-                                                               10 * 1024 * 1024)
+        return {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}.get(self.premium_tier, 10 * 1024 * 1024)
 
     # -- payloads ------------------------------------------------------------------------------
     def payload(self) -> dict[str, Any]:
         """The guild object as ``GET /guilds/{id}`` returns it (no channels or members)."""
         text = [c for c in self.channels_by_id.values() if c.type == TEXT]
         return {
-            "id": str(self.id), "name": self.name, "icon": None, "icon_hash": None,
-            "splash": None, "discovery_splash": None, "banner": None, "description": None,
-            "owner_id": str(self.owner_id), "region": "deprecated", "afk_channel_id": None,
-            "afk_timeout": 300, "widget_enabled": False, "widget_channel_id": None,
-            "verification_level": 0, "default_message_notifications": 1,
-            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
-            "system_channel_id": str(text[0].id) if text else None, "system_channel_flags": 0,
-            "rules_channel_id": None, "public_updates_channel_id": None,
-            "safety_alerts_channel_id": None, "vanity_url_code": None,
-            "premium_tier": self.premium_tier, "premium_subscription_count": 0,
-            "premium_progress_bar_enabled": False, "preferred_locale": self.preferred_locale,
-            "max_presences": None, "max_members": 500000, "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50, "features": [], "application_id": None,
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "icon_hash": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "region": "deprecated",
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "system_channel_id": str(text[0].id) if text else None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "premium_tier": self.premium_tier,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": self.preferred_locale,
+            "max_presences": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "features": [],
+            "application_id": None,
             "roles": [r.payload() for r in self.roles_by_id.values()],
-            "emojis": [], "stickers": [], "incidents_data": None, "home_header": None,
+            "emojis": [],
+            "stickers": [],
+            "incidents_data": None,
+            "home_header": None,
         }
 
     def create_payload(self, *, bot_id: int, all_members: bool) -> dict[str, Any]:
@@ -296,14 +381,23 @@ class Guild:
         bot_member = self.members.get(bot_id)
         return {
             **self.payload(),
-            "unavailable": False, "large": len(self.members) >= 250, "lazy": True,
+            "unavailable": False,
+            "large": len(self.members) >= 250,
+            "lazy": True,
             "member_count": len(self.members),
             "joined_at": iso_of_snowflake(bot_member.joined_id) if bot_member else None,
             "channels": [c.payload(with_guild_id=False) for c in self.channels_by_id.values()],
-            "threads": [], "members": [m.payload() for m in members], "presences": [],
-            "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
-            "soundboard_sounds": [], "embedded_activities": [], "activity_instances": [],
-            "version": 1, "hub_type": None,
+            "threads": [],
+            "members": [m.payload() for m in members],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+            "activity_instances": [],
+            "version": 1,
+            "hub_type": None,
         }
 
     def interaction_guild(self) -> dict[str, Any]:

@@ -40,15 +40,32 @@ ALL = (1 << 51) - 1
 
 # What a fresh server gives @everyone (the usual text and voice basics).
 EVERYONE_DEFAULT = (
-    CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
-    | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
-    | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS | CREATE_PUBLIC_THREADS
-    | USE_EXTERNAL_STICKERS | SEND_MESSAGES_IN_THREADS
+    CREATE_INSTANT_INVITE
+    | ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | CONNECT
+    | SPEAK
+    | CHANGE_NICKNAME
+    | USE_APPLICATION_COMMANDS
+    | CREATE_PUBLIC_THREADS
+    | USE_EXTERNAL_STICKERS
+    | SEND_MESSAGES_IN_THREADS
 )
 # What the bot's managed role gets from its invite link.
 BOT_DEFAULT = (
-    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
-    | ADD_REACTIONS | USE_EXTERNAL_EMOJIS | SEND_MESSAGES_IN_THREADS
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | ADD_REACTIONS
+    | USE_EXTERNAL_EMOJIS
+    | SEND_MESSAGES_IN_THREADS
 )
 STAFF_DEFAULT = MANAGE_GUILD | MANAGE_MESSAGES
 
@@ -63,8 +80,12 @@ class Overwrite:
     deny: int = 0
 
     def payload(self) -> dict[str, object]:
-        return {"id": str(self.id), "type": self.type, "allow": str(self.allow),
-                "deny": str(self.deny)}
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
 
 
 def base_permissions(*, everyone: int, role_permissions: Iterable[int], is_owner: bool) -> int:
@@ -79,7 +100,11 @@ def base_permissions(*, everyone: int, role_permissions: Iterable[int], is_owner
 
 
 def channel_permissions(
-    base: int, *, guild_id: int, member_id: int, role_ids: Iterable[int],
+    base: int,
+    *,
+    guild_id: int,
+    member_id: int,
+    role_ids: Iterable[int],
     overwrites: Iterable[Overwrite],
 ) -> int:
     if base & ADMINISTRATOR:

@@ -26,9 +26,16 @@ class BotProcess:
     """``async with BotProcess(emulator, env={...}) as bot:`` runs ``python -m bot run``;
     ``module="tests.emulator_tests.sample_bot"`` runs another bot's ``main()`` instead."""
 
-    def __init__(self, emulator: Any, *, module: str | None = None, args: list[str] | None = None,
-                 env: dict[str, str] | None = None, cwd: Path | str = REPO_ROOT,
-                 echo: bool = False) -> None:
+    def __init__(
+        self,
+        emulator: Any,
+        *,
+        module: str | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | str = REPO_ROOT,
+        echo: bool = False,
+    ) -> None:
         self._emulator = emulator
         self.module = module
         self.args = list(args or [])
@@ -68,8 +75,13 @@ class BotProcess:
             command += ["--", *self.args]
         self.lines.append(f"--- start #{self.starts + 1}: {' '.join(command[1:])}")
         self._proc = await asyncio.create_subprocess_exec(
-            *command, cwd=str(self.cwd), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *command,
+            cwd=str(self.cwd),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         self.starts += 1
         self._reader = asyncio.ensure_future(self._read(self._proc))
 
@@ -136,6 +148,10 @@ class BotProcess:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()

@@ -34,8 +34,14 @@ def register(router: Router) -> None:
 
 async def users_me(call: Call) -> Any:
     user = call.state.world.bot_user
-    return {**user.payload(), "verified": True, "mfa_enabled": False, "email": None,
-            "locale": "en-US", "bot": True}
+    return {
+        **user.payload(),
+        "verified": True,
+        "mfa_enabled": False,
+        "email": None,
+        "locale": "en-US",
+        "bot": True,
+    }
 
 
 async def get_user(call: Call) -> Any:
@@ -48,9 +54,18 @@ async def get_user(call: Call) -> Any:
 async def my_guilds(call: Call) -> Any:
     state = call.state
     bot_id = state.world.bot_user.id
-    return [{"id": str(g.id), "name": g.name, "icon": None, "banner": None,
-             "owner": g.owner_id == bot_id, "permissions": str(g.base_permissions(bot_id)),
-             "features": []} for g in state.world.guilds.values()]
+    return [
+        {
+            "id": str(g.id),
+            "name": g.name,
+            "icon": None,
+            "banner": None,
+            "owner": g.owner_id == bot_id,
+            "permissions": str(g.base_permissions(bot_id)),
+            "features": [],
+        }
+        for g in state.world.guilds.values()
+    ]
 
 
 async def create_dm(call: Call) -> Any:
@@ -67,17 +82,33 @@ async def application_info(call: Call) -> Any:
     state = call.state
     world = state.world
     return {
-        "id": str(world.application_id), "name": state.config.application_name,
-        "icon": None, "description": "", "summary": "", "type": None, "hook": True,
-        "bot_public": True, "bot_require_code_grant": False,
-        "verify_key": "0" * 64, "owner": world.owner.payload(), "team": None,
-        "flags": state.config.application_flags, "rpc_origins": [], "tags": [],
-        "bot": world.bot_user.payload(), "redirect_uris": [],
-        "interactions_endpoint_url": None, "role_connections_verification_url": None,
-        "approximate_guild_count": len(world.guilds), "approximate_user_install_count": 0,
-        "integration_types_config": {"0": {}}, "install_params": None,
-        "custom_install_url": None, "terms_of_service_url": None,
-        "privacy_policy_url": None, "event_webhooks_status": 1,
+        "id": str(world.application_id),
+        "name": state.config.application_name,
+        "icon": None,
+        "description": "",
+        "summary": "",
+        "type": None,
+        "hook": True,
+        "bot_public": True,
+        "bot_require_code_grant": False,
+        "verify_key": "0" * 64,
+        "owner": world.owner.payload(),
+        "team": None,
+        "flags": state.config.application_flags,
+        "rpc_origins": [],
+        "tags": [],
+        "bot": world.bot_user.payload(),
+        "redirect_uris": [],
+        "interactions_endpoint_url": None,
+        "role_connections_verification_url": None,
+        "approximate_guild_count": len(world.guilds),
+        "approximate_user_install_count": 0,
+        "integration_types_config": {"0": {}},
+        "install_params": None,
+        "custom_install_url": None,
+        "terms_of_service_url": None,
+        "privacy_policy_url": None,
+        "event_webhooks_status": 1,
     }
 
 
@@ -86,8 +117,16 @@ async def gateway(call: Call) -> Any:
 
 
 async def gateway_bot(call: Call) -> Any:
-    return {"url": call.state.ws_url(), "shards": 1, "session_start_limit": {
-        "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}}
+    return {
+        "url": call.state.ws_url(),
+        "shards": 1,
+        "session_start_limit": {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 14400000,
+            "max_concurrency": 1,
+        },
+    }
 
 
 async def get_guild(call: Call) -> Any:

@@ -49,11 +49,15 @@ _WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
 
 
 def register(router: Router) -> None:
-    router.add("POST", "/interactions/{interaction_id}/{interaction_token}/callback", callback,
-               auth=False)
+    router.add(
+        "POST", "/interactions/{interaction_id}/{interaction_token}/callback", callback, auth=False
+    )
     router.add("POST", _WEBHOOK, followup, auth=False)
-    for method, handler in (("GET", get_webhook_message), ("PATCH", edit_webhook_message),
-                            ("DELETE", delete_webhook_message)):
+    for method, handler in (
+        ("GET", get_webhook_message),
+        ("PATCH", edit_webhook_message),
+        ("DELETE", delete_webhook_message),
+    ):
         router.add(method, _WEBHOOK + "/messages/{message_id}", handler, auth=False)
 
 
@@ -61,11 +65,20 @@ def register(router: Router) -> None:
 _ALLOWED: dict[int, set[int]] = {
     PING: {PONG},
     APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
-    MESSAGE_COMPONENT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE,
-                        UPDATE_MESSAGE, MODAL},
+    MESSAGE_COMPONENT: {
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+        MODAL,
+    },
     AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
-    MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE,
-                   UPDATE_MESSAGE},
+    MODAL_SUBMIT: {
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+    },
 }
 
 
@@ -81,8 +94,14 @@ async def callback(call: Call) -> Any:
     payload = call.json if isinstance(call.json, dict) else {}
     kind = payload.get("type")
     data = payload.get("data") if isinstance(payload.get("data"), dict) else None
-    attempt = Callback(type=kind, data=data, at=now, latency=now - record.created_at,
-                       status=200, files=list(call.body.files))
+    attempt = Callback(
+        type=kind,
+        data=data,
+        at=now,
+        latency=now - record.created_at,
+        status=200,
+        files=list(call.body.files),
+    )
     try:
         answer = _respond(state, record, kind, data or {}, call)
     except DiscordError as exc:
@@ -99,8 +118,9 @@ async def callback(call: Call) -> Any:
     return NO_CONTENT
 
 
-def _respond(state: EmulatorState, record: InteractionRecord, kind: Any,
-             data: dict[str, Any], call: Call) -> dict[str, Any]:
+def _respond(
+    state: EmulatorState, record: InteractionRecord, kind: Any, data: dict[str, Any], call: Call
+) -> dict[str, Any]:
     rules = state.rules
     latency = state.now() - record.created_at
     check_uploads(call.body.files, state.upload_limit(record.guild_id))
@@ -115,10 +135,15 @@ def _respond(state: EmulatorState, record: InteractionRecord, kind: Any,
     if record.type == MODAL_SUBMIT and record.message_id is None:
         allowed -= {DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}
     if kind not in allowed:
-        raise invalid_form({("type",): (
-            "INTERACTION_RESPONSE_TYPE_INVALID",
-            f"Interaction response type {kind} is not valid for interaction type "
-            f"{record.type}.")})
+        raise invalid_form(
+            {
+                ("type",): (
+                    "INTERACTION_RESPONSE_TYPE_INVALID",
+                    f"Interaction response type {kind} is not valid for interaction type "
+                    f"{record.type}.",
+                )
+            }
+        )
     if kind == CHANNEL_MESSAGE:
         check_message(rules, data, ("data",))
     elif kind == UPDATE_MESSAGE:
@@ -137,28 +162,40 @@ def _respond(state: EmulatorState, record: InteractionRecord, kind: Any,
     resource: dict[str, Any] = {"type": kind}
     limit = state.upload_limit(record.guild_id)
     if kind == CHANNEL_MESSAGE:
-        message = _create(state, record, data, call, ephemeral=bool(
-            int(data.get("flags") or 0) & EPHEMERAL))
+        message = _create(
+            state, record, data, call, ephemeral=bool(int(data.get("flags") or 0) & EPHEMERAL)
+        )
         record.original_id = message.id
         resource["message"] = state.messages.render(message)
-        interaction.update(response_message_id=str(message.id),
-                           response_message_loading=False,
-                           response_message_ephemeral=message.ephemeral)
+        interaction.update(
+            response_message_id=str(message.id),
+            response_message_loading=False,
+            response_message_ephemeral=message.ephemeral,
+        )
     elif kind == DEFERRED_CHANNEL_MESSAGE:
         ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
         message = state.messages.create(
-            channel_id=record.channel_id, guild_id=record.guild_id,
-            author=state.world.bot_user, payload={}, files=[], upload_limit=limit,
-            now=state.now(), msg_type=_message_type(record),
+            channel_id=record.channel_id,
+            guild_id=record.guild_id,
+            author=state.world.bot_user,
+            payload={},
+            files=[],
+            upload_limit=limit,
+            now=state.now(),
+            msg_type=_message_type(record),
             extra_flags=LOADING | (EPHEMERAL if ephemeral else 0),
-            extra=_interaction_extra(state, record), interaction_id=record.id,
-            allow_empty=True)
+            extra=_interaction_extra(state, record),
+            interaction_id=record.id,
+            allow_empty=True,
+        )
         record.original_id = message.id
         record.defer_pending = True
         state.message_event("MESSAGE_CREATE", message)
-        interaction.update(response_message_id=str(message.id),
-                           response_message_loading=True,
-                           response_message_ephemeral=ephemeral)
+        interaction.update(
+            response_message_id=str(message.id),
+            response_message_loading=True,
+            response_message_ephemeral=ephemeral,
+        )
     elif kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
         target = state.messages.get(record.message_id or 0)
         if target is None or target.deleted:
@@ -168,9 +205,11 @@ def _respond(state: EmulatorState, record: InteractionRecord, kind: Any,
             state.message_event("MESSAGE_UPDATE", target)
             resource["message"] = state.messages.render(target)
         record.original_id = target.id
-        interaction.update(response_message_id=str(target.id),
-                           response_message_loading=False,
-                           response_message_ephemeral=target.ephemeral)
+        interaction.update(
+            response_message_id=str(target.id),
+            response_message_loading=False,
+            response_message_ephemeral=target.ephemeral,
+        )
     return {"interaction": interaction, "resource": resource}
 
 
@@ -180,32 +219,55 @@ def _message_type(record: InteractionRecord) -> int:
 
 def _interaction_extra(state: EmulatorState, record: InteractionRecord) -> dict[str, Any]:
     app = str(state.world.application_id)
-    owners = ({"0": str(record.guild_id)} if record.guild_id is not None
-              else {"1": str(record.user.id)})
-    metadata: dict[str, Any] = {"id": str(record.id), "type": record.type,
-                                "user": record.user.payload(),
-                                "authorizing_integration_owners": owners}
-    extra: dict[str, Any] = {"webhook_id": app, "application_id": app,
-                             "interaction_metadata": metadata}
+    owners = (
+        {"0": str(record.guild_id)} if record.guild_id is not None else {"1": str(record.user.id)}
+    )
+    metadata: dict[str, Any] = {
+        "id": str(record.id),
+        "type": record.type,
+        "user": record.user.payload(),
+        "authorizing_integration_owners": owners,
+    }
+    extra: dict[str, Any] = {
+        "webhook_id": app,
+        "application_id": app,
+        "interaction_metadata": metadata,
+    }
     if record.type == APPLICATION_COMMAND:
         metadata.update(name=record.data.get("name"), command_type=record.data.get("type", 1))
-        extra["interaction"] = {"id": str(record.id), "type": record.type,
-                                "name": record.data.get("name"),
-                                "user": record.user.payload()}
+        extra["interaction"] = {
+            "id": str(record.id),
+            "type": record.type,
+            "name": record.data.get("name"),
+            "user": record.user.payload(),
+        }
     elif record.message_id is not None:
         metadata["interacted_message_id"] = str(record.message_id)
     return extra
 
 
-def _create(state: EmulatorState, record: InteractionRecord, data: dict[str, Any],
-            call: Call, *, ephemeral: bool, msg_type: int | None = None) -> StoredMessage:
+def _create(
+    state: EmulatorState,
+    record: InteractionRecord,
+    data: dict[str, Any],
+    call: Call,
+    *,
+    ephemeral: bool,
+    msg_type: int | None = None,
+) -> StoredMessage:
     message = state.messages.create(
-        channel_id=record.channel_id, guild_id=record.guild_id, author=state.world.bot_user,
-        payload=data, files=list(call.body.files),
-        upload_limit=state.upload_limit(record.guild_id), now=state.now(),
+        channel_id=record.channel_id,
+        guild_id=record.guild_id,
+        author=state.world.bot_user,
+        payload=data,
+        files=list(call.body.files),
+        upload_limit=state.upload_limit(record.guild_id),
+        now=state.now(),
         msg_type=_message_type(record) if msg_type is None else msg_type,
-        extra_flags=EPHEMERAL if ephemeral else 0, extra=_interaction_extra(state, record),
-        interaction_id=record.id)
+        extra_flags=EPHEMERAL if ephemeral else 0,
+        extra=_interaction_extra(state, record),
+        interaction_id=record.id,
+    )
     state.message_event("MESSAGE_CREATE", message)
     return message
 
@@ -250,16 +312,26 @@ async def followup(call: Call) -> Any:
     original = state.messages.get(record.original_id) if record.original_id else None
     if record.defer_pending and original is not None and original.loading:
         # Discord: the first followup after a "thinking" defer becomes the loading message.
-        state.messages.edit(original, {k: v for k, v in payload.items() if k != "flags"},
-                            list(call.body.files), state.upload_limit(record.guild_id),
-                            state.now())
+        state.messages.edit(
+            original,
+            {k: v for k, v in payload.items() if k != "flags"},
+            list(call.body.files),
+            state.upload_limit(record.guild_id),
+            state.now(),
+        )
         record.defer_pending = False
         record.followup_ids.append(original.id)
         state.message_event("MESSAGE_UPDATE", original)
         message = original
     else:
-        message = _create(state, record, payload, call, msg_type=DEFAULT, ephemeral=bool(
-            int(payload.get("flags") or 0) & EPHEMERAL))
+        message = _create(
+            state,
+            record,
+            payload,
+            call,
+            msg_type=DEFAULT,
+            ephemeral=bool(int(payload.get("flags") or 0) & EPHEMERAL),
+        )
         record.followup_ids.append(message.id)
     state.notify()
     if call.query.get("wait") in ("1", "true", "True"):
@@ -281,8 +353,9 @@ async def edit_webhook_message(call: Call) -> Any:
     check_message(state.rules, payload, current_flags=message.flags)
     if message.loading:
         record.defer_pending = False
-    state.messages.edit(message, payload, list(call.body.files),
-                        state.upload_limit(record.guild_id), state.now())
+    state.messages.edit(
+        message, payload, list(call.body.files), state.upload_limit(record.guild_id), state.now()
+    )
     state.message_event("MESSAGE_UPDATE", message)
     return state.messages.render(message)
 

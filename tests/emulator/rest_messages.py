@@ -47,8 +47,7 @@ def _message(call: Call, channel: Channel) -> StoredMessage:
         message = call.state.messages.get(call.int_param("message_id"))
     except ValueError:
         message = None
-    if (message is None or message.deleted or message.ephemeral
-            or message.channel_id != channel.id):
+    if message is None or message.deleted or message.ephemeral or message.channel_id != channel.id:
         raise unknown("Message")
     return message
 
@@ -65,17 +64,26 @@ async def send_message(call: Call) -> Any:
     check_message(state.rules, payload)
     now = state.now()
     if payload.get("enforce_nonce") and payload.get("nonce") is not None:
-        existing = state.messages.find_nonce(channel.id, state.world.bot_user.id,
-                                             payload["nonce"], now,
-                                             state.config.nonce_window_seconds)
+        existing = state.messages.find_nonce(
+            channel.id,
+            state.world.bot_user.id,
+            payload["nonce"],
+            now,
+            state.config.nonce_window_seconds,
+        )
         if existing is not None:
             return state.messages.render(existing)
     if not allowed & perms.EMBED_LINKS:
         payload = {**payload, "embeds": []}
     message = state.messages.create(
-        channel_id=channel.id, guild_id=guild.id if guild else None,
-        author=state.world.bot_user, payload=payload, files=files,
-        upload_limit=state.upload_limit(guild.id if guild else None), now=now)
+        channel_id=channel.id,
+        guild_id=guild.id if guild else None,
+        author=state.world.bot_user,
+        payload=payload,
+        files=files,
+        upload_limit=state.upload_limit(guild.id if guild else None),
+        now=now,
+    )
     state.message_event("MESSAGE_CREATE", message)
     return state.messages.render(message)
 
@@ -98,8 +106,13 @@ async def edit_message(call: Call) -> Any:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
     check_uploads(call.body.files, state.upload_limit(guild.id if guild else None))
     check_message(state.rules, payload, current_flags=message.flags)
-    state.messages.edit(message, payload, call.body.files,
-                        state.upload_limit(guild.id if guild else None), state.now())
+    state.messages.edit(
+        message,
+        payload,
+        call.body.files,
+        state.upload_limit(guild.id if guild else None),
+        state.now(),
+    )
     state.message_event("MESSAGE_UPDATE", message)
     return state.messages.render(message)
 
@@ -127,14 +140,19 @@ async def history(call: Call) -> Any:
     except ValueError:
         raise form_error(["limit"], "NUMBER_TYPE_COERCE", "Value is not int.") from None
     if not 1 <= limit <= 100:
-        raise form_error(["limit"], "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
-                         "int value should be between 1 and 100.")
-    visible = sorted((m for m in state.messages.in_channel(channel.id)
-                      if not m.deleted and not m.ephemeral), key=lambda m: m.id)
+        raise form_error(
+            ["limit"],
+            "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
+            "int value should be between 1 and 100.",
+        )
+    visible = sorted(
+        (m for m in state.messages.in_channel(channel.id) if not m.deleted and not m.ephemeral),
+        key=lambda m: m.id,
+    )
     before, after, around = (call.query.get(k) for k in ("before", "after", "around"))
     if around is not None:
         pivot = int(around)
-        older = [m for m in visible if m.id < pivot][-(limit // 2):] if limit > 1 else []
+        older = [m for m in visible if m.id < pivot][-(limit // 2) :] if limit > 1 else []
         newer = [m for m in visible if m.id >= pivot][: limit - len(older)]
         chosen = older + newer
     elif after is not None:

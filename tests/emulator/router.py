@@ -92,13 +92,17 @@ class Router:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = self.state
-        path = request.path[len(API_PREFIX):] or "/"
+        path = request.path[len(API_PREFIX) :] or "/"
         method = request.method.upper()
         route, params, other_method = self._match(method, path)
         record = RecordedRequest(
-            method=method, path=path, query=dict(request.query),
-            headers={k: v for k, v in request.headers.items()}, at=state.now(),
-            route=route.key if route else None)
+            method=method,
+            path=path,
+            query=dict(request.query),
+            headers={k: v for k, v in request.headers.items()},
+            at=state.now(),
+            route=route.key if route else None,
+        )
         state.record(record)
         status: int
         body: Any
@@ -116,7 +120,8 @@ class Router:
                 raise not_found_route()
             else:
                 if route.auth and request.headers.get("Authorization") != (
-                        f"Bot {state.config.token}"):
+                    f"Bot {state.config.token}"
+                ):
                     raise unauthorized()
                 result = await route.handler(Call(request, state, params, parsed, record))
                 if result is NO_CONTENT:
@@ -146,26 +151,44 @@ def _bucket(route: str) -> str:
 
 def _rate_headers(route: str) -> dict[str, str]:
     reset = time.time() + 1.0
-    return {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49",
-            "X-RateLimit-Reset": f"{reset:.3f}", "X-RateLimit-Reset-After": "1.000",
-            "X-RateLimit-Bucket": _bucket(route)}
+    return {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "49",
+        "X-RateLimit-Reset": f"{reset:.3f}",
+        "X-RateLimit-Reset-After": "1.000",
+        "X-RateLimit-Bucket": _bucket(route),
+    }
 
 
 def _fault_answer(fault: Fault, route: str) -> tuple[int, Any, dict[str, str]]:
     if fault.status == 429:
         retry = fault.retry_after
         headers = {
-            "Retry-After": str(max(1, math.ceil(retry))), "X-RateLimit-Limit": "5",
-            "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
-            "X-RateLimit-Reset-After": f"{retry:.3f}", "X-RateLimit-Bucket": _bucket(route),
+            "Retry-After": str(max(1, math.ceil(retry))),
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
+            "X-RateLimit-Reset-After": f"{retry:.3f}",
+            "X-RateLimit-Bucket": _bucket(route),
             "X-RateLimit-Scope": "global" if fault.is_global else "user",
         }
         if fault.is_global:
             headers["X-RateLimit-Global"] = "true"
-        body = {"message": "You are being rate limited.", "retry_after": retry,
-                "global": fault.is_global, "code": 0}
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry,
+            "global": fault.is_global,
+            "code": 0,
+        }
         return 429, body, headers
-    messages = {500: "500: Internal Server Error", 502: "502: Bad Gateway",
-                503: "503: Service Unavailable", 504: "504: Gateway Timeout"}
-    return fault.status, {"message": messages.get(fault.status, f"{fault.status}: Error"),
-                          "code": 0}, {}
+    messages = {
+        500: "500: Internal Server Error",
+        502: "502: Bad Gateway",
+        503: "503: Service Unavailable",
+        504: "504: Gateway Timeout",
+    }
+    return (
+        fault.status,
+        {"message": messages.get(fault.status, f"{fault.status}: Error"), "code": 0},
+        {},
+    )

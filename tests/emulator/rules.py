@@ -80,8 +80,9 @@ class Rules:
             self._upload_limits[gid] = int(limit)
 
     # -- faults --------------------------------------------------------------------------------
-    def inject_429(self, route_pattern: str, n: int = 1, retry_after: float = 0.2, *,
-                   is_global: bool = False) -> Fault:
+    def inject_429(
+        self, route_pattern: str, n: int = 1, retry_after: float = 0.2, *, is_global: bool = False
+    ) -> Fault:
         """The next ``n`` matching requests get 429 with ``retry_after`` and a ``Via`` header."""
         fault = Fault(route_pattern, n, 429, retry_after=retry_after, is_global=is_global)
         self.faults.append(fault)

@@ -42,12 +42,17 @@ class EmulatorState:
         self.rules = Rules(config)
         self.world = World(self.ids, bot_name=config.bot_name)
         self.world.on_event = self._world_event
-        self.cdn = Cdn(self.ids, lambda: self.base_url, lambda: self.rules.cdn_url_ttl_seconds,
-                       self.world.application_id)
+        self.cdn = Cdn(
+            self.ids,
+            lambda: self.base_url,
+            lambda: self.rules.cdn_url_ttl_seconds,
+            self.world.application_id,
+        )
         self.messages = MessageStore(self.world, self.cdn, self.ids)
         self.commands = CommandRegistry(self.ids, self.world.application_id)
-        self.gateway = GatewayServer(config, self.world, self.notifier,
-                                     lambda: self.ws_url(resume=True))
+        self.gateway = GatewayServer(
+            config, self.world, self.notifier, lambda: self.ws_url(resume=True)
+        )
         self.requests = RequestLog()
         self.unknown_routes = RequestLog()
         self.internal_errors: list[str] = []  # exceptions inside the emulator (its own bugs)
@@ -101,8 +106,12 @@ class EmulatorState:
         data = self.messages.render(message)
         bot_id = self.world.bot_user.id
         privileged = bool(session.intents & INTENT_MESSAGE_CONTENT)
-        if not (privileged or message.author_id == bot_id or message.guild_id is None
-                or bot_id in message.mentions):
+        if not (
+            privileged
+            or message.author_id == bot_id
+            or message.guild_id is None
+            or bot_id in message.mentions
+        ):
             data.update(content="", embeds=[], attachments=[], components=[])
         if message.guild_id is not None:
             data["guild_id"] = str(message.guild_id)

@@ -61,8 +61,10 @@ def message_problems(payload: dict[str, Any]) -> Problems:
             total += size
             problems.update(_prefixed(("embeds", index), embed_problems))
         if total > EMBED_TOTAL_MAX and ("embeds",) not in problems:
-            problems[("embeds",)] = ("MAX_EMBED_SIZE_EXCEEDED",
-                                     f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}")
+            problems[("embeds",)] = (
+                "MAX_EMBED_SIZE_EXCEEDED",
+                f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}",
+            )
     return problems
 
 
@@ -95,8 +97,7 @@ def _embed_problems(embed: dict[str, Any]) -> tuple[int, Problems]:
         text(("fields", index, "value"), fld.get("value"), EMBED_FIELD_VALUE_MAX)
         for key in ("name", "value"):
             if not fld.get(key):
-                problems[("fields", index, key)] = ("BASE_TYPE_REQUIRED",
-                                                    "This field is required")
+                problems[("fields", index, key)] = ("BASE_TYPE_REQUIRED", "This field is required")
     return size, problems
 
 
@@ -116,29 +117,35 @@ def components_problems(components: Any, flags: int = 0) -> Problems:
     for index, row in enumerate(components):
         path: tuple[str | int, ...] = ("components", index)
         if not isinstance(row, dict) or row.get("type") != 1:
-            problems[(*path, "type")] = ("UNION_TYPE_CHOICES",
-                                         "Value of field \"type\" must be one of (1,).")
+            problems[(*path, "type")] = (
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1,).',
+            )
             continue
         _check_row(row, path, problems, seen)
     return problems
 
 
-def _check_row(row: dict[str, Any], path: tuple[str | int, ...], problems: Problems,
-               seen: set[str]) -> None:
+def _check_row(
+    row: dict[str, Any], path: tuple[str | int, ...], problems: Problems, seen: set[str]
+) -> None:
     items = row.get("components") or []
     if not 1 <= len(items) <= ROW_ITEMS_MAX:
         problems[(*path, "components")] = _between(1, ROW_ITEMS_MAX)
     selects = [i for i in items if isinstance(i, dict) and i.get("type") in (3, 5, 6, 7, 8)]
     if selects and len(items) > 1:
-        problems[(*path, "components")] = ("COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                                           "The specified component exceeds the maximum width")
+        problems[(*path, "components")] = (
+            "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+            "The specified component exceeds the maximum width",
+        )
     for index, item in enumerate(items):
         if isinstance(item, dict):
             _check_item(item, (*path, "components", index), problems, seen)
 
 
-def _check_item(item: dict[str, Any], path: tuple[str | int, ...], problems: Problems,
-                seen: set[str]) -> None:
+def _check_item(
+    item: dict[str, Any], path: tuple[str | int, ...], problems: Problems, seen: set[str]
+) -> None:
     kind = item.get("type")
     if kind == 2:
         label = item.get("label")
@@ -155,8 +162,10 @@ def _check_item(item: dict[str, Any], path: tuple[str | int, ...], problems: Pro
         if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= CUSTOM_ID_MAX:
             problems[(*path, "custom_id")] = _between(1, CUSTOM_ID_MAX)
         elif custom_id in seen:
-            problems[(*path, "custom_id")] = ("COMPONENT_CUSTOM_ID_DUPLICATED",
-                                              "Component custom id cannot be duplicated")
+            problems[(*path, "custom_id")] = (
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id cannot be duplicated",
+            )
         else:
             seen.add(custom_id)
     if kind == 3:
@@ -165,8 +174,9 @@ def _check_item(item: dict[str, Any], path: tuple[str | int, ...], problems: Pro
             problems[(*path, "options")] = _between(1, 25)
 
 
-def _walk_v2(items: list[Any], path: tuple[str | int, ...], problems: Problems,
-             seen: set[str]) -> int:
+def _walk_v2(
+    items: list[Any], path: tuple[str | int, ...], problems: Problems, seen: set[str]
+) -> int:
     count = 0
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -219,8 +229,9 @@ def modal_problems(data: dict[str, Any]) -> Problems:
     return problems
 
 
-def _check_text_input(item: Any, path: tuple[str | int, ...], problems: Problems, *,
-                      needs_label: bool) -> None:
+def _check_text_input(
+    item: Any, path: tuple[str | int, ...], problems: Problems, *, needs_label: bool
+) -> None:
     if not isinstance(item, dict):
         return
     custom_id = item.get("custom_id")
@@ -263,15 +274,19 @@ def command_problems(commands: Any) -> Problems:
     names: set[tuple[str, int]] = set()
     for index, command in enumerate(commands):
         if not isinstance(command, dict):
-            problems[(index,)] = ("DICT_TYPE_CONVERT",
-                                  "Only dictionaries may be used in a DictType")
+            problems[(index,)] = (
+                "DICT_TYPE_CONVERT",
+                "Only dictionaries may be used in a DictType",
+            )
             continue
         kind = command.get("type", 1)
         name = command.get("name")
         key = (str(name), int(kind))
         if key in names:
-            problems[(index, "name")] = ("APPLICATION_COMMANDS_DUPLICATE_NAME",
-                                         f"Application command names must be unique: {name}")
+            problems[(index, "name")] = (
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                f"Application command names must be unique: {name}",
+            )
         names.add(key)
         problems.update(_prefixed((index,), _command_problems(command, kind)))
     return problems
@@ -283,8 +298,10 @@ def _command_problems(command: dict[str, Any], kind: int) -> Problems:
     if not isinstance(name, str) or not 1 <= len(name) <= 32:
         problems[("name",)] = _between(1, 32)
     elif kind == 1 and (not _COMMAND_NAME.match(name) or name != name.lower()):
-        problems[("name",)] = ("APPLICATION_COMMAND_INVALID_NAME",
-                               f"Command name is invalid: {name}")
+        problems[("name",)] = (
+            "APPLICATION_COMMAND_INVALID_NAME",
+            f"Command name is invalid: {name}",
+        )
     description = command.get("description", "")
     if kind == 1 and (not isinstance(description, str) or not 1 <= len(description) <= 100):
         problems[("description",)] = _between(1, 100)
@@ -305,11 +322,15 @@ def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Proble
         here = (*path, index)
         name = option.get("name")
         if not isinstance(name, str) or not _COMMAND_NAME.match(name) or name != name.lower():
-            problems[(*here, "name")] = ("APPLICATION_COMMAND_INVALID_NAME",
-                                         f"Command name is invalid: {name}")
+            problems[(*here, "name")] = (
+                "APPLICATION_COMMAND_INVALID_NAME",
+                f"Command name is invalid: {name}",
+            )
         elif name in names:
-            problems[(*here, "name")] = ("APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                                         "Option names must be unique")
+            problems[(*here, "name")] = (
+                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                "Option names must be unique",
+            )
         names.add(str(name))
         description = option.get("description")
         if not isinstance(description, str) or not 1 <= len(description) <= 100:
@@ -322,7 +343,8 @@ def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Proble
             if seen_optional:
                 problems[(*here, "required")] = (
                     "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                    "Required options must be placed before non-required options")
+                    "Required options must be placed before non-required options",
+                )
         else:
             seen_optional = True
         choices = option.get("choices") or []
@@ -331,5 +353,6 @@ def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Proble
         if choices and option.get("autocomplete"):
             problems[(*here, "autocomplete")] = (
                 "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_AND_CHOICES",
-                "Autocomplete cannot be enabled with choices")
+                "Autocomplete cannot be enabled with choices",
+            )
     return problems

@@ -25,8 +25,9 @@ class Notifier:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait_for(self, check: Callable[[], T | None], timeout: float,
-                       what: str = "condition") -> T:
+    async def wait_for(
+        self, check: Callable[[], T | None], timeout: float, what: str = "condition"
+    ) -> T:
         """Return ``check()``'s first truthy value; ``TimeoutError`` naming ``what`` after
         ``timeout`` seconds."""
         loop = asyncio.get_running_loop()

@@ -18,8 +18,13 @@ class World:
     def __init__(self, ids: SnowflakeFactory, *, bot_name: str) -> None:
         self.ids = ids
         self.application_id = ids.next()
-        self.bot_user = User(id=self.application_id, username=bot_name, global_name=None,
-                             bot=True, discriminator="0001")
+        self.bot_user = User(
+            id=self.application_id,
+            username=bot_name,
+            global_name=None,
+            bot=True,
+            discriminator="0001",
+        )
         self.owner = User(id=ids.next(), username="owner", global_name="Owner")
         self.users: dict[int, User] = {u.id: u for u in (self.bot_user, self.owner)}
         self.guilds: dict[int, Guild] = {}
@@ -27,11 +32,13 @@ class World:
         self.on_event: Any = None  # set by the emulator: (guild_id | None, event, data) -> None
 
     # -- users ---------------------------------------------------------------------------------
-    def add_user(self, username: str, *, global_name: str | None = None,
-                 bot: bool = False) -> User:
-        user = User(id=self.ids.next(), username=username,
-                    global_name=global_name if global_name is not None else username.title(),
-                    bot=bot)
+    def add_user(self, username: str, *, global_name: str | None = None, bot: bool = False) -> User:
+        user = User(
+            id=self.ids.next(),
+            username=username,
+            global_name=global_name if global_name is not None else username.title(),
+            bot=bot,
+        )
         self.users[user.id] = user
         return user
 
@@ -52,8 +59,9 @@ class World:
         guild = Guild(id=gid, name=name, owner_id=owner.id, premium_tier=premium_tier)
         guild._new_id = self.ids.next
         guild.roles_by_id[gid] = _everyone(gid)
-        bot_role = guild.add_role(self.bot_user.username, perms.BOT_DEFAULT, managed=True,
-                                  bot_id=self.bot_user.id)
+        bot_role = guild.add_role(
+            self.bot_user.username, perms.BOT_DEFAULT, managed=True, bot_id=self.bot_user.id
+        )
         guild.add_member(owner)
         guild.add_member(self.bot_user, roles=[bot_role])
         guild._on_event = lambda event, data: self._emit(gid, event, data)
@@ -67,14 +75,25 @@ class World:
         category = guild.add_channel("Text Channels", type=CATEGORY)
         guild.add_channel("general", category=category, topic="General chat")
         guild.add_channel("nsfw-art", category=category, nsfw=True, topic="Age-restricted")
-        guild.add_channel("audit", category=category, topic="Staff only", overwrites=[
-            Overwrite(id=guild.id, type=0, deny=perms.VIEW_CHANNEL),
-            Overwrite(id=staff_role.id, type=0, allow=perms.VIEW_CHANNEL),
-            Overwrite(id=guild.role(self.bot_user.username).id, type=0,
-                      allow=perms.VIEW_CHANNEL | perms.SEND_MESSAGES),
-        ])
-        for username, roles in (("alice", [member_role]), ("bob", [member_role]),
-                                ("staff", [member_role, staff_role])):
+        guild.add_channel(
+            "audit",
+            category=category,
+            topic="Staff only",
+            overwrites=[
+                Overwrite(id=guild.id, type=0, deny=perms.VIEW_CHANNEL),
+                Overwrite(id=staff_role.id, type=0, allow=perms.VIEW_CHANNEL),
+                Overwrite(
+                    id=guild.role(self.bot_user.username).id,
+                    type=0,
+                    allow=perms.VIEW_CHANNEL | perms.SEND_MESSAGES,
+                ),
+            ],
+        )
+        for username, roles in (
+            ("alice", [member_role]),
+            ("bob", [member_role]),
+            ("staff", [member_role, staff_role]),
+        ):
             guild.add_member(self.add_user(username), roles=list(roles))
         return guild
 

@@ -15,8 +15,11 @@ import pytest_asyncio
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 
 SAMPLE_BOT = "tests.emulator_tests.sample_bot"
-EXPECTED_LOG_LINES = ("We are being rate limited", "PyNaCl is not installed",
-                      "davey is not installed")
+EXPECTED_LOG_LINES = (
+    "We are being rate limited",
+    "PyNaCl is not installed",
+    "davey is not installed",
+)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -34,8 +37,9 @@ async def module_emulator() -> AsyncIterator[DiscordEmulator]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sample_bot(module_emulator: DiscordEmulator) -> AsyncIterator[BotProcess]:
-    bot = BotProcess(module_emulator, module=SAMPLE_BOT,
-                     env={"SAMPLE_GUILD_ID": str(module_emulator.guild.id)})
+    bot = BotProcess(
+        module_emulator, module=SAMPLE_BOT, env={"SAMPLE_GUILD_ID": str(module_emulator.guild.id)}
+    )
     await bot.start()
     try:
         await module_emulator.wait_ready(30)
@@ -46,15 +50,19 @@ async def sample_bot(module_emulator: DiscordEmulator) -> AsyncIterator[BotProce
         await bot.stop()
     # discord.py logs a traceback or a warning when a payload is not what Discord sends
     # (or a heartbeat ACK comes too early): the emulator got it wrong.
-    unexpected = [line for line in bot.lines
-                  if ("Traceback" in line or " WARNING " in line or " ERROR " in line)
-                  and not any(ok in line for ok in EXPECTED_LOG_LINES)]
+    unexpected = [
+        line
+        for line in bot.lines
+        if ("Traceback" in line or " WARNING " in line or " ERROR " in line)
+        and not any(ok in line for ok in EXPECTED_LOG_LINES)
+    ]
     assert unexpected == [], bot.tail(120)
 
 
 @pytest.fixture
-def emulator(module_emulator: DiscordEmulator, request: pytest.FixtureRequest
-             ) -> Iterator[DiscordEmulator]:
+def emulator(
+    module_emulator: DiscordEmulator, request: pytest.FixtureRequest
+) -> Iterator[DiscordEmulator]:
     """The module's emulator; Discord's rules are reset after the test."""
     yield module_emulator
     module_emulator.rules.reset()

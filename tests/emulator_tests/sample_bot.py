@@ -32,38 +32,48 @@ def png_bytes(width: int = 64, height: int = 48) -> bytes:
     return out.getvalue()
 
 
-class JobButton(discord.ui.DynamicItem[discord.ui.Button],
-                template=r"job:(?P<action>[a-z]+):(?P<job>\d+)"):
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<action>[a-z]+):(?P<job>\d+)"
+):
     """A button that works after restarts: the custom_id carries the job id."""
 
     def __init__(self, action: str, job: int) -> None:
-        super().__init__(discord.ui.Button(label=action.title(), custom_id=f"job:{action}:{job}",
-                                           style=discord.ButtonStyle.primary))
+        super().__init__(
+            discord.ui.Button(
+                label=action.title(),
+                custom_id=f"job:{action}:{job}",
+                style=discord.ButtonStyle.primary,
+            )
+        )
         self.action = action
         self.job = job
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: object) -> JobButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: object
+    ) -> JobButton:
         groups = match.groupdict()  # type: ignore[attr-defined]
         return cls(groups["action"], int(groups["job"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         who = interaction.user.name
         if self.action == "delete":  # type 7: update the clicked message
-            await interaction.response.edit_message(content=f"job {self.job} deleted by {who}",
-                                                    embed=None, attachments=[], view=None)
+            await interaction.response.edit_message(
+                content=f"job {self.job} deleted by {who}", embed=None, attachments=[], view=None
+            )
         elif self.action == "ack":  # type 6, then edit the clicked message through @original
             await interaction.response.defer()
             await interaction.edit_original_response(content=f"job {self.job} acknowledged")
         else:  # type 4
             await interaction.response.send_message(
-                f"{self.action} job {self.job} for {who} pid {os.getpid()}", ephemeral=True)
+                f"{self.action} job {self.job} for {who} pid {os.getpid()}", ephemeral=True
+            )
 
 
 class Feedback(discord.ui.Modal, title="Feedback"):
     text: discord.ui.TextInput = discord.ui.TextInput(
-        label="Your feedback", custom_id="feedback-text", max_length=200)
+        label="Your feedback", custom_id="feedback-text", max_length=200
+    )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(f"thanks {interaction.user.name}: {self.text}")
@@ -71,9 +81,11 @@ class Feedback(discord.ui.Modal, title="Feedback"):
 
 class SampleBot(commands.Bot):
     def __init__(self) -> None:
-        super().__init__(command_prefix=commands.when_mentioned,
-                         intents=discord.Intents.default(),
-                         allowed_mentions=discord.AllowedMentions(everyone=False, roles=False))
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False),
+        )
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)
@@ -113,8 +125,12 @@ async def render(interaction: discord.Interaction, prompt: str) -> None:
     view.add_item(JobButton("ack", job))
     embed = discord.Embed(title="Render", description=prompt)
     embed.set_image(url="attachment://render.png")
-    await interaction.followup.send(f"done: {prompt}", file=discord.File(
-        io.BytesIO(png_bytes()), filename="render.png"), embed=embed, view=view)
+    await interaction.followup.send(
+        f"done: {prompt}",
+        file=discord.File(io.BytesIO(png_bytes()), filename="render.png"),
+        embed=embed,
+        view=view,
+    )
     await interaction.followup.send("second followup", ephemeral=True)
 
 
@@ -125,11 +141,13 @@ async def describe(interaction: discord.Interaction, image: discord.Attachment) 
     await interaction.response.send_message(  # a multipart callback: the image comes back
         f"{image.filename} {image.size} {len(data)} {image.width}x{image.height} "
         f"{image.content_type} {digest}",
-        file=discord.File(io.BytesIO(data), filename=f"echo-{image.filename}"))
+        file=discord.File(io.BytesIO(data), filename=f"echo-{image.filename}"),
+    )
 
 
-async def size_choices(interaction: discord.Interaction, current: str
-                       ) -> list[app_commands.Choice[str]]:
+async def size_choices(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=s, value=s) for s in SIZES if current in s][:25]
 
 
@@ -180,20 +198,26 @@ async def big(interaction: discord.Interaction, size: int) -> None:
         await interaction.followup.send(file=discord.File(io.BytesIO(b"\0" * size), "big.bin"))
     except discord.HTTPException as exc:
         await interaction.followup.send(
-            f"upload refused {exc.status} {exc.code}; limit {interaction.filesize_limit}")
+            f"upload refused {exc.status} {exc.code}; limit {interaction.filesize_limit}"
+        )
 
 
 @bot.tree.command(name="long", description="Send an over-long answer")
-@app_commands.choices(kind=[app_commands.Choice(name="content", value="content"),
-                            app_commands.Choice(name="embed", value="embed"),
-                            app_commands.Choice(name="button", value="button")])
+@app_commands.choices(
+    kind=[
+        app_commands.Choice(name="content", value="content"),
+        app_commands.Choice(name="embed", value="embed"),
+        app_commands.Choice(name="button", value="button"),
+    ]
+)
 async def long(interaction: discord.Interaction, kind: str) -> None:
     try:
         if kind == "content":
             await interaction.response.send_message("x" * 2001)
         elif kind == "embed":
             await interaction.response.send_message(
-                embed=discord.Embed(title="t", description="d" * 4097))
+                embed=discord.Embed(title="t", description="d" * 4097)
+            )
         else:
             view = discord.ui.View()
             view.add_item(discord.ui.Button(label="b", custom_id="c" * 101))
@@ -223,7 +247,9 @@ async def whoami(interaction: discord.Interaction) -> None:
         f"{member.guild_permissions.manage_guild} roles={sorted(r.name for r in member.roles)} "
         f"limit={interaction.filesize_limit} attach={interaction.app_permissions.attach_files} "
         f"channels={sorted(c.name for c in guild.text_channels)} members={guild.member_count} "
-        f"me={guild.me is not None} locale={interaction.locale.value}", ephemeral=True)
+        f"me={guild.me is not None} locale={interaction.locale.value}",
+        ephemeral=True,
+    )
 
 
 @bot.tree.command(name="pins", description="Read the channel's pins")
@@ -235,17 +261,24 @@ async def pins(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(f"pins failed {exc.status}")
 
 
-admin = app_commands.Group(name="admin", description="Staff tools",
-                           default_permissions=discord.Permissions(manage_guild=True),
-                           guild_only=True)
+admin = app_commands.Group(
+    name="admin",
+    description="Staff tools",
+    default_permissions=discord.Permissions(manage_guild=True),
+    guild_only=True,
+)
 jobs_group = app_commands.Group(name="jobs", description="Job tools", parent=admin)
 
 
 @jobs_group.command(name="cancel", description="Cancel a job")
-async def admin_jobs_cancel(interaction: discord.Interaction, job: app_commands.Range[int, 1],
-                            who: discord.Member | None = None) -> None:
+async def admin_jobs_cancel(
+    interaction: discord.Interaction,
+    job: app_commands.Range[int, 1],
+    who: discord.Member | None = None,
+) -> None:
     await interaction.response.send_message(
-        f"cancelled {job} for {who.name if who else '-'}", ephemeral=True)
+        f"cancelled {job} for {who.name if who else '-'}", ephemeral=True
+    )
 
 
 bot.tree.add_command(admin)
@@ -257,8 +290,11 @@ async def guild_ping(interaction: discord.Interaction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("SAMPLE_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SAMPLE_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
     token = os.environ["DISCORD_TOKEN"]
     bot.run(token, log_handler=None)
     return 0

@@ -34,7 +34,8 @@ async def test_slash_command_answered(emulator: DiscordEmulator, sample_bot: Bot
 
 
 async def test_defer_then_followup_edits_the_loading_message(
-        emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("alice", "general", "render", {"prompt": "a red fox"})
     response = await itx.response()
     assert response.type == 5  # thinking
@@ -51,8 +52,9 @@ async def test_defer_then_followup_edits_the_loading_message(
     assert first.custom_ids == [f"job:again:{job}", f"job:delete:{job}", f"job:ack:{job}"]
 
 
-async def test_uploaded_file_bytes_are_readable(emulator: DiscordEmulator,
-                                                sample_bot: BotProcess) -> None:
+async def test_uploaded_file_bytes_are_readable(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("bob", "general", "render", {"prompt": "a file"})
     message = (await itx.followups(1))[0]
     [attachment] = message.attachments
@@ -63,8 +65,9 @@ async def test_uploaded_file_bytes_are_readable(emulator: DiscordEmulator,
     assert data.startswith(b"\x89PNG")
     assert attachment["size"] == len(data)
     assert message.embeds[0]["image"]["url"] == attachment["url"]  # attachment:// resolved
-    [upload] = next(r for r in emulator.requests.matching("POST /webhooks/*")
-                    if itx.token in r.path and r.files).files
+    [upload] = next(
+        r for r in emulator.requests.matching("POST /webhooks/*") if itx.token in r.path and r.files
+    ).files
     assert (upload.field, upload.filename, upload.data) == ("files[0]", "render.png", data)
     async with aiohttp.ClientSession() as http, http.get(attachment["url"]) as answer:
         assert answer.status == 200
@@ -72,7 +75,8 @@ async def test_uploaded_file_bytes_are_readable(emulator: DiscordEmulator,
 
 
 async def test_attachment_option_is_downloaded_by_the_bot(
-        emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     data = png(320, 200)
     attachment = emulator.cdn.add("my cat.png", data)
     assert attachment["filename"] == "my_cat.png"
@@ -81,10 +85,14 @@ async def test_attachment_option_is_downloaded_by_the_bot(
     response = await itx.response()
     digest = hashlib.sha256(data).hexdigest()[:12]
     assert response.data["content"] == (
-        f"my_cat.png {len(data)} {len(data)} 320x200 image/png {digest}")
+        f"my_cat.png {len(data)} {len(data)} 320x200 image/png {digest}"
+    )
     assert any(attachment["id"] in path for path in emulator.cdn.downloads)
-    callback = next(r for r in emulator.requests.matching("POST /interactions/*")
-                    if r.path.startswith(f"/interactions/{itx.id}/"))
+    callback = next(
+        r
+        for r in emulator.requests.matching("POST /interactions/*")
+        if r.path.startswith(f"/interactions/{itx.id}/")
+    )
     assert [f.field for f in callback.files] == ["files[0]"]
     assert callback.json["data"]["attachments"] == [{"id": 0, "filename": "echo-my_cat.png"}]
     [echo] = itx.original().attachments
@@ -92,8 +100,9 @@ async def test_attachment_option_is_downloaded_by_the_bot(
     assert emulator.attachment_bytes(echo) == data
 
 
-async def test_button_click_reaches_the_dynamic_item(emulator: DiscordEmulator,
-                                                     sample_bot: BotProcess) -> None:
+async def test_button_click_reaches_the_dynamic_item(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("alice", "general", "render", {"prompt": "clickable"})
     message = (await itx.followups(1))[0]
     job = itx.id % 100000
@@ -110,7 +119,8 @@ async def test_button_click_reaches_the_dynamic_item(emulator: DiscordEmulator,
     ack = await emulator.click("bob", message, f"job:ack:{job}")
     assert (await ack.response()).type == 6
     edited = await emulator.wait_for_message(
-        "general", lambda m: m.id == message.id and "acknowledged" in m.content)
+        "general", lambda m: m.id == message.id and "acknowledged" in m.content
+    )
     assert edited.content == f"job {job} acknowledged"
     assert ack.original().id == message.id
     assert emulator.requests.matching("PATCH /webhooks/*/*/messages/@original")
@@ -135,14 +145,18 @@ async def test_modal_submit(emulator: DiscordEmulator, sample_bot: BotProcess) -
 
 
 async def test_autocomplete_choices(emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
-    choices = await emulator.autocomplete("alice", "general", "size-pick", {"size": "1280"},
-                                          focused="size")
-    assert choices == [{"name": "720*1280", "value": "720*1280"},
-                       {"name": "1280*720", "value": "1280*720"}]
+    choices = await emulator.autocomplete(
+        "alice", "general", "size-pick", {"size": "1280"}, focused="size"
+    )
+    assert choices == [
+        {"name": "720*1280", "value": "720*1280"},
+        {"name": "1280*720", "value": "1280*720"},
+    ]
     handle = emulator.handles[-1]
     assert handle.payload["type"] == 4
     assert handle.payload["data"]["options"] == [
-        {"type": 3, "name": "size", "value": "1280", "focused": True}]
+        {"type": 3, "name": "size", "value": "1280", "focused": True}
+    ]
 
 
 async def test_three_second_deadline(emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
@@ -151,7 +165,8 @@ async def test_three_second_deadline(emulator: DiscordEmulator, sample_bot: BotP
     assert (attempt.status, attempt.error_code) == (404, 10062)
     assert attempt.latency > 3
     report = await emulator.wait_for_message(
-        "general", lambda m: m.content.startswith("slow failed"), timeout=5)
+        "general", lambda m: m.content.startswith("slow failed"), timeout=5
+    )
     assert report.content == "slow failed 404 10062"
     assert itx.original() is None
 
@@ -170,10 +185,10 @@ async def test_token_expiry(emulator: DiscordEmulator, sample_bot: BotProcess) -
     assert (await itx.response()).type == 5
     emulator.rules.token_ttl_seconds = 0.8  # from now on: the token lived 0.8 s
     report = await emulator.wait_for_message(
-        "general", lambda m: m.content.startswith("late failed"), timeout=5)
+        "general", lambda m: m.content.startswith("late failed"), timeout=5
+    )
     assert report.content == "late failed 401 50027; result by channel"
-    [refused] = [r for r in emulator.requests.matching("POST /webhooks/*")
-                 if itx.token in r.path]
+    [refused] = [r for r in emulator.requests.matching("POST /webhooks/*") if itx.token in r.path]
     assert refused.response == {"message": "Invalid Webhook Token", "code": 50027}
     assert itx.original().loading
 
@@ -184,47 +199,112 @@ async def test_upload_limit(emulator: DiscordEmulator, sample_bot: BotProcess) -
     assert itx.payload["attachment_size_limit"] == 1000
     [followup] = await itx.followups(1)
     assert followup.content == "upload refused 413 40005; limit 1000"
-    [refused] = [r for r in emulator.requests.matching("POST /webhooks/*")
-                 if itx.token in r.path and r.status != 200]
+    [refused] = [
+        r
+        for r in emulator.requests.matching("POST /webhooks/*")
+        if itx.token in r.path and r.status != 200
+    ]
     assert (refused.status, refused.response["code"]) == (413, 40005)
 
 
-@pytest.mark.parametrize(("kind", "path"), [
-    ("content", {"data": {"content": {"_errors": [
-        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}),
-    ("embed", {"data": {"embeds": {"0": {"description": {"_errors": [
-        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 4096 or fewer in length."}]}}}}}),
-    ("button", {"data": {"components": {"0": {"components": {"0": {"custom_id": {"_errors": [
-        {"code": "BASE_TYPE_BAD_LENGTH",
-         "message": "Must be between 1 and 100 in length."}]}}}}}}}),
-])
-async def test_payload_limits(emulator: DiscordEmulator, sample_bot: BotProcess, kind: str,
-                              path: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        (
+            "content",
+            {
+                "data": {
+                    "content": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_MAX_LENGTH",
+                                "message": "Must be 2000 or fewer in length.",
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
+        (
+            "embed",
+            {
+                "data": {
+                    "embeds": {
+                        "0": {
+                            "description": {
+                                "_errors": [
+                                    {
+                                        "code": "BASE_TYPE_MAX_LENGTH",
+                                        "message": "Must be 4096 or fewer in length.",
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+        (
+            "button",
+            {
+                "data": {
+                    "components": {
+                        "0": {
+                            "components": {
+                                "0": {
+                                    "custom_id": {
+                                        "_errors": [
+                                            {
+                                                "code": "BASE_TYPE_BAD_LENGTH",
+                                                "message": "Must be between 1 and 100 in length.",
+                                            }
+                                        ]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+    ],
+)
+async def test_payload_limits(
+    emulator: DiscordEmulator, sample_bot: BotProcess, kind: str, path: dict[str, object]
+) -> None:
     itx = await emulator.slash("alice", "general", "long", {"kind": kind})
     first, second = await itx.wait_attempts(2)
     assert (first.status, first.error_code) == (400, 50035)
-    refused = next(r for r in emulator.requests.matching("POST /interactions/*")
-                   if r.status == 400 and r.path.startswith(f"/interactions/{itx.id}/"))
+    refused = next(
+        r
+        for r in emulator.requests.matching("POST /interactions/*")
+        if r.status == 400 and r.path.startswith(f"/interactions/{itx.id}/")
+    )
     assert refused.response == {"message": "Invalid Form Body", "code": 50035, "errors": path}
     assert second.accepted
     assert second.data["content"].startswith("refused 400 50035")
 
 
-async def test_429_is_retried_after_retry_after(emulator: DiscordEmulator,
-                                                sample_bot: BotProcess) -> None:
+async def test_429_is_retried_after_retry_after(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     fault = emulator.rules.inject_429("POST /channels/*/messages", n=1, retry_after=0.3)
     itx = await emulator.slash("alice", "general", "post", {"text": "rate limited hello"})
     [followup] = await itx.followups(1, timeout=8)
     assert followup.content.endswith("rate limited hello (edited)")
     assert followup.ephemeral
     assert fault.hits == 1
-    sends = [r for r in emulator.requests.matching("POST /channels/{channel_id}/messages")
-             if r.at >= itx.record.created_at]
+    sends = [
+        r
+        for r in emulator.requests.matching("POST /channels/{channel_id}/messages")
+        if r.at >= itx.record.created_at
+    ]
     assert [r.status for r in sends] == [429, 200]
     assert sends[1].at - sends[0].at >= 0.3
     assert sends[0].response["retry_after"] == 0.3
     posted = await emulator.wait_for_message(
-        "general", lambda m: m.content == "rate limited hello (edited)")
+        "general", lambda m: m.content == "rate limited hello (edited)"
+    )
     assert posted.edits == 1
     assert posted.data["nonce"] == sends[1].json["nonce"]
 
@@ -234,13 +314,17 @@ async def test_injected_5xx_is_retried(emulator: DiscordEmulator, sample_bot: Bo
     itx = await emulator.slash("bob", "general", "post", {"text": "flaky edit"})
     [followup] = await itx.followups(1, timeout=8)
     assert followup.content.endswith("flaky edit (edited)")
-    edits = [r for r in emulator.requests.matching("PATCH /channels/*/messages/*")
-             if r.at >= itx.record.created_at]
+    edits = [
+        r
+        for r in emulator.requests.matching("PATCH /channels/*/messages/*")
+        if r.at >= itx.record.created_at
+    ]
     assert [r.status for r in edits] == [502, 200]
 
 
 async def test_ephemeral_messages_are_not_in_channel_history(
-        emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("alice", "general", "whoami")
     message = await itx.wait_original()
     assert message.ephemeral

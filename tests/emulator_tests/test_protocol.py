@@ -33,8 +33,9 @@ async def http(emu: DiscordEmulator) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def call(http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
-               ) -> tuple[int, Any, aiohttp.ClientResponse]:
+async def call(
+    http: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+) -> tuple[int, Any, aiohttp.ClientResponse]:
     async with http.request(method, path.lstrip("/"), **kwargs) as response:
         raw = await response.read()
         return response.status, json.loads(raw) if raw else None, response
@@ -57,8 +58,9 @@ class ZlibGateway:
         await self.ws.send_str(json.dumps(payload))
 
 
-async def test_rest_answers_look_like_discord(emu: DiscordEmulator,
-                                              http: aiohttp.ClientSession) -> None:
+async def test_rest_answers_look_like_discord(
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
     status, body, response = await call(http, "GET", "/users/@me")
     assert status == 200
     assert response.headers["Content-Type"] == "application/json"  # no charset
@@ -85,8 +87,12 @@ async def test_injected_429_and_5xx(emu: DiscordEmulator, http: aiohttp.ClientSe
     emu.rules.inject_5xx("/gateway", n=1, status=503)
     status, body, response = await call(http, "GET", "/users/@me")
     assert status == 429
-    assert body == {"message": "You are being rate limited.", "retry_after": 0.25,
-                    "global": False, "code": 0}
+    assert body == {
+        "message": "You are being rate limited.",
+        "retry_after": 0.25,
+        "global": False,
+        "code": 0,
+    }
     assert response.headers["Via"]
     assert response.headers["X-RateLimit-Remaining"] == "0"
     assert response.headers["X-RateLimit-Reset-After"] == "0.250"
@@ -100,12 +106,15 @@ async def test_zlib_stream_gateway_handshake(emu: DiscordEmulator) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         gateway = ZlibGateway(ws)
         hello = await gateway.receive()
-        assert hello == {"op": 10, "s": None, "t": None, "d": {
-            "heartbeat_interval": 500, "_trace": hello["d"]["_trace"]}}
+        assert hello == {
+            "op": 10,
+            "s": None,
+            "t": None,
+            "d": {"heartbeat_interval": 500, "_trace": hello["d"]["_trace"]},
+        }
         await gateway.send({"op": 1, "d": None})
         assert (await gateway.receive())["op"] == 11
-        await gateway.send({"op": 2, "d": {"token": emu.token, "intents": 1 | 2,
-                                          "properties": {}}})
+        await gateway.send({"op": 2, "d": {"token": emu.token, "intents": 1 | 2, "properties": {}}})
         ready = await gateway.receive()
         assert (ready["t"], ready["s"]) == ("READY", 1)
         assert ready["d"]["resume_gateway_url"] == emu.gateway_url.replace("/ws", "/ws-resume")
@@ -114,13 +123,19 @@ async def test_zlib_stream_gateway_handshake(emu: DiscordEmulator) -> None:
         assert (create["t"], create["s"]) == ("GUILD_CREATE", 2)
         members = create["d"]["members"]
         assert [m["user"]["id"] for m in members] == [str(emu.bot_user.id)]
-        await gateway.send({"op": 8, "d": {"guild_id": str(emu.guild.id), "query": "",
-                                          "limit": 0, "nonce": "n1"}})
+        await gateway.send(
+            {"op": 8, "d": {"guild_id": str(emu.guild.id), "query": "", "limit": 0, "nonce": "n1"}}
+        )
         chunk = await gateway.receive()
         assert chunk["t"] == "GUILD_MEMBERS_CHUNK"
         assert chunk["d"]["nonce"] == "n1"
         assert {m["user"]["username"] for m in chunk["d"]["members"]} == {
-            "owner", "WanBot", "alice", "bob", "staff"}
+            "owner",
+            "WanBot",
+            "alice",
+            "bob",
+            "staff",
+        }
         other = emu.add_guild("Other")
         created = await gateway.receive()
         assert (created["t"], created["d"]["id"]) == ("GUILD_CREATE", str(other.id))
@@ -141,8 +156,9 @@ async def test_gateway_refusals_and_plain_text(emu: DiscordEmulator) -> None:
             assert ws.close_code == 4004
         async with session.ws_connect(emu.gateway_url + "?v=10&encoding=json") as ws:
             await ws.receive()
-            await ws.send_str(json.dumps({"op": 6, "d": {"token": emu.token,
-                                                        "session_id": "nope", "seq": 3}}))
+            await ws.send_str(
+                json.dumps({"op": 6, "d": {"token": emu.token, "session_id": "nope", "seq": 3}})
+            )
             invalid = json.loads((await ws.receive()).data)
             assert invalid == {"op": 9, "d": False, "s": None, "t": None}
 
@@ -151,8 +167,7 @@ async def test_payloads_parse_in_discord_py(emu: DiscordEmulator) -> None:
     """READY, GUILD_CREATE, a message and an interaction go through discord.py's parsers."""
     client = discord.Client(intents=discord.Intents.all())
     state = client._connection
-    state.parse_ready(emu.gateway._ready_payload(
-        type("S", (), {"id": "abc"})(), {}))  # type: ignore[arg-type]
+    state.parse_ready(emu.gateway._ready_payload(type("S", (), {"id": "abc"})(), {}))  # type: ignore[arg-type]
     guild_payload = emu.guild.create_payload(bot_id=emu.bot_user.id, all_members=True)
     state.parse_guild_create(guild_payload)
     guild = client.get_guild(emu.guild.id)
@@ -173,10 +188,14 @@ async def test_payloads_parse_in_discord_py(emu: DiscordEmulator) -> None:
     assert perms.attach_files
     assert not audit.permissions_for(guild.get_member(emu.users["alice"].id)).view_channel
     # A user message with an attachment, as MESSAGE_CREATE / REST returns it.
-    sent = await emu.send_user_message("alice", "general", f"hello <@{emu.bot_user.id}>",
-                                       attachments=[("pic.png", png(8, 8))])
-    message = discord.Message(state=state, channel=guild.get_channel(sent.channel_id),
-                              data=emu.state.messages.render(sent))
+    sent = await emu.send_user_message(
+        "alice", "general", f"hello <@{emu.bot_user.id}>", attachments=[("pic.png", png(8, 8))]
+    )
+    message = discord.Message(
+        state=state,
+        channel=guild.get_channel(sent.channel_id),
+        data=emu.state.messages.render(sent),
+    )
     assert message.attachments[0].width == 8
     assert message.mentions[0].id == emu.bot_user.id
     await client.close()
@@ -207,32 +226,61 @@ def png(width: int, height: int) -> bytes:
 async def test_channel_message_rules(emu: DiscordEmulator, http: aiohttp.ClientSession) -> None:
     general = emu.guild.channels["general"].id
     path = f"/channels/{general}/messages"
-    status, first, _ = await call(http, "POST", path, json={
-        "content": f"hi @everyone <@{emu.users['bob'].id}>", "nonce": "42",
-        "enforce_nonce": True, "allowed_mentions": {"parse": ["users"]}})
+    status, first, _ = await call(
+        http,
+        "POST",
+        path,
+        json={
+            "content": f"hi @everyone <@{emu.users['bob'].id}>",
+            "nonce": "42",
+            "enforce_nonce": True,
+            "allowed_mentions": {"parse": ["users"]},
+        },
+    )
     assert status == 200
     assert first["mention_everyone"] is False
     assert [u["username"] for u in first["mentions"]] == ["bob"]
-    status, again, _ = await call(http, "POST", path, json={
-        "content": "hi again", "nonce": "42", "enforce_nonce": True})
+    status, again, _ = await call(
+        http, "POST", path, json={"content": "hi again", "nonce": "42", "enforce_nonce": True}
+    )
     assert again["id"] == first["id"]  # deduplicated
-    status, reply, _ = await call(http, "POST", path, json={
-        "content": "a reply", "message_reference": {"message_id": first["id"]}})
+    status, reply, _ = await call(
+        http,
+        "POST",
+        path,
+        json={"content": "a reply", "message_reference": {"message_id": first["id"]}},
+    )
     assert reply["type"] == 19
     assert reply["referenced_message"]["id"] == first["id"]
-    status, body, _ = await call(http, "POST", path, json={
-        "content": "x", "message_reference": {"message_id": "1"}})
+    status, body, _ = await call(
+        http, "POST", path, json={"content": "x", "message_reference": {"message_id": "1"}}
+    )
     assert body["errors"]["message_reference"]["_errors"][0]["code"] == (
-        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE")
+        "MESSAGE_REFERENCE_UNKNOWN_MESSAGE"
+    )
     assert (await call(http, "POST", path, json={}))[1]["code"] == 50006
-    status, body, _ = await call(http, "POST", path, json={
-        "embeds": [{"description": "d" * 4000}, {"description": "d" * 2001}]})
-    assert body["errors"] == {"embeds": {"_errors": [{
-        "code": "MAX_EMBED_SIZE_EXCEEDED", "message": "Embed size exceeds maximum size of 6000"}]}}
+    status, body, _ = await call(
+        http,
+        "POST",
+        path,
+        json={"embeds": [{"description": "d" * 4000}, {"description": "d" * 2001}]},
+    )
+    assert body["errors"] == {
+        "embeds": {
+            "_errors": [
+                {
+                    "code": "MAX_EMBED_SIZE_EXCEEDED",
+                    "message": "Embed size exceeds maximum size of 6000",
+                }
+            ]
+        }
+    }
     status, body, _ = await call(http, "POST", path, json={"embeds": [{"title": "t"}] * 11})
     assert body["errors"]["embeds"]["_errors"][0]["message"] == "Must be 10 or fewer in length."
-    rows = [{"type": 1, "components": [{"type": 2, "style": 1, "label": "b",
-                                        "custom_id": f"b{i}"}]} for i in range(6)]
+    rows = [
+        {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": f"b{i}"}]}
+        for i in range(6)
+    ]
     status, body, _ = await call(http, "POST", path, json={"content": "x", "components": rows})
     assert body["errors"]["components"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
     for i in range(3):
@@ -245,27 +293,39 @@ async def test_channel_message_rules(emu: DiscordEmulator, http: aiohttp.ClientS
     assert [m["content"] for m in page] == ["a reply", f"hi @everyone <@{emu.users['bob'].id}>"]
 
 
-async def test_permissions_and_upload_limit(emu: DiscordEmulator,
-                                            http: aiohttp.ClientSession) -> None:
+async def test_permissions_and_upload_limit(
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
     bot_role = emu.guild.roles[emu.bot_user.username]
-    muted = emu.guild.add_channel("muted", overwrites=[
-        Overwrite(id=bot_role.id, type=0, deny=SEND_MESSAGES)])
-    status, body, _ = await call(http, "POST", f"/channels/{muted.id}/messages",
-                                 json={"content": "x"})
+    muted = emu.guild.add_channel(
+        "muted", overwrites=[Overwrite(id=bot_role.id, type=0, deny=SEND_MESSAGES)]
+    )
+    status, body, _ = await call(
+        http, "POST", f"/channels/{muted.id}/messages", json={"content": "x"}
+    )
     assert (status, body["code"]) == (403, 50013)
     emu.rules.set_upload_limit(emu.guild, 100)
     form = aiohttp.FormData(quote_fields=False)
-    form.add_field("payload_json", json.dumps({"attachments": [{"id": 0,
-                                                                "filename": "a.bin"}]}),
-                   content_type="application/json")
+    form.add_field(
+        "payload_json",
+        json.dumps({"attachments": [{"id": 0, "filename": "a.bin"}]}),
+        content_type="application/json",
+    )
     form.add_field("files[0]", b"x" * 101, filename="a.bin")
     path = f"/channels/{emu.guild.channels['general'].id}/messages"
     status, body, _ = await call(http, "POST", path, data=form)
     assert (status, body) == (413, {"message": "Request entity too large", "code": 40005})
     form = aiohttp.FormData(quote_fields=False)
-    form.add_field("payload_json", json.dumps({"content": "file", "attachments": [
-        {"id": 0, "filename": "ok.bin", "description": "fits"}]}),
-                   content_type="application/json")
+    form.add_field(
+        "payload_json",
+        json.dumps(
+            {
+                "content": "file",
+                "attachments": [{"id": 0, "filename": "ok.bin", "description": "fits"}],
+            }
+        ),
+        content_type="application/json",
+    )
     form.add_field("files[0]", b"y" * 100, filename="ok.bin")
     status, body, _ = await call(http, "POST", path, data=form)
     assert status == 200
@@ -279,16 +339,23 @@ async def test_permissions_and_upload_limit(emu: DiscordEmulator,
 
 
 async def test_command_overwrite_validation_and_stable_ids(
-        emu: DiscordEmulator, http: aiohttp.ClientSession) -> None:
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
     path = f"/applications/{emu.application_id}/commands"
-    status, body, _ = await call(http, "PUT", path, json=[
-        {"name": "Bad Name", "description": "x", "type": 1}])
+    status, body, _ = await call(
+        http, "PUT", path, json=[{"name": "Bad Name", "description": "x", "type": 1}]
+    )
     assert (status, body["code"]) == (400, 50035)
-    assert body["errors"]["0"]["name"]["_errors"][0]["code"] == (
-        "APPLICATION_COMMAND_INVALID_NAME")
-    commands = [{"name": "one", "description": "first", "type": 1},
-                {"name": "two", "description": "second", "type": 1, "options": [
-                    {"name": "opt", "description": "o", "type": 3, "required": True}]}]
+    assert body["errors"]["0"]["name"]["_errors"][0]["code"] == ("APPLICATION_COMMAND_INVALID_NAME")
+    commands = [
+        {"name": "one", "description": "first", "type": 1},
+        {
+            "name": "two",
+            "description": "second",
+            "type": 1,
+            "options": [{"name": "opt", "description": "o", "type": 3, "required": True}],
+        },
+    ]
     status, first, _ = await call(http, "PUT", path, json=commands)
     status, second, _ = await call(http, "PUT", path, json=commands[1:])
     assert second[0]["id"] == first[1]["id"]

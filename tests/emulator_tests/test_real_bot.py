@@ -9,11 +9,15 @@ from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 
 
 async def test_real_bot_connects_through_the_launcher(tmp_path: Path) -> None:
-    env = {"WANBOT_DATABASE": str(tmp_path / "wanbot.sqlite3"),
-           "WANBOT_MEDIA_DIR": str(tmp_path / "media"), "WANBOT_LOG_LEVEL": "INFO",
-           # run refuses to start without its provider key; nothing is generated here, so
-           # the key points at a closed loopback port.
-           "MULEROUTER_API_KEY": "unused", "MULEROUTER_BASE_URL": "http://127.0.0.1:9"}
+    env = {
+        "WANBOT_DATABASE": str(tmp_path / "wanbot.sqlite3"),
+        "WANBOT_MEDIA_DIR": str(tmp_path / "media"),
+        "WANBOT_LOG_LEVEL": "INFO",
+        # run refuses to start without its provider key; nothing is generated here, so
+        # the key points at a closed loopback port.
+        "MULEROUTER_API_KEY": "unused",
+        "MULEROUTER_BASE_URL": "http://127.0.0.1:9",
+    }
     async with DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as emulator:
         bot = BotProcess(emulator, env=env)
         await bot.start()

@@ -10,8 +10,9 @@ from tests.emulator import BotProcess, DiscordEmulator
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_forced_disconnect_resumes_and_replays(emulator: DiscordEmulator,
-                                                     sample_bot: BotProcess) -> None:
+async def test_forced_disconnect_resumes_and_replays(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     session = await emulator.wait_ready()
     before = emulator.gateway.resumes
     await emulator.gateway.disconnect(code=4000)
@@ -28,15 +29,16 @@ async def test_forced_disconnect_resumes_and_replays(emulator: DiscordEmulator,
     resume = next(p for p in conn.received if p["op"] == 6)["d"]
     assert resume["session_id"] == session.id
     replayed = [t for op, t, _ in conn.sent if op == 0]
-    assert "INTERACTION_CREATE" in replayed[:replayed.index("RESUMED")]
+    assert "INTERACTION_CREATE" in replayed[: replayed.index("RESUMED")]
     sequences = [s for op, _, s in conn.sent if op == 0]
     assert sequences == sorted(sequences)
     assert resume["seq"] + 1 == sequences[0]
     await sample_bot.wait_for_output("SAMPLE RESUMED", 5)
 
 
-async def test_dropped_connection_resumes(emulator: DiscordEmulator,
-                                          sample_bot: BotProcess) -> None:
+async def test_dropped_connection_resumes(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     before = emulator.gateway.resumes
     await emulator.gateway.drop()
     itx = await emulator.slash("bob", "general", "size-pick", {"size": "480*832"})
@@ -44,8 +46,7 @@ async def test_dropped_connection_resumes(emulator: DiscordEmulator,
     assert emulator.gateway.resumes == before + 1
 
 
-async def test_reconnect_request_resumes(emulator: DiscordEmulator,
-                                        sample_bot: BotProcess) -> None:
+async def test_reconnect_request_resumes(emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
     before = emulator.gateway.resumes
     session_id = emulator.gateway.session_id
     await emulator.gateway.request_reconnect()
@@ -56,7 +57,8 @@ async def test_reconnect_request_resumes(emulator: DiscordEmulator,
 
 
 async def test_invalid_session_makes_the_bot_identify_again(
-        emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     # discord.py waits 5 s before any IDENTIFY that is not its first (before_identify_hook).
     old = emulator.gateway.session_id
     await emulator.gateway.invalidate_session(resumable=False)
@@ -67,7 +69,8 @@ async def test_invalid_session_makes_the_bot_identify_again(
 
 
 async def test_sigkill_and_restart_keeps_state_and_buttons(
-        emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("alice", "general", "render", {"prompt": "survives"})
     message = (await itx.followups(1))[0]
     old_session = emulator.gateway.session_id
@@ -85,6 +88,5 @@ async def test_sigkill_and_restart_keeps_state_and_buttons(
     assert emulator.message(message.id).content == "done: survives"
     click = await emulator.click("bob", message, message.custom_ids[0])
     response = await click.response(timeout=5)
-    assert response.data["content"] == (
-        f"again job {itx.id % 100000} for bob pid {sample_bot.pid}")
+    assert response.data["content"] == (f"again job {itx.id % 100000} for bob pid {sample_bot.pid}")
     assert sample_bot.pid != old_pid

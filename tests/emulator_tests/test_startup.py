@@ -10,8 +10,9 @@ from tests.emulator import BotProcess, DiscordEmulator, InteractionRefused
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_startup_rest_calls_then_gateway(emulator: DiscordEmulator,
-                                               sample_bot: BotProcess) -> None:
+async def test_startup_rest_calls_then_gateway(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     first = [(r.method, r.route) for r in emulator.requests[:4]]
     assert first == [
         ("GET", "GET /users/@me"),
@@ -19,12 +20,14 @@ async def test_startup_rest_calls_then_gateway(emulator: DiscordEmulator,
         ("PUT", "PUT /applications/{application_id}/commands"),
         ("PUT", "PUT /applications/{application_id}/guilds/{guild_id}/commands"),
     ]
-    assert all(r.headers.get("Authorization") == f"Bot {emulator.token}"
-               for r in emulator.requests[:4])
+    assert all(
+        r.headers.get("Authorization") == f"Bot {emulator.token}" for r in emulator.requests[:4]
+    )
 
 
-async def test_gateway_handshake_uses_zlib_stream(emulator: DiscordEmulator,
-                                                  sample_bot: BotProcess) -> None:
+async def test_gateway_handshake_uses_zlib_stream(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     conn = emulator.gateway.connection
     assert conn is not None
     assert conn.path == "/ws"
@@ -43,13 +46,15 @@ async def test_gateway_handshake_uses_zlib_stream(emulator: DiscordEmulator,
     assert "Traceback" not in sample_bot.output
 
 
-async def test_command_sync_keeps_the_full_schema(emulator: DiscordEmulator,
-                                                  sample_bot: BotProcess) -> None:
+async def test_command_sync_keeps_the_full_schema(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     put = emulator.requests.matching("PUT /applications/{application_id}/commands")[0]
     assert {c["name"] for c in put.json} >= {"render", "describe", "admin", "size-pick"}
     describe = emulator.command("describe")
-    assert describe["options"] == [{"type": 11, "name": "image", "description": "…",
-                                    "required": True}]
+    assert describe["options"] == [
+        {"type": 11, "name": "image", "description": "…", "required": True}
+    ]
     size = next(o for o in emulator.command("size-pick")["options"] if o["name"] == "size")
     assert size["autocomplete"] is True
     admin = emulator.command("admin")
@@ -59,23 +64,34 @@ async def test_command_sync_keeps_the_full_schema(emulator: DiscordEmulator,
     cancel = jobs["options"][0]
     assert (cancel["type"], cancel["name"]) == (1, "cancel")
     assert [(o["name"], o["type"], o.get("min_value")) for o in cancel["options"]] == [
-        ("job", 4, 1), ("who", 6, None)]
+        ("job", 4, 1),
+        ("who", 6, None),
+    ]
     assert [c["name"] for c in emulator.commands(emulator.guild)] == ["guild-ping"]
     assert emulator.command("guild-ping")["guild_id"] == str(emulator.guild.id)
     assert len({c["id"] for c in emulator.commands()}) == len(emulator.commands())
 
 
-async def test_discord_py_sees_the_default_guild(emulator: DiscordEmulator,
-                                                 sample_bot: BotProcess) -> None:
+async def test_discord_py_sees_the_default_guild(
+    emulator: DiscordEmulator, sample_bot: BotProcess
+) -> None:
     itx = await emulator.slash("alice", "general", "whoami", locale="fr")
     response = await itx.response()
     assert response.type == 4
     assert response.data["flags"] == 64
     text = response.data["content"]
-    for part in ("user=alice", "nsfw=False", "manage_guild=False",
-                 "roles=['@everyone', 'member']", "limit=10485760", "attach=True",
-                 "channels=['audit', 'general', 'nsfw-art']", "members=5", "me=True",
-                 "locale=fr"):
+    for part in (
+        "user=alice",
+        "nsfw=False",
+        "manage_guild=False",
+        "roles=['@everyone', 'member']",
+        "limit=10485760",
+        "attach=True",
+        "channels=['audit', 'general', 'nsfw-art']",
+        "members=5",
+        "me=True",
+        "locale=fr",
+    ):
         assert part in text
     assert itx.original().ephemeral
     staff = await (await emulator.slash("staff", "nsfw-art", "whoami")).response()
@@ -83,10 +99,8 @@ async def test_discord_py_sees_the_default_guild(emulator: DiscordEmulator,
     assert "manage_guild=True" in staff.data["content"]
 
 
-async def test_interaction_payload_shape(emulator: DiscordEmulator,
-                                         sample_bot: BotProcess) -> None:
-    itx = await emulator.slash("staff", "general", "admin jobs cancel",
-                               {"job": 7, "who": "bob"})
+async def test_interaction_payload_shape(emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
+    itx = await emulator.slash("staff", "general", "admin jobs cancel", {"job": 7, "who": "bob"})
     response = await itx.response()
     assert response.data["content"] == "cancelled 7 for bob"
     payload = itx.payload
@@ -99,7 +113,8 @@ async def test_interaction_payload_shape(emulator: DiscordEmulator,
     data = payload["data"]
     assert data["options"][0]["options"][0]["options"] == [
         {"type": 4, "name": "job", "value": 7},
-        {"type": 6, "name": "who", "value": str(emulator.users["bob"].id)}]
+        {"type": 6, "name": "who", "value": str(emulator.users["bob"].id)},
+    ]
     assert str(emulator.users["bob"].id) in data["resolved"]["members"]
 
 
@@ -124,8 +139,7 @@ async def test_guild_command(emulator: DiscordEmulator, sample_bot: BotProcess) 
     assert message.data["interaction_metadata"]["user"]["username"] == "bob"
 
 
-async def test_unknown_route_is_recorded(emulator: DiscordEmulator,
-                                         sample_bot: BotProcess) -> None:
+async def test_unknown_route_is_recorded(emulator: DiscordEmulator, sample_bot: BotProcess) -> None:
     general = emulator.guild.channels["general"]
     itx = await emulator.slash("alice", general, "pins")
     response = await itx.response()

@@ -59,8 +59,15 @@ from bot.jobs.store import Job, Limits
 from bot.providers import PollResult
 from tests.jobs.support import EngineParts, build_engine
 
-PHASES = ("created", "claimed", "after_submit", "polling", "succeeded", "after_post",
-          "after_notice")
+PHASES = (
+    "created",
+    "claimed",
+    "after_submit",
+    "polling",
+    "succeeded",
+    "after_post",
+    "after_notice",
+)
 EXIT_CRASH_NOT_REACHED = 3
 NO_LIMITS = Limits(max_concurrent_per_user=None)
 
@@ -78,8 +85,9 @@ def die(phase: str, **fields: Any) -> NoReturn:
     raise AssertionError("unreachable: SIGKILL is not deliverable to a running process?")
 
 
-def install_crash(parts: EngineParts, phase: str, submitted: asyncio.Event, expected: int,
-                  polls_per_job: int) -> None:
+def install_crash(
+    parts: EngineParts, phase: str, submitted: asyncio.Event, expected: int, polls_per_job: int
+) -> None:
     """Wrap the real store, client and deliverer so the process dies at ``phase``."""
     store = parts.store
     client = parts.providers.get(ProviderName.MULEROUTER)
@@ -125,8 +133,9 @@ def install_crash(parts: EngineParts, phase: str, submitted: asyncio.Event, expe
     elif phase == "succeeded":
         real_succeeded = store.mark_succeeded
 
-        async def mark_succeeded(job_id: int, urls: Sequence[str], billed: Decimal | None,
-                                 now: float, **kwargs: Any) -> bool:
+        async def mark_succeeded(
+            job_id: int, urls: Sequence[str], billed: Decimal | None, now: float, **kwargs: Any
+        ) -> bool:
             await submitted.wait()
             moved = await real_succeeded(job_id, urls, billed, now, **kwargs)
             if moved:
@@ -179,8 +188,7 @@ async def run(args: argparse.Namespace) -> int:
         overrides["requests_per_second"] = args.rps
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        parts = await build_engine(args.base_url, folder, session, speed=args.speed,
-                                   **overrides)
+        parts = await build_engine(args.base_url, folder, session, speed=args.speed, **overrides)
         try:
             return await _drive(parts, args)
         finally:
@@ -200,8 +208,9 @@ async def _drive(parts: EngineParts, args: argparse.Namespace) -> int:
     spec = spec_for(args.model, ProviderName.MULEROUTER)
     for number in range(args.submit):
         request = spec.parse({"prompt": f"crash safety job {number}"})
-        await engine.submit(user_id=1, guild_id=None, channel_id=None, spec=spec,
-                            request=request, limits=NO_LIMITS)
+        await engine.submit(
+            user_id=1, guild_id=None, channel_id=None, spec=spec, request=request, limits=NO_LIMITS
+        )
     submitted.set()
 
     if args.serve:
@@ -212,13 +221,23 @@ async def _drive(parts: EngineParts, args: argparse.Namespace) -> int:
         await asyncio.sleep(0)  # stop() has begun: the engine takes no new jobs
         refused = False
         try:
-            await engine.submit(user_id=1, guild_id=None, channel_id=None, spec=spec,
-                                request=spec.parse({"prompt": "too late"}), limits=NO_LIMITS)
+            await engine.submit(
+                user_id=1,
+                guild_id=None,
+                channel_id=None,
+                spec=spec,
+                request=spec.parse({"prompt": "too late"}),
+                limits=NO_LIMITS,
+            )
         except EngineStopping:
             refused = True
         await stopping
-        emit("stopped", seconds=round(time.monotonic() - began, 3), refused_new_job=refused,
-             **await summary(parts))
+        emit(
+            "stopped",
+            seconds=round(time.monotonic() - began, 3),
+            refused_new_job=refused,
+            **await summary(parts),
+        )
         return 0
 
     while True:  # the engine has no "idle" event: look at the database
@@ -234,22 +253,38 @@ async def _drive(parts: EngineParts, args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.jobs.harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.jobs.harness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--base-url", required=True, help="the simulator's base URL")
     parser.add_argument("--folder", required=True, help="database, posts and media folder")
-    parser.add_argument("--speed", type=float, required=True,
-                        help="the simulator's speed (scales the engine's poll plan)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        required=True,
+        help="the simulator's speed (scales the engine's poll plan)",
+    )
     parser.add_argument("--submit", type=int, default=0, metavar="N", help="jobs to submit")
     parser.add_argument("--model", default="wan2.2-t2v-plus", help="MuleRouter model id")
     parser.add_argument("--crash-at", choices=PHASES, help="SIGKILL this process at a phase")
-    parser.add_argument("--crash-polls", type=int, default=2, metavar="K",
-                        help="polling: die once every job was polled K times (default 2)")
-    parser.add_argument("--rps", type=float, help="provider requests per second (default: "
-                        "the engine's)")
+    parser.add_argument(
+        "--crash-polls",
+        type=int,
+        default=2,
+        metavar="K",
+        help="polling: die once every job was polled K times (default 2)",
+    )
+    parser.add_argument(
+        "--rps", type=float, help="provider requests per second (default: the engine's)"
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--until-idle", action="store_true",
-                      help="exit 0 when every job is final and every post delivered")
+    mode.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="exit 0 when every job is final and every post delivered",
+    )
     mode.add_argument("--serve", action="store_true", help="run until SIGTERM")
     args = parser.parse_args(argv)
     if args.crash_at and args.serve:
@@ -259,8 +294,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(run(args))
     return 130

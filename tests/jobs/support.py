@@ -47,16 +47,29 @@ class FileDeliverer:
         return None
 
     async def deliver_result(self, job: Job, files: Sequence[Path]) -> list[int]:
-        return [self._post(job, DeliveryKind.RESULT, {
-            "files": [file.name for file in files],
-            "sizes": [file.stat().st_size for file in files],
-            "links": [] if files else list(job.result_urls),
-        })]
+        return [
+            self._post(
+                job,
+                DeliveryKind.RESULT,
+                {
+                    "files": [file.name for file in files],
+                    "sizes": [file.stat().st_size for file in files],
+                    "links": [] if files else list(job.result_urls),
+                },
+            )
+        ]
 
     async def deliver_notice(self, job: Job) -> list[int]:
-        return [self._post(job, DeliveryKind.NOTICE, {
-            "error_code": job.error_code, "error_message": job.error_message,
-        })]
+        return [
+            self._post(
+                job,
+                DeliveryKind.NOTICE,
+                {
+                    "error_code": job.error_code,
+                    "error_message": job.error_message,
+                },
+            )
+        ]
 
     async def job_changed(self, job: Job) -> None:
         self.changes.append((job.id, job.state.value))
@@ -66,8 +79,15 @@ class FileDeliverer:
             self.fail_next -= 1
             raise DeliveryFailed("simulated posting failure")
         message_id = len(self.posts()) + 1
-        line = json.dumps({"job_id": job.id, "kind": kind.value, "message_id": message_id,
-                           "state": job.state.value, **extra})
+        line = json.dumps(
+            {
+                "job_id": job.id,
+                "kind": kind.value,
+                "message_id": message_id,
+                "state": job.state.value,
+                **extra,
+            }
+        )
         with self.path.open("a") as handle:
             handle.write(line + "\n")
             handle.flush()
@@ -94,26 +114,40 @@ def fast_engine_config(media_dir: Path, speed: float, **overrides: Any) -> Engin
         "outbox_retry_seconds": 0.05,
         "download_retry_seconds": 0.01,
         "history_refresh_seconds": 0.0,
-        "expected_seconds": {model: seconds / speed for model, seconds in
-                             DEFAULT_DURATIONS.items()},
+        "expected_seconds": {
+            model: seconds / speed for model, seconds in DEFAULT_DURATIONS.items()
+        },
     }
     values.update(overrides)
     return EngineConfig(**values)
 
 
-async def build_engine(base_url: str, folder: Path, session: aiohttp.ClientSession, *,
-                       speed: float, **config: Any) -> EngineParts:
+async def build_engine(
+    base_url: str, folder: Path, session: aiohttp.ClientSession, *, speed: float, **config: Any
+) -> EngineParts:
     """A real engine on a real SQLite file in ``folder``, talking to the simulator."""
     settings = load_settings(
-        mulerouter_base_url=base_url, vtrix_base_url=base_url,
-        mulerouter_api_key=DEFAULT_MULEROUTER_KEY, vtrix_api_key=DEFAULT_VTRIX_KEY,
-        http_timeout=5.0, _env_file=None,
+        mulerouter_base_url=base_url,
+        vtrix_base_url=base_url,
+        mulerouter_api_key=DEFAULT_MULEROUTER_KEY,
+        vtrix_api_key=DEFAULT_VTRIX_KEY,
+        http_timeout=5.0,
+        _env_file=None,
     )
     store = await Store.open(folder / "wanbot.sqlite3")
-    providers = Providers(settings, session,
-                          create_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
-                          poll_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
+    providers = Providers(
+        settings,
+        session,
+        create_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+        poll_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+    )
     deliverer = FileDeliverer(folder / "posts.jsonl")
-    engine = JobEngine(store, providers, PriceTable(), deliverer, session,
-                       fast_engine_config(folder / "media", speed, **config))
+    engine = JobEngine(
+        store,
+        providers,
+        PriceTable(),
+        deliverer,
+        session,
+        fast_engine_config(folder / "media", speed, **config),
+    )
     return EngineParts(engine, store, deliverer, providers)

@@ -92,11 +92,20 @@ class Harness:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             return await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.jobs.harness",
-                "--base-url", self.simulator.base_url, "--folder", str(self.folder),
-                "--speed", str(self.speed), *args,
-                cwd=REPO_ROOT, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=log,
+                sys.executable,
+                "-m",
+                "tests.jobs.harness",
+                "--base-url",
+                self.simulator.base_url,
+                "--folder",
+                str(self.folder),
+                "--speed",
+                str(self.speed),
+                *args,
+                cwd=REPO_ROOT,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
             )
 
     async def run(self, *args: str, limit: float = RUN_TIMEOUT) -> Run:
@@ -120,13 +129,15 @@ def parse_events(out: bytes) -> list[dict[str, Any]]:
     return events
 
 
-async def read_event(process: asyncio.subprocess.Process, name: str,
-                     within: float = RUN_TIMEOUT) -> dict[str, Any]:
+async def read_event(
+    process: asyncio.subprocess.Process, name: str, within: float = RUN_TIMEOUT
+) -> dict[str, Any]:
     assert process.stdout is not None
     deadline = time.monotonic() + within
     while True:
-        line = await asyncio.wait_for(process.stdout.readline(),
-                                      max(deadline - time.monotonic(), 0.01))
+        line = await asyncio.wait_for(
+            process.stdout.readline(), max(deadline - time.monotonic(), 0.01)
+        )
         if not line:
             raise AssertionError(f"harness exited ({process.returncode}) before {name!r}")
         with contextlib.suppress(ValueError):
@@ -168,18 +179,23 @@ async def snapshot(folder: Path) -> Snapshot:
     """The database and the posts file, read without writing anything."""
     async with aiosqlite.connect(folder / DB_NAME) as db:
         db.row_factory = sqlite3.Row
-        jobs = {row["id"]: Job.from_row(row)
-                for row in await db.execute_fetchall("SELECT * FROM jobs ORDER BY id")}
-        outbox = {(row["job_id"], row["kind"]): row
-                  for row in await db.execute_fetchall("SELECT * FROM outbox ORDER BY id")}
+        jobs = {
+            row["id"]: Job.from_row(row)
+            for row in await db.execute_fetchall("SELECT * FROM jobs ORDER BY id")
+        }
+        outbox = {
+            (row["job_id"], row["kind"]): row
+            for row in await db.execute_fetchall("SELECT * FROM outbox ORDER BY id")
+        }
         ledger: dict[int, list[str]] = {job_id: [] for job_id in jobs}
         for row in await db.execute_fetchall("SELECT job_id, entry FROM ledger ORDER BY id"):
             ledger[row["job_id"]].append(row["entry"])
     return Snapshot(jobs, outbox, ledger, FileDeliverer(folder / POSTS_NAME).posts())
 
 
-async def wait_for_db(folder: Path, condition: Callable[[Counter[str]], bool],
-                      within: float) -> Counter[str]:
+async def wait_for_db(
+    folder: Path, condition: Callable[[Counter[str]], bool], within: float
+) -> Counter[str]:
     """Poll the job states of a live process's database until ``condition`` holds."""
     deadline = time.monotonic() + within
     async with aiosqlite.connect(folder / DB_NAME) as db:
@@ -195,13 +211,17 @@ async def wait_for_db(folder: Path, condition: Callable[[Counter[str]], bool],
 
 
 def creates(simulator: SimulatorServer) -> list[RecordedRequest]:
-    return [r for r in simulator.state.requests
-            if r.method == "POST" and r.path.endswith("/generation")]
+    return [
+        r for r in simulator.state.requests if r.method == "POST" and r.path.endswith("/generation")
+    ]
 
 
 def polls(simulator: SimulatorServer, since: float = 0.0) -> list[RecordedRequest]:
-    return [r for r in simulator.state.requests
-            if r.method == "GET" and "/generation/" in r.path and r.at >= since]
+    return [
+        r
+        for r in simulator.state.requests
+        if r.method == "GET" and "/generation/" in r.path and r.at >= since
+    ]
 
 
 async def settle() -> None:
@@ -274,7 +294,9 @@ PHASES = ("created", "claimed", "after_submit", "polling", "succeeded", "after_p
 
 @pytest.mark.parametrize("phase", PHASES)
 async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_reports(
-    make_simulator: MakeSimulator, tmp_path: Path, phase: str,
+    make_simulator: MakeSimulator,
+    tmp_path: Path,
+    phase: str,
 ) -> None:
     simulator = await make_simulator(speed=SPEED)
     harness = Harness(simulator, tmp_path, SPEED)
@@ -299,7 +321,8 @@ async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_repor
     # a job that was claimed: those caught mid-create are reported, never resent.
     assert len(creates(simulator)) == sent_before + len(not_claimed), (
         f"creates: {sent_before} before the crash, {len(creates(simulator))} in all; "
-        f"{len(not_claimed)} jobs were never claimed")
+        f"{len(not_claimed)} jobs were never claimed"
+    )
     expect = Expect(delivered=set(before.jobs) - caught, unknown=caught)
     assert_all_accounted_for(after, expect, simulator)
 
@@ -327,7 +350,8 @@ async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_repor
         resumed = polls(simulator, since=second.started)
         assert {r.task_id for r in resumed} == task_ids, "every running job polled again"
         assert resumed[0].at - second.started < RESUME_SECONDS, (
-            f"first poll {resumed[0].at - second.started:.2f}s after the restart began")
+            f"first poll {resumed[0].at - second.started:.2f}s after the restart began"
+        )
         print(f"first poll {resumed[0].at - second.started:.2f}s after the restart began")
     elif phase == "succeeded":
         # The result was found and queued, not delivered: the restart delivers it.
@@ -354,7 +378,8 @@ async def test_sigkill_at_each_phase_then_restart_delivers_exactly_once_or_repor
 
 
 async def test_two_crashes_in_a_row_still_report_exactly_once(
-    make_simulator: MakeSimulator, tmp_path: Path,
+    make_simulator: MakeSimulator,
+    tmp_path: Path,
 ) -> None:
     """Killed mid-create, then killed again right after the restart posted the notice about
     it: the third run records that notice instead of posting it again."""
@@ -384,7 +409,8 @@ async def test_two_crashes_in_a_row_still_report_exactly_once(
     assert third.returncode == 0, third.describe()
     after = await snapshot(tmp_path)
     assert_all_accounted_for(
-        after, Expect(delivered=set(after.jobs) - caught, unknown=caught), simulator)
+        after, Expect(delivered=set(after.jobs) - caught, unknown=caught), simulator
+    )
     assert after.outbox[(crash["job_id"], "notice")]["attempts"] == 2
     assert len(creates(simulator)) == sent_before + len(not_claimed), "a create was resent"
 
@@ -393,7 +419,8 @@ async def test_two_crashes_in_a_row_still_report_exactly_once(
 
 
 async def test_sigterm_stops_within_10s_persists_state_and_loses_nothing(
-    make_simulator: MakeSimulator, tmp_path: Path,
+    make_simulator: MakeSimulator,
+    tmp_path: Path,
 ) -> None:
     speed = 30.0  # a job takes about 3 s: mid-flight when the signal comes
     jobs = 5
@@ -458,7 +485,8 @@ async def test_sigterm_stops_within_10s_persists_state_and_loses_nothing(
 
 
 async def test_restart_resumes_polling_of_200_running_jobs_within_seconds(
-    make_simulator: MakeSimulator, tmp_path: Path,
+    make_simulator: MakeSimulator,
+    tmp_path: Path,
 ) -> None:
     jobs = 200
     rps = 100  # the restart polls at 100 requests a second (the engine's default is 20)
@@ -466,8 +494,9 @@ async def test_restart_resumes_polling_of_200_running_jobs_within_seconds(
     simulator = await make_simulator(speed=speed)
     harness = Harness(simulator, tmp_path, speed)
 
-    first = await harness.run("--submit", str(jobs), "--crash-at", "polling", "--crash-polls",
-                              "1", "--rps", "1000")
+    first = await harness.run(
+        "--submit", str(jobs), "--crash-at", "polling", "--crash-polls", "1", "--rps", "1000"
+    )
     assert first.returncode == -signal.SIGKILL, first.describe()
     await settle()
     before = await snapshot(tmp_path)
@@ -511,7 +540,9 @@ async def test_restart_resumes_polling_of_200_running_jobs_within_seconds(
 
 @pytest.mark.timeout(30)
 async def test_same_image_submitted_while_another_job_is_accepted_keeps_its_input(
-    make_simulator: MakeSimulator, tmp_path: Path, png_data_uri: Callable[[int, int], str],
+    make_simulator: MakeSimulator,
+    tmp_path: Path,
+    png_data_uri: Callable[[int, int], str],
 ) -> None:
     simulator = await make_simulator(speed=SPEED)
     async with aiohttp.ClientSession() as session:
@@ -541,12 +572,22 @@ async def test_same_image_submitted_while_another_job_is_accepted_keeps_its_inpu
         try:
             image = png_data_uri(640, 640)
             limits = Limits(max_concurrent_per_user=None)
-            await engine.submit(user_id=1, guild_id=None, channel_id=None, spec=spec,
-                                request=spec.parse({"prompt": "first", "image": image}),
-                                limits=limits)
+            await engine.submit(
+                user_id=1,
+                guild_id=None,
+                channel_id=None,
+                spec=spec,
+                request=spec.parse({"prompt": "first", "image": image}),
+                limits=limits,
+            )
             second = await engine.submit(
-                user_id=1, guild_id=None, channel_id=None, spec=spec,
-                request=spec.parse({"prompt": "second", "image": image}), limits=limits)
+                user_id=1,
+                guild_id=None,
+                channel_id=None,
+                spec=spec,
+                request=spec.parse({"prompt": "second", "image": image}),
+                limits=limits,
+            )
             for _ in range(200):
                 job = await store.get_job(second.id)
                 assert job is not None

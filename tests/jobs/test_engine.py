@@ -62,11 +62,11 @@ class Engines:
         self.session = session
         self._open: list[EngineParts] = []
 
-    async def build(self, sim: SimulatorServer, *, start: bool = True,
-                    **config: Any) -> EngineParts:
+    async def build(
+        self, sim: SimulatorServer, *, start: bool = True, **config: Any
+    ) -> EngineParts:
         config.setdefault("default_limits", NO_LIMITS)
-        parts = await build_engine(sim.base_url, self.folder, self.session, speed=SPEED,
-                                   **config)
+        parts = await build_engine(sim.base_url, self.folder, self.session, speed=SPEED, **config)
         self._open.append(parts)
         if start:
             await parts.engine.start()
@@ -87,8 +87,9 @@ class Engines:
 
 
 @pytest.fixture
-async def engines(tmp_path: Path, make_simulator: MakeSimulator,
-                  sim_session: aiohttp.ClientSession) -> AsyncIterator[Engines]:
+async def engines(
+    tmp_path: Path, make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession
+) -> AsyncIterator[Engines]:
     # Depends on make_simulator and sim_session so that engines stop before either goes away.
     built = Engines(tmp_path, sim_session)
     try:
@@ -97,8 +98,9 @@ async def engines(tmp_path: Path, make_simulator: MakeSimulator,
         await built.close_all()
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], what: str,
-                     within: float = 10.0) -> None:
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], what: str, within: float = 10.0
+) -> None:
     deadline = time.monotonic() + within
     while not await predicate():
         if time.monotonic() > deadline:
@@ -110,8 +112,7 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def wait_job(parts: EngineParts, job_id: int, *states: JobState,
-                   within: float = 10.0) -> Job:
+async def wait_job(parts: EngineParts, job_id: int, *states: JobState, within: float = 10.0) -> Job:
     seen: list[Job] = []
 
     async def reached() -> bool:
@@ -154,8 +155,11 @@ def creates(sim: SimulatorServer) -> list[RecordedRequest]:
 
 
 def polls_of(sim: SimulatorServer, task_id: str) -> list[RecordedRequest]:
-    return [r for r in sim.state.requests if r.method == "GET" and r.provider is not None
-            and r.path.endswith(task_id)]
+    return [
+        r
+        for r in sim.state.requests
+        if r.method == "GET" and r.provider is not None and r.path.endswith(task_id)
+    ]
 
 
 def input_hashes(job: Job) -> list[str]:
@@ -184,11 +188,19 @@ def body_for(spec: ModelSpec, png: PngUri, prompt: str = "a lighthouse at dusk")
     return {"prompt": prompt, "image": png(400, 400), "resolution": "480P"}
 
 
-async def submit(parts: EngineParts, spec: ModelSpec, png: PngUri, *, user_id: int = 1,
-                 prompt: str = "a lighthouse at dusk", **fields: Any) -> Job:
+async def submit(
+    parts: EngineParts,
+    spec: ModelSpec,
+    png: PngUri,
+    *,
+    user_id: int = 1,
+    prompt: str = "a lighthouse at dusk",
+    **fields: Any,
+) -> Job:
     request = spec.parse({**body_for(spec, png, prompt), **fields})
-    return await parts.engine.submit(user_id=user_id, guild_id=GUILD, channel_id=CHANNEL,
-                                     spec=spec, request=request)
+    return await parts.engine.submit(
+        user_id=user_id, guild_id=GUILD, channel_id=CHANNEL, spec=spec, request=request
+    )
 
 
 def results_folder(parts: EngineParts, job_id: int) -> Path:
@@ -210,8 +222,9 @@ ENDPOINTS = {
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-async def test_lifecycle_of_every_endpoint(engines: Engines, make_simulator: MakeSimulator,
-                                           png_data_uri: PngUri, endpoint: str) -> None:
+async def test_lifecycle_of_every_endpoint(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri, endpoint: str
+) -> None:
     spec, estimate, suffixes = ENDPOINTS[endpoint]
     sim = await make_simulator(speed=SPEED)
     parts = await engines.build(sim)
@@ -268,7 +281,8 @@ async def test_lifecycle_of_every_endpoint(engines: Engines, make_simulator: Mak
 
 
 async def test_vtrix_billed_cost_replaces_the_estimate_exactly(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     parts = await engines.build(sim)
     # Our price list says $0.03 a second; the provider bills its own $0.014 a second.
@@ -280,18 +294,22 @@ async def test_vtrix_billed_cost_replaces_the_estimate_exactly(
     assert task.cost == Decimal("0.070")
     assert done.billed_cost == Decimal("0.07")
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.15"), False), ("settle", Decimal("-0.08"), True)]
+        ("reserve", Decimal("0.15"), False),
+        ("settle", Decimal("-0.08"), True),
+    ]
     assert await parts.store.ledger_total(user_id=1) == task.cost
 
 
 async def test_concurrent_submissions_through_the_engine_take_exactly_the_room(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     limits = Limits(max_concurrent_per_user=None, user_daily_budget=Decimal("0.50"))
     parts = await engines.build(sim, default_limits=limits)
     outcomes = await asyncio.gather(
         *(submit(parts, T2V, png_data_uri, prompt=f"scene {i}") for i in range(20)),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     accepted = [o for o in outcomes if isinstance(o, Job)]
     refused = [o for o in outcomes if isinstance(o, ReservationRefused)]
     assert (len(accepted), len(refused)) == (5, 15)  # $0.10 each against $0.50
@@ -309,15 +327,21 @@ async def test_concurrent_submissions_through_the_engine_take_exactly_the_room(
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "status"), [(FaultKind.RATE_LIMIT, 429),
-                                              (FaultKind.UNAVAILABLE, 503)], ids=str)
+@pytest.mark.parametrize(
+    ("kind", "status"), [(FaultKind.RATE_LIMIT, 429), (FaultKind.UNAVAILABLE, 503)], ids=str
+)
 async def test_transient_create_refusal_requeues_and_delivers_later(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri,
-        kind: FaultKind, status: int) -> None:
+    engines: Engines,
+    make_simulator: MakeSimulator,
+    png_data_uri: PngUri,
+    kind: FaultKind,
+    status: int,
+) -> None:
     sim = await make_simulator(speed=SPEED)
     # Both tries of the provider client's first attempt are refused: the engine requeues.
-    sim.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2,
-                                        retry_after=0))
+    sim.state.push_faults(
+        ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2, retry_after=0)
+    )
     parts = await engines.build(sim, submit_retry_seconds=0.4)
     job = await submit(parts, I2V, png_data_uri)
     (sha,) = input_hashes(job)
@@ -336,14 +360,20 @@ async def test_transient_create_refusal_requeues_and_delivers_later(
     assert len(parts.deliverer.posts()) == 1
     assert not parts.engine.inputs.path(sha).exists()
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal(0), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal(0), False),
+    ]
 
 
 async def test_create_refused_on_every_attempt_fails_and_releases(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
-    sim.state.push_faults(ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE,
-                                        count=100, retry_after=0))
+    sim.state.push_faults(
+        ScriptedFault(
+            kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE, count=100, retry_after=0
+        )
+    )
     parts = await engines.build(sim, max_submit_attempts=3)
     job = await submit(parts, T2V, png_data_uri)
     failed = await wait_job(parts, job.id, JobState.FAILED)
@@ -353,14 +383,17 @@ async def test_create_refused_on_every_attempt_fails_and_releases(
     assert len(creates(sim)) == 6  # three engine attempts of two tries each
     assert sim.state.tasks == {}
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.10"), False), ("release", Decimal("-0.10"), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("release", Decimal("-0.10"), False),
+    ]
     (notice,) = parts.deliverer.posts()
     assert (notice["kind"], notice["state"]) == ("notice", "failed")
     assert notice["error_message"] == RateLimited.user_message
 
 
 async def test_definite_refusal_fails_releases_and_tells_the_member(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, balance=Decimal(0))
     parts = await engines.build(sim)
     job = await submit(parts, I2V, png_data_uri)
@@ -370,7 +403,9 @@ async def test_definite_refusal_fails_releases_and_tells_the_member(
     assert [r.status for r in creates(sim)] == [402]  # a refusal is never retried
     assert sim.state.tasks == {}
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("release", Decimal("-0.50"), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
     assert await parts.store.ledger_total() == Decimal(0)
     (notice,) = parts.deliverer.posts()
     assert (notice["job_id"], notice["kind"], notice["state"]) == (job.id, "notice", "failed")
@@ -379,15 +414,17 @@ async def test_definite_refusal_fails_releases_and_tells_the_member(
     assert "nothing was charged" in notice["error_message"]
 
 
-@pytest.mark.parametrize("kind", [FaultKind.SERVER_ERROR, FaultKind.DROP, FaultKind.MALFORMED],
-                         ids=str)
+@pytest.mark.parametrize(
+    "kind", [FaultKind.SERVER_ERROR, FaultKind.DROP, FaultKind.MALFORMED], ids=str
+)
 async def test_unknown_submission_outcome_is_reported_and_never_resent(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri,
-        kind: FaultKind) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri, kind: FaultKind
+) -> None:
     sim = await make_simulator(speed=SPEED)
     # The task is created upstream (and billed), then the answer is lost.
-    sim.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.CREATE,
-                                        phase=FaultPhase.AFTER))
+    sim.state.push_faults(
+        ScriptedFault(kind=kind, target=FaultTarget.CREATE, phase=FaultPhase.AFTER)
+    )
     parts = await engines.build(sim)
     job = await submit(parts, T2V, png_data_uri)
     unknown = await wait_job(parts, job.id, JobState.SUBMISSION_UNKNOWN)
@@ -413,10 +450,12 @@ async def test_unknown_submission_outcome_is_reported_and_never_resent(
 
 
 async def test_stop_during_a_create_becomes_unknown_at_the_next_start(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
-    sim.state.push_faults(ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE,
-                                        seconds=5.0))
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=5.0)
+    )
     parts = await engines.build(sim)
     job = await submit(parts, T2V, png_data_uri)
     await wait_job(parts, job.id, JobState.SUBMITTING)
@@ -441,7 +480,8 @@ async def test_stop_during_a_create_becomes_unknown_at_the_next_start(
 
 
 async def test_provider_task_failure_fails_releases_and_gives_the_reason(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, failure_rate=1.0)
     parts = await engines.build(sim)
     job = await submit(parts, T2V, png_data_uri)
@@ -452,7 +492,9 @@ async def test_provider_task_failure_fails_releases_and_gives_the_reason(
     assert failed.error_code == str(task.error.code)
     assert task.error.detail in (failed.error_message or "")
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.10"), False), ("release", Decimal("-0.10"), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("release", Decimal("-0.10"), False),
+    ]
     (notice,) = parts.deliverer.posts()
     assert (notice["kind"], notice["state"]) == ("notice", "failed")
     assert task.error.detail in notice["error_message"]
@@ -460,7 +502,8 @@ async def test_provider_task_failure_fails_releases_and_gives_the_reason(
 
 
 async def test_deadline_times_out_releases_and_tells_the_member(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 2000.0})  # ~10 s
     parts = await engines.build(sim, video_deadline=0.6)
     job = await submit(parts, T2V, png_data_uri)
@@ -473,21 +516,28 @@ async def test_deadline_times_out_releases_and_tells_the_member(
     task = sim.state.tasks[timed_out.task_id or ""]
     assert time.monotonic() < task.finishes_at  # upstream was still working
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.10"), False), ("release", Decimal("-0.10"), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("release", Decimal("-0.10"), False),
+    ]
     (notice,) = parts.deliverer.posts()
     assert (notice["kind"], notice["state"], notice["error_code"]) == (
-        "notice", "timed_out", "timed_out")
+        "notice",
+        "timed_out",
+        "timed_out",
+    )
     polls = len(polls_of(sim, task.id))
     await asyncio.sleep(0.3)
     assert len(polls_of(sim, task.id)) == polls  # no more looks after the deadline
 
 
 async def test_cancel_before_submission_sends_nothing_and_releases(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     # One request at a time, and the first create is slow: the second job waits in "created".
-    sim.state.push_faults(ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE,
-                                        seconds=0.6))
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.6)
+    )
     parts = await engines.build(sim, max_concurrent_requests=1)
     first = await submit(parts, T2V, png_data_uri, prompt="the first job")
     await wait_until(lambda: _true(len(creates(sim)) == 1), "the first create")
@@ -499,7 +549,9 @@ async def test_cancel_before_submission_sends_nothing_and_releases(
     cancelled = await wait_job(parts, second.id, JobState.CANCELLED)
     assert cancelled.error_message == "cancelled by 2"
     assert await parts.store.ledger_entries(second.id) == [
-        ("reserve", Decimal("0.10"), False), ("release", Decimal("-0.10"), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("release", Decimal("-0.10"), False),
+    ]
     assert parts.engine.eta(cancelled) is None
 
     await wait_delivered(parts, first.id)
@@ -507,14 +559,17 @@ async def test_cancel_before_submission_sends_nothing_and_releases(
     assert [r.body["prompt"] for r in creates(sim)] == ["the first job"]
     assert len(sim.state.tasks) == 1
     assert [(p["job_id"], p["kind"]) for p in parts.deliverer.posts()] == [
-        (second.id, "notice"), (first.id, "result")]
+        (second.id, "notice"),
+        (first.id, "result"),
+    ]
     final = await parts.store.get_job(second.id)
     assert final is not None
     assert (final.state, final.task_id, final.submit_attempts) == (JobState.CANCELLED, None, 0)
 
 
 async def test_cancel_while_running_keeps_the_charge_and_posts_no_result(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 200.0})  # ~1 s
     parts = await engines.build(sim)
     job = await submit(parts, T2V, png_data_uri)
@@ -524,14 +579,15 @@ async def test_cancel_while_running_keeps_the_charge_and_posts_no_result(
     polls_at_cancel = len(polls_of(sim, task.id))
     cancelled = await wait_job(parts, job.id, JobState.CANCELLED)
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.10"), False), ("settle", Decimal(0), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("settle", Decimal(0), False),
+    ]
     assert await parts.store.ledger_total() == Decimal("0.10")  # the provider still bills
 
     # Let the upstream task finish: nothing more happens to the job.
     await asyncio.sleep(max(task.finishes_at - time.monotonic(), 0) + 0.3)
     await wait_quiet(parts)
-    assert [(p["kind"], p["state"]) for p in parts.deliverer.posts()] == [
-        ("notice", "cancelled")]
+    assert [(p["kind"], p["state"]) for p in parts.deliverer.posts()] == [("notice", "cancelled")]
     after = await parts.store.get_job(job.id)
     assert after == cancelled
     assert len(polls_of(sim, task.id)) <= polls_at_cancel + 1  # at most one already in flight
@@ -539,7 +595,8 @@ async def test_cancel_while_running_keeps_the_charge_and_posts_no_result(
 
 
 async def test_task_the_provider_no_longer_knows_fails_and_releases(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 400.0})  # ~2 s
     parts = await engines.build(sim, poll_not_found_limit=2)
     job = await submit(parts, T2V, png_data_uri)
@@ -548,10 +605,11 @@ async def test_task_the_provider_no_longer_knows_fails_and_releases(
     failed = await wait_job(parts, job.id, JobState.FAILED)
     await wait_quiet(parts)
     assert failed.error_code == "task_lost"
-    assert [r.status for r in polls_of(sim, running.task_id or "") if r.status == 404] == [
-        404, 404]
+    assert [r.status for r in polls_of(sim, running.task_id or "") if r.status == 404] == [404, 404]
     assert await parts.store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.10"), False), ("release", Decimal("-0.10"), False)]
+        ("reserve", Decimal("0.10"), False),
+        ("release", Decimal("-0.10"), False),
+    ]
     (notice,) = parts.deliverer.posts()
     assert (notice["kind"], notice["error_code"]) == ("notice", "task_lost")
     assert "no longer knows this task" in notice["error_message"]
@@ -563,15 +621,15 @@ async def test_task_the_provider_no_longer_knows_fails_and_releases(
 
 
 async def test_transient_poll_errors_do_not_fail_the_job(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     # Each look is tried twice by the client: two looks fail outright, a third recovers.
     sim.state.push_faults(
         ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.POLL, count=2),
         ScriptedFault(kind=FaultKind.DROP, target=FaultTarget.POLL, count=1),
         ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.POLL, count=1),
-        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=1,
-                      retry_after=0),
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=1, retry_after=0),
     )
     parts = await engines.build(sim)
     job = await submit(parts, T2V, png_data_uri)
@@ -586,7 +644,8 @@ async def test_transient_poll_errors_do_not_fail_the_job(
 
 
 async def test_failed_posts_are_retried_and_the_result_posted_once(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     parts = await engines.build(sim)
     parts.deliverer.fail_next = 2
@@ -607,11 +666,13 @@ async def test_failed_posts_are_retried_and_the_result_posted_once(
 
 
 async def test_restart_resumes_running_jobs_and_delivers_each_once(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 300.0})  # ~1.5 s
     parts = await engines.build(sim)
-    jobs = [await submit(parts, T2V, png_data_uri, user_id=u, prompt=f"job of {u}")
-            for u in (1, 2, 3)]
+    jobs = [
+        await submit(parts, T2V, png_data_uri, user_id=u, prompt=f"job of {u}") for u in (1, 2, 3)
+    ]
     task_ids = {}
     for job in jobs:
         task_ids[job.id] = (await wait_job(parts, job.id, JobState.RUNNING)).task_id
@@ -625,14 +686,16 @@ async def test_restart_resumes_running_jobs_and_delivers_each_once(
         assert done.task_id == task_ids[job.id]
     await wait_quiet(again)
     assert sorted((p["job_id"], p["kind"]) for p in again.deliverer.posts()) == [
-        (job.id, "result") for job in jobs]
+        (job.id, "result") for job in jobs
+    ]
     assert len(creates(sim)) == 3
     assert len(sim.state.tasks) == 3
     assert await again.store.ledger_total() == Decimal("0.30")
 
 
-async def test_no_new_jobs_while_stopped(engines: Engines, make_simulator: MakeSimulator,
-                                         png_data_uri: PngUri) -> None:
+async def test_no_new_jobs_while_stopped(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     parts = await engines.build(sim, start=False)
     with pytest.raises(EngineStopping):
@@ -656,7 +719,8 @@ class PostThenHang(FileDeliverer):
 
 
 async def test_crash_between_posting_and_recording_does_not_post_twice(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     parts = await engines.build(sim, start=False)
     hanging = PostThenHang(parts.deliverer.path)
@@ -683,8 +747,7 @@ async def test_crash_between_posting_and_recording_does_not_post_twice(
 # ---------------------------------------------------------------------------------------------
 
 
-async def run_batch(parts: EngineParts, png: PngUri, count: int, first_user: int
-                    ) -> list[Job]:
+async def run_batch(parts: EngineParts, png: PngUri, count: int, first_user: int) -> list[Job]:
     jobs = [await submit(parts, FLASH, png, user_id=first_user + i) for i in range(count)]
     return [await wait_delivered(parts, job.id) for job in jobs]
 
@@ -701,10 +764,12 @@ def poll_stats(sim: SimulatorServer, jobs: list[Job]) -> tuple[list[int], list[f
 
 
 async def test_history_makes_polls_few_and_timely(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     # Tasks take about 1 s (200 simulated seconds at speed 200, +-5 %).
-    sim = await make_simulator(speed=SPEED, durations={"wan2.2-i2v-flash": 200.0},
-                               duration_jitter=0.05)
+    sim = await make_simulator(
+        speed=SPEED, durations={"wan2.2-i2v-flash": 200.0}, duration_jitter=0.05
+    )
     prior = 1.0  # right on average, but the prior window (0.5 s .. 2 s) is wide
     parts = await engines.build(sim, expected_seconds={"wan2.2-i2v-flash": prior})
     key = ("wan2.2-i2v-flash", "480P", Decimal(5))
@@ -733,13 +798,16 @@ async def test_history_makes_polls_few_and_timely(
 
 
 async def test_history_learns_down_from_late_detections(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     # Tasks take about 0.5 s; the prior says 5 s, so the first jobs are seen at ~1.1 s
     # (the first look, then one max_interval step).
-    sim = await make_simulator(speed=SPEED, durations={"wan2.2-i2v-flash": 100.0},
-                               duration_jitter=0.05)
-    parts = await engines.build(sim, expected_seconds={"wan2.2-i2v-flash": 5.0},
-                                poll_max_interval=1.0)
+    sim = await make_simulator(
+        speed=SPEED, durations={"wan2.2-i2v-flash": 100.0}, duration_jitter=0.05
+    )
+    parts = await engines.build(
+        sim, expected_seconds={"wan2.2-i2v-flash": 5.0}, poll_max_interval=1.0
+    )
     await run_batch(parts, png_data_uri, MIN_HISTORY, first_user=100)
     informed = await run_batch(parts, png_data_uri, 3, first_user=200)
     _, lags = poll_stats(sim, informed)
@@ -747,7 +815,8 @@ async def test_history_learns_down_from_late_detections(
 
 
 async def test_eta_counts_down_and_is_none_once_finished(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 400.0})  # ~2 s
     parts = await engines.build(sim, expected_seconds={"wan2.2-t2v-plus": 2.0})
     job = await submit(parts, T2V, png_data_uri)
@@ -771,10 +840,12 @@ async def test_eta_counts_down_and_is_none_once_finished(
 
 
 async def test_inputs_of_a_job_cancelled_before_submission_are_deleted(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
-    sim.state.push_faults(ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE,
-                                        seconds=0.5))
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.5)
+    )
     parts = await engines.build(sim, max_concurrent_requests=1)
     first = await submit(parts, T2V, png_data_uri)
     await wait_until(lambda: _true(len(creates(sim)) == 1), "the first create")
@@ -788,7 +859,8 @@ async def test_inputs_of_a_job_cancelled_before_submission_are_deleted(
 
 
 async def test_inputs_of_a_refused_job_are_deleted(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED, balance=Decimal(0))
     parts = await engines.build(sim)
     job = await submit(parts, I2V, png_data_uri)
@@ -800,15 +872,17 @@ async def test_inputs_of_a_refused_job_are_deleted(
 
 
 async def test_same_image_submitted_while_another_job_is_accepted(
-        engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri) -> None:
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
     sim = await make_simulator(speed=SPEED)
     # One request at a time: the second job's submission waits for the first's to finish.
     parts = await engines.build(sim, max_concurrent_requests=1)
     real_mark_running = parts.store.mark_running
     second: list[Job] = []
 
-    async def mark_running_then_member_resubmits(job_id: int, task_id: str, now: float,
-                                                 next_poll_at: float) -> list[str]:
+    async def mark_running_then_member_resubmits(
+        job_id: int, task_id: str, now: float, next_poll_at: float
+    ) -> list[str]:
         unused = await real_mark_running(job_id, task_id, now, next_poll_at)
         if not second:  # the same image is submitted again at this instant
             second.append(await submit(parts, I2V, png_data_uri, user_id=2))

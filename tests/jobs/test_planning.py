@@ -27,8 +27,7 @@ def test_prior_before_enough_history() -> None:
     assert DurationEstimate.from_history((), 120.0) == prior
     assert DurationEstimate.from_history([300.0, 310.0, 320.0, 330.0], 120.0) == prior
     # Non-positive durations (clock trouble) do not count as history.
-    assert DurationEstimate.from_history([0.0, -5.0, 300.0, 310.0, 320.0, 330.0],
-                                         120.0) == prior
+    assert DurationEstimate.from_history([0.0, -5.0, 300.0, 310.0, 320.0, 330.0], 120.0) == prior
 
 
 def test_percentiles_once_there_is_history() -> None:
@@ -118,7 +117,14 @@ def test_retry_after_is_honoured_and_capped() -> None:
 
 def test_errors_back_off_exponentially_up_to_a_cap() -> None:
     assert [PLANNER.after_error(n, None) for n in range(7)] == [
-        4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
+        4.0,
+        8.0,
+        16.0,
+        32.0,
+        64.0,
+        128.0,
+        256.0,
+    ]
     assert PLANNER.after_error(7, None) == 300.0
     assert PLANNER.after_error(1000, None) == 300.0
 
@@ -202,7 +208,8 @@ def test_rough_samples_count_only_when_they_are_the_majority() -> None:
     # A few jobs seen after the long jump into the window: their midpoints are far too early.
     rough = [(55.0, False), (56.0, False)]
     assert DurationEstimate.from_samples(exact + rough, 999.0) == (
-        DurationEstimate.from_history([d for d, _ in exact], 999.0))
+        DurationEstimate.from_history([d for d, _ in exact], 999.0)
+    )
     # Most jobs finish before the window opens: the history is too long and learns down.
     mostly_rough = [(d, False) for d in (40.0, 42.0, 44.0, 46.0, 48.0, 50.0, 52.0)]
     learned = DurationEstimate.from_samples(exact + mostly_rough, 999.0)

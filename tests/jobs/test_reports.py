@@ -22,12 +22,29 @@ OPEN = Limits(max_concurrent_per_user=None)
 GUILD, OTHER_GUILD = 10, 20
 
 
-def new_job(user_id: int, guild_id: int | None, cost: str, *, model_id: str = "wan2.6-i2v",
-            tier: str = "720P", units: str = "5", unit: str = "second") -> NewJob:
-    return NewJob(user_id=user_id, guild_id=guild_id, channel_id=1, model_id=model_id,
-                  provider="mulerouter", request={"prompt": "p"}, price_tier=tier,
-                  estimated_cost=Decimal(cost), units=Decimal(units), unit=unit,
-                  deadline_seconds=600.0)
+def new_job(
+    user_id: int,
+    guild_id: int | None,
+    cost: str,
+    *,
+    model_id: str = "wan2.6-i2v",
+    tier: str = "720P",
+    units: str = "5",
+    unit: str = "second",
+) -> NewJob:
+    return NewJob(
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=1,
+        model_id=model_id,
+        provider="mulerouter",
+        request={"prompt": "p"},
+        price_tier=tier,
+        estimated_cost=Decimal(cost),
+        units=Decimal(units),
+        unit=unit,
+        deadline_seconds=600.0,
+    )
 
 
 @pytest.fixture
@@ -49,27 +66,58 @@ async def running(store: Store, job: NewJob, at: float) -> int:
 
 async def seed(store: Store) -> None:
     # guild 10
-    await store.mark_succeeded(await running(store, new_job(1, GUILD, "0.50"), NOW),
-                               ["u"], None, NOW + 60)
-    await store.mark_succeeded(await running(store, new_job(
-        1, GUILD, "0.07", model_id="wan2.2-i2v-flash", tier="480P"), NOW + 1),
-        ["u"], Decimal("0.070001"), NOW + 61)  # billed a millionth above the estimate
-    await store.mark_failed(await running(store, new_job(2, GUILD, "0.10", model_id=(
-        "wan2.2-t2v-plus"), tier="480P"), NOW + 2), "3001", "failed", NOW + 30)
-    await store.cancel(await running(store, new_job(2, GUILD, "1.00", units="10"), NOW + 3),
-                       NOW + 4, 2)
-    await store.mark_succeeded(await running(store, new_job(
-        3, GUILD, "0.09", model_id="wan2.5-i2i-preview", tier="image", units="3",
-        unit="image"), NOW + 5), ["a", "b", "c"], None, NOW + 65)
+    await store.mark_succeeded(
+        await running(store, new_job(1, GUILD, "0.50"), NOW), ["u"], None, NOW + 60
+    )
+    await store.mark_succeeded(
+        await running(
+            store, new_job(1, GUILD, "0.07", model_id="wan2.2-i2v-flash", tier="480P"), NOW + 1
+        ),
+        ["u"],
+        Decimal("0.070001"),
+        NOW + 61,
+    )  # billed a millionth above the estimate
+    await store.mark_failed(
+        await running(
+            store, new_job(2, GUILD, "0.10", model_id=("wan2.2-t2v-plus"), tier="480P"), NOW + 2
+        ),
+        "3001",
+        "failed",
+        NOW + 30,
+    )
+    await store.cancel(
+        await running(store, new_job(2, GUILD, "1.00", units="10"), NOW + 3), NOW + 4, 2
+    )
+    await store.mark_succeeded(
+        await running(
+            store,
+            new_job(
+                3,
+                GUILD,
+                "0.09",
+                model_id="wan2.5-i2i-preview",
+                tier="image",
+                units="3",
+                unit="image",
+            ),
+            NOW + 5,
+        ),
+        ["a", "b", "c"],
+        None,
+        NOW + 65,
+    )
     # guild 20, and a job outside any server
-    await store.mark_timed_out(await running(store, new_job(1, OTHER_GUILD, "0.15"), NOW + 6),
-                               NOW + 900)
+    await store.mark_timed_out(
+        await running(store, new_job(1, OTHER_GUILD, "0.15"), NOW + 6), NOW + 900
+    )
     await running(store, new_job(4, OTHER_GUILD, "0.75"), NOW + 7)  # still running: reserved
-    await store.mark_succeeded(await running(store, new_job(1, None, "0.02"), NOW + 8),
-                               ["u"], Decimal("0.013"), NOW + 70)
+    await store.mark_succeeded(
+        await running(store, new_job(1, None, "0.02"), NOW + 8), ["u"], Decimal("0.013"), NOW + 70
+    )
     # created in May, settled in June: counts in May
-    await store.mark_succeeded(await running(store, new_job(1, GUILD, "0.50"), MAY_31),
-                               ["u"], Decimal("0.45"), JUNE_1)
+    await store.mark_succeeded(
+        await running(store, new_job(1, GUILD, "0.50"), MAY_31), ["u"], Decimal("0.45"), JUNE_1
+    )
 
 
 def parse(text: str) -> list[dict[str, str]]:
@@ -87,8 +135,10 @@ def sums(rows: list[dict[str, str]], column: str) -> dict[str, Decimal]:
 async def test_header_and_one_row_per_ledger_entry(store: Store) -> None:
     text = await ledger_csv(store, since=0.0)
     header = text.splitlines()[0]
-    assert header == ("entry_id,recorded_at_utc,period_utc,job_id,user_id,guild_id,model,"
-                      "entry,amount_usd,billed,job_state,note")
+    assert header == (
+        "entry_id,recorded_at_utc,period_utc,job_id,user_id,guild_id,model,"
+        "entry,amount_usd,billed,job_state,note"
+    )
     assert tuple(header.split(",")) == CSV_COLUMNS
     rows = parse(text)
     assert len(rows) == 17  # nine jobs: a reserve and a closing entry each, but the running one
@@ -122,10 +172,8 @@ async def test_sums_per_user_and_per_guild_equal_usage(store: Store) -> None:
     for period in ("all", "month", "today"):
         since = period_start(period, NOW)
         rows = parse(await ledger_csv(store, since=since))
-        by_user = {row.key: row.total for row in await store.usage(group_by="user",
-                                                                   since=since)}
-        by_guild = {row.key: row.total for row in await store.usage(group_by="guild",
-                                                                    since=since)}
+        by_user = {row.key: row.total for row in await store.usage(group_by="user", since=since)}
+        by_guild = {row.key: row.total for row in await store.usage(group_by="guild", since=since)}
         assert sums(rows, "user_id") == by_user, period
         assert sums(rows, "guild_id") == by_guild, period
         assert sum(by_user.values()) == await store.ledger_total(since=since)
@@ -151,8 +199,9 @@ async def test_period_filter_uses_the_job_creation_period(store: Store) -> None:
     may = parse(await ledger_csv(store, since=period_start("month", MAY_31)))
     june = parse(await ledger_csv(store, since=period_start("month", NOW)))
     may_only = [r for r in may if r not in june]
-    assert [(r["entry"], r["amount_usd"], r["period_utc"], r["recorded_at_utc"])
-            for r in may_only] == [
+    assert [
+        (r["entry"], r["amount_usd"], r["period_utc"], r["recorded_at_utc"]) for r in may_only
+    ] == [
         ("reserve", "0.5", "2025-05-31T23:30:00+00:00", "2025-05-31T23:30:00+00:00"),
         ("settle", "-0.05", "2025-05-31T23:30:00+00:00", "2025-06-01T00:30:00+00:00"),
     ]
@@ -167,10 +216,15 @@ async def test_guild_filter(store: Store) -> None:
     assert len(rows) == 10
     (usage,) = await store.usage(group_by="guild", since=month, guild_id=GUILD)
     assert sum(Decimal(r["amount_usd"]) for r in rows) == usage.total == Decimal("1.660001")
-    per_user = {row.key: row.total for row in await store.usage(
-        group_by="user", since=month, guild_id=GUILD)}
-    assert sums(rows, "user_id") == per_user == {
-        "1": Decimal("0.570001"), "2": Decimal("1.00"), "3": Decimal("0.09")}
+    per_user = {
+        row.key: row.total
+        for row in await store.usage(group_by="user", since=month, guild_id=GUILD)
+    }
+    assert (
+        sums(rows, "user_id")
+        == per_user
+        == {"1": Decimal("0.570001"), "2": Decimal("1.00"), "3": Decimal("0.09")}
+    )
     other = parse(await ledger_csv(store, since=month, guild_id=OTHER_GUILD))
     assert sums(other, "user_id") == {"1": Decimal(0), "4": Decimal("0.75")}
 

@@ -40,22 +40,44 @@ SHA_B = "b" * 64
 
 async def set_guild_limits(store: Store, guild_id: int, limits: Limits, now: float) -> None:
     """A server's caps, written the way /wanbot writes them."""
-    await store.edit_guild_config(guild_id, now, lambda config: dataclasses.replace(
-        config, user_daily_budget=limits.user_daily_budget,
-        guild_monthly_budget=limits.guild_monthly_budget,
-        max_concurrent_per_user=limits.max_concurrent_per_user,
-        cooldown_seconds=limits.cooldown_seconds))
+    await store.edit_guild_config(
+        guild_id,
+        now,
+        lambda config: dataclasses.replace(
+            config,
+            user_daily_budget=limits.user_daily_budget,
+            guild_monthly_budget=limits.guild_monthly_budget,
+            max_concurrent_per_user=limits.max_concurrent_per_user,
+            cooldown_seconds=limits.cooldown_seconds,
+        ),
+    )
 
 
-
-def new_job(*, user_id: int = 1, guild_id: int | None = GUILD, cost: str | Decimal = "0.50",
-            model_id: str = "wan2.6-i2v", provider: str = "mulerouter", tier: str = "720P",
-            units: str = "5", unit: str = "second", inputs: tuple[InputRef, ...] = ()) -> NewJob:
+def new_job(
+    *,
+    user_id: int = 1,
+    guild_id: int | None = GUILD,
+    cost: str | Decimal = "0.50",
+    model_id: str = "wan2.6-i2v",
+    provider: str = "mulerouter",
+    tier: str = "720P",
+    units: str = "5",
+    unit: str = "second",
+    inputs: tuple[InputRef, ...] = (),
+) -> NewJob:
     return NewJob(
-        user_id=user_id, guild_id=guild_id, channel_id=555, model_id=model_id,
-        provider=provider, request={"prompt": "a lighthouse at dusk"}, price_tier=tier,
-        estimated_cost=Decimal(cost), units=Decimal(units), unit=unit,
-        deadline_seconds=600.0, inputs=inputs,
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=555,
+        model_id=model_id,
+        provider=provider,
+        request={"prompt": "a lighthouse at dusk"},
+        price_tier=tier,
+        estimated_cost=Decimal(cost),
+        units=Decimal(units),
+        unit=unit,
+        deadline_seconds=600.0,
+        inputs=inputs,
     )
 
 
@@ -74,13 +96,16 @@ async def scalar(store: Store, sql: str, *params: Any) -> Any:
 
 
 async def count_rows(store: Store) -> dict[str, int]:
-    return {table: await scalar(store, f"SELECT COUNT(*) FROM {table}")
-            for table in ("jobs", "ledger", "job_inputs", "outbox")}
+    return {
+        table: await scalar(store, f"SELECT COUNT(*) FROM {table}")
+        for table in ("jobs", "ledger", "job_inputs", "outbox")
+    }
 
 
 async def outbox_rows(store: Store, job_id: int) -> list[tuple[str, int]]:
     cursor = await store._db.execute(
-        "SELECT kind, attempts FROM outbox WHERE job_id = ? ORDER BY id", (job_id,))
+        "SELECT kind, attempts FROM outbox WHERE job_id = ? ORDER BY id", (job_id,)
+    )
     return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
@@ -105,10 +130,13 @@ async def test_pragmas_wal_foreign_keys_busy_timeout(store: Store) -> None:
 async def test_schema_version_is_in_user_version(store: Store) -> None:
     assert await scalar(store, "PRAGMA user_version") == 1
     assert await store.schema_version() == 1
-    tables = {row[0] for row in await (await store._db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")).fetchall()}
-    assert {"jobs", "job_inputs", "outbox", "guild_settings", "user_settings",
-            "ledger"} <= tables
+    tables = {
+        row[0]
+        for row in await (
+            await store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ).fetchall()
+    }
+    assert {"jobs", "job_inputs", "outbox", "guild_settings", "user_settings", "ledger"} <= tables
 
 
 async def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
@@ -123,8 +151,7 @@ async def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
             kept = await again.get_job(job.id)
             assert kept is not None
             assert kept.state is JobState.CREATED
-            assert await again.ledger_entries(job.id) == [
-                ("reserve", Decimal("0.50"), False)]
+            assert await again.ledger_entries(job.id) == [("reserve", Decimal("0.50"), False)]
             assert await scalar(again, "SELECT COUNT(*) FROM jobs") == 1
         finally:
             await again.close()
@@ -152,7 +179,8 @@ async def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         await store._db.execute(
             "INSERT INTO ledger (job_id, user_id, model_id, entry, amount_micros, charged_at,"
-            " created_at) VALUES (999, 1, 'm', 'reserve', 1, 0, 0)")
+            " created_at) VALUES (999, 1, 'm', 'reserve', 1, 0, 0)"
+        )
     assert await scalar(store, "SELECT COUNT(*) FROM ledger") == 0
 
 
@@ -164,12 +192,17 @@ async def test_foreign_keys_are_enforced(store: Store) -> None:
 async def test_money_is_exact_decimal_in_micro_dollars(store: Store) -> None:
     estimate = Decimal("0.014") * 5  # wan2.2-i2v-flash 480P, 5 s
     assert sum([0.014 * 5] * 10) != 0.7  # what floats would have summed to
-    jobs = [await store.create_job(new_job(cost=estimate, model_id="wan2.2-i2v-flash",
-                                           tier="480P"), OPEN, NOW) for _ in range(10)]
+    jobs = [
+        await store.create_job(
+            new_job(cost=estimate, model_id="wan2.2-i2v-flash", tier="480P"), OPEN, NOW
+        )
+        for _ in range(10)
+    ]
     assert jobs[0].estimated_cost == Decimal("0.07")
     assert isinstance(jobs[0].estimated_cost, Decimal)
-    assert await scalar(store, "SELECT estimated_micros FROM jobs WHERE id = ?",
-                        jobs[0].id) == 70_000
+    assert (
+        await scalar(store, "SELECT estimated_micros FROM jobs WHERE id = ?", jobs[0].id) == 70_000
+    )
     assert await scalar(store, "SELECT typeof(amount_micros) FROM ledger LIMIT 1") == "integer"
     total = await store.ledger_total(user_id=1)
     assert total == Decimal("0.7")
@@ -196,21 +229,29 @@ async def drive_to(store: Store, state: JobState, user_id: int) -> int:
     steps: dict[JobState, list[Callable[[int], Awaitable[object]]]] = {
         JobState.CREATED: [],
         JobState.SUBMITTING: [lambda j: store.claim_submission(j, NOW)],
-        JobState.RUNNING: [lambda j: store.claim_submission(j, NOW),
-                           lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2)],
-        JobState.SUCCEEDED: [lambda j: store.claim_submission(j, NOW),
-                             lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
-                             lambda j: store.mark_succeeded(j, ["http://r/1.mp4"], None,
-                                                            NOW + 3)],
-        JobState.FAILED: [lambda j: store.claim_submission(j, NOW),
-                          lambda j: store.mark_failed(j, "InvalidRequest", "no", NOW + 1)],
+        JobState.RUNNING: [
+            lambda j: store.claim_submission(j, NOW),
+            lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
+        ],
+        JobState.SUCCEEDED: [
+            lambda j: store.claim_submission(j, NOW),
+            lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
+            lambda j: store.mark_succeeded(j, ["http://r/1.mp4"], None, NOW + 3),
+        ],
+        JobState.FAILED: [
+            lambda j: store.claim_submission(j, NOW),
+            lambda j: store.mark_failed(j, "InvalidRequest", "no", NOW + 1),
+        ],
         JobState.CANCELLED: [lambda j: store.cancel(j, NOW + 1, 1)],
-        JobState.TIMED_OUT: [lambda j: store.claim_submission(j, NOW),
-                             lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
-                             lambda j: store.mark_timed_out(j, NOW + 3)],
+        JobState.TIMED_OUT: [
+            lambda j: store.claim_submission(j, NOW),
+            lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
+            lambda j: store.mark_timed_out(j, NOW + 3),
+        ],
         JobState.SUBMISSION_UNKNOWN: [
             lambda j: store.claim_submission(j, NOW),
-            lambda j: store.mark_submission_unknown(j, "no answer", NOW + 1)],
+            lambda j: store.mark_submission_unknown(j, "no answer", NOW + 1),
+        ],
     }
     if state in (JobState.DELIVERING, JobState.DELIVERED):
         await drive_to_outbox(store, job.id, delivered=state is JobState.DELIVERED)
@@ -245,8 +286,9 @@ TARGETS: dict[JobState, TargetCall] = {
 
 
 @pytest.mark.parametrize("target", list(TARGETS), ids=str)
-async def test_each_transition_is_allowed_exactly_per_the_table(store: Store,
-                                                                target: JobState) -> None:
+async def test_each_transition_is_allowed_exactly_per_the_table(
+    store: Store, target: JobState
+) -> None:
     mismatches = []
     for user_id, source in enumerate(JobState, start=1):
         job_id = await drive_to(store, source, user_id)
@@ -286,8 +328,9 @@ async def test_concurrent_claims_have_exactly_one_winner(tmp_path: Path) -> None
     stores = [await Store.open(path) for _ in range(4)]
     try:
         job = await stores[0].create_job(new_job(), OPEN, NOW)
-        wins = await asyncio.gather(*(stores[i % 4].claim_submission(job.id, NOW)
-                                      for i in range(20)))
+        wins = await asyncio.gather(
+            *(stores[i % 4].claim_submission(job.id, NOW) for i in range(20))
+        )
         assert wins.count(True) == 1
         assert wins.count(False) == 19
         claimed = await stores[0].get_job(job.id)
@@ -299,8 +342,9 @@ async def test_concurrent_claims_have_exactly_one_winner(tmp_path: Path) -> None
 
 
 async def test_mark_running_on_a_created_job_changes_nothing(store: Store) -> None:
-    job = await store.create_job(new_job(inputs=(InputRef("image", 0, SHA_A, "image/png"),)),
-                                 OPEN, NOW)
+    job = await store.create_job(
+        new_job(inputs=(InputRef("image", 0, SHA_A, "image/png"),)), OPEN, NOW
+    )
     assert await store.mark_running(job.id, "task-1", NOW, NOW + 5) == []
     kept = await store.get_job(job.id)
     assert kept is not None
@@ -356,13 +400,21 @@ async def test_running_job_records_task_and_times(store: Store) -> None:
     await store.mark_running(job.id, "task-xyz", NOW + 1, NOW + 11)
     running = await store.get_job(job.id)
     assert running is not None
-    assert (running.state, running.task_id, running.submitted_at,
-            running.next_attempt_at) == (JobState.RUNNING, "task-xyz", NOW + 1, NOW + 11)
+    assert (running.state, running.task_id, running.submitted_at, running.next_attempt_at) == (
+        JobState.RUNNING,
+        "task-xyz",
+        NOW + 1,
+        NOW + 11,
+    )
     await store.record_polls([(job.id, NOW + 20, 0.4, False), (job.id, NOW + 30, None, True)])
     polled = await store.get_job(job.id)
     assert polled is not None
-    assert (polled.poll_count, polled.poll_errors, polled.progress,
-            polled.next_attempt_at) == (2, 1, 0.4, NOW + 30)
+    assert (polled.poll_count, polled.poll_errors, polled.progress, polled.next_attempt_at) == (
+        2,
+        1,
+        0.4,
+        NOW + 30,
+    )
     assert [j.id for j in await store.active_jobs()] == [job.id]
 
 
@@ -382,7 +434,9 @@ async def test_success_without_billed_cost_charges_the_estimate(store: Store) ->
     job = await running_job(store)
     assert await store.mark_succeeded(job.id, ["http://r/a.mp4"], None, NOW + 60) is True
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal(0), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal(0), False),
+    ]
     assert await store.ledger_total(user_id=1) == Decimal("0.50")
     done = await store.get_job(job.id)
     assert done is not None
@@ -395,10 +449,13 @@ async def test_success_without_billed_cost_charges_the_estimate(store: Store) ->
 
 async def test_success_with_billed_cost_charges_the_bill_exactly(store: Store) -> None:
     job = await running_job(store, cost="0.50")
-    assert await store.mark_succeeded(job.id, ["http://r/a.mp4"], Decimal("0.4237"),
-                                      NOW + 60) is True
+    assert (
+        await store.mark_succeeded(job.id, ["http://r/a.mp4"], Decimal("0.4237"), NOW + 60) is True
+    )
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal("-0.0763"), True)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal("-0.0763"), True),
+    ]
     assert await store.ledger_total(user_id=1) == Decimal("0.4237")
     done = await store.get_job(job.id)
     assert done is not None
@@ -410,7 +467,9 @@ async def test_billed_cost_above_the_estimate_is_charged_in_full(store: Store) -
     job = await running_job(store, cost="0.07")
     await store.mark_succeeded(job.id, ["http://r/a.mp4"], Decimal("0.0712"), NOW + 60)
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.07"), False), ("settle", Decimal("0.0012"), True)]
+        ("reserve", Decimal("0.07"), False),
+        ("settle", Decimal("0.0012"), True),
+    ]
     assert await store.ledger_total() == Decimal("0.0712")
 
 
@@ -422,21 +481,30 @@ async def test_failure_releases_the_reservation(store: Store, from_state: JobSta
         await store.mark_running(job.id, "task-1", NOW + 1, NOW + 2)
     assert await store.mark_failed(job.id, "3001", "Model inference failed", NOW + 5) is True
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("release", Decimal("-0.50"), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
     assert await store.ledger_total(user_id=1) == Decimal(0)
     failed = await store.get_job(job.id)
     assert failed is not None
     assert (failed.state, failed.error_code, failed.error_message) == (
-        JobState.FAILED, "3001", "Model inference failed")
+        JobState.FAILED,
+        "3001",
+        "Model inference failed",
+    )
     assert await outbox_rows(store, job.id) == [("notice", 0)]
 
 
 async def test_failure_the_provider_billed_anyway_charges_the_bill(store: Store) -> None:
     job = await running_job(store)
-    assert await store.mark_failed(job.id, "3004", "Output Error", NOW + 5,
-                                   billed=Decimal("0.25")) is True
+    assert (
+        await store.mark_failed(job.id, "3004", "Output Error", NOW + 5, billed=Decimal("0.25"))
+        is True
+    )
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal("-0.25"), True)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal("-0.25"), True),
+    ]
     assert await store.ledger_total() == Decimal("0.25")
 
 
@@ -444,7 +512,9 @@ async def test_timeout_releases_the_reservation(store: Store) -> None:
     job = await running_job(store)
     assert await store.mark_timed_out(job.id, NOW + 700) is True
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("release", Decimal("-0.50"), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
     assert await store.ledger_total() == Decimal(0)
     timed_out = await store.get_job(job.id)
     assert timed_out is not None
@@ -456,12 +526,17 @@ async def test_cancel_before_submission_releases(store: Store) -> None:
     job = await store.create_job(new_job(), OPEN, NOW)
     assert await store.cancel(job.id, NOW + 5, by_user_id=42) is JobState.CREATED
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("release", Decimal("-0.50"), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
     assert await store.ledger_total() == Decimal(0)
     cancelled = await store.get_job(job.id)
     assert cancelled is not None
     assert (cancelled.state, cancelled.error_code, cancelled.error_message) == (
-        JobState.CANCELLED, "cancelled", "cancelled by 42")
+        JobState.CANCELLED,
+        "cancelled",
+        "cancelled by 42",
+    )
     assert await outbox_rows(store, job.id) == [("notice", 0)]
     assert await store.cancel(job.id, NOW + 6, by_user_id=42) is None
     assert len(await store.ledger_entries(job.id)) == 2
@@ -471,12 +546,13 @@ async def test_cancel_after_submission_keeps_the_estimate(store: Store) -> None:
     job = await running_job(store)
     assert await store.cancel(job.id, NOW + 5, by_user_id=1) is JobState.RUNNING
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal(0), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal(0), False),
+    ]
     assert await store.ledger_total() == Decimal("0.50")
     assert await outbox_rows(store, job.id) == [("notice", 0)]
     # The upstream task finishing later changes nothing.
-    assert await store.mark_succeeded(job.id, ["http://r/a.mp4"], Decimal("0.1"),
-                                      NOW + 60) is False
+    assert await store.mark_succeeded(job.id, ["http://r/a.mp4"], Decimal("0.1"), NOW + 60) is False
     assert await store.ledger_total() == Decimal("0.50")
     assert await outbox_rows(store, job.id) == [("notice", 0)]
 
@@ -490,7 +566,10 @@ async def test_submission_unknown_keeps_the_estimate(store: Store) -> None:
     unknown = await store.get_job(job.id)
     assert unknown is not None
     assert (unknown.state, unknown.error_code, unknown.error_message) == (
-        JobState.SUBMISSION_UNKNOWN, "submission_unknown", "no answer")
+        JobState.SUBMISSION_UNKNOWN,
+        "submission_unknown",
+        "no answer",
+    )
     assert await outbox_rows(store, job.id) == [("notice", 0)]
     assert await store.active_jobs() == []
 
@@ -501,7 +580,9 @@ async def test_delivery_failure_after_success_keeps_the_charge(store: Store) -> 
     assert await state_of(store, job.id) is JobState.DELIVERING
     assert await store.mark_failed(job.id, "delivery_failed", "not posted", NOW + 9) is True
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("settle", Decimal(0), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("settle", Decimal(0), False),
+    ]
     assert await store.ledger_total() == Decimal("0.50")
     assert await outbox_rows(store, job.id) == [("result", 1), ("notice", 0)]
 
@@ -513,19 +594,24 @@ async def test_delivery_failure_after_success_keeps_the_charge(store: Store) -> 
 
 async def test_outbox_row_is_enqueued_once_per_job_and_kind(store: Store) -> None:
     job = await running_job(store)
-    results = await asyncio.gather(*(store.mark_failed(job.id, "x", "y", NOW + 5)
-                                     for _ in range(10)))
+    results = await asyncio.gather(
+        *(store.mark_failed(job.id, "x", "y", NOW + 5) for _ in range(10))
+    )
     assert results.count(True) == 1
     assert await outbox_rows(store, job.id) == [("notice", 0)]
     assert await store.ledger_entries(job.id) == [
-        ("reserve", Decimal("0.50"), False), ("release", Decimal("-0.50"), False)]
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
 
     other = await running_job(store, user_id=2)
     assert await store.mark_succeeded(other.id, ["u"], None, NOW + 6) is True
     assert await store.mark_succeeded(other.id, ["u"], None, NOW + 7) is False
     assert await outbox_rows(store, other.id) == [("result", 0)]
     assert [(i.job_id, i.kind) for i in await store.due_outbox(NOW + 10)] == [
-        (job.id, "notice"), (other.id, "result")]
+        (job.id, "notice"),
+        (other.id, "result"),
+    ]
 
 
 async def test_claim_outbox_counts_attempts_and_starts_delivering(store: Store) -> None:
@@ -555,7 +641,10 @@ async def test_claim_outbox_counts_attempts_and_starts_delivering(store: Store) 
     delivered = await store.get_job(job.id)
     assert delivered is not None
     assert (delivered.state, delivered.delivered_message_ids, delivered.delivered_at) == (
-        JobState.DELIVERED, (901, 902), NOW + 312)
+        JobState.DELIVERED,
+        (901, 902),
+        NOW + 312,
+    )
     assert await store.due_outbox(NOW + 10_000) == []
     assert await store.next_outbox_time() is None
 
@@ -581,8 +670,10 @@ async def test_retry_outbox_unclaims_and_waits(store: Store) -> None:
     assert await store.due_outbox(NOW + 6) == []
     (due,) = await store.due_outbox(NOW + 7)
     assert (due.id, due.attempts, due.claimed_at) == (item.id, 1, None)
-    assert await scalar(store, "SELECT last_error FROM outbox WHERE id = ?",
-                        item.id) == "discord said 503"
+    assert (
+        await scalar(store, "SELECT last_error FROM outbox WHERE id = ?", item.id)
+        == "discord said 503"
+    )
 
 
 async def test_reset_outbox_claims_makes_claimed_rows_due_now(store: Store) -> None:
@@ -608,8 +699,10 @@ async def test_abandoned_outbox_row_is_never_due_again(store: Store) -> None:
     (item,) = await store.due_outbox(NOW)
     await store.abandon_outbox(item.id, "channel deleted", NOW + 1)
     assert await store.due_outbox(NOW + 10_000) == []
-    assert await scalar(store, "SELECT last_error FROM outbox WHERE id = ?",
-                        item.id) == "abandoned: channel deleted"
+    assert (
+        await scalar(store, "SELECT last_error FROM outbox WHERE id = ?", item.id)
+        == "abandoned: channel deleted"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,16 +712,23 @@ async def test_abandoned_outbox_row_is_never_due_again(store: Store) -> None:
 
 ROOM_FOR_FIVE: dict[str, tuple[Limits, Callable[[int], NewJob], str]] = {
     # per-user daily budget $2.50, jobs of $0.50, one user
-    "user_daily_budget": (Limits(max_concurrent_per_user=None,
-                                 user_daily_budget=Decimal("2.50")),
-                          lambda i: new_job(user_id=7, cost="0.50"), "user_budget"),
+    "user_daily_budget": (
+        Limits(max_concurrent_per_user=None, user_daily_budget=Decimal("2.50")),
+        lambda i: new_job(user_id=7, cost="0.50"),
+        "user_budget",
+    ),
     # server monthly budget $2.50, jobs of $0.50 by fifty different users
-    "guild_monthly_budget": (Limits(max_concurrent_per_user=None,
-                                    guild_monthly_budget=Decimal("2.50")),
-                             lambda i: new_job(user_id=100 + i, cost="0.50"), "guild_budget"),
+    "guild_monthly_budget": (
+        Limits(max_concurrent_per_user=None, guild_monthly_budget=Decimal("2.50")),
+        lambda i: new_job(user_id=100 + i, cost="0.50"),
+        "guild_budget",
+    ),
     # five generations at once for one user, no money limit
-    "concurrent_per_user": (Limits(max_concurrent_per_user=5),
-                            lambda i: new_job(user_id=7, cost="0.50"), "concurrency"),
+    "concurrent_per_user": (
+        Limits(max_concurrent_per_user=5),
+        lambda i: new_job(user_id=7, cost="0.50"),
+        "concurrency",
+    ),
 }
 
 
@@ -653,13 +753,15 @@ async def assert_exactly_five(stores: list[Store], variant: str) -> None:
 
 @pytest.mark.parametrize("variant", list(ROOM_FOR_FIVE))
 async def test_fifty_concurrent_submissions_on_one_store_take_exactly_five(
-        store: Store, variant: str) -> None:
+    store: Store, variant: str
+) -> None:
     await assert_exactly_five([store], variant)
 
 
 @pytest.mark.parametrize("variant", list(ROOM_FOR_FIVE))
 async def test_fifty_concurrent_submissions_over_five_connections_take_exactly_five(
-        tmp_path: Path, variant: str) -> None:
+    tmp_path: Path, variant: str
+) -> None:
     path = tmp_path / "wanbot.sqlite3"
     stores = [await Store.open(path) for _ in range(5)]
     try:
@@ -688,8 +790,9 @@ async def test_user_budget_refusal_names_the_limit_and_numbers(store: Store) -> 
 
 
 async def test_guild_budget_refusal_names_the_limit_and_numbers(store: Store) -> None:
-    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
-                                               guild_monthly_budget=Decimal("10")), NOW)
+    await set_guild_limits(
+        store, GUILD, Limits(max_concurrent_per_user=None, guild_monthly_budget=Decimal("10")), NOW
+    )
     await store.create_job(new_job(user_id=1, cost="6"), OPEN, NOW)
     with pytest.raises(ReservationRefused) as refused:
         await store.create_job(new_job(user_id=2, cost="4.5"), OPEN, NOW)
@@ -735,8 +838,9 @@ async def test_budget_zero_turns_generation_off(store: Store) -> None:
 
 
 async def test_user_override_beats_the_server_daily_budget(store: Store) -> None:
-    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
-                                               user_daily_budget=Decimal("1")), NOW)
+    await set_guild_limits(
+        store, GUILD, Limits(max_concurrent_per_user=None, user_daily_budget=Decimal("1")), NOW
+    )
     await store.set_user_daily_budget(GUILD, 1, Decimal("5"), NOW)
     job = await store.create_job(new_job(user_id=1, cost="3"), OPEN, NOW)
     assert job.estimated_cost == Decimal(3)
@@ -756,8 +860,9 @@ async def test_user_override_beats_the_server_daily_budget(store: Store) -> None
 
 async def test_guild_settings_fill_in_over_defaults(store: Store) -> None:
     # Concurrency unset on the server: the caller's default (1) applies.
-    await set_guild_limits(store, GUILD, Limits(max_concurrent_per_user=None,
-                                               user_daily_budget=Decimal("100")), NOW)
+    await set_guild_limits(
+        store, GUILD, Limits(max_concurrent_per_user=None, user_daily_budget=Decimal("100")), NOW
+    )
     defaults = Limits(max_concurrent_per_user=1)
     await store.create_job(new_job(), defaults, NOW)
     with pytest.raises(ReservationRefused) as refused:
@@ -792,8 +897,11 @@ async def test_refused_reservation_writes_nothing(store: Store) -> None:
 
 
 async def test_limits_of_other_guilds_and_users_do_not_interfere(store: Store) -> None:
-    per_user = Limits(max_concurrent_per_user=2, user_daily_budget=Decimal("1"),
-                      guild_monthly_budget=Decimal("1.5"))
+    per_user = Limits(
+        max_concurrent_per_user=2,
+        user_daily_budget=Decimal("1"),
+        guild_monthly_budget=Decimal("1.5"),
+    )
     await set_guild_limits(store, GUILD, per_user, NOW)
     await set_guild_limits(store, OTHER_GUILD, per_user, NOW)
     await store.create_job(new_job(user_id=1, cost="0.5"), OPEN, NOW)
@@ -816,8 +924,11 @@ async def test_limits_of_other_guilds_and_users_do_not_interfere(store: Store) -
 
 
 async def test_released_money_is_room_again_and_periods_roll_over(store: Store) -> None:
-    limits = Limits(max_concurrent_per_user=None, user_daily_budget=Decimal("1"),
-                    guild_monthly_budget=Decimal("3"))
+    limits = Limits(
+        max_concurrent_per_user=None,
+        user_daily_budget=Decimal("1"),
+        guild_monthly_budget=Decimal("3"),
+    )
     yesterday = NOW - 86_400
     await store.create_job(new_job(cost="1"), limits, yesterday)  # yesterday's day is spent
     first = await store.create_job(new_job(cost="1"), limits, NOW)
@@ -853,38 +964,86 @@ async def seed_usage(store: Store) -> dict[str, int]:
         return created.id
 
     # user 1, guild 10: wan2.6-i2v 5 s succeeded at the estimate
-    await store.mark_succeeded(await run("u1_i2v", new_job(user_id=1, cost="0.50"), NOW),
-                               ["u"], None, NOW + 60)
+    await store.mark_succeeded(
+        await run("u1_i2v", new_job(user_id=1, cost="0.50"), NOW), ["u"], None, NOW + 60
+    )
     # user 1, guild 10: vtrix flash 5 s succeeded, billed below the estimate
-    await store.mark_succeeded(await run("u1_flash", new_job(
-        user_id=1, cost="0.07", model_id="wan2.2-i2v-flash", provider="vtrix", tier="480P"),
-        NOW + 1), ["u"], Decimal("0.065"), NOW + 61)
+    await store.mark_succeeded(
+        await run(
+            "u1_flash",
+            new_job(
+                user_id=1, cost="0.07", model_id="wan2.2-i2v-flash", provider="vtrix", tier="480P"
+            ),
+            NOW + 1,
+        ),
+        ["u"],
+        Decimal("0.065"),
+        NOW + 61,
+    )
     # user 1, guild 10: wan2.6-i2v 10 s cancelled while running (the estimate stays)
-    await store.cancel(await run("u1_cancelled", new_job(user_id=1, cost="1.00", units="10"),
-                                 NOW + 2), NOW + 5, 1)
+    await store.cancel(
+        await run("u1_cancelled", new_job(user_id=1, cost="1.00", units="10"), NOW + 2), NOW + 5, 1
+    )
     # user 2, guild 10: i2i two images succeeded
-    await store.mark_succeeded(await run("u2_i2i", new_job(
-        user_id=2, cost="0.06", model_id="wan2.5-i2i-preview", tier="image", units="2",
-        unit="image"), NOW + 3), ["u1", "u2"], None, NOW + 63)
+    await store.mark_succeeded(
+        await run(
+            "u2_i2i",
+            new_job(
+                user_id=2,
+                cost="0.06",
+                model_id="wan2.5-i2i-preview",
+                tier="image",
+                units="2",
+                unit="image",
+            ),
+            NOW + 3,
+        ),
+        ["u1", "u2"],
+        None,
+        NOW + 63,
+    )
     # user 2, guild 10: t2v failed (released: no charge, but still a job)
-    await store.mark_failed(await run("u2_failed", new_job(
-        user_id=2, cost="0.10", model_id="wan2.2-t2v-plus", tier="480P"), NOW + 4),
-        "3001", "failed", NOW + 30)
+    await store.mark_failed(
+        await run(
+            "u2_failed",
+            new_job(user_id=2, cost="0.10", model_id="wan2.2-t2v-plus", tier="480P"),
+            NOW + 4,
+        ),
+        "3001",
+        "failed",
+        NOW + 30,
+    )
     # user 3, guild 20: t2v 1080P still running (reserved)
-    await run("u3_running", new_job(user_id=3, guild_id=OTHER_GUILD, cost="0.50",
-                                    model_id="wan2.2-t2v-plus", tier="1080P"), NOW + 5)
+    await run(
+        "u3_running",
+        new_job(
+            user_id=3, guild_id=OTHER_GUILD, cost="0.50", model_id="wan2.2-t2v-plus", tier="1080P"
+        ),
+        NOW + 5,
+    )
     # user 1, guild 10, last month: outside "month"
     last_month = datetime(2025, 5, 31, 23, 0, tzinfo=UTC).timestamp()
-    await store.mark_succeeded(await run("u1_may", new_job(user_id=1, cost="0.50"),
-                                         last_month), ["u"], None, last_month + 60)
+    await store.mark_succeeded(
+        await run("u1_may", new_job(user_id=1, cost="0.50"), last_month),
+        ["u"],
+        None,
+        last_month + 60,
+    )
     return ids
 
 
-def row(key: str, jobs: int, charged: int, seconds: str, images: str, estimated: str,
-        billed: str) -> UsageRow:
-    return UsageRow(key=key, jobs=jobs, charged_jobs=charged, video_seconds=Decimal(seconds),
-                    images=Decimal(images), estimated=Decimal(estimated),
-                    billed=Decimal(billed))
+def row(
+    key: str, jobs: int, charged: int, seconds: str, images: str, estimated: str, billed: str
+) -> UsageRow:
+    return UsageRow(
+        key=key,
+        jobs=jobs,
+        charged_jobs=charged,
+        video_seconds=Decimal(seconds),
+        images=Decimal(images),
+        estimated=Decimal(estimated),
+        billed=Decimal(billed),
+    )
 
 
 async def test_usage_by_user_splits_estimated_and_billed(store: Store) -> None:
@@ -898,10 +1057,13 @@ async def test_usage_by_user_splits_estimated_and_billed(store: Store) -> None:
     everything = await store.usage(group_by="user", since=0.0)
     assert everything[0] == row("1", 4, 4, "25", "0", "2.00", "0.065")
     assert everything[0].total == Decimal("2.065")
-    assert [r.key for r in await store.usage(group_by="user", since=month,
-                                             guild_id=GUILD)] == ["1", "2"]
+    assert [r.key for r in await store.usage(group_by="user", since=month, guild_id=GUILD)] == [
+        "1",
+        "2",
+    ]
     assert await store.usage(group_by="user", since=month, user_id=2) == [
-        row("2", 2, 1, "0", "2", "0.06", "0")]
+        row("2", 2, 1, "0", "2", "0.06", "0")
+    ]
 
 
 async def test_usage_by_model_and_by_guild(store: Store) -> None:
@@ -938,10 +1100,12 @@ def test_period_start_does_not_depend_on_the_local_time_zone() -> None:
         for zone in ("Pacific/Kiritimati", "America/Los_Angeles", "UTC"):
             os.environ["TZ"] = zone
             time.tzset()
-            assert period_start("today", last_second) == datetime(
-                2025, 3, 31, tzinfo=UTC).timestamp()
-            assert period_start("month", last_second) == datetime(
-                2025, 3, 1, tzinfo=UTC).timestamp()
+            assert (
+                period_start("today", last_second) == datetime(2025, 3, 31, tzinfo=UTC).timestamp()
+            )
+            assert (
+                period_start("month", last_second) == datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+            )
     finally:
         if original is None:
             os.environ.pop("TZ", None)

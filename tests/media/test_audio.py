@@ -31,8 +31,9 @@ def wav(seconds: float, *, rate: int = 8000, channels: int = 1, width: int = 2) 
 
 
 def sine_wav(seconds: float, rate: int = 8000) -> bytes:
-    samples = (round(12000 * math.sin(2 * math.pi * 440 * i / rate))
-               for i in range(round(seconds * rate)))
+    samples = (
+        round(12000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(round(seconds * rate))
+    )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
@@ -68,7 +69,8 @@ def test_stereo_24_bit_wav_is_measured_right() -> None:
 )
 def test_too_short_or_too_long_is_refused(seconds: float, shown: str) -> None:
     assert refusal(wav(seconds), "voice.wav") == (
-        f"voice.wav is {shown} s long; audio must be 3 to 30 seconds. Trim or replace it.")
+        f"voice.wav is {shown} s long; audio must be 3 to 30 seconds. Trim or replace it."
+    )
 
 
 def test_the_mp3_fixture_is_accepted() -> None:
@@ -82,28 +84,32 @@ def test_an_mp3_without_an_id3_tag_is_found_by_its_frame_sync() -> None:
     data = MP3_FIXTURE.read_bytes()
     assert data[:3] == b"ID3"
     size = data[6] << 21 | data[7] << 14 | data[8] << 7 | data[9]  # ID3v2 syncsafe size
-    frames = data[10 + size:]
+    frames = data[10 + size :]
     assert frames[0] == 0xFF
     assert check_audio(frames).format == "mp3"
 
 
 def test_an_id3_tag_with_nothing_after_it_is_damaged() -> None:
     data = MP3_FIXTURE.read_bytes()[:40]
-    assert refusal(data, "voice.mp3") == ("voice.mp3 looks like MP3 but is damaged or incomplete. "
-                                          "Export it again and attach the new file.")
+    assert refusal(data, "voice.mp3") == (
+        "voice.mp3 looks like MP3 but is damaged or incomplete. "
+        "Export it again and attach the new file."
+    )
 
 
 def test_an_ogg_file_is_refused_by_name() -> None:
     data = b"OggS\x00\x02" + os.urandom(2000)
     assert refusal(data, "voice.mp3") == (
         "voice.mp3 isn't WAV or MP3 (it looks like an Ogg (Opus or Vorbis) file). Convert it to "
-        "WAV or MP3 and attach it again.")
+        "WAV or MP3 and attach it again."
+    )
 
 
 def test_random_bytes_are_refused() -> None:
     data = b"\x00" + os.urandom(4000)
-    assert refusal(data, "voice.wav") == ("voice.wav isn't WAV or MP3. Convert it to WAV or MP3 "
-                                          "and attach it again.")
+    assert refusal(data, "voice.wav") == (
+        "voice.wav isn't WAV or MP3. Convert it to WAV or MP3 and attach it again."
+    )
 
 
 def test_a_wav_cut_off_mid_transfer_is_damaged() -> None:
@@ -120,14 +126,22 @@ def test_a_riff_without_a_format_chunk_is_damaged() -> None:
 def test_empty_and_oversize_files_are_refused() -> None:
     assert refusal(b"", "a.wav") == "a.wav is empty (0 bytes). Attach the audio again."
     message = refusal(b"RIFF" + bytes(15 * 1024 * 1024), "a.wav")
-    assert message == ("a.wav is 15.00 MB; audio can be at most 15 MB. Use a shorter or smaller "
-                       "file.")
+    assert message == (
+        "a.wav is 15.00 MB; audio can be at most 15 MB. Use a shorter or smaller file."
+    )
 
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "", "audio/mpeg", "audio/x-wav", "audio/wav; charset=binary", "Audio/MP3",
-     "application/octet-stream"],
+    [
+        None,
+        "",
+        "audio/mpeg",
+        "audio/x-wav",
+        "audio/wav; charset=binary",
+        "Audio/MP3",
+        "application/octet-stream",
+    ],
 )
 def test_metadata_that_may_be_wav_or_mp3_passes(content_type: str | None) -> None:
     check_audio_metadata(name="a", size=1000, content_type=content_type)

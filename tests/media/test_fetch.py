@@ -82,8 +82,9 @@ async def test_an_http_error_is_a_refusal_with_the_status(
     url = str(server.make_url("/missing.png"))
     with pytest.raises(MediaRejected) as info:
         await download(session, url, max_bytes=1000, name="photo.png")
-    assert str(info.value) == ("Couldn't download photo.png from Discord (HTTP 404); attach it "
-                               "again.")
+    assert str(info.value) == (
+        "Couldn't download photo.png from Discord (HTTP 404); attach it again."
+    )
 
 
 async def test_a_declared_length_over_the_cap_is_refused_before_reading(
@@ -126,8 +127,9 @@ async def test_a_refused_connection_is_a_refusal(session: aiohttp.ClientSession)
     await closed.close()
     with pytest.raises(MediaRejected) as info:
         await download(session, url, max_bytes=100, name="gone.png")
-    assert str(info.value) == ("Couldn't download gone.png from Discord (the connection failed); "
-                               "attach it again.")
+    assert str(info.value) == (
+        "Couldn't download gone.png from Discord (the connection failed); attach it again."
+    )
 
 
 async def test_a_link_that_is_not_http_is_refused(session: aiohttp.ClientSession) -> None:
@@ -141,8 +143,11 @@ async def test_a_session_with_credentials_is_a_programming_error(
 ) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # session auth is deprecated in 3.14
-        client = (aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "secret")) if kind == "auth"
-                  else aiohttp.ClientSession(headers={"Authorization": "Bearer x"}))
+        client = (
+            aiohttp.ClientSession(auth=aiohttp.BasicAuth("user", "secret"))
+            if kind == "auth"
+            else aiohttp.ClientSession(headers={"Authorization": "Bearer x"})
+        )
     async with client:
         with pytest.raises(ValueError, match="without credentials"):
             await download(client, str(server.make_url("/ok.png")), max_bytes=len(BODY))

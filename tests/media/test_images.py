@@ -34,8 +34,14 @@ def noise(size: tuple[int, int]) -> Image.Image:
 def picture(size: tuple[int, int]) -> Image.Image:
     """A smooth gradient, like a photo compresses: small files."""
     gradient = Image.linear_gradient("L").resize(size)
-    return Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_90).resize(size),
-                               Image.new("L", size, 128)))
+    return Image.merge(
+        "RGB",
+        (
+            gradient,
+            gradient.transpose(Image.Transpose.ROTATE_90).resize(size),
+            Image.new("L", size, 128),
+        ),
+    )
 
 
 def decoded(prepared: PreparedImage) -> Image.Image:
@@ -118,8 +124,9 @@ def test_the_bytes_are_not_repeated_in_the_repr() -> None:
 # Repairs.
 # ---------------------------------------------------------------------------------------------
 
-FLATTENED = ("Flattened the transparent background onto white (the model does not accept "
-             "transparency).")
+FLATTENED = (
+    "Flattened the transparent background onto white (the model does not accept transparency)."
+)
 
 
 def test_transparency_is_flattened_onto_white() -> None:
@@ -137,8 +144,9 @@ def test_transparency_is_flattened_onto_white() -> None:
 def test_an_opaque_alpha_channel_is_removed_with_its_own_note() -> None:
     img = picture((500, 400)).convert("RGBA")
     prepared = prepare_image(encode(img, "PNG"), V)
-    assert prepared.notes == ("Removed the unused transparency channel (the model does not "
-                              "accept transparency).",)
+    assert prepared.notes == (
+        "Removed the unused transparency channel (the model does not accept transparency).",
+    )
     assert decoded(prepared).mode == "RGB"
 
 
@@ -202,7 +210,8 @@ def test_a_too_large_image_is_scaled_down_keeping_its_aspect_ratio() -> None:
     data = encode(picture((4000, 3000)), "JPEG", quality=90)
     prepared = prepare_image(data, V, name="big.jpg")
     assert prepared.notes == (
-        "Scaled down from 4000×3000 to 2000×1500 to fit the 2000-pixel limit.",)
+        "Scaled down from 4000×3000 to 2000×1500 to fit the 2000-pixel limit.",
+    )
     assert (prepared.width, prepared.height, prepared.mime) == (2000, 1500, "image/jpeg")
     assert decoded(prepared).size == (2000, 1500)
 
@@ -210,7 +219,8 @@ def test_a_too_large_image_is_scaled_down_keeping_its_aspect_ratio() -> None:
 def test_a_large_png_is_scaled_down_and_stays_png() -> None:
     prepared = prepare_image(encode(picture((2400, 1200)), "PNG"), V)
     assert prepared.notes == (
-        "Scaled down from 2400×1200 to 2000×1000 to fit the 2000-pixel limit.",)
+        "Scaled down from 2400×1200 to 2000×1000 to fit the 2000-pixel limit.",
+    )
     assert (prepared.mime, decoded(prepared).size) == ("image/png", (2000, 1000))
 
 
@@ -285,8 +295,10 @@ def test_a_bmp_over_the_byte_limit_becomes_png() -> None:
 
 def test_too_small_is_refused_with_the_size_and_minimum() -> None:
     message = refusal(encode(picture((300, 200)), "PNG"), name="image.png")
-    assert message == ("image.png is 300×200 pixels; this model needs at least 360 pixels on "
-                       "each side. Use a larger image.")
+    assert message == (
+        "image.png is 300×200 pixels; this model needs at least 360 pixels on "
+        "each side. Use a larger image."
+    )
 
 
 def test_the_minimum_depends_on_the_model() -> None:
@@ -338,16 +350,20 @@ def test_a_file_over_the_input_cap_is_refused_before_parsing() -> None:
 
 def test_a_still_too_big_image_is_refused() -> None:
     message = refusal(encode(noise((400, 400)), "PNG"), max_bytes=50 * 1024, name="n.png")
-    assert message == ("n.png is still over 0.05 MB even saved as a JPEG at quality 65. Use a "
-                       "smaller or less detailed image.")
+    assert message == (
+        "n.png is still over 0.05 MB even saved as a JPEG at quality 65. Use a "
+        "smaller or less detailed image."
+    )
 
 
 @pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP", "BMP"])
 def test_a_file_cut_off_mid_download_is_refused(image_format: str) -> None:
     data = encode(noise((400, 400)), image_format)
     message = refusal(data[: len(data) // 2], name="broken.img")
-    assert message == ("broken.img looks damaged or incomplete, so it can't be read. Save or "
-                       "export it again and attach the new file.")
+    assert message == (
+        "broken.img looks damaged or incomplete, so it can't be read. Save or "
+        "export it again and attach the new file."
+    )
 
 
 def test_a_png_with_a_bad_checksum_is_refused() -> None:
@@ -363,8 +379,10 @@ def test_a_header_claiming_ten_billion_pixels_is_refused() -> None:
 
 def test_a_header_over_our_pixel_limit_is_refused_with_its_size() -> None:
     message = refusal(png_claiming(8000, 8000), name="big.png")
-    assert message.startswith("big.png is 8000×8000 pixels (64 megapixels); the most this bot "
-                              "will process is 50 megapixels")
+    assert message.startswith(
+        "big.png is 8000×8000 pixels (64 megapixels); the most this bot "
+        "will process is 50 megapixels"
+    )
 
 
 def test_pillows_bomb_warning_as_an_error_is_still_a_refusal() -> None:

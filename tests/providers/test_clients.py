@@ -60,20 +60,35 @@ class RecordingSleep:
 
 def settings_for(base_url: str, *, mulerouter_key: str = DEFAULT_MULEROUTER_KEY) -> Settings:
     return load_settings(
-        mulerouter_base_url=base_url, vtrix_base_url=base_url,
-        mulerouter_api_key=mulerouter_key, vtrix_api_key=DEFAULT_VTRIX_KEY,
-        http_timeout=2.0, _env_file=None,
+        mulerouter_base_url=base_url,
+        vtrix_base_url=base_url,
+        mulerouter_api_key=mulerouter_key,
+        vtrix_api_key=DEFAULT_VTRIX_KEY,
+        http_timeout=2.0,
+        _env_file=None,
     )
 
 
-def make_http(session: aiohttp.ClientSession, base_url: str, sleep: RecordingSleep, *,
-              provider: ProviderName = ProviderName.MULEROUTER, key: str | None = None,
-              attempts: int = 4, timeout: float = 2.0) -> ProviderHTTP:
-    default_key = DEFAULT_MULEROUTER_KEY if provider is ProviderName.MULEROUTER else (
-        DEFAULT_VTRIX_KEY)
+def make_http(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    sleep: RecordingSleep,
+    *,
+    provider: ProviderName = ProviderName.MULEROUTER,
+    key: str | None = None,
+    attempts: int = 4,
+    timeout: float = 2.0,
+) -> ProviderHTTP:
+    default_key = (
+        DEFAULT_MULEROUTER_KEY if provider is ProviderName.MULEROUTER else (DEFAULT_VTRIX_KEY)
+    )
     return ProviderHTTP(
-        session, provider=provider, base_url=base_url, api_key=SecretStr(key or default_key),
-        timeout=timeout, sleep=sleep,
+        session,
+        provider=provider,
+        base_url=base_url,
+        api_key=SecretStr(key or default_key),
+        timeout=timeout,
+        sleep=sleep,
         create_retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05),
         poll_retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05),
     )
@@ -100,8 +115,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client_session
 
 
-async def poll_until_done(poll: Callable[[], Awaitable[PollResult]],
-                          tries: int = 200) -> PollResult:
+async def poll_until_done(
+    poll: Callable[[], Awaitable[PollResult]], tries: int = 200
+) -> PollResult:
     for _ in range(tries):
         result = await poll()
         if result.state.finished:
@@ -112,8 +128,11 @@ async def poll_until_done(poll: Callable[[], Awaitable[PollResult]],
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda spec: spec.key)
 async def test_every_endpoint_round_trips_and_results_download(
-    spec: ModelSpec, simulator: SimulatorServer, session: aiohttp.ClientSession,
-    png_data_uri: Callable[[int, int], str], tmp_path: Path,
+    spec: ModelSpec,
+    simulator: SimulatorServer,
+    session: aiohttp.ClientSession,
+    png_data_uri: Callable[[int, int], str],
+    tmp_path: Path,
 ) -> None:
     providers = Providers(settings_for(simulator.base_url), session)
     client = providers.for_spec(spec)
@@ -131,9 +150,12 @@ async def test_every_endpoint_round_trips_and_results_download(
         assert result.billed_cost == sim_task.cost == PriceTable().estimate(spec.model_id, request)
     else:
         assert result.billed_cost is None
-    paths = [await download_result(session, url, tmp_path, stem="job-1", index=i,
-                                   default_ext=".bin", max_bytes=10_000_000)
-             for i, url in enumerate(result.result_urls)]
+    paths = [
+        await download_result(
+            session, url, tmp_path, stem="job-1", index=i, default_ext=".bin", max_bytes=10_000_000
+        )
+        for i, url in enumerate(result.result_urls)
+    ]
     for path in paths:
         head = path.read_bytes()[:16]
         if spec.result_kind.value == "video":
@@ -146,8 +168,10 @@ async def test_every_endpoint_round_trips_and_results_download(
 
 
 async def test_vtrix_progress_rises_to_one(
-        make_simulator: Callable[..., Awaitable[SimulatorServer]],
-        session: aiohttp.ClientSession, png_data_uri: Callable[[int, int], str]) -> None:
+    make_simulator: Callable[..., Awaitable[SimulatorServer]],
+    session: aiohttp.ClientSession,
+    png_data_uri: Callable[[int, int], str],
+) -> None:
     sim = await make_simulator(speed=60.0)
     client = Providers(settings_for(sim.base_url), session).for_spec(VTRIX_FLASH)
     task_id = await client.submit(VTRIX_FLASH, request_for(VTRIX_FLASH, png_data_uri))
@@ -166,7 +190,8 @@ async def _track(awaitable: Awaitable[PollResult], seen: list[float | None]) -> 
 
 
 async def test_failed_tasks_read_from_both_error_locations(
-    make_simulator: Callable[..., Awaitable[SimulatorServer]], session: aiohttp.ClientSession,
+    make_simulator: Callable[..., Awaitable[SimulatorServer]],
+    session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(failure_rate=1.0)
     client = Providers(settings_for(sim.base_url), session).for_spec(T2V)
@@ -189,44 +214,55 @@ async def test_failed_tasks_read_from_both_error_locations(
 # --- polls: transient trouble is retried and never fails the task --------------------------------
 
 
-async def test_poll_honours_retry_after_on_429(simulator: SimulatorServer,
-                                               session: aiohttp.ClientSession) -> None:
+async def test_poll_honours_retry_after_on_429(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
     body = await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
     task_id = body["task_info"]["id"]
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL,
-                                              count=2, retry_after=7))
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=2, retry_after=7)
+    )
     answer = await http.get(T2V.poll_path(task_id))
     assert answer["task_info"]["id"] == task_id
     assert sleep.waits == [7.0, 7.0]
 
 
-async def test_poll_retry_after_is_capped(simulator: SimulatorServer,
-                                          session: aiohttp.ClientSession) -> None:
+async def test_poll_retry_after_is_capped(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
-               )["task_info"]["id"]
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL,
-                                              retry_after=900))
+    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+        "task_info"
+    ]["id"]
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, retry_after=900)
+    )
     await http.get(T2V.poll_path(task_id))
     assert sleep.waits == [120.0]
 
 
-@pytest.mark.parametrize(("kind", "count"), [
-    (FaultKind.SERVER_ERROR, 3), (FaultKind.UNAVAILABLE, 3), (FaultKind.MALFORMED, 3),
-    # aiohttp itself resends an idempotent GET once on a dropped keep-alive connection, so
-    # six drops are three failed tries of ours.
-    (FaultKind.DROP, 6),
-])
-async def test_poll_survives_transient_faults(kind: FaultKind, count: int,
-                                              simulator: SimulatorServer,
-                                              session: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize(
+    ("kind", "count"),
+    [
+        (FaultKind.SERVER_ERROR, 3),
+        (FaultKind.UNAVAILABLE, 3),
+        (FaultKind.MALFORMED, 3),
+        # aiohttp itself resends an idempotent GET once on a dropped keep-alive connection, so
+        # six drops are three failed tries of ours.
+        (FaultKind.DROP, 6),
+    ],
+)
+async def test_poll_survives_transient_faults(
+    kind: FaultKind, count: int, simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep, attempts=4)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
-               )["task_info"]["id"]
+    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+        "task_info"
+    ]["id"]
     simulator.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.POLL, count=count))
     answer = await http.get(T2V.poll_path(task_id))
     assert answer["task_info"]["id"] == task_id
@@ -234,14 +270,17 @@ async def test_poll_survives_transient_faults(kind: FaultKind, count: int,
     assert all(0 <= wait <= 0.05 for wait in sleep.waits)  # jittered exponential backoff
 
 
-async def test_poll_gives_up_with_a_transient_error(simulator: SimulatorServer,
-                                                    session: aiohttp.ClientSession) -> None:
+async def test_poll_gives_up_with_a_transient_error(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep, attempts=3)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
-               )["task_info"]["id"]
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.SERVER_ERROR,
-                                              target=FaultTarget.POLL, count=5))
+    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+        "task_info"
+    ]["id"]
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.POLL, count=5)
+    )
     with pytest.raises(ProviderUnavailable) as caught:
         await http.get(T2V.poll_path(task_id))
     assert caught.value.transient
@@ -249,8 +288,9 @@ async def test_poll_gives_up_with_a_transient_error(simulator: SimulatorServer,
     assert len(sleep.waits) == 2
 
 
-async def test_poll_of_unknown_task_is_not_found(simulator: SimulatorServer,
-                                                 session: aiohttp.ClientSession) -> None:
+async def test_poll_of_unknown_task_is_not_found(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     http = make_http(session, simulator.base_url, RecordingSleep())
     with pytest.raises(TaskNotFound):
         await http.get(T2V.poll_path("00000000-0000-0000-0000-000000000000"))
@@ -260,13 +300,14 @@ async def test_poll_of_unknown_task_is_not_found(simulator: SimulatorServer,
 
 
 @pytest.mark.parametrize("kind", [FaultKind.RATE_LIMIT, FaultKind.UNAVAILABLE])
-async def test_create_is_retried_when_the_provider_said_no(kind: FaultKind,
-                                                           simulator: SimulatorServer,
-                                                           session: aiohttp.ClientSession) -> None:
+async def test_create_is_retried_when_the_provider_said_no(
+    kind: FaultKind, simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
-    simulator.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2,
-                                              retry_after=3))
+    simulator.state.push_faults(
+        ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2, retry_after=3)
+    )
     task_id = await MuleRouterClient(http).submit(T2V, T2V.parse({"prompt": "x"}))
     assert len(creates(simulator)) == 3
     assert list(simulator.state.tasks) == [task_id]
@@ -277,31 +318,37 @@ async def test_create_is_retried_when_the_provider_said_no(kind: FaultKind,
         assert all(0 <= wait <= 0.05 for wait in sleep.waits)
 
 
-async def test_create_rate_limit_exhausted_is_definite(simulator: SimulatorServer,
-                                                       session: aiohttp.ClientSession) -> None:
+async def test_create_rate_limit_exhausted_is_definite(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     http = make_http(session, simulator.base_url, RecordingSleep(), attempts=2)
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.RATE_LIMIT,
-                                              target=FaultTarget.CREATE, count=5, retry_after=4))
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE, count=5, retry_after=4)
+    )
     with pytest.raises(RateLimited) as caught:
         await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
     assert caught.value.retry_after == 4.0
     assert simulator.state.tasks == {}
 
 
-@pytest.mark.parametrize(("kind", "phase"), [
-    (FaultKind.SERVER_ERROR, FaultPhase.AFTER),
-    (FaultKind.SERVER_ERROR, FaultPhase.BEFORE),  # a 500 says nothing about acceptance
-    (FaultKind.DROP, FaultPhase.AFTER),
-    (FaultKind.MALFORMED, FaultPhase.AFTER),
-    (FaultKind.SLOW, FaultPhase.AFTER),
-])
-async def test_create_with_unknown_outcome_is_never_resent(kind: FaultKind, phase: FaultPhase,
-                                                           simulator: SimulatorServer,
-                                                           session: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize(
+    ("kind", "phase"),
+    [
+        (FaultKind.SERVER_ERROR, FaultPhase.AFTER),
+        (FaultKind.SERVER_ERROR, FaultPhase.BEFORE),  # a 500 says nothing about acceptance
+        (FaultKind.DROP, FaultPhase.AFTER),
+        (FaultKind.MALFORMED, FaultPhase.AFTER),
+        (FaultKind.SLOW, FaultPhase.AFTER),
+    ],
+)
+async def test_create_with_unknown_outcome_is_never_resent(
+    kind: FaultKind, phase: FaultPhase, simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep, timeout=1.0)
-    simulator.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.CREATE, phase=phase,
-                                              seconds=3.0))
+    simulator.state.push_faults(
+        ScriptedFault(kind=kind, target=FaultTarget.CREATE, phase=phase, seconds=3.0)
+    )
     with pytest.raises(SubmissionOutcomeUnknown) as caught:
         await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
     assert len(creates(simulator)) == 1
@@ -312,7 +359,8 @@ async def test_create_with_unknown_outcome_is_never_resent(kind: FaultKind, phas
 
 
 async def test_create_is_retried_when_the_connection_is_refused(
-        session: aiohttp.ClientSession) -> None:
+    session: aiohttp.ClientSession,
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -328,8 +376,9 @@ async def test_create_is_retried_when_the_connection_is_refused(
 # --- definite refusals -----------------------------------------------------------------------
 
 
-async def test_wrong_key_is_refused_once_without_leaking_it(simulator: SimulatorServer,
-                                                            session: aiohttp.ClientSession) -> None:
+async def test_wrong_key_is_refused_once_without_leaking_it(
+    simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     secret = "sk-live-DO-NOT-LEAK-123"
     providers = Providers(settings_for(simulator.base_url, mulerouter_key=secret), session)
     client = providers.for_spec(T2V)
@@ -337,15 +386,20 @@ async def test_wrong_key_is_refused_once_without_leaking_it(simulator: Simulator
         await client.submit(T2V, T2V.parse({"prompt": "x"}))
     assert len(creates(simulator)) == 1
     assert caught.value.status == 401
-    for text in (str(caught.value), caught.value.user_message, caught.value.detail,
-                 repr(client), repr(providers)):
+    for text in (
+        str(caught.value),
+        caught.value.user_message,
+        caught.value.detail,
+        repr(client),
+        repr(providers),
+    ):
         assert secret not in text
     assert "key" in caught.value.user_message
 
 
 async def test_no_balance_is_insufficient_balance(
-        make_simulator: Callable[..., Awaitable[SimulatorServer]],
-        session: aiohttp.ClientSession) -> None:
+    make_simulator: Callable[..., Awaitable[SimulatorServer]], session: aiohttp.ClientSession
+) -> None:
     sim = await make_simulator(balance=Decimal("0.10"))
     client = Providers(settings_for(sim.base_url), session).for_spec(T2V)
     with pytest.raises(InsufficientBalance) as caught:
@@ -355,15 +409,21 @@ async def test_no_balance_is_insufficient_balance(
 
 
 @pytest.mark.parametrize("provider", [ProviderName.MULEROUTER, ProviderName.VTRIX])
-async def test_invalid_body_carries_the_providers_words(provider: ProviderName,
-                                                        simulator: SimulatorServer,
-                                                        session: aiohttp.ClientSession) -> None:
+async def test_invalid_body_carries_the_providers_words(
+    provider: ProviderName, simulator: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
     """The catalog stops bad requests first; this sends one anyway to read the 400 shapes."""
     http = make_http(session, simulator.base_url, RecordingSleep(), provider=provider)
     spec = T2V if provider is ProviderName.MULEROUTER else VTRIX_FLASH
-    body = ({"prompt": "x", "size": "1*1"} if provider is ProviderName.MULEROUTER else
-            {"model": "wan22_i2v_flash", "input": {"img_url": "https://e/x.png"},
-             "parameters": {"duration": 7}})
+    body = (
+        {"prompt": "x", "size": "1*1"}
+        if provider is ProviderName.MULEROUTER
+        else {
+            "model": "wan22_i2v_flash",
+            "input": {"img_url": "https://e/x.png"},
+            "parameters": {"duration": 7},
+        }
+    )
     with pytest.raises(InvalidRequest) as caught:
         await http.create(spec.create_path, body)
     assert caught.value.status == 400
@@ -373,28 +433,44 @@ async def test_invalid_body_carries_the_providers_words(provider: ProviderName,
     assert simulator.state.tasks == {}
 
 
-async def test_result_download_is_capped(simulator: SimulatorServer,
-                                         session: aiohttp.ClientSession,
-                                         tmp_path: Path) -> None:
+async def test_result_download_is_capped(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     client = Providers(settings_for(simulator.base_url), session).for_spec(T2V)
     task_id = await client.submit(T2V, T2V.parse({"prompt": "x"}))
     result = await poll_until_done(lambda: client.poll(T2V, task_id))
     with pytest.raises(ResultTooLarge):
-        await download_result(session, result.result_urls[0], tmp_path, stem="j", index=0,
-                              default_ext=".mp4", max_bytes=1000)
+        await download_result(
+            session,
+            result.result_urls[0],
+            tmp_path,
+            stem="j",
+            index=0,
+            default_ext=".mp4",
+            max_bytes=1000,
+        )
     assert not any(tmp_path.iterdir())  # no partial file left behind  # noqa: ASYNC240
 
 
-async def test_result_download_retries_a_server_error(simulator: SimulatorServer,
-                                                      session: aiohttp.ClientSession,
-                                                      tmp_path: Path) -> None:
+async def test_result_download_retries_a_server_error(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     client = Providers(settings_for(simulator.base_url), session).for_spec(T2V)
     task_id = await client.submit(T2V, T2V.parse({"prompt": "x"}))
     result = await poll_until_done(lambda: client.poll(T2V, task_id))
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.SERVER_ERROR,
-                                              target=FaultTarget.MEDIA))
-    path = await download_result(session, result.result_urls[0], tmp_path, stem="j", index=0,
-                                 default_ext=".mp4", max_bytes=10_000_000, retry_delay=0.01)
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.MEDIA)
+    )
+    path = await download_result(
+        session,
+        result.result_urls[0],
+        tmp_path,
+        stem="j",
+        index=0,
+        default_ext=".mp4",
+        max_bytes=10_000_000,
+        retry_delay=0.01,
+    )
     assert path.read_bytes()[4:8] == b"ftyp"
 
 

@@ -24,17 +24,27 @@ TASK = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 
 
 def _mr(status: str, **extra: object) -> dict[str, object]:
-    info = {"id": TASK, "status": status, "created_at": "2026-09-21T08:23:12.657134+00:00",
-            "updated_at": "2026-09-21T08:23:12Z"}
+    info = {
+        "id": TASK,
+        "status": status,
+        "created_at": "2026-09-21T08:23:12.657134+00:00",
+        "updated_at": "2026-09-21T08:23:12Z",
+    }
     return {"task_info": info, **extra}
 
 
-@pytest.mark.parametrize(("word", "state"), [
-    ("pending", TaskState.PENDING), ("queued", TaskState.PENDING),
-    ("processing", TaskState.RUNNING), ("running", TaskState.RUNNING),
-    ("retrying", TaskState.RUNNING), ("PROCESSING", TaskState.RUNNING),
-    ("warming_up", TaskState.RUNNING),  # unknown words mean "not finished"
-])
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [
+        ("pending", TaskState.PENDING),
+        ("queued", TaskState.PENDING),
+        ("processing", TaskState.RUNNING),
+        ("running", TaskState.RUNNING),
+        ("retrying", TaskState.RUNNING),
+        ("PROCESSING", TaskState.RUNNING),
+        ("warming_up", TaskState.RUNNING),  # unknown words mean "not finished"
+    ],
+)
 def test_mulerouter_unfinished_words(word: str, state: TaskState) -> None:
     result = mulerouter.parse_task(_mr(word), ResultKind.VIDEO)
     assert result.state is state
@@ -66,19 +76,31 @@ def test_mulerouter_completed_without_results_keeps_waiting() -> None:
 
 def test_mulerouter_error_inside_task_info() -> None:
     body = _mr("failed")
-    body["task_info"]["error"] = {"code": 3001, "title": "Task Execution Error",  # type: ignore[index]
-                                  "detail": "Invalid image dimensions"}
+    body["task_info"]["error"] = {
+        "code": 3001,
+        "title": "Task Execution Error",  # type: ignore[index]
+        "detail": "Invalid image dimensions",
+    }
     result = mulerouter.parse_task(body, ResultKind.VIDEO)
     assert result.state is TaskState.FAILED
     assert result.failure is not None
     assert (result.failure.code, result.failure.title, result.failure.detail) == (
-        "3001", "Task Execution Error", "Invalid image dimensions")
+        "3001",
+        "Task Execution Error",
+        "Invalid image dimensions",
+    )
     assert "Invalid image dimensions" in result.failure.user_message()
 
 
 def test_mulerouter_error_at_top_level_with_error_code() -> None:
-    body = _mr("failed", error={"error_code": 3005, "title": "External service execution failed",
-                                "detail": "prompt violation"})
+    body = _mr(
+        "failed",
+        error={
+            "error_code": 3005,
+            "title": "External service execution failed",
+            "detail": "prompt violation",
+        },
+    )
     result = mulerouter.parse_task(body, ResultKind.VIDEO)
     assert result.failure is not None
     assert result.failure.code == "3005"
@@ -86,10 +108,15 @@ def test_mulerouter_error_at_top_level_with_error_code() -> None:
     assert "rewording" in result.failure.user_message()
 
 
-@pytest.mark.parametrize(("word", "state"), [
-    ("pending", TaskState.PENDING), ("processing", TaskState.RUNNING),
-    ("in_progress", TaskState.RUNNING), ("mystery", TaskState.RUNNING),
-])
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [
+        ("pending", TaskState.PENDING),
+        ("processing", TaskState.RUNNING),
+        ("in_progress", TaskState.RUNNING),
+        ("mystery", TaskState.RUNNING),
+    ],
+)
 def test_vtrix_unfinished_words_and_progress(word: str, state: TaskState) -> None:
     result = vtrix.parse_task({"id": "t1", "status": word, "progress": 0.4, "created_at": 1})
     assert result.state is state
@@ -103,10 +130,15 @@ def test_vtrix_progress_in_percent_is_scaled_and_clamped() -> None:
 
 
 def test_vtrix_completed_reads_urls_and_string_cost_exactly() -> None:
-    body = {"id": "t1", "status": "completed", "progress": 1,
-            "output": [{"content": [{"type": "video", "url": "https://v/1.mp4", "duration": 5,
-                                     "jobId": "j"}]}],
-            "usage": {"cost": "0.14", "discount": 0}}
+    body = {
+        "id": "t1",
+        "status": "completed",
+        "progress": 1,
+        "output": [
+            {"content": [{"type": "video", "url": "https://v/1.mp4", "duration": 5, "jobId": "j"}]}
+        ],
+        "usage": {"cost": "0.14", "discount": 0},
+    }
     result = vtrix.parse_task(body)
     assert result.state is TaskState.SUCCEEDED
     assert result.result_urls == ("https://v/1.mp4",)
@@ -114,52 +146,91 @@ def test_vtrix_completed_reads_urls_and_string_cost_exactly() -> None:
     assert isinstance(result.billed_cost, Decimal)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("0.14", Decimal("0.14")), (0.1, Decimal("0.1")), (2, Decimal(2)),
-    ("abc", None), (None, None), (True, None), ("-1", None), ("NaN", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0.14", Decimal("0.14")),
+        (0.1, Decimal("0.1")),
+        (2, Decimal(2)),
+        ("abc", None),
+        (None, None),
+        (True, None),
+        ("-1", None),
+        ("NaN", None),
+    ],
+)
 def test_vtrix_cost_parsing(raw: object, expected: Decimal | None) -> None:
     assert vtrix.parse_cost(raw) == expected
 
 
 def test_vtrix_failed_reads_code_and_message() -> None:
-    result = vtrix.parse_task({"id": "t", "status": "failed",
-                               "error": {"code": "InternalError", "message": "boom"}})
+    result = vtrix.parse_task(
+        {"id": "t", "status": "failed", "error": {"code": "InternalError", "message": "boom"}}
+    )
     assert result.state is TaskState.FAILED
     assert result.failure is not None
     assert (result.failure.code, result.failure.detail) == ("InternalError", "boom")
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"id": "a"}, "a"), ({"task_id": "b"}, "b"), ({"data": {"id": "c"}}, "c"),
-    ({"id": 42}, "42"), ({"status": "pending"}, None),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"id": "a"}, "a"),
+        ({"task_id": "b"}, "b"),
+        ({"data": {"id": "c"}}, "c"),
+        ({"id": 42}, "42"),
+        ({"status": "pending"}, None),
+    ],
+)
 def test_vtrix_task_id_locations(body: dict[str, object], expected: str | None) -> None:
     assert vtrix.task_id_from(body) == expected
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"detail": "bad size"}, "bad size"),
-    ({"error": "nope"}, "nope"),
-    ({"message": "msg"}, "msg"),
-    ({"error": {"code": "x", "message": "nested message"}}, "nested message"),
-    ({"task_info": {"status": "failed", "error": {"code": 2001, "title": "Invalid Request",
-                                                  "detail": "prompt too long"}}},
-     "prompt too long"),
-    ({"task_info": {"error": {"title": "Only title"}}}, "Only title"),
-    ("not a dict", "fallback"),
-    ({}, "fallback"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"detail": "bad size"}, "bad size"),
+        ({"error": "nope"}, "nope"),
+        ({"message": "msg"}, "msg"),
+        ({"error": {"code": "x", "message": "nested message"}}, "nested message"),
+        (
+            {
+                "task_info": {
+                    "status": "failed",
+                    "error": {
+                        "code": 2001,
+                        "title": "Invalid Request",
+                        "detail": "prompt too long",
+                    },
+                }
+            },
+            "prompt too long",
+        ),
+        ({"task_info": {"error": {"title": "Only title"}}}, "Only title"),
+        ("not a dict", "fallback"),
+        ({}, "fallback"),
+    ],
+)
 def test_error_detail_reads_every_documented_location(body: object, expected: str) -> None:
     assert error_detail(body, "fallback") == expected
 
 
-@pytest.mark.parametrize(("status", "kind"), [
-    (400, InvalidRequest), (401, AuthenticationFailed), (402, InsufficientBalance),
-    (403, Forbidden), (404, TaskNotFound), (409, RequestRefused), (423, RequestRefused),
-    (429, RateLimited), (451, RequestRefused), (500, ProviderUnavailable),
-    (502, ProviderUnavailable),
-])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, InvalidRequest),
+        (401, AuthenticationFailed),
+        (402, InsufficientBalance),
+        (403, Forbidden),
+        (404, TaskNotFound),
+        (409, RequestRefused),
+        (423, RequestRefused),
+        (429, RateLimited),
+        (451, RequestRefused),
+        (500, ProviderUnavailable),
+        (502, ProviderUnavailable),
+    ],
+)
 def test_http_status_classification(status: int, kind: type) -> None:
     error = classify(status, {"detail": "why"}, provider="mulerouter", on_create=False)
     assert type(error) is kind

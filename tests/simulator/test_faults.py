@@ -31,8 +31,9 @@ T2V = "/vendors/alibaba/v1/wan2.2-t2v-plus/generation"
 BODY = {"prompt": "a cat", "size": "832*480"}
 
 
-async def create(session: aiohttp.ClientSession, sim: SimulatorServer,
-                 **kwargs: Any) -> aiohttp.ClientResponse:
+async def create(
+    session: aiohttp.ClientSession, sim: SimulatorServer, **kwargs: Any
+) -> aiohttp.ClientResponse:
     async with session.post(sim.base_url + T2V, json=BODY, headers=MULE, **kwargs) as resp:
         await resp.read()
         return resp
@@ -46,10 +47,12 @@ async def created_task_id(session: aiohttp.ClientSession, sim: SimulatorServer) 
 
 
 async def test_scripted_rate_limit_with_retry_after(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.RATE_LIMIT,
-                                              target=FaultTarget.CREATE, count=2, retry_after=1))
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE, count=2, retry_after=1)
+    )
     first, second, third = [await create(sim_session, simulator) for _ in range(3)]
     assert [first.status, second.status, third.status] == [429, 429, 202]
     assert first.headers["Retry-After"] == second.headers["Retry-After"] == "1"
@@ -58,13 +61,15 @@ async def test_scripted_rate_limit_with_retry_after(
 
 
 async def test_server_error_before_creates_nothing_after_creates_and_bills(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(balance=Decimal("1.00"))
     sim.state.push_faults(
         ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.CREATE),
-        ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.CREATE,
-                      phase=FaultPhase.AFTER),
+        ScriptedFault(
+            kind=FaultKind.SERVER_ERROR, target=FaultTarget.CREATE, phase=FaultPhase.AFTER
+        ),
     )
     async with sim_session.post(sim.base_url + T2V, json=BODY, headers=MULE) as resp:
         assert resp.status == 500
@@ -81,10 +86,10 @@ async def test_server_error_before_creates_nothing_after_creates_and_bills(
 
 
 async def test_unavailable_on_poll_in_vtrix_shape(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.UNAVAILABLE,
-                                              target=FaultTarget.POLL))
+    simulator.state.push_faults(ScriptedFault(kind=FaultKind.UNAVAILABLE, target=FaultTarget.POLL))
     url = simulator.base_url + "/model/v1/generation/task/anything"
     async with sim_session.get(url, headers=VTRIX) as resp:
         assert resp.status == 503
@@ -94,12 +99,12 @@ async def test_unavailable_on_poll_in_vtrix_shape(
 
 
 async def test_malformed_json_before_and_after_create(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     simulator.state.push_faults(
         ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.CREATE),
-        ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.CREATE,
-                      phase=FaultPhase.AFTER),
+        ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.CREATE, phase=FaultPhase.AFTER),
     )
     for expected_tasks in (0, 1):
         async with sim_session.post(simulator.base_url + T2V, json=BODY, headers=MULE) as resp:
@@ -111,7 +116,8 @@ async def test_malformed_json_before_and_after_create(
 
 
 async def test_malformed_poll(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await created_task_id(sim_session, simulator)
     simulator.state.push_faults(ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.POLL))
@@ -123,7 +129,8 @@ async def test_malformed_poll(
 
 
 async def test_dropped_connections(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await created_task_id(sim_session, simulator)
     simulator.state.push_faults(
@@ -143,20 +150,23 @@ async def test_dropped_connections(
 
 
 async def test_slow_answer(simulator: SimulatorServer, sim_session: aiohttp.ClientSession) -> None:
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE,
-                                              seconds=0.3))
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.3)
+    )
     started = time.monotonic()
     assert (await create(sim_session, simulator)).status == 202
     assert time.monotonic() - started >= 0.3
 
 
 async def test_slow_before_and_after_create_when_the_client_gives_up(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     simulator.state.push_faults(
         ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.5),
-        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.5,
-                      phase=FaultPhase.AFTER),
+        ScriptedFault(
+            kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.5, phase=FaultPhase.AFTER
+        ),
     )
     impatient = aiohttp.ClientTimeout(total=0.15)
     with pytest.raises(asyncio.TimeoutError):
@@ -170,38 +180,54 @@ async def test_slow_before_and_after_create_when_the_client_gives_up(
 
 
 async def test_faults_via_control_api_and_provider_filter(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
-    faults = {"faults": [{"kind": "rate_limit", "target": "create", "provider": "vtrix",
-                          "retry_after": 7},
-                         {"kind": "server_error", "target": "all", "count": 2}]}
+    faults = {
+        "faults": [
+            {"kind": "rate_limit", "target": "create", "provider": "vtrix", "retry_after": 7},
+            {"kind": "server_error", "target": "all", "count": 2},
+        ]
+    }
     async with sim_session.post(simulator.base_url + "/_sim/faults", json=faults) as resp:
         assert resp.status == 200
         pending = (await resp.json())["pending"]
     assert [(f["kind"], f["count"]) for f in pending] == [("rate_limit", 1), ("server_error", 2)]
 
     assert (await create(sim_session, simulator)).status == 500  # vtrix fault skipped
-    async with sim_session.post(simulator.base_url + "/model/v1/generation", json={},
-                                headers=VTRIX) as resp:
+    async with sim_session.post(
+        simulator.base_url + "/model/v1/generation", json={}, headers=VTRIX
+    ) as resp:
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "7"
     async with sim_session.get(simulator.base_url + "/_sim/faults") as resp:
         assert (await resp.json())["pending"] == [
-            {"kind": "server_error", "target": "all", "phase": "before", "count": 1,
-             "retry_after": None, "seconds": None, "provider": None}]
+            {
+                "kind": "server_error",
+                "target": "all",
+                "phase": "before",
+                "count": 1,
+                "retry_after": None,
+                "seconds": None,
+                "provider": None,
+            }
+        ]
 
-    async with sim_session.post(simulator.base_url + "/_sim/faults",
-                                json={"kind": "explode"}) as resp:
+    async with sim_session.post(
+        simulator.base_url + "/_sim/faults", json={"kind": "explode"}
+    ) as resp:
         assert resp.status == 400
 
 
 async def test_media_fault_strikes_once(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await created_task_id(sim_session, simulator)
     await asyncio.sleep(0.7)  # a 90 s task at speed 200 (+20 % jitter) is done by now
-    simulator.state.push_faults(ScriptedFault(kind=FaultKind.SERVER_ERROR,
-                                              target=FaultTarget.MEDIA))
+    simulator.state.push_faults(
+        ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.MEDIA)
+    )
     url = f"{simulator.base_url}/media/video/{task_id}.mp4"
     async with sim_session.get(url) as resp:
         assert resp.status == 500
@@ -210,7 +236,8 @@ async def test_media_fault_strikes_once(
 
 
 async def test_random_faults_are_reproducible_and_respect_targets(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     async def statuses(sim: SimulatorServer) -> list[int | None]:
         for _ in range(30):
@@ -218,15 +245,19 @@ async def test_random_faults_are_reproducible_and_respect_targets(
                 await create(sim_session, sim)
         return [r.status for r in sim.state.requests]
 
-    rates = {"server_error_rate": 0.2, "rate_limit_rate": 0.2, "malformed_rate": 0.2,
-             "drop_rate": 0.3, "seed": 99}
+    rates = {
+        "server_error_rate": 0.2,
+        "rate_limit_rate": 0.2,
+        "malformed_rate": 0.2,
+        "drop_rate": 0.3,
+        "seed": 99,
+    }
     first = await statuses(await make_simulator(**rates))
     second = await statuses(await make_simulator(**rates))
     assert first == second
     assert {429, 500, 202, None} <= set(first)
 
-    poll_only = await make_simulator(rate_limit_rate=1.0,
-                                      fault_targets={"rate_limit": ["poll"]})
+    poll_only = await make_simulator(rate_limit_rate=1.0, fault_targets={"rate_limit": ["poll"]})
     task_id = await created_task_id(sim_session, poll_only)
     async with sim_session.get(f"{poll_only.base_url}{T2V}/{task_id}", headers=MULE) as resp:
         assert resp.status == 429

@@ -39,10 +39,10 @@ def mp4_boxes(data: bytes) -> list[str]:
     """Top-level box types, checking that the box sizes tile the file exactly."""
     boxes, offset = [], 0
     while offset < len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
         header = 8
         if size == 1:
-            (size,) = struct.unpack(">Q", data[offset + 8:offset + 16])
+            (size,) = struct.unpack(">Q", data[offset + 8 : offset + 16])
             header = 16
         elif size == 0:
             size = len(data) - offset
@@ -53,16 +53,18 @@ def mp4_boxes(data: bytes) -> list[str]:
     return boxes
 
 
-async def create(session: aiohttp.ClientSession, sim: SimulatorServer, path: str,
-                 body: dict[str, Any]) -> str:
+async def create(
+    session: aiohttp.ClientSession, sim: SimulatorServer, path: str, body: dict[str, Any]
+) -> str:
     async with session.post(sim.base_url + path, json=body, headers=MULE) as resp:
         assert resp.status == 202
         task_id: str = (await resp.json())["task_info"]["id"]
         return task_id
 
 
-async def wait_finished(session: aiohttp.ClientSession, sim: SimulatorServer,
-                        task_id: str) -> dict[str, Any]:
+async def wait_finished(
+    session: aiohttp.ClientSession, sim: SimulatorServer, task_id: str
+) -> dict[str, Any]:
     for _ in range(300):
         async with session.get(f"{sim.base_url}/_sim/tasks/{task_id}") as resp:
             task: dict[str, Any] = await resp.json()
@@ -73,7 +75,8 @@ async def wait_finished(session: aiohttp.ClientSession, sim: SimulatorServer,
 
 
 async def test_video_is_a_real_mp4(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await create(sim_session, simulator, T2V, {"prompt": "a cat"})
     url = f"{simulator.base_url}/media/video/{task_id}.mp4"
@@ -93,7 +96,9 @@ async def test_video_is_a_real_mp4(
 
 
 async def test_images_are_pngs_of_the_requested_size_and_differ(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     body = {"prompt": "a hat", "images": [png_data_uri(400, 400)], "n": 3, "size": "1024*768"}
     task_id = await create(sim_session, simulator, I2I, body)
@@ -114,7 +119,9 @@ async def test_images_are_pngs_of_the_requested_size_and_differ(
 
 
 async def test_recorded_requests_shorten_images_and_never_hold_the_key(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     image = png_data_uri(400, 400)
     body = {"prompt": "a cat", "image": image, "resolution": "480P"}
@@ -123,8 +130,9 @@ async def test_recorded_requests_shorten_images_and_never_hold_the_key(
         [short] = (await resp.json())["requests"]
     async with sim_session.get(simulator.base_url + "/_sim/requests?full=1") as resp:
         [full] = (await resp.json())["requests"]
-    assert re.fullmatch(r"data:image/png;base64,<\d+ bytes sha256:[0-9a-f]{12}>",
-                        short["body"]["image"])
+    assert re.fullmatch(
+        r"data:image/png;base64,<\d+ bytes sha256:[0-9a-f]{12}>", short["body"]["image"]
+    )
     assert full["body"] == body == simulator.state.requests[0].body
     assert short["auth_ok"] is True
     assert short["status"] == 202
@@ -133,7 +141,8 @@ async def test_recorded_requests_shorten_images_and_never_hold_the_key(
 
 
 async def test_config_patch_tasks_view_and_reset(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(balance=Decimal("5"))
     base = sim.base_url
@@ -185,10 +194,32 @@ def test_cli_arguments_build_the_config() -> None:
     add_simulator_arguments(parser)
     args = parser.parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 8765)
-    args = parser.parse_args(["--speed", "50", "--failure-rate", "0.2", "--rate-limit-rate",
-                              "0.1", "--retry-after", "4", "--server-error-rate", "0.05",
-                              "--slow-rate", "0.01", "--slow-seconds", "2", "--malformed-rate",
-                              "0.02", "--drop-rate", "0.03", "--balance", "12.50", "--seed", "7"])
+    args = parser.parse_args(
+        [
+            "--speed",
+            "50",
+            "--failure-rate",
+            "0.2",
+            "--rate-limit-rate",
+            "0.1",
+            "--retry-after",
+            "4",
+            "--server-error-rate",
+            "0.05",
+            "--slow-rate",
+            "0.01",
+            "--slow-seconds",
+            "2",
+            "--malformed-rate",
+            "0.02",
+            "--drop-rate",
+            "0.03",
+            "--balance",
+            "12.50",
+            "--seed",
+            "7",
+        ]
+    )
     config = config_from_args(args)
     assert (config.speed, config.failure_rate, config.rate_limit_rate) == (50, 0.2, 0.1)
     assert (config.retry_after, config.server_error_rate, config.slow_rate) == (4, 0.05, 0.01)
@@ -199,14 +230,17 @@ def test_cli_arguments_build_the_config() -> None:
 async def test_serve_prints_one_line_and_stops_on_sigterm(
     sim_session: aiohttp.ClientSession,
 ) -> None:
-    code = ("import argparse, asyncio\n"
-            "from bot.simulator import add_simulator_arguments, serve\n"
-            "parser = argparse.ArgumentParser()\n"
-            "add_simulator_arguments(parser)\n"
-            "asyncio.run(serve(parser.parse_args(['--port', '0', '--balance', '2.50'])))\n")
+    code = (
+        "import argparse, asyncio\n"
+        "from bot.simulator import add_simulator_arguments, serve\n"
+        "parser = argparse.ArgumentParser()\n"
+        "add_simulator_arguments(parser)\n"
+        "asyncio.run(serve(parser.parse_args(['--port', '0', '--balance', '2.50'])))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=REPO, env=env,
-                                                stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()

@@ -33,8 +33,11 @@ def mule_path(model: str) -> str:
 
 
 def vtrix_body(image: str, **parameters: Any) -> dict[str, Any]:
-    return {"model": "wan22_i2v_flash", "input": {"prompt": "a wave", "img_url": image},
-            "parameters": {"resolution": "480P", "duration": 5, **parameters}}
+    return {
+        "model": "wan22_i2v_flash",
+        "input": {"prompt": "a wave", "img_url": image},
+        "parameters": {"resolution": "480P", "duration": 5, **parameters},
+    }
 
 
 def vtrix_id(body: dict[str, Any]) -> str:
@@ -43,21 +46,22 @@ def vtrix_id(body: dict[str, Any]) -> str:
     return value
 
 
-async def mule_create(session: aiohttp.ClientSession, sim: SimulatorServer, model: str,
-                      body: dict[str, Any]) -> str:
+async def mule_create(
+    session: aiohttp.ClientSession, sim: SimulatorServer, model: str, body: dict[str, Any]
+) -> str:
     async with session.post(sim.base_url + mule_path(model), json=body, headers=MULE) as resp:
         assert resp.status == 202, await resp.text()
         task_id: str = (await resp.json())["task_info"]["id"]
         return task_id
 
 
-async def mule_until_done(session: aiohttp.ClientSession, sim: SimulatorServer, model: str,
-                          task_id: str) -> tuple[list[str], dict[str, Any]]:
+async def mule_until_done(
+    session: aiohttp.ClientSession, sim: SimulatorServer, model: str, task_id: str
+) -> tuple[list[str], dict[str, Any]]:
     """Poll every 20 ms until finished; the status words seen and the final body."""
     words: list[str] = []
     for _ in range(400):
-        async with session.get(f"{sim.base_url}{mule_path(model)}/{task_id}",
-                               headers=MULE) as resp:
+        async with session.get(f"{sim.base_url}{mule_path(model)}/{task_id}", headers=MULE) as resp:
             assert resp.status == 200
             body: dict[str, Any] = await resp.json()
         words.append(body["task_info"]["status"])
@@ -67,12 +71,14 @@ async def mule_until_done(session: aiohttp.ClientSession, sim: SimulatorServer, 
     raise AssertionError(f"task {task_id} never finished: {words[-5:]}")
 
 
-async def vtrix_until_done(session: aiohttp.ClientSession, sim: SimulatorServer,
-                           task_id: str) -> list[dict[str, Any]]:
+async def vtrix_until_done(
+    session: aiohttp.ClientSession, sim: SimulatorServer, task_id: str
+) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     for _ in range(400):
-        async with session.get(f"{sim.base_url}/model/v1/generation/task/{task_id}",
-                               headers=VTRIX) as resp:
+        async with session.get(
+            f"{sim.base_url}/model/v1/generation/task/{task_id}", headers=VTRIX
+        ) as resp:
             assert resp.status == 200
             bodies.append(await resp.json())
         if bodies[-1]["status"] in ("completed", "failed"):
@@ -86,15 +92,22 @@ def _bodies(png: PngUri) -> dict[str, dict[str, Any]]:
         "wan2.2-t2v-plus": {"prompt": "a cat", "size": "832*480"},
         "wan2.2-i2v-flash": {"prompt": "a cat", "image": png(400, 400), "resolution": "480P"},
         "wan2.6-i2v": {"prompt": "a cat", "image": png(400, 400), "duration": 5},
-        "wan2.5-i2i-preview": {"prompt": "a hat", "images": [png(400, 400)], "n": 2,
-                               "size": "1024*768"},
+        "wan2.5-i2i-preview": {
+            "prompt": "a hat",
+            "images": [png(400, 400)],
+            "n": 2,
+            "size": "1024*768",
+        },
     }
 
 
-@pytest.mark.parametrize("model", ["wan2.2-t2v-plus", "wan2.2-i2v-flash", "wan2.6-i2v",
-                                   "wan2.5-i2i-preview"])
+@pytest.mark.parametrize(
+    "model", ["wan2.2-t2v-plus", "wan2.2-i2v-flash", "wan2.6-i2v", "wan2.5-i2i-preview"]
+)
 async def test_mulerouter_create_then_poll_to_completion(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
     model: str,
 ) -> None:
     url = simulator.base_url + mule_path(model)
@@ -112,45 +125,61 @@ async def test_mulerouter_create_then_poll_to_completion(
     assert final["task_info"]["status"] in MULE_DONE
     if model == "wan2.5-i2i-preview":
         assert "videos" not in final
-        assert final["images"] == [f"{simulator.base_url}/media/images/{info['id']}/{i}.png"
-                                   for i in range(2)]
+        assert final["images"] == [
+            f"{simulator.base_url}/media/images/{info['id']}/{i}.png" for i in range(2)
+        ]
     else:
         assert "images" not in final
         assert final["videos"] == [f"{simulator.base_url}/media/video/{info['id']}.mp4"]
 
 
 async def test_mulerouter_status_words_cover_every_spelling(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(pending_share=0.4, duration_jitter=0.0)
-    ids = [await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
-           for i in range(24)]
-    seen = await asyncio.gather(*(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id)
-                                  for task_id in ids))
+    ids = [
+        await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
+        for i in range(24)
+    ]
+    seen = await asyncio.gather(
+        *(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id) for task_id in ids)
+    )
     words = {word for task_words, _ in seen for word in task_words}
     assert words == MULE_PENDING | MULE_DONE
 
 
 async def test_unknown_status_words_when_enabled(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(unknown_status_words=True, duration_jitter=0.0)
-    ids = [await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
-           for i in range(8)]
-    seen = await asyncio.gather(*(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id)
-                                  for task_id in ids))
+    ids = [
+        await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
+        for i in range(8)
+    ]
+    seen = await asyncio.gather(
+        *(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id) for task_id in ids)
+    )
     words = {word for task_words, _ in seen for word in task_words}
     assert words & {"warming_up", "preparing"}
 
 
 async def test_mulerouter_failures_use_both_error_locations(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     sim = await make_simulator(failure_rate=1.0)
-    ids = [await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
-           for i in range(12)]
-    finals = [body for _, body in await asyncio.gather(
-        *(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id) for task_id in ids))]
+    ids = [
+        await mule_create(sim_session, sim, "wan2.2-t2v-plus", {"prompt": f"cat {i}"})
+        for i in range(12)
+    ]
+    finals = [
+        body
+        for _, body in await asyncio.gather(
+            *(mule_until_done(sim_session, sim, "wan2.2-t2v-plus", task_id) for task_id in ids)
+        )
+    ]
     locations = set()
     for body in finals:
         assert body["task_info"]["status"] == "failed"
@@ -172,26 +201,30 @@ async def test_mulerouter_failures_use_both_error_locations(
 
 
 async def test_out_of_bounds_image_is_accepted_then_fails(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     body = {"prompt": "a cat", "image": png_data_uri(100, 400)}
     task_id = await mule_create(sim_session, simulator, "wan2.2-i2v-flash", body)
     _, final = await mule_until_done(sim_session, simulator, "wan2.2-i2v-flash", task_id)
     error = final.get("error") or final["task_info"]["error"]
     assert error.get("code", error.get("error_code")) == 3001
-    assert (error["title"], error["detail"]) == ("Task Execution Error",
-                                                 "Invalid image dimensions")
+    assert (error["title"], error["detail"]) == ("Task Execution Error", "Invalid image dimensions")
 
 
 async def test_vtrix_create_poll_progress_and_cost(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     body = vtrix_body(png_data_uri(400, 400))
     id_shapes = set()
     ids = []
     for _ in range(9):
-        async with sim_session.post(simulator.base_url + "/model/v1/generation", json=body,
-                                    headers=VTRIX) as resp:
+        async with sim_session.post(
+            simulator.base_url + "/model/v1/generation", json=body, headers=VTRIX
+        ) as resp:
             assert resp.status == 200
             created = await resp.json()
         id_shapes.add(next(iter(created)))
@@ -224,11 +257,16 @@ async def test_vtrix_create_poll_progress_and_cost(
 
 
 async def test_vtrix_failure_has_string_code(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     sim = await make_simulator(failure_rate=1.0)
-    async with sim_session.post(sim.base_url + "/model/v1/generation",
-                                json=vtrix_body(png_data_uri(400, 400)), headers=VTRIX) as resp:
+    async with sim_session.post(
+        sim.base_url + "/model/v1/generation",
+        json=vtrix_body(png_data_uri(400, 400)),
+        headers=VTRIX,
+    ) as resp:
         task_id = vtrix_id(await resp.json())
     final = (await vtrix_until_done(sim_session, sim, task_id))[-1]
     assert final["status"] == "failed"
@@ -238,10 +276,14 @@ async def test_vtrix_failure_has_string_code(
     assert "usage" not in final
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, VTRIX,
-                                     {"Authorization": DEFAULT_MULEROUTER_KEY}])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, VTRIX, {"Authorization": DEFAULT_MULEROUTER_KEY}],
+)
 async def test_mulerouter_rejects_bad_keys(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, headers: dict[str, str],
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    headers: dict[str, str],
 ) -> None:
     url = simulator.base_url + mule_path("wan2.2-t2v-plus")
     async with sim_session.post(url, json={"prompt": "a cat"}, headers=headers) as resp:
@@ -254,27 +296,36 @@ async def test_mulerouter_rejects_bad_keys(
 
 
 async def test_vtrix_rejects_bad_keys(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
-    async with sim_session.post(simulator.base_url + "/model/v1/generation",
-                                json=vtrix_body(png_data_uri(400, 400)), headers=MULE) as resp:
+    async with sim_session.post(
+        simulator.base_url + "/model/v1/generation",
+        json=vtrix_body(png_data_uri(400, 400)),
+        headers=MULE,
+    ) as resp:
         assert resp.status == 401
-        assert await resp.json() == {"error": {"code": "unauthorized",
-                                               "message": "Invalid API key"}}
+        assert await resp.json() == {
+            "error": {"code": "unauthorized", "message": "Invalid API key"}
+        }
     recorded = simulator.state.requests[0].to_json(full=True)
     assert DEFAULT_MULEROUTER_KEY not in str(recorded)
     assert recorded["auth_ok"] is False
 
 
 async def test_balance_runs_out_with_402(
-    make_simulator: MakeSimulator, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    make_simulator: MakeSimulator,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     sim = await make_simulator(balance=Decimal("0.25"))
     url = sim.base_url + mule_path("wan2.2-t2v-plus")
     statuses = []
     for _ in range(3):  # 480P t2v: 5 s at 0.02 = 0.10 each
-        async with sim_session.post(url, json={"prompt": "cat", "size": "832*480"},
-                                    headers=MULE) as resp:
+        async with sim_session.post(
+            url, json={"prompt": "cat", "size": "832*480"}, headers=MULE
+        ) as resp:
             statuses.append(resp.status)
             last = await resp.json()
     assert statuses == [202, 202, 402]
@@ -282,20 +333,25 @@ async def test_balance_runs_out_with_402(
     assert sim.state.balance == Decimal("0.05")
     assert len(sim.state.tasks) == 2
 
-    async with sim_session.post(sim.base_url + "/model/v1/generation",
-                                json=vtrix_body(png_data_uri(400, 400)), headers=VTRIX) as resp:
+    async with sim_session.post(
+        sim.base_url + "/model/v1/generation",
+        json=vtrix_body(png_data_uri(400, 400)),
+        headers=VTRIX,
+    ) as resp:
         assert resp.status == 402
         assert (await resp.json())["error"]["code"] == "insufficient_balance"
 
 
 async def test_mulerouter_validation_answers_400_in_both_shapes(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     url = simulator.base_url + mule_path("wan2.2-t2v-plus")
     shapes = set()
     for _ in range(10):
-        async with sim_session.post(url, json={"prompt": "", "size": "1*1", "colour": "red"},
-                                    headers=MULE) as resp:
+        async with sim_session.post(
+            url, json={"prompt": "", "size": "1*1", "colour": "red"}, headers=MULE
+        ) as resp:
             assert resp.status == 400
             body = await resp.json()
         if "detail" in body:
@@ -315,24 +371,29 @@ async def test_mulerouter_validation_answers_400_in_both_shapes(
 
     async with sim_session.post(url, data=b"not json", headers=MULE) as resp:
         assert resp.status == 400
-    async with sim_session.post(simulator.base_url + mule_path("wan9-nope"),
-                                json={"prompt": "x"}, headers=MULE) as resp:
+    async with sim_session.post(
+        simulator.base_url + mule_path("wan9-nope"), json={"prompt": "x"}, headers=MULE
+    ) as resp:
         assert resp.status == 404
     async with sim_session.get(url + "/no-such-task", headers=MULE) as resp:
         assert resp.status == 404
 
 
 async def test_mulerouter_poll_must_use_the_tasks_own_model(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await mule_create(sim_session, simulator, "wan2.2-t2v-plus", {"prompt": "cat"})
-    async with sim_session.get(f"{simulator.base_url}{mule_path('wan2.6-i2v')}/{task_id}",
-                               headers=MULE) as resp:
+    async with sim_session.get(
+        f"{simulator.base_url}{mule_path('wan2.6-i2v')}/{task_id}", headers=MULE
+    ) as resp:
         assert resp.status == 404
 
 
 async def test_vtrix_validation_answers_invalid_parameter(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession, png_data_uri: PngUri,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
+    png_data_uri: PngUri,
 ) -> None:
     url = simulator.base_url + "/model/v1/generation"
     bad_bodies: list[Any] = [
@@ -354,7 +415,8 @@ async def test_vtrix_validation_answers_invalid_parameter(
 
 
 async def test_finished_time_is_recorded(
-    simulator: SimulatorServer, sim_session: aiohttp.ClientSession,
+    simulator: SimulatorServer,
+    sim_session: aiohttp.ClientSession,
 ) -> None:
     task_id = await mule_create(sim_session, simulator, "wan2.2-t2v-plus", {"prompt": "cat"})
     task = simulator.state.task(task_id)
