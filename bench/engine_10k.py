@@ -55,13 +55,16 @@ from typing import Any
 
 import aiohttp
 
-from bot.catalog import ModelSpec, spec_for
-from bot.config import ProviderName, load_settings
+from bot.catalog import CATALOG, ModelSpec, spec_for
+from bot.config import ProviderName, Settings, load_settings
+from bot.jobs.budget import Limits
+from bot.jobs.build import build_engine
 from bot.jobs.delivery import DeliveryKind
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.planning import DEFAULT_SECONDS, MIN_HISTORY
+from bot.jobs.engine import JobEngine
+from bot.jobs.planning import MIN_HISTORY
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, Limits, Store
+from bot.jobs.storage import JobStore, open_store
 from bot.pricing import PriceTable
 from bot.providers import Providers
 
@@ -349,7 +352,7 @@ class Run:
     """Everything one engine incarnation needs; replaced on restart."""
 
     session: aiohttp.ClientSession
-    store: Store
+    store: JobStore
     providers: Providers
     engine: JobEngine
 
@@ -369,39 +372,40 @@ class Bench:
     def db_path(self) -> Path:
         return self.folder / "wanbot.sqlite3"
 
-    def engine_config(self) -> EngineConfig:
-        """Production poll settings (scaled by 1/speed so a fast simulator sees the same plan)."""
+    def settings(self) -> Settings:
+        """Production settings, time scaled by 1/speed so a fast simulator sees the same plan."""
         s = self.args.speed
-        return EngineConfig(
-            media_dir=self.folder / "media",
-            video_deadline=30 * 60.0 / s,
-            image_deadline=10 * 60.0 / s,
-            poll_min_interval=4.0 / s,
-            poll_max_interval=120.0 / s,
-            poll_first_look=10.0 / s,
-            history_refresh_seconds=10.0 / s,
-            requests_per_second=self.args.rps,
-            max_concurrent_requests=self.args.concurrency,
-            default_limits=Limits(max_concurrent_per_user=None),
-            expected_seconds={model: seconds / s for model, seconds in DEFAULT_SECONDS.items()},
-        )
-
-    async def open_run(self) -> Run:
-        settings = load_settings(
+        return load_settings(
             mulerouter_base_url=self.sim.base_url,
             vtrix_base_url=self.sim.base_url,
             mulerouter_api_key=self.sim.keys["mulerouter"],
             vtrix_api_key=self.sim.keys["vtrix"],
+            database_path=self.db_path,
+            media_dir=self.folder / "media",
+            video_deadline=30 * 60.0 / s,
+            image_deadline=10 * 60.0 / s,
+            poll_interval_min=4.0 / s,
+            poll_interval_max=120.0 / s,
+            requests_per_second=self.args.rps,
+            max_concurrent_requests=self.args.concurrency,
             _env_file=None,
         )
+
+    async def open_run(self) -> Run:
+        s = self.args.speed
         session = aiohttp.ClientSession()  # as the bot does: default connector (100 sockets)
-        store = await Store.open(self.db_path)
-        providers = Providers(settings, session)  # production retry policies
-        self.polls.wrap(providers)
-        engine = JobEngine(
-            store, providers, PriceTable(), self.deliverer, session, self.engine_config()
+        engine = await build_engine(  # production retry policies
+            self.settings(),
+            session,
+            self.deliverer,
+            prices=PriceTable(),
+            poll_first_look=10.0 / s,
+            history_refresh_seconds=10.0 / s,
+            default_limits=Limits(),
+            expected_seconds={spec.model_id: spec.expected_seconds / s for spec in CATALOG},
         )
-        return Run(session, store, providers, engine)
+        self.polls.wrap(engine.providers)
+        return Run(session, engine.store, engine.providers, engine)
 
     async def close_run(self, run: Run) -> float:
         """Stop the engine as the bot does on shutdown; returns the seconds it took."""
@@ -618,10 +622,10 @@ async def measure(bench: Bench) -> Figures:
     if args.warmup:
         history_note = await warm_up(bench, args.warmup)
     else:
-        store = await Store.open(bench.db_path)  # creates the schema
+        store = await open_store(bench.db_path)  # creates the schema
         await store.close()
         keys = bench.seed_history(args.history_rows)
-        store = await Store.open(bench.db_path)  # the engine must see it as history
+        store = await open_store(bench.db_path)  # the engine must see it as history
         seen = [
             len(await store.duration_history(model, tier, Decimal(units)))
             for model, tier, units in keys

@@ -63,7 +63,7 @@ def run_bot(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
-    from bot.discord_ui.client import run_client
+    from bot.discord_ui.app import run_client
 
     return run_client(settings)
 

@@ -1,4 +1,4 @@
-"""The model catalog: one declarative entry per provider endpoint in ``shared/api/``.
+"""The model catalog: one declarative entry per provider endpoint (``docs/providers.md``).
 
 Why this module exists: each upstream endpoint has its own fields, defaults, enums and limits, and
 a request that breaks one costs a round trip at best and a bill at worst. Here every documented
@@ -14,10 +14,11 @@ checked ``data:`` URI (see :mod:`bot.media`) or an ``http(s)`` URL.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -99,14 +100,12 @@ Seed = Annotated[int, Field(ge=0, le=SEED_MAX, title="seed")]
 NegativePrompt = Annotated[str, Field(max_length=500, title="negative prompt")]
 
 
-def _prompt(limit: int) -> Any:
-    return Annotated[
-        str, Field(min_length=1, max_length=limit, title="prompt"), AfterValidator(_not_blank)
-    ]
-
-
-Prompt800 = _prompt(800)
-Prompt2000 = _prompt(2000)
+Prompt800 = Annotated[
+    str, Field(min_length=1, max_length=800, title="prompt"), AfterValidator(_not_blank)
+]
+Prompt2000 = Annotated[
+    str, Field(min_length=1, max_length=2000, title="prompt"), AfterValidator(_not_blank)
+]
 VideoResolutionFlash = Literal["480P", "720P"]
 
 
@@ -162,6 +161,26 @@ class WanRequest(BaseModel):
             raise RequestInvalid(describe_errors(cls, exc)) from None
 
 
+class VideoRequest(WanRequest):
+    """Base of the video models: billed per second of video, ``duration`` seconds long.
+
+    Each model narrows ``duration`` to the lengths its endpoint documents.
+    """
+
+    result_kind = ResultKind.VIDEO
+    price_unit = PriceUnit.SECOND
+
+    if TYPE_CHECKING:
+        # Declared by each model (as a field, in its own place in the field order).
+        duration: int
+
+    def billable_units(self) -> Decimal:
+        return Decimal(self.duration)
+
+    def video_seconds(self) -> int:
+        return self.duration
+
+
 # ---------------------------------------------------------------------------------------------
 # MuleRouter: wan2.2-t2v-plus
 # ---------------------------------------------------------------------------------------------
@@ -188,11 +207,8 @@ T2VSize = Literal[
 ]
 
 
-class WanT2VPlusRequest(WanRequest):
+class WanT2VPlusRequest(VideoRequest):
     """wan2.2-t2v-plus: text to a 5 s, 30 fps video at a 480P or 1080P size."""
-
-    result_kind = ResultKind.VIDEO
-    price_unit = PriceUnit.SECOND
 
     prompt: Prompt800
     negative_prompt: NegativePrompt | None = None
@@ -204,12 +220,6 @@ class WanT2VPlusRequest(WanRequest):
     def price_tier(self) -> str:
         return T2V_SIZES[self.size][0]
 
-    def billable_units(self) -> Decimal:
-        return Decimal(self.duration)
-
-    def video_seconds(self) -> int:
-        return self.duration
-
 
 # ---------------------------------------------------------------------------------------------
 # MuleRouter: wan2.2-i2v-flash
@@ -218,11 +228,8 @@ class WanT2VPlusRequest(WanRequest):
 _TEMPLATE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class WanI2VFlashRequest(WanRequest):
+class WanI2VFlashRequest(VideoRequest):
     """wan2.2-i2v-flash on MuleRouter: a first-frame image to a 5 s video, 480P or 720P."""
-
-    result_kind = ResultKind.VIDEO
-    price_unit = PriceUnit.SECOND
 
     prompt: Prompt800
     image: ImageRef = Field(**_media(MediaRole.IMAGE, "image"))
@@ -246,26 +253,18 @@ class WanI2VFlashRequest(WanRequest):
     def price_tier(self) -> str:
         return self.resolution
 
-    def billable_units(self) -> Decimal:
-        return Decimal(self.duration)
-
-    def video_seconds(self) -> int:
-        return self.duration
-
 
 # ---------------------------------------------------------------------------------------------
 # Vtrix: wan22_i2v_flash (same model as above, another provider and body shape)
 # ---------------------------------------------------------------------------------------------
 
 
-class VtrixWan22I2VFlashRequest(WanRequest):
+class VtrixWan22I2VFlashRequest(VideoRequest):
     """wan2.2-i2v-flash on Vtrix (``wan22_i2v_flash``). ``image`` is sent as ``input.img_url``.
 
     Vtrix truncates over-long prompts silently; refusing them here keeps the member's words intact.
     """
 
-    result_kind = ResultKind.VIDEO
-    price_unit = PriceUnit.SECOND
     vtrix_model: ClassVar[str] = "wan22_i2v_flash"
 
     prompt: Annotated[str, Field(max_length=800, title="prompt")] | None = None
@@ -314,12 +313,6 @@ class VtrixWan22I2VFlashRequest(WanRequest):
     def price_tier(self) -> str:
         return self.resolution
 
-    def billable_units(self) -> Decimal:
-        return Decimal(self.duration)
-
-    def video_seconds(self) -> int:
-        return self.duration
-
 
 # ---------------------------------------------------------------------------------------------
 # MuleRouter: wan2.6-i2v
@@ -328,15 +321,12 @@ class VtrixWan22I2VFlashRequest(WanRequest):
 _AUDIO_URL = re.compile(r"^https?://\S+$")
 
 
-class WanI2V26Request(WanRequest):
+class WanI2V26Request(VideoRequest):
     """wan2.6-i2v: first frame (and optional last frame) to a 5/10/15 s video, with sound.
 
     The endpoint reference names the multi-shot switch ``shot_type``; one example writes
     ``multi_shots``. We send ``shot_type``, the documented field.
     """
-
-    result_kind = ResultKind.VIDEO
-    price_unit = PriceUnit.SECOND
 
     prompt: Prompt2000
     image: ImageRef = Field(**_media(MediaRole.IMAGE, "image"))
@@ -376,12 +366,6 @@ class WanI2V26Request(WanRequest):
 
     def price_tier(self) -> str:
         return self.resolution
-
-    def billable_units(self) -> Decimal:
-        return Decimal(self.duration)
-
-    def video_seconds(self) -> int:
-        return self.duration
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,6 +451,12 @@ class ModelSpec:
     summary: str
     request_type: type[WanRequest]
     image_bounds: PixelBounds | None
+    # USD per unit (second of video, or image) by price tier: the reference prices that seed
+    # bot.pricing (docs/providers.md#prices); an operator's price table overrides them.
+    reference_prices: Mapping[str, Decimal]
+    # Typical seconds from submission to result (per 5 s of video for video models): the
+    # planner's prior before there is history of similar jobs.
+    expected_seconds: float
     max_images: int = 0
 
     @property
@@ -481,20 +471,12 @@ class ModelSpec:
     def price_unit(self) -> PriceUnit:
         return self.request_type.price_unit
 
-    @property
-    def create_path(self) -> str:
-        if self.provider is ProviderName.MULEROUTER:
-            return f"/vendors/alibaba/v1/{self.upstream_id}/generation"
-        return "/model/v1/generation"
-
-    def poll_path(self, task_id: str) -> str:
-        if self.provider is ProviderName.MULEROUTER:
-            return f"{self.create_path}/{task_id}"
-        return f"/model/v1/generation/task/{task_id}"
-
     def parse(self, data: dict[str, Any]) -> WanRequest:
         return self.request_type.parse(data)
 
+
+# One model served by two providers at one reference price.
+_FLASH_PRICES = {"480P": Decimal("0.014"), "720P": Decimal("0.028")}
 
 CATALOG: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -504,6 +486,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         title="Wan 2.2 text to video (Plus)",
         summary="Text to a 5 s video, 480P or 1080P sizes.",
         request_type=WanT2VPlusRequest,
+        reference_prices={"480P": Decimal("0.02"), "1080P": Decimal("0.10")},
+        expected_seconds=120.0,
         image_bounds=None,
     ),
     ModelSpec(
@@ -513,6 +497,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         title="Wan 2.6 image to video",
         summary="Image (and optional last frame, audio) to a 5/10/15 s video, 720P or 1080P.",
         request_type=WanI2V26Request,
+        reference_prices={"720P": Decimal("0.10"), "1080P": Decimal("0.15")},
+        expected_seconds=150.0,
         image_bounds=VIDEO_INPUT_BOUNDS,
         max_images=1,
     ),
@@ -523,6 +509,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         title="Wan 2.2 image to video (Flash)",
         summary="Fast image to a 5 s video, 480P or 720P.",
         request_type=WanI2VFlashRequest,
+        reference_prices=_FLASH_PRICES,
+        expected_seconds=60.0,
         image_bounds=VIDEO_INPUT_BOUNDS,
         max_images=1,
     ),
@@ -533,6 +521,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         title="Wan 2.2 image to video (Flash, via Vtrix)",
         summary="Fast image to a 5 s video, 480P or 720P; real progress and billed cost.",
         request_type=VtrixWan22I2VFlashRequest,
+        reference_prices=_FLASH_PRICES,
+        expected_seconds=60.0,
         image_bounds=VIDEO_INPUT_BOUNDS,
         max_images=1,
     ),
@@ -543,6 +533,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         title="Wan 2.5 image edit (preview)",
         summary="Edit 1-3 images into 1-4 new images.",
         request_type=WanI2I25Request,
+        reference_prices={"image": Decimal("0.03")},
+        expected_seconds=90.0,
         image_bounds=I2I_INPUT_BOUNDS,
         max_images=3,
     ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, assert_never
 
 from pydantic import (
     AliasChoices,
@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         validation_alias=_env("WANBOT_MAX_CONCURRENT_REQUESTS"),
         description="Most provider requests in flight at once.",
     )
+    max_jobs_per_member: int = Field(
+        3,
+        ge=1,
+        validation_alias=_env("WANBOT_MAX_JOBS_PER_MEMBER"),
+        description="Generations one member may have running at once, unless a server sets "
+        "its own limit (`/wanbot limits`).",
+    )
     max_result_bytes: int = Field(
         500 * 1024 * 1024, gt=0, validation_alias=_env("WANBOT_MAX_RESULT_BYTES")
     )
@@ -159,17 +166,26 @@ class Settings(BaseSettings):
 
     def api_key(self, provider: ProviderName) -> SecretStr:
         """The key for ``provider``, or :class:`ConfigError` naming the variable to set."""
-        key = self.mulerouter_api_key if provider is ProviderName.MULEROUTER else self.vtrix_api_key
+        match provider:
+            case ProviderName.MULEROUTER:
+                key = self.mulerouter_api_key
+            case ProviderName.VTRIX:
+                key = self.vtrix_api_key
+            case _:
+                assert_never(provider)
         if key is None or not key.get_secret_value().strip():
-            raise ConfigError(f"{_ENV_NAMES[provider]} is not set: put the {provider} key there.")
+            name = _env_name_for((f"{provider.value}_api_key",))
+            raise ConfigError(f"{name} is not set: put the {provider} key there.")
         return key
 
     def base_url(self, provider: ProviderName) -> str:
-        url = (
-            self.mulerouter_base_url
-            if provider is ProviderName.MULEROUTER
-            else (self.vtrix_base_url)
-        )
+        match provider:
+            case ProviderName.MULEROUTER:
+                url = self.mulerouter_base_url
+            case ProviderName.VTRIX:
+                url = self.vtrix_base_url
+            case _:
+                assert_never(provider)
         return str(url).rstrip("/")
 
     def require_discord_token(self) -> SecretStr:
@@ -181,12 +197,6 @@ class Settings(BaseSettings):
         return self.discord_token
 
 
-_ENV_NAMES = {
-    ProviderName.MULEROUTER: "MULEROUTER_API_KEY",
-    ProviderName.VTRIX: "VTRIX_API_KEY",
-}
-
-
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning a validation failure into one safe line.
 
@@ -194,12 +204,14 @@ def load_settings(**overrides: object) -> Settings:
     environment names, the only names the settings accept. The message names the environment
     variable and what is wrong with it, never the value.
     """
-    named = {
+    # Any: the values are unchecked input that Settings validates; typed as object they would
+    # also be matched against BaseSettings' own ``_env_file``-style keyword arguments.
+    named: dict[str, Any] = {
         _env_name_for((key,)) if key in Settings.model_fields else key: value
         for key, value in overrides.items()
     }
     try:
-        return Settings(**named)  # type: ignore[arg-type]
+        return Settings(**named)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _env_name_for(first["loc"])

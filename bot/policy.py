@@ -6,14 +6,12 @@ beside the budget columns) and checking them is a pure function, so the same che
 slash command and for every button that starts a generation.
 
 Budgets, the concurrent-job limit and the cooldown are not here: they are checked atomically
-with the reservation in :meth:`bot.jobs.store.Store.create_job`.
+with the reservation (:mod:`bot.jobs.budget`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,17 +37,6 @@ class GuildPolicy(BaseModel):
         for pattern in patterns:
             compile_pattern(pattern)
         return patterns
-
-
-@dataclass(frozen=True, slots=True)
-class GuildConfig:
-    """Everything a server has set: limits (checked in the store) and the policy."""
-
-    user_daily_budget: Decimal | None = None
-    guild_monthly_budget: Decimal | None = None
-    max_concurrent_per_user: int | None = None
-    cooldown_seconds: float | None = None
-    policy: GuildPolicy = field(default_factory=GuildPolicy)
 
 
 class PolicyRefusal(Exception):

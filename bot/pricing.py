@@ -1,8 +1,9 @@
 """Prices and cost estimates, all in :class:`~decimal.Decimal` US dollars.
 
 Why this module exists: MuleRouter reports no cost at all, so the ledger and every budget check
-rest on an estimate made before submission. The reference prices (``shared/api/README.md``) are
-the defaults; an operator overrides them with a TOML file when their contract differs::
+rest on an estimate made before submission. The reference prices (each model's catalog
+entry, ``docs/providers.md#prices``) are the defaults; an operator overrides them with a TOML
+file when their contract differs::
 
     [prices."wan2.6-i2v"]
     720P = "0.10"      # strings or TOML floats; both are read as exact decimals
@@ -19,13 +20,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from bot.catalog import WanRequest
+from bot.catalog import CATALOG, WanRequest
 
+# The reference prices, from each model's catalog entry (one model may have several
+# providers; they share its price).
 DEFAULT_PRICES: dict[str, dict[str, Decimal]] = {
-    "wan2.6-i2v": {"720P": Decimal("0.10"), "1080P": Decimal("0.15")},
-    "wan2.2-i2v-flash": {"480P": Decimal("0.014"), "720P": Decimal("0.028")},
-    "wan2.2-t2v-plus": {"480P": Decimal("0.02"), "1080P": Decimal("0.10")},
-    "wan2.5-i2i-preview": {"image": Decimal("0.03")},
+    spec.model_id: dict(spec.reference_prices) for spec in CATALOG
 }
 
 

@@ -12,15 +12,17 @@ import dataclasses
 import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import MODEL_IDS
+from bot.discord_ui.checks import require_staff
 from bot.discord_ui.errors import UserFacingError
-from bot.policy import MAX_BLOCKLIST, GuildConfig, GuildPolicy, compile_pattern
+from bot.jobs.records import GuildConfig
+from bot.policy import MAX_BLOCKLIST, GuildPolicy, compile_pattern
 from bot.pricing import format_usd
 
 if TYPE_CHECKING:
@@ -53,7 +55,8 @@ def describe(config: GuildConfig, default_concurrency: int | None) -> str:
             return "no cap"
         return "generation off" if value == 0 else format_usd(value)
 
-    concurrency = config.max_concurrent_per_user or default_concurrency
+    limits = config.limits
+    concurrency = limits.max_concurrent_per_user or default_concurrency
     safety = (
         "locked on"
         if policy.safety_locked
@@ -61,10 +64,10 @@ def describe(config: GuildConfig, default_concurrency: int | None) -> str:
     )
     entries = len(policy.blocklist)
     lines = [
-        f"**Per-member daily budget:** {money(config.user_daily_budget)}",
-        f"**Server monthly budget:** {money(config.guild_monthly_budget)}",
+        f"**Per-member daily budget:** {money(limits.user_daily_budget)}",
+        f"**Server monthly budget:** {money(limits.guild_monthly_budget)}",
         f"**Jobs at once per member:** {concurrency or 'no limit'}",
-        f"**Cooldown between submissions:** {config.cooldown_seconds or 0:.0f} s",
+        f"**Cooldown between submissions:** {limits.cooldown_seconds or 0:.0f} s",
         "**Channels:** "
         + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or "everywhere"),
         "**Roles:** " + (", ".join(f"<@&{r}>" for r in policy.allowed_role_ids) or "everyone"),
@@ -98,10 +101,10 @@ class Admin(
         self.bot = bot
         super().__init__()
 
-    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:
-        if interaction.guild is None or not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+    # discord.py types this generically (Interaction[ClientT]); overriding it for WanBot narrows
+    # the type (an LSP [override] error), but every interaction this cog gets is WanBot's.
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        return require_staff(interaction)
 
     async def _edit(
         self,
@@ -117,6 +120,10 @@ class Admin(
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
+
+    @staticmethod
+    def _limits(config: GuildConfig, **changes: Any) -> GuildConfig:
+        return dataclasses.replace(config, limits=dataclasses.replace(config.limits, **changes))
 
     @staticmethod
     def _policy(config: GuildConfig, **changes: object) -> GuildConfig:
@@ -154,7 +161,7 @@ class Admin(
             raise UserFacingError("Give user_daily, server_monthly or both.")
         await self._edit(
             interaction,
-            lambda config: dataclasses.replace(config, **changes),
+            lambda config: self._limits(config, **changes),
             "Budgets updated; they apply from the next submission.",
         )
 
@@ -205,7 +212,7 @@ class Admin(
         if not changes:
             raise UserFacingError("Give concurrent, cooldown or both.")
         await self._edit(
-            interaction, lambda config: dataclasses.replace(config, **changes), "Limits updated."
+            interaction, lambda config: self._limits(config, **changes), "Limits updated."
         )
 
     @app_commands.command(

@@ -8,28 +8,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui.buttons import result_view
+from bot.discord_ui.checks import may_manage_job
 from bot.discord_ui.embeds import cost_text, model_title, result_embed
 from bot.discord_ui.errors import UserFacingError
-from bot.discord_ui.flow import cancel_generation
+from bot.discord_ui.generation import cancel_generation
+from bot.discord_ui.views import result_view
+from bot.jobs.records import Job
 from bot.jobs.states import GENERATING_STATES, JobState
-from bot.jobs.store import Job
+from bot.wording import STATE_WORDS, clock
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
-
-_STATE_WORDS = {
-    JobState.CREATED: "queued",
-    JobState.SUBMITTING: "sending",
-    JobState.RUNNING: "generating",
-    JobState.SUCCEEDED: "fetching result",
-    JobState.DELIVERING: "posting result",
-    JobState.DELIVERED: "done",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "cancelled",
-    JobState.TIMED_OUT: "timed out",
-    JobState.SUBMISSION_UNKNOWN: "not confirmed",
-}
 
 
 def jump_url(guild_id: int, job: Job) -> str | None:
@@ -48,15 +37,12 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         self.bot = bot
         super().__init__()
 
-    async def _own_job(
-        self, interaction: discord.Interaction[WanBot], job_id: int, *, staff_may: bool
-    ) -> Job:
+    async def _own_job(self, interaction: discord.Interaction[WanBot], job_id: int) -> Job:
+        """A job of this server the member may manage (theirs, or any with Manage Messages)."""
         job = await self.bot.store.get_job(job_id)
         if job is None or interaction.guild is None or job.guild_id != interaction.guild.id:
             raise UserFacingError(f"There is no job #{job_id} on this server.")
-        if job.user_id != interaction.user.id and not (
-            staff_may and interaction.permissions.manage_messages
-        ):
+        if not may_manage_job(interaction, job):
             raise UserFacingError(f"Job #{job_id} isn't yours.")
         return job
 
@@ -74,10 +60,10 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
             return
         lines = []
         for job in jobs:
-            line = f"**#{job.id}** {model_title(job)} · {_STATE_WORDS[job.state]}"
+            line = f"**#{job.id}** {model_title(job)} · {STATE_WORDS[job.state].short}"
             eta = self.bot.engine.eta(job)
             if eta is not None:
-                line += f" · ETA about {int(eta) // 60}:{int(eta) % 60:02d}"
+                line += f" · ETA about {clock(eta)}"
             line += f" · {cost_text(job)}"
             url = jump_url(interaction.guild.id, job)
             if url:
@@ -89,7 +75,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     @app_commands.guild_only()
     @app_commands.describe(job="The job to cancel")
     async def cancel(self, interaction: discord.Interaction[WanBot], job: int) -> None:
-        found = await self._own_job(interaction, job, staff_may=True)
+        found = await self._own_job(interaction, job)
         await cancel_generation(interaction, found)
 
     @cancel.autocomplete("job")
@@ -115,10 +101,10 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     @app_commands.guild_only()
     @app_commands.describe(job="The job to show")
     async def show(self, interaction: discord.Interaction[WanBot], job: int) -> None:
-        found = await self._own_job(interaction, job, staff_may=True)
+        found = await self._own_job(interaction, job)
         if found.state is not JobState.DELIVERED:
             raise UserFacingError(
-                f"Job #{found.id} has no result to show ({_STATE_WORDS[found.state]})."
+                f"Job #{found.id} has no result to show ({STATE_WORDS[found.state].short})."
             )
         assert interaction.guild is not None
         embed = result_embed(found, linked=False)

@@ -11,9 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.checks import staff_only
+from bot.jobs.budget import day_start, period_start
+from bot.jobs.records import UsageRow
 from bot.jobs.reports import ledger_csv
-from bot.jobs.store import UsageRow, day_start, period_start
 from bot.pricing import format_usd
 
 if TYPE_CHECKING:
@@ -45,11 +46,6 @@ def totals(rows: list[UsageRow]) -> tuple[int, Decimal, Decimal]:
         sum((row.estimated for row in rows), Decimal(0)),
         sum((row.billed for row in rows), Decimal(0)),
     )
-
-
-def _require_staff(interaction: discord.Interaction[WanBot]) -> None:
-    if not interaction.permissions.manage_guild:
-        raise UserFacingError("This needs the Manage Server permission.")
 
 
 @app_commands.guild_only()
@@ -102,12 +98,12 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         )
 
     @app_commands.command(name="server", description="The server's spend (staff)")
+    @staff_only()
     @app_commands.guild_only()
     @app_commands.describe(period="Which period (default this month)")
     async def server(
         self, interaction: discord.Interaction[WanBot], period: Period = "month"
     ) -> None:
-        _require_staff(interaction)
         assert interaction.guild is not None
         by_model = await self._rows(interaction.guild.id, period, group_by="model")
         by_user = await self._rows(interaction.guild.id, period, group_by="user")
@@ -130,6 +126,7 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         )
 
     @app_commands.command(name="user", description="One member's spend (staff)")
+    @staff_only()
     @app_commands.guild_only()
     @app_commands.describe(member="Whose usage", period="Which period (default this month)")
     async def user(
@@ -138,7 +135,6 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         member: discord.Member,
         period: Period = "month",
     ) -> None:
-        _require_staff(interaction)
         assert interaction.guild is not None
         rows = await self._rows(interaction.guild.id, period, group_by="model", user_id=member.id)
         jobs, estimated, billed = totals(rows)
@@ -154,12 +150,12 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         )
 
     @app_commands.command(name="export", description="The ledger as a CSV file (staff)")
+    @staff_only()
     @app_commands.guild_only()
     @app_commands.describe(period="Which period (default this month)")
     async def export(
         self, interaction: discord.Interaction[WanBot], period: Period = "month"
     ) -> None:
-        _require_staff(interaction)
         assert interaction.guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         text = await ledger_csv(

@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.catalog import I2I_COMMON_SIZES, parse_i2i_size
 from bot.catalog import WanI2I25Request as Request
-from bot.discord_ui.flow import GenerationOrder, start_generation
+from bot.discord_ui.generation import GenerationOrder, start_generation
 from bot.discord_ui.options import MAX_SEED, max_length
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import WanI2V26Request as Request
-from bot.discord_ui.flow import GenerationOrder, start_generation
+from bot.discord_ui.generation import GenerationOrder, start_generation
 from bot.discord_ui.options import MAX_SEED, literal_choices, max_length
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Every documented field limit of every catalog model (``/work/shared/api/*.txt``).
+"""Every documented field limit of every catalog model (``docs/providers.md``).
 
 Each table below is written from the provider documents, not from ``bot/catalog.py``: a limit
 that drifts from the docs makes a row fail. A refused request must raise :class:`RequestInvalid`
@@ -37,6 +37,7 @@ from bot.catalog import (
     spec_for,
 )
 from bot.config import ProviderName, Settings, load_settings
+from bot.providers import create_path, poll_path
 
 IMG = "https://example.com/first.jpg"
 IMG2 = "https://example.com/second.png"
@@ -1142,8 +1143,8 @@ def test_catalog_entry(
     assert isinstance(spec, ModelSpec)
     assert spec.key == key
     assert spec.request_type is request_type
-    assert spec.create_path == create
-    assert spec.poll_path("t-1") == poll
+    assert create_path(spec) == create
+    assert poll_path(spec, "t-1") == poll
     assert spec.result_kind is kind
     assert request_type.result_kind is kind
     assert spec.price_unit is unit

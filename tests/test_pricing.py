@@ -1,4 +1,4 @@
-"""Price table and estimates against the reference prices in ``/work/shared/api/README.md``."""
+"""Price table and estimates against the reference prices (``docs/providers.md#prices``)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,28 +25,29 @@ from pydantic import HttpUrl, SecretStr
 from bot.catalog import (
     CATALOG,
     ModelSpec,
-    PixelBounds,
     RequestInvalid,
     WanRequest,
     resolve,
 )
 from bot.cli.options import add_request_arguments
-from bot.cli.terminal import TerminalDeliverer, clock_text
+from bot.cli.terminal import TerminalDeliverer
 from bot.config import ConfigError, Settings, load_settings
-from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.budget import Limits
+from bot.jobs.build import build_engine
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, Limits, Store
-from bot.media import MediaRejected, prepare_image
+from bot.orders import InputImage, OrderRefused, build_request, prepare_images
 from bot.pricing import PriceTable, PriceTableError, format_usd
-from bot.providers import Providers, RetryPolicy
+from bot.providers import RetryPolicy
 from bot.simulator.cli import positive_number
+from bot.wording import clock
 
 
 class GenerateFailed(Exception):
     """A generation ended without a result; ``str()`` is the one line printed."""
 
 
-def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_generate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "generate",
         help="run one generation from the terminal and download the result",
@@ -119,9 +121,7 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
             engine_overrides = _simulated_timing(args.simulator_speed)
         spec = resolve(args.model, settings)
         prices = PriceTable.load(settings.price_table)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        providers = Providers(settings, session, poll_retry=RetryPolicy(attempts=3))
-        providers.for_spec(spec)  # a missing key stops here, naming the variable to set
+        settings.api_key(spec.provider)  # a missing key stops here, naming the variable to set
         request, notes = await _build_request(args, spec)
         if await _prepare_out_dir(args.out):
             # Leave no empty folder behind if the run ends without a result.
@@ -136,16 +136,21 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
 
         # A private, throw-away database: a terminal run never touches the bot's own jobs.
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wanbot-")))
-        store = await Store.open(workdir / "jobs.sqlite3")
-        stack.push_async_callback(store.close)
-        config = EngineConfig.from_settings(
-            settings,
-            media_dir=workdir / "media",
-            default_limits=Limits(max_concurrent_per_user=None),
+        private = settings.model_copy(
+            update={"database_path": workdir / "jobs.sqlite3", "media_dir": workdir / "media"}
+        )
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        deliverer = TerminalDeliverer(args.out, out)
+        engine = await build_engine(
+            private,
+            session,
+            deliverer,
+            prices=prices,
+            poll_retry=RetryPolicy(attempts=3),
+            default_limits=Limits(),
             **engine_overrides,
         )
-        deliverer = TerminalDeliverer(args.out, out)
-        engine = JobEngine(store, providers, prices, deliverer, session, config)
+        stack.push_async_callback(engine.store.close)
         deliverer.eta = engine.eta
         await engine.start()
         stack.push_async_callback(engine.stop)
@@ -187,7 +192,7 @@ def _failure_line(job: Job, elapsed: float) -> str:
     """The one line a failed run ends with: the member's message, then the operator's detail."""
     if job.state is JobState.TIMED_OUT:
         return (
-            f"no result after {clock_text(elapsed)}; gave up waiting for task "
+            f"no result after {clock(elapsed)}; gave up waiting for task "
             f"{job.task_id}. It may still finish and be billed upstream."
         )
     message = job.error_message or "The generation failed."
@@ -221,7 +226,6 @@ async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[Wan
     scratch = argparse.ArgumentParser(add_help=False)
     options = add_request_arguments(scratch, spec.request_type)
     fields: dict[str, Any] = {}
-    notes: list[str] = []
     known = {option.field for option in options}
     for name, value in vars(args).items():
         if value is not None and name not in known and name in _all_request_fields():
@@ -229,46 +233,39 @@ async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[Wan
                 f"--{name.replace('_', '-')} is not available for "
                 f"{spec.model_id} on {spec.provider}"
             )
+    sources: dict[str, list[InputImage]] = {}
     for option in options:
         value = getattr(args, option.field, None)
         if value is None:
             continue
         if option.kind in ("image", "images"):
             paths = value if isinstance(value, list) else [value]
-            prepared = []
-            for path in paths:
-                data_uri, image_notes = await _load_image(path, spec.image_bounds)
-                prepared.append(data_uri)
-                notes.extend(image_notes)
-            value = prepared if option.kind == "images" else prepared[0]
-        fields[option.field] = value
+            sources[option.field] = [await _read_image(path) for path in paths]
+        else:
+            fields[option.field] = value
     try:
-        return spec.parse(fields), notes
-    except RequestInvalid as exc:
+        images = await prepare_images(spec, sources)
+        request = build_request(spec, fields, images)
+    except (OrderRefused, RequestInvalid) as exc:
         raise GenerateFailed(str(exc)) from None
+    return request, [note for item in images for note in item.image.notes]
 
 
 def _all_request_fields() -> set[str]:
     return {name for spec in CATALOG for name in spec.request_type.model_fields}
 
 
-async def _load_image(source: str, bounds: PixelBounds | None) -> tuple[str, list[str]]:
-    if bounds is None:
-        raise GenerateFailed("this model takes no image")
+async def _read_image(source: str) -> InputImage:
     path = Path(source)
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         raise GenerateFailed(f"cannot read {source}: {exc.strerror}") from None
-    try:
-        prepared = await asyncio.to_thread(prepare_image, data, bounds, name=path.name)
-    except MediaRejected as exc:
-        raise GenerateFailed(exc.user_message) from None
-    return prepared.data_uri, list(prepared.notes)
+    return InputImage(path.name, data)
 
 
 @contextlib.asynccontextmanager
-async def _simulated(settings: Settings, speed: float):  # type: ignore[no-untyped-def]
+async def _simulated(settings: Settings, speed: float) -> AsyncIterator[Settings]:
     """Start the simulator in this process and point both providers at it."""
     from bot.simulator import (
         DEFAULT_MULEROUTER_KEY,

@@ -16,7 +16,7 @@ from bot.config import ConfigError, load_settings
 from bot.pricing import PriceTable, PriceTableError, format_usd
 
 
-def add_models_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the models with their options, limits and prices",

@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
-
-
-def clock_text(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+from bot.wording import STATE_WORDS, clock
 
 
 class TerminalDeliverer:
@@ -97,13 +93,13 @@ class TerminalDeliverer:
         if job is None:
             return
         state = state or job.state
-        parts = [f"[{_state_word(state)}]", f"elapsed {clock_text(self.elapsed())}"]
+        parts = [f"[{STATE_WORDS[state].short}]", f"elapsed {clock(self.elapsed())}"]
         if not state.final and state is not JobState.SUCCEEDED:
             if job.progress:
                 parts.append(f"{job.progress:.0%}")
             eta = self.eta(job)
             if eta is not None:
-                parts.append(f"ETA ~{clock_text(eta)}")
+                parts.append(f"ETA ~{clock(eta)}")
         line = " · ".join(parts)
         if self.status.isatty():
             self.status.write("\r" + line.ljust(self._width))
@@ -115,7 +111,3 @@ class TerminalDeliverer:
 
 
 _DELIVERY_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
-
-
-def _state_word(state: JobState) -> str:
-    return {JobState.CREATED: "queued", JobState.SUBMITTING: "submitting"}.get(state, state.value)

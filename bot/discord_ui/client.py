@@ -1,9 +1,12 @@
 """The ``commands.Bot`` subclass: start-up, shared resources, command sync, shutdown.
 
 Why this module exists: following RoboDanny's shape, the bot owns what the cogs share (settings,
-one HTTP session, the SQLite store, the job engine) and builds it in ``setup_hook``, where it
-also loads one extension per model from ``cogs/``, registers the persistent buttons and resumes
-every job left in flight. Cogs stay thin and reach the core through the bot.
+one HTTP session, the store, the job engine) and builds it in ``setup_hook``, where it also
+loads one extension per command family from ``cogs/``, registers the persistent buttons and
+resumes every job left in flight. Cogs stay thin and reach the core through the bot.
+
+The pieces that make it wanbot's (the command tree, the buttons, the deliverer) are handed in
+by :mod:`bot.discord_ui.app`, so this module imports nothing else of ``bot.discord_ui``.
 
 Shutdown: SIGTERM (``docker stop``) and SIGINT close the bot, which stops the engine (no new
 submissions, in-flight requests get a few seconds, state is already persisted) well inside
@@ -18,20 +21,21 @@ import json
 import logging
 import pkgutil
 import signal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 import discord
+from discord import app_commands
 from discord.ext import commands, tasks
 
 import cogs
 from bot.config import Settings
-from bot.discord_ui.buttons import DYNAMIC_ITEMS
-from bot.discord_ui.deliverer import DiscordDeliverer
-from bot.discord_ui.tree import WanCommandTree
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.store import Store
+from bot.jobs.build import build_engine
+from bot.jobs.delivery import Deliverer
+from bot.jobs.engine import JobEngine
+from bot.jobs.storage import JobStore
 from bot.pricing import PriceTable
-from bot.providers import Providers
 
 log = logging.getLogger(__name__)
 
@@ -62,48 +66,50 @@ class WanBot(commands.Bot):
     """The Discord client. Attributes below exist once ``setup_hook`` has run."""
 
     http_session: aiohttp.ClientSession
-    store: Store
+    store: JobStore
     engine: JobEngine
-    deliverer: DiscordDeliverer
+    deliverer: Deliverer
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tree_cls: type[app_commands.CommandTree[Any]],
+        dynamic_items: Sequence[type[discord.ui.DynamicItem[Any]]],
+        make_deliverer: Callable[[WanBot], Deliverer],
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and permissions; nothing privileged
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
-            tree_cls=WanCommandTree,
+            tree_cls=tree_cls,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
         )
         self.settings = settings
         self.prices = PriceTable.load(settings.price_table)
+        self._dynamic_items = tuple(dynamic_items)
+        self._make_deliverer = make_deliverer
         self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
-        self.store = await Store.open(self.settings.database_path)
-        providers = Providers(self.settings, self.http_session)
-        refresh = self.settings.status_refresh_seconds
-        self.deliverer = DiscordDeliverer(self, edit_interval=refresh * 0.8)
-        self.engine = JobEngine(
-            self.store,
-            providers,
-            self.prices,
-            self.deliverer,
-            self.http_session,
-            EngineConfig.from_settings(self.settings),
+        self.deliverer = self._make_deliverer(self)
+        self.engine = await build_engine(
+            self.settings, self.http_session, self.deliverer, prices=self.prices
         )
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.store = self.engine.store
+        self.add_dynamic_items(*self._dynamic_items)
         for name in extension_names():
             await self.load_extension(name)
         await self._sync_commands_if_changed()
         await self.engine.start()
-        self.refresh_status_messages.change_interval(seconds=refresh)
+        self.refresh_status_messages.change_interval(seconds=self.settings.status_refresh_seconds)
         self.refresh_status_messages.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda sig=sig: self._on_signal(sig))
+            loop.add_signal_handler(sig, self._on_signal, sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("%s received: shutting down", sig.name)
@@ -168,14 +174,3 @@ class WanBot(commands.Bot):
         if hasattr(self, "http_session"):
             await self.http_session.close()
         await super().close()
-
-
-def run_client(settings: Settings) -> int:
-    """Run until stopped. Returns the process exit status."""
-    bot = WanBot(settings)
-    try:
-        bot.run(settings.require_discord_token().get_secret_value(), log_handler=None)
-    except discord.LoginFailure:
-        log.error("Discord refused DISCORD_TOKEN: check the token in the developer portal")
-        return 1
-    return 0

@@ -18,16 +18,16 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import discord
 from discord.utils import time_snowflake
 
-from bot.discord_ui.buttons import notice_view, result_view, status_view
 from bot.discord_ui.embeds import marker, notice_embed, result_embed, status_embed
+from bot.discord_ui.views import notice_view, result_view, status_view
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 
 HISTORY_SEARCH_LIMIT = 200
 _USERS_ONLY = discord.AllowedMentions(everyone=False, roles=False, users=True, replied_user=False)
+# The messageable channels that can hand out a PartialMessage for an edit by id.
+_PARTIAL_MESSAGE_CHANNELS = (
+    discord.TextChannel,
+    discord.VoiceChannel,
+    discord.StageChannel,
+    discord.Thread,
+    discord.DMChannel,
+    discord.PartialMessageable,
+)
 
 
 class DiscordDeliverer:
@@ -101,10 +110,11 @@ class DiscordDeliverer:
         self, channel: discord.abc.Messageable, job: Job, files: Sequence[Path]
     ) -> discord.Message:
         linked = not files
-        view = result_view(job, image_count=len(files) or len(job.result_urls))
-        if linked:
-            for index, url in enumerate(job.result_urls[:5]):
-                view.add_item(discord.ui.Button(label=f"Download {index + 1}", url=url, row=2))
+        view = result_view(
+            job,
+            image_count=len(files) or len(job.result_urls),
+            links=job.result_urls if linked else (),
+        )
         noun = (
             "video" if job.unit == "second" else "images" if len(job.result_urls) > 1 else "image"
         )
@@ -114,7 +124,8 @@ class DiscordDeliverer:
             embed=result_embed(job, linked=linked),
             files=[discord.File(path, filename=path.name) for path in files],
             view=view,
-            reference=self._reference(channel, job),
+            # cast: send()'s overloads omit None, which its implementation defaults to (no reply).
+            reference=cast(discord.MessageReference, self._reference(channel, job)),
             allowed_mentions=_USERS_ONLY,
             nonce=_nonce(job, DeliveryKind.RESULT),
         )
@@ -127,7 +138,8 @@ class DiscordDeliverer:
                 content=f"<@{job.user_id}>",
                 embed=notice_embed(job),
                 view=view,
-                reference=self._reference(channel, job),
+                # cast: as in _send_result, None (no reply) is what send() itself defaults to.
+                reference=cast(discord.MessageReference, self._reference(channel, job)),
                 allowed_mentions=_USERS_ONLY,
                 nonce=_nonce(job, DeliveryKind.NOTICE),
             )
@@ -149,7 +161,10 @@ class DiscordDeliverer:
             self._last_edit.pop(job.id, None)
         try:
             channel = await self._channel(job)
-            partial = channel.get_partial_message(job.status_message_id)  # type: ignore[attr-defined]
+            # Messageable does not declare get_partial_message; every channel a bot can be in
+            # does (only group DMs lack it, and bots cannot join those).
+            assert isinstance(channel, _PARTIAL_MESSAGE_CHANNELS)
+            partial = channel.get_partial_message(job.status_message_id)
             await partial.edit(
                 embed=status_embed(job, eta=self.bot.engine.eta(job)), view=status_view(job)
             )

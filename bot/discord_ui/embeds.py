@@ -14,10 +14,12 @@ from typing import Any
 
 import discord
 
-from bot.catalog import MediaRole, ProviderName, spec_for
+from bot.catalog import MediaRole, spec_for
+from bot.config import ProviderName
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
 from bot.pricing import format_usd
+from bot.wording import STATE_WORDS, clock
 
 PROMPT_EXCERPT = 300
 _COLOURS = {
@@ -25,18 +27,6 @@ _COLOURS = {
     "done": discord.Colour.green(),
     "failed": discord.Colour.red(),
     "stopped": discord.Colour.light_grey(),
-}
-_STATE_WORDS = {
-    JobState.CREATED: "⏳ Queued",
-    JobState.SUBMITTING: "📤 Sending to the provider",
-    JobState.RUNNING: "🎨 Generating",
-    JobState.SUCCEEDED: "📥 Fetching the result",
-    JobState.DELIVERING: "📥 Posting the result",
-    JobState.DELIVERED: "✅ Done",
-    JobState.FAILED: "❌ Failed",
-    JobState.CANCELLED: "🛑 Cancelled",
-    JobState.TIMED_OUT: "⌛ Timed out",
-    JobState.SUBMISSION_UNKNOWN: "❓ Not confirmed by the provider",
 }
 
 
@@ -84,15 +74,10 @@ def _excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> discord.Embed:
     """The public status message of a job, edited as it moves."""
     now = time.time() if now is None else now
-    state = _STATE_WORDS[job.state]
+    state = STATE_WORDS[job.state].with_emoji
     if job.state is JobState.RUNNING and job.progress:
         state += f" · {job.progress:.0%}"
     colour = (
@@ -110,9 +95,9 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     embed.add_field(name="State", value=state)
     end = job.finished_at or now
-    embed.add_field(name="Elapsed", value=_clock(end - job.created_at))
+    embed.add_field(name="Elapsed", value=clock(end - job.created_at))
     if eta is not None and not job.state.final:
-        embed.add_field(name="ETA", value=f"about {_clock(eta)}")
+        embed.add_field(name="ETA", value=f"about {clock(eta)}")
     embed.add_field(name="Cost", value=cost_text(job))
     embed.add_field(name="Settings", value=settings_text(job), inline=False)
     embed.set_footer(text=marker(job.id, "status"))

@@ -33,6 +33,15 @@ class WanCommandTree(app_commands.CommandTree["WanBot"]):
         await answer_error(interaction, error)
 
 
+# Where Discord's interface names a permission differently from its API flag.
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "view_channel": "View Channel"}
+
+
+def permission_names(flags: list[str]) -> str:
+    """``["manage_guild", "attach_files"]`` -> ``Manage Server, Attach Files``."""
+    return ", ".join(_PERMISSION_NAMES.get(flag, flag.replace("_", " ").title()) for flag in flags)
+
+
 def message_for(error: BaseException) -> str:
     """The member-facing text for an error raised by a command, a check or a button."""
     if isinstance(error, app_commands.CommandInvokeError):
@@ -40,15 +49,11 @@ def message_for(error: BaseException) -> str:
     if isinstance(error, UserFacingError):
         return str(error)
     if isinstance(error, app_commands.MissingPermissions):
-        return (
-            "You need the "
-            + ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-            + " permission."
-        )
+        return "This needs the " + permission_names(error.missing_permissions) + " permission."
     if isinstance(error, app_commands.BotMissingPermissions):
         return (
             "I'm missing the "
-            + ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+            + permission_names(error.missing_permissions)
             + " permission here. Ask the server staff."
         )
     if isinstance(error, app_commands.NoPrivateMessage):

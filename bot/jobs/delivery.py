@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from bot.jobs.store import Job
+from bot.jobs.records import Job
 
 
 class DeliveryKind(StrEnum):

@@ -21,36 +21,27 @@ What it must never do: import discord.py, or send a create request for a job tha
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import aiohttp
 
-from bot.catalog import (
-    CATALOG,
-    MediaRole,
-    ModelSpec,
-    PriceUnit,
-    RequestInvalid,
-    ResultKind,
-    WanRequest,
-    spec_for,
-)
-from bot.config import ConfigError, ProviderName, Settings
+from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
+from bot.config import ConfigError, ProviderName
+from bot.jobs.budget import Limits
 from bot.jobs.delivery import Deliverer
-from bot.jobs.inputs import InputFiles
+from bot.jobs.engine_config import EngineConfig
+from bot.jobs.history import DurationHistory
+from bot.jobs.inputs import InputFiles, InputStash
 from bot.jobs.outbox import Outbox
-from bot.jobs.planning import DEFAULT_SECONDS, DurationEstimate, PollPlanner, eta_seconds
+from bot.jobs.planning import PollPlanner
 from bot.jobs.ratelimit import TokenBucket
+from bot.jobs.records import Job, NewJob
 from bot.jobs.scheduler import Action, Scheduler
 from bot.jobs.states import JobState
-from bot.jobs.store import InputRef, Job, Limits, NewJob, Store
+from bot.jobs.storage import JobStore, PollUpdate
 from bot.pricing import PriceTable
 from bot.providers import PollResult, Providers, TaskState
 from bot.providers.errors import (
@@ -63,67 +54,9 @@ from bot.providers.errors import (
 
 log = logging.getLogger(__name__)
 
-INPUT_PREFIX = "input:"
-_PRICE_UNITS = {spec.model_id: spec.price_unit for spec in CATALOG}
-
 
 class EngineStopping(Exception):
     """The engine is shutting down and takes no new jobs."""
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Tunables of the engine. :meth:`from_settings` reads the operator's settings."""
-
-    media_dir: Path
-    video_deadline: float = 30 * 60.0
-    image_deadline: float = 10 * 60.0
-    poll_min_interval: float = 4.0
-    poll_max_interval: float = 120.0
-    poll_first_look: float = 10.0
-    requests_per_second: float = 20.0
-    max_concurrent_requests: int = 32
-    max_submit_attempts: int = 5
-    submit_retry_seconds: float = 30.0
-    poll_not_found_limit: int = 5
-    outbox_max_attempts: int = 8
-    outbox_retry_seconds: float = 5.0
-    outbox_lease_seconds: float = 300.0
-    outbox_concurrency: int = 8
-    max_result_bytes: int = 500 * 1024 * 1024
-    download_retry_seconds: float = 2.0
-    default_limits: Limits = field(default_factory=Limits)
-    history_refresh_seconds: float = 10.0
-    # Expected seconds per model before there is history (defaults: planning.DEFAULT_SECONDS).
-    expected_seconds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SECONDS))
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> EngineConfig:
-        values: dict[str, Any] = {
-            "media_dir": settings.resolved_media_dir,
-            "video_deadline": settings.video_deadline,
-            "image_deadline": settings.image_deadline,
-            "poll_min_interval": settings.poll_interval_min,
-            "poll_max_interval": settings.poll_interval_max,
-            "requests_per_second": settings.requests_per_second,
-            "max_concurrent_requests": settings.max_concurrent_requests,
-            "max_result_bytes": settings.max_result_bytes,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-    def deadline_for(self, spec: ModelSpec) -> float:
-        return (
-            self.video_deadline if spec.result_kind is ResultKind.VIDEO else (self.image_deadline)
-        )
-
-
-def _has_inline_media(request: WanRequest) -> bool:
-    return any(
-        request.media_fields().get(name) in (MediaRole.IMAGE, MediaRole.IMAGES)
-        and getattr(request, name) is not None
-        for name in request.media_fields()
-    )
 
 
 @dataclass(slots=True)
@@ -149,7 +82,7 @@ class JobEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         providers: Providers,
         prices: PriceTable,
         deliverer: Deliverer,
@@ -164,7 +97,13 @@ class JobEngine:
         self.deliverer = deliverer
         self.config = config
         self.clock = clock
-        self.inputs = InputFiles(config.media_dir / "inputs")
+        self.inputs = InputStash(InputFiles(config.media_dir / "inputs"), store)
+        self.history = DurationHistory(
+            store,
+            config.expected_seconds,
+            refresh_seconds=config.history_refresh_seconds,
+            clock=clock,
+        )
         self.planner = PollPlanner(
             min_interval=config.poll_min_interval,
             max_interval=config.poll_max_interval,
@@ -174,13 +113,9 @@ class JobEngine:
         self.outbox = Outbox(store, deliverer, session, config, clock=clock)
         self._buckets: dict[ProviderName, TokenBucket] = {}
         self._running: dict[int, _Running] = {}
-        self._estimates: dict[tuple[str, str, str], tuple[float, DurationEstimate]] = {}
-        self._poll_updates: list[tuple[int, float, float | None, bool]] = []
+        self._poll_updates: list[PollUpdate] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # Input files are shared by content: storing a reference and deleting an unreferenced
-        # file must not interleave (one bot process per database).
-        self._inputs_lock = asyncio.Lock()
         self._accepting = False
 
     def __repr__(self) -> str:
@@ -211,7 +146,7 @@ class JobEngine:
                 self.scheduler.push(now, job.id, Action.POLL)
         await self.store.reset_outbox_claims(now)
         for job_id in await self.store.jobs_holding_inputs():
-            await self._drop_inputs(job_id)
+            await self.inputs.drop(job_id)
         self._accepting = True
         self.scheduler.start()
         self.outbox.start()
@@ -259,12 +194,7 @@ class JobEngine:
         """
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
-        if _has_inline_media(request):
-            async with self._inputs_lock:
-                job = await self._create(
-                    user_id, guild_id, channel_id, spec, request, limits, parent_job_id
-                )
-        else:
+        async with self.inputs.storing(request):
             job = await self._create(
                 user_id, guild_id, channel_id, spec, request, limits, parent_job_id
             )
@@ -282,7 +212,7 @@ class JobEngine:
         parent_job_id: int | None,
     ) -> Job:
         """Store the inputs and the job (under the inputs lock)."""
-        stored, refs = await asyncio.to_thread(self._stash_inputs, request)
+        stored, refs = await asyncio.to_thread(self.inputs.stash, request)
         new = NewJob(
             user_id=user_id,
             guild_id=guild_id,
@@ -303,8 +233,7 @@ class JobEngine:
                 new, limits or self.config.default_limits, self.clock()
             )
         except BaseException:
-            for sha in await self.store.unreferenced_inputs([ref.sha256 for ref in refs]):
-                await asyncio.to_thread(self.inputs.delete, sha)
+            await self.inputs.discard_unstored(refs)
             raise
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
@@ -312,79 +241,14 @@ class JobEngine:
         cancelled_from = await self.store.cancel(job_id, self.clock(), by_user_id)
         if cancelled_from is not None:
             self._running.pop(job_id, None)
-            await self._drop_inputs(job_id)
+            await self.inputs.drop(job_id)
             self.outbox.wake()
             await self._notify(job_id)
         return cancelled_from
 
-    def estimate_for(self, job: Job) -> DurationEstimate:
-        key = (job.model_id, job.price_tier, str(job.units))
-        cached = self._estimates.get(key)
-        if cached is not None:
-            return cached[1]
-        return DurationEstimate.prior(self._expected(key))
-
     def eta(self, job: Job) -> float | None:
-        """Seconds until the result is likely ready, or ``None`` when not running."""
-        if job.state not in (JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING):
-            return None
-        elapsed = self.clock() - (job.submitted_at or self.clock())
-        return eta_seconds(self.estimate_for(job), elapsed, job.progress)
-
-    # --- inputs ---------------------------------------------------------------------------------
-
-    def _stash_inputs(self, request: WanRequest) -> tuple[dict[str, Any], tuple[InputRef, ...]]:
-        """Move inline images to content-addressed files; the stored request keeps references."""
-        stored = request.model_dump(mode="json")
-        refs: list[InputRef] = []
-        for name, role in request.media_fields().items():
-            if role is MediaRole.AUDIO_URL or stored.get(name) is None:
-                continue
-            values = stored[name] if role is MediaRole.IMAGES else [stored[name]]
-            replaced = []
-            for position, value in enumerate(values):
-                if not value.startswith("data:"):
-                    replaced.append(value)
-                    continue
-                header, _, payload = value.partition(",")
-                mime = header.removeprefix("data:").split(";", 1)[0]
-                sha = self.inputs.put(base64.b64decode(payload))
-                refs.append(InputRef(name, position, sha, mime))
-                replaced.append(f"{INPUT_PREFIX}{sha}")
-            stored[name] = replaced if role is MediaRole.IMAGES else replaced[0]
-        return stored, tuple(refs)
-
-    def _rehydrate(self, job: Job, spec: ModelSpec, mimes: dict[str, str]) -> WanRequest:
-        """The stored request with its input files inlined again, re-validated."""
-        fields = dict(job.request)
-        for name, role in spec.request_type.media_fields().items():
-            value = fields.get(name)
-            if value is None or role is MediaRole.AUDIO_URL:
-                continue
-            values = value if isinstance(value, list) else [value]
-            inlined = []
-            for item in values:
-                if isinstance(item, str) and item.startswith(INPUT_PREFIX):
-                    sha = item.removeprefix(INPUT_PREFIX)
-                    mime = mimes[sha]
-                    data = base64.b64encode(self.inputs.read(sha)).decode("ascii")
-                    inlined.append(f"data:{mime};base64,{data}")
-                else:
-                    inlined.append(item)
-            fields[name] = inlined if isinstance(value, list) else inlined[0]
-        return spec.parse(fields)
-
-    async def _forget_inputs(self, hashes: list[str]) -> None:
-        """Delete the files of ``hashes`` that no waiting job refers to (checked under lock)."""
-        if not hashes:
-            return
-        async with self._inputs_lock:
-            for sha in await self.store.unreferenced_inputs(hashes):
-                await asyncio.to_thread(self.inputs.delete, sha)
-
-    async def _drop_inputs(self, job_id: int) -> None:
-        """A job that will never be submitted (again) lets go of its input files."""
-        await self._forget_inputs(await self.store.release_inputs(job_id))
+        """Seconds until the result is likely ready, or ``None`` when not being made."""
+        return self.history.eta(job)
 
     # --- scheduled work -------------------------------------------------------------------------
 
@@ -415,7 +279,7 @@ class JobEngine:
         spec = spec_for(job.model_id, ProviderName(job.provider))
         try:
             mimes = {ref.sha256: ref.mime for ref in await self.store.inputs_of(job.id)}
-            request = await asyncio.to_thread(self._rehydrate, job, spec, mimes)
+            request = await asyncio.to_thread(self.inputs.rehydrate, job, spec, mimes)
             provider = self.providers.for_spec(spec)
         except (ConfigError, OSError, KeyError, RequestInvalid) as exc:
             log.error("job %d cannot be submitted: %s", job_id, exc)
@@ -438,7 +302,7 @@ class JobEngine:
             await self.store.mark_submission_unknown(
                 job_id, exc.user_message, self.clock(), detail=str(exc)
             )
-            await self._drop_inputs(job_id)
+            await self.inputs.drop(job_id)
             self.outbox.wake()
             await self._notify(job_id)
             return
@@ -459,10 +323,10 @@ class JobEngine:
             await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
         now = self.clock()
-        history_key = (job.model_id, job.price_tier, str(job.units))
-        estimate = await self._estimate(history_key)
+        history_key = job.history_key
+        estimate = await self.history.estimate(history_key)
         first = self.planner.next_delay(estimate, 0.0, 0)
-        await self._forget_inputs(await self.store.mark_running(job_id, task_id, now, now + first))
+        await self.inputs.forget(await self.store.mark_running(job_id, task_id, now, now + first))
         self._running[job_id] = _Running(
             job_id, spec, task_id, now, job.deadline_at, history_key, last_unfinished_at=now
         )
@@ -509,7 +373,7 @@ class JobEngine:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
             running.last_unfinished_at = now
-            estimate = await self._estimate(running.history_key)
+            estimate = await self.history.estimate(running.history_key)
             delay = self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
             self._poll_updates.append((job_id, now + delay, result.progress, False))
             self.scheduler.push(now + delay, job_id, Action.POLL)
@@ -561,7 +425,7 @@ class JobEngine:
 
     async def _fail(self, job_id: int, code: str, message: str, detail: str | None = None) -> None:
         if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
-            await self._drop_inputs(job_id)
+            await self.inputs.drop(job_id)
             self.outbox.wake()
             await self._notify(job_id)
 
@@ -574,27 +438,6 @@ class JobEngine:
         except Exception:
             log.exception("job %d: status update failed (ignored)", job_id)
 
-    # --- history --------------------------------------------------------------------------------
-
-    async def _estimate(self, key: tuple[str, str, str]) -> DurationEstimate:
-        cached = self._estimates.get(key)
-        now = self.clock()
-        if cached is not None and now - cached[0] <= self.config.history_refresh_seconds:
-            return cached[1]
-        model_id, tier, units = key
-        samples = await self.store.duration_history(model_id, tier, Decimal(units))
-        estimate = DurationEstimate.from_samples(samples, self._expected(key))
-        self._estimates[key] = (now, estimate)
-        return estimate
-
-    def _expected(self, key: tuple[str, str, str]) -> float:
-        """Expected seconds before there is history; per 5 s of video for video models."""
-        model_id, _, units = key
-        seconds = self.config.expected_seconds.get(model_id, 120.0)
-        if _PRICE_UNITS.get(model_id) is PriceUnit.SECOND:
-            seconds *= float(units) / 5
-        return seconds
-
     def _track(self, job: Job) -> None:
         spec = spec_for(job.model_id, ProviderName(job.provider))
         assert job.task_id is not None
@@ -605,7 +448,7 @@ class JobEngine:
             job.task_id,
             job.submitted_at,
             job.deadline_at,
-            (job.model_id, job.price_tier, str(job.units)),
+            job.history_key,
             polls=job.poll_count,
             progress=job.progress,
         )

@@ -5,18 +5,34 @@ a crash until the provider has accepted the task (Discord's CDN links expire, so
 fetched again later). Files are content-addressed, so two jobs with the same image share one
 file, and written atomically, so a crash never leaves a half-written input under its name.
 
-The store deletes a file only when no job still waiting for submission refers to it
-(:meth:`bot.jobs.store.Store.mark_running` says which).
+:class:`InputStash` is the engine's one door to them: it moves a request's inline images to
+files (the stored request keeps ``input:<sha256>`` references), puts them back before the
+create request, and deletes a file only when no job still waiting for submission refers to it
+(the store says which), under one lock so storing a reference and deleting an unreferenced
+file never interleave.
+
+What it must never do: delete a file a waiting job still refers to, or keep a member's input
+after the provider has accepted the task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+from bot.catalog import MediaRole, ModelSpec, WanRequest
+from bot.jobs.records import InputRef, Job
+from bot.jobs.storage import JobStore
+
+INPUT_PREFIX = "input:"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -58,3 +74,92 @@ class InputFiles:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+
+class InputStash:
+    """Stash, rehydrate and forget the input images of jobs (one per engine)."""
+
+    def __init__(self, files: InputFiles, store: JobStore) -> None:
+        self.files = files
+        self.store = store
+        # One bot process per database: this lock is enough to keep "store a reference" and
+        # "delete an unreferenced file" apart.
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def storing(self, request: WanRequest) -> AsyncIterator[None]:
+        """Hold the lock while a job with inline images is being stored (if it has any)."""
+        if not has_inline_media(request):
+            yield
+            return
+        async with self._lock:
+            yield
+
+    def stash(self, request: WanRequest) -> tuple[dict[str, Any], tuple[InputRef, ...]]:
+        """Move inline images to content-addressed files; the stored request keeps references."""
+        stored = request.model_dump(mode="json")
+        refs: list[InputRef] = []
+        for name, role in request.media_fields().items():
+            if role is MediaRole.AUDIO_URL or stored.get(name) is None:
+                continue
+            values = stored[name] if role is MediaRole.IMAGES else [stored[name]]
+            replaced = []
+            for position, value in enumerate(values):
+                if not value.startswith("data:"):
+                    replaced.append(value)
+                    continue
+                header, _, payload = value.partition(",")
+                mime = header.removeprefix("data:").split(";", 1)[0]
+                sha = self.files.put(base64.b64decode(payload))
+                refs.append(InputRef(name, position, sha, mime))
+                replaced.append(f"{INPUT_PREFIX}{sha}")
+            stored[name] = replaced if role is MediaRole.IMAGES else replaced[0]
+        return stored, tuple(refs)
+
+    def rehydrate(self, job: Job, spec: ModelSpec, mimes: Mapping[str, str]) -> WanRequest:
+        """The stored request with its input files inlined again, re-validated."""
+        fields = dict(job.request)
+        for name, role in spec.request_type.media_fields().items():
+            value = fields.get(name)
+            if value is None or role is MediaRole.AUDIO_URL:
+                continue
+            values = value if isinstance(value, list) else [value]
+            inlined = []
+            for item in values:
+                if isinstance(item, str) and item.startswith(INPUT_PREFIX):
+                    sha = item.removeprefix(INPUT_PREFIX)
+                    data = base64.b64encode(self.files.read(sha)).decode("ascii")
+                    inlined.append(f"data:{mimes[sha]};base64,{data}")
+                else:
+                    inlined.append(item)
+            fields[name] = inlined if isinstance(value, list) else inlined[0]
+        return spec.parse(fields)
+
+    def read(self, reference: str) -> bytes:
+        """The bytes behind a stored ``input:<sha256>`` reference (``OSError`` once gone)."""
+        return self.files.read(str(reference).removeprefix(INPUT_PREFIX))
+
+    async def forget(self, hashes: list[str]) -> None:
+        """Delete the files of ``hashes`` that no waiting job refers to (checked under lock)."""
+        if not hashes:
+            return
+        async with self._lock:
+            for sha in await self.store.unreferenced_inputs(hashes):
+                await asyncio.to_thread(self.files.delete, sha)
+
+    async def drop(self, job_id: int) -> None:
+        """A job that will never be submitted (again) lets go of its input files."""
+        await self.forget(await self.store.release_inputs(job_id))
+
+    async def discard_unstored(self, refs: tuple[InputRef, ...]) -> None:
+        """Files stashed for a job that was then refused (the caller holds :meth:`storing`)."""
+        for sha in await self.store.unreferenced_inputs([ref.sha256 for ref in refs]):
+            await asyncio.to_thread(self.files.delete, sha)
+
+
+def has_inline_media(request: WanRequest) -> bool:
+    """Whether ``request`` carries images inline (``data:`` URIs) that must be stashed."""
+    return any(
+        role in (MediaRole.IMAGE, MediaRole.IMAGES) and getattr(request, name) is not None
+        for name, role in request.media_fields().items()
+    )

@@ -34,11 +34,12 @@ import aiohttp
 from bot.catalog import ResultKind, spec_for
 from bot.config import ProviderName
 from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
-from bot.jobs.store import Job, OutboxItem, Store
+from bot.jobs.records import Job, OutboxItem
+from bot.jobs.storage import JobStore
 from bot.results import ResultDownloadFailed, ResultTooLarge, download_result
 
 if TYPE_CHECKING:
-    from bot.jobs.engine import EngineConfig
+    from bot.jobs.engine_config import EngineConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         deliverer: Deliverer,
         session: aiohttp.ClientSession,
         config: EngineConfig,

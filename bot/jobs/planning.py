@@ -33,13 +33,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Before there is history: typical seconds from submission to result, per model (shared/api).
-DEFAULT_SECONDS: dict[str, float] = {
-    "wan2.2-t2v-plus": 120.0,
-    "wan2.2-i2v-flash": 60.0,
-    "wan2.6-i2v": 150.0,
-    "wan2.5-i2i-preview": 90.0,
-}
 MIN_HISTORY = 5
 
 
@@ -112,7 +105,7 @@ class PollPlanner:
         """Backoff after a failed look; the provider's ``Retry-After`` wins (capped)."""
         if retry_after is not None:
             return min(max(retry_after, self.min_interval), 300.0)
-        return min(self.min_interval * 2 ** min(consecutive_errors, 8), 300.0)
+        return min(self.min_interval * 2.0 ** min(consecutive_errors, 8), 300.0)
 
     def _clamp(self, delay: float, *, low: float) -> float:
         return min(max(delay, low), self.max_interval)

@@ -11,8 +11,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from bot.jobs.money import from_micros
-from bot.jobs.store import Store
+from bot.jobs.storage import JobStore
 
 CSV_COLUMNS = (
     "entry_id",
@@ -34,7 +33,7 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-async def ledger_csv(store: Store, *, since: float, guild_id: int | None = None) -> str:
+async def ledger_csv(store: JobStore, *, since: float, guild_id: int | None = None) -> str:
     """Every ledger entry since ``since`` (for one server, or all), one CSV row each.
 
     ``amount_usd`` is exact (no float rounding); summing the column per job gives each job's
@@ -46,18 +45,18 @@ async def ledger_csv(store: Store, *, since: float, guild_id: int | None = None)
     async for row in store.ledger_rows(since=since, guild_id=guild_id):
         writer.writerow(
             (
-                row["id"],
-                _iso(row["created_at"]),
-                _iso(row["charged_at"]),
-                row["job_id"],
-                row["user_id"],
-                "" if row["guild_id"] is None else row["guild_id"],
-                row["model_id"],
-                row["entry"],
-                f"{from_micros(row['amount_micros']):f}",
-                "yes" if row["billed"] else "no",
-                row["state"],
-                row["note"] or "",
+                row.id,
+                _iso(row.created_at),
+                _iso(row.charged_at),
+                row.job_id,
+                row.user_id,
+                "" if row.guild_id is None else row.guild_id,
+                row.model_id,
+                row.entry,
+                f"{row.amount:f}",
+                "yes" if row.billed else "no",
+                row.job_state,
+                row.note,
             )
         )
     return out.getvalue()

@@ -1,21 +1,24 @@
-"""All SQL of the bot: jobs, inputs, outbox, settings and the append-only usage ledger.
+"""All SQL of the SQLite store: jobs, inputs, outbox, settings and the append-only ledger.
 
 Why this module exists: every durable fact lives in one SQLite file, and every statement that
 reads or writes it is here, plain and parameterised, so the engine above speaks in jobs and
-money and a PostgreSQL store for several bot processes could replace this module alone.
+money (:mod:`bot.jobs.records`) and a second backend implements the same
+:class:`~bot.jobs.storage.JobStore` protocol without touching a caller. It is one class on
+purpose, not one per table: a state change, its ledger entry and its outbox row commit in one
+transaction (procrastinate keeps one manager for the same reason).
 
 Rules kept here:
 
-* WAL mode, foreign keys on, a busy timeout; numbered migrations in ``migrations/`` applied in
-  order inside a transaction, the version kept in ``PRAGMA user_version``.
+* WAL mode, foreign keys on, a busy timeout; numbered migrations (:mod:`bot.jobs.migrations`)
+  applied in order inside a transaction when the store opens.
 * State changes are compare-and-set (``UPDATE … WHERE id = ? AND state IN (…)``) against
   :data:`bot.jobs.states.TRANSITIONS`: the caller learns whether it won.
 * A state change and what it implies (a ledger entry, an outbox row) commit together.
-* Budget and limit checks and the reservation are one ``BEGIN IMMEDIATE`` transaction, so
-  concurrent submissions cannot both take the last room.
+* Budget and limit checks (:mod:`bot.jobs.budget`) and the reservation are one ``BEGIN
+  IMMEDIATE`` transaction, so concurrent submissions cannot both take the last room.
 
-What it must never do: build SQL from values (only from constants in this file), or store money
-as a float.
+What it must never do: build SQL from values (only from constants in this file), store money
+as a float, or hand a row object to a caller (records only).
 """
 
 from __future__ import annotations
@@ -25,217 +28,28 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
+from bot.jobs import migrations
+from bot.jobs.budget import Limits, Totals, check_limits, day_start, effective_limits, month_start
 from bot.jobs.money import from_micros, to_micros
+from bot.jobs.records import (
+    GuildConfig,
+    InputRef,
+    Job,
+    LedgerRow,
+    NewJob,
+    OutboxItem,
+    UsageRow,
+)
 from bot.jobs.states import GENERATING_STATES, JobState, sources_of
-from bot.policy import GuildConfig, GuildPolicy
-from bot.pricing import format_usd
+from bot.policy import GuildPolicy
 
 BUSY_TIMEOUT_MS = 10_000
 
-
-# ---------------------------------------------------------------------------------------------
-# Records
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InputRef:
-    """An input file kept on disk for a job until the provider accepts the task."""
-
-    field: str
-    position: int
-    sha256: str
-    mime: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """What the engine knows about a job before it exists."""
-
-    user_id: int
-    guild_id: int | None
-    channel_id: int | None
-    model_id: str
-    provider: str
-    request: dict[str, Any]
-    price_tier: str
-    estimated_cost: Decimal
-    units: Decimal
-    unit: str
-    deadline_seconds: float
-    inputs: tuple[InputRef, ...] = ()
-    parent_job_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The limits in force for one submission (``None``: no limit)."""
-
-    max_concurrent_per_user: int | None = 3
-    user_daily_budget: Decimal | None = None
-    guild_monthly_budget: Decimal | None = None
-    cooldown_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: int
-    user_id: int
-    guild_id: int | None
-    channel_id: int | None
-    status_message_id: int | None
-    parent_job_id: int | None
-    model_id: str
-    provider: str
-    request: dict[str, Any]
-    price_tier: str
-    task_id: str | None
-    state: JobState
-    submit_attempts: int
-    poll_count: int
-    poll_errors: int
-    delivery_attempts: int
-    created_at: float
-    submitted_at: float | None
-    finished_at: float | None
-    delivered_at: float | None
-    deadline_at: float
-    next_attempt_at: float | None
-    progress: float | None
-    result_urls: tuple[str, ...]
-    delivered_message_ids: tuple[int, ...]
-    error_code: str | None
-    error_message: str | None
-    error_detail: str | None
-    estimated_cost: Decimal
-    billed_cost: Decimal | None
-    units: Decimal
-    unit: str
-
-    @property
-    def cost(self) -> Decimal:
-        """What this job counts as: the billed amount when known, else the estimate."""
-        return self.billed_cost if self.billed_cost is not None else self.estimated_cost
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        return cls(
-            id=row["id"],
-            user_id=row["user_id"],
-            guild_id=row["guild_id"],
-            channel_id=row["channel_id"],
-            status_message_id=row["status_message_id"],
-            parent_job_id=row["parent_job_id"],
-            model_id=row["model_id"],
-            provider=row["provider"],
-            request=json.loads(row["request_json"]),
-            price_tier=row["price_tier"],
-            task_id=row["task_id"],
-            state=JobState(row["state"]),
-            submit_attempts=row["submit_attempts"],
-            poll_count=row["poll_count"],
-            poll_errors=row["poll_errors"],
-            delivery_attempts=row["delivery_attempts"],
-            created_at=row["created_at"],
-            submitted_at=row["submitted_at"],
-            finished_at=row["finished_at"],
-            delivered_at=row["delivered_at"],
-            deadline_at=row["deadline_at"],
-            next_attempt_at=row["next_attempt_at"],
-            progress=row["progress"],
-            result_urls=tuple(json.loads(row["result_urls"] or "[]")),
-            delivered_message_ids=tuple(json.loads(row["delivered_message_ids"] or "[]")),
-            error_code=row["error_code"],
-            error_message=row["error_message"],
-            error_detail=row["error_detail"],
-            estimated_cost=from_micros(row["estimated_micros"]),
-            billed_cost=None if row["billed_micros"] is None else from_micros(row["billed_micros"]),
-            units=Decimal(row["units"]),
-            unit=row["unit"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    job_id: int
-    kind: str  # "result" | "notice"
-    attempts: int
-    claimed_at: float | None
-    message_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """Spend and counts for one group (a user, a model…) over a period."""
-
-    key: str
-    jobs: int
-    charged_jobs: int
-    video_seconds: Decimal
-    images: Decimal
-    estimated: Decimal
-    billed: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.estimated + self.billed
-
-
-class ReservationRefused(Exception):
-    """A submission would break a budget or limit. ``str()`` tells the member what to do."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
-
-
-@dataclass
-class _Totals:
-    user_day: int = 0
-    guild_month: int = 0
-    generating: int = 0
-    last_created: float | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Periods
-# ---------------------------------------------------------------------------------------------
-
-
-def day_start(now: float) -> float:
-    moment = datetime.fromtimestamp(now, UTC)
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-def month_start(now: float) -> float:
-    moment = datetime.fromtimestamp(now, UTC)
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-def period_start(period: str, now: float) -> float:
-    """``today`` / ``month`` / ``all`` as a UNIX time (UTC calendar)."""
-    if period == "today":
-        return day_start(now)
-    if period == "month":
-        return month_start(now)
-    if period == "all":
-        return 0.0
-    raise ValueError(f"unknown period {period!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# The store
-# ---------------------------------------------------------------------------------------------
 
 _ACTIVE = tuple(
     s.value
@@ -254,7 +68,7 @@ def _placeholders(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
 
 
-class Store:
+class SQLiteStore:
     """The bot's SQLite database. Open with :meth:`open`; one instance per process."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -265,10 +79,10 @@ class Store:
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"SQLiteStore({str(self.path)!r})"
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path) -> SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
         db.row_factory = sqlite3.Row
@@ -278,9 +92,8 @@ class Store:
         # create could be resent or a result posted twice after the machine comes back.
         await db.execute("PRAGMA synchronous = FULL")
         await db.execute("PRAGMA foreign_keys = ON")
-        store = cls(db, path)
-        await store._migrate()
-        return store
+        await migrations.migrate(db)
+        return cls(db, path)
 
     async def close(self) -> None:
         await self._db.close()
@@ -299,33 +112,8 @@ class Store:
                 raise
             await self._db.execute("COMMIT")
 
-    # --- migrations -------------------------------------------------------------------------
-
-    async def _migrate(self) -> None:
-        migrations = sorted(
-            (
-                entry
-                for entry in resources.files("bot.jobs.migrations").iterdir()
-                if entry.name.endswith(".sql")
-            ),
-            key=lambda entry: entry.name,
-        )
-        current = (await (await self._db.execute("PRAGMA user_version")).fetchone())[0]
-        if all(int(entry.name.split("_", 1)[0]) <= current for entry in migrations):
-            return  # up to date: no write lock needed
-        async with self._transaction() as db:
-            version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
-            for entry in migrations:
-                number = int(entry.name.split("_", 1)[0])
-                if number <= version:
-                    continue
-                for statement in _split_sql(entry.read_text(encoding="utf-8")):
-                    await db.execute(statement)
-                # PRAGMA takes no parameters; ``number`` is an int parsed from our own file name.
-                await db.execute(f"PRAGMA user_version = {number:d}")
-
     async def schema_version(self) -> int:
-        return (await (await self._db.execute("PRAGMA user_version")).fetchone())[0]
+        return await migrations.schema_version(self._db)
 
     # --- creating a job: the atomic reservation -----------------------------------------------
 
@@ -336,9 +124,9 @@ class Store:
         """
         estimate = to_micros(new.estimated_cost)
         async with self._transaction() as db:
-            effective = await self._effective_limits(db, new, limits)
+            effective = await self._effective_limits(db, new.guild_id, new.user_id, limits)
             totals = await self._totals(db, new, now)
-            _check_limits(effective, totals, estimate, now)
+            check_limits(effective, totals, estimate, now)
             cursor = await db.execute(
                 "INSERT INTO jobs (user_id, guild_id, channel_id, parent_job_id, model_id,"
                 " provider, request_json, price_tier, state, created_at, deadline_at,"
@@ -363,6 +151,7 @@ class Store:
                 ),
             )
             job_id = cursor.lastrowid
+            assert job_id is not None  # set by the successful INSERT above
             await db.executemany(
                 "INSERT INTO job_inputs (job_id, field, position, sha256, mime)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -385,69 +174,25 @@ class Store:
 
     async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
         """The limits a member's next submission would be checked against."""
-        probe = NewJob(
-            user_id=user_id,
-            guild_id=guild_id,
-            channel_id=None,
-            model_id="",
-            provider="",
-            request={},
-            price_tier="",
-            estimated_cost=Decimal(0),
-            units=Decimal(0),
-            unit="",
-            deadline_seconds=0,
-        )
-        return await self._effective_limits(self._db, probe, defaults)
+        return await self._effective_limits(self._db, guild_id, user_id, defaults)
 
     async def _effective_limits(
-        self, db: aiosqlite.Connection, new: NewJob, defaults: Limits
+        self, db: aiosqlite.Connection, guild_id: int | None, user_id: int, defaults: Limits
     ) -> Limits:
-        if new.guild_id is None:
+        if guild_id is None:
             return defaults
-        row = await (
-            await db.execute(
-                "SELECT user_daily_budget_micros, guild_monthly_budget_micros,"
-                " max_concurrent_per_user, cooldown_seconds FROM guild_settings WHERE guild_id = ?",
-                (new.guild_id,),
-            )
-        ).fetchone()
+        row = await (await db.execute(_GUILD_CONFIG_SQL, (guild_id,))).fetchone()
         user = await (
             await db.execute(
                 "SELECT daily_budget_micros FROM user_settings WHERE guild_id = ? AND user_id = ?",
-                (new.guild_id, new.user_id),
+                (guild_id, user_id),
             )
         ).fetchone()
-        limits = defaults
-        if row is not None:
-            limits = Limits(
-                max_concurrent_per_user=(
-                    row["max_concurrent_per_user"]
-                    if row["max_concurrent_per_user"] is not None
-                    else defaults.max_concurrent_per_user
-                ),
-                user_daily_budget=_opt_money(
-                    row["user_daily_budget_micros"], defaults.user_daily_budget
-                ),
-                guild_monthly_budget=_opt_money(
-                    row["guild_monthly_budget_micros"], defaults.guild_monthly_budget
-                ),
-                cooldown_seconds=(
-                    row["cooldown_seconds"]
-                    if row["cooldown_seconds"] is not None
-                    else defaults.cooldown_seconds
-                ),
-            )
-        if user is not None and user["daily_budget_micros"] is not None:
-            limits = Limits(
-                limits.max_concurrent_per_user,
-                from_micros(user["daily_budget_micros"]),
-                limits.guild_monthly_budget,
-                limits.cooldown_seconds,
-            )
-        return limits
+        member_daily = None if user is None else _opt_money(user["daily_budget_micros"])
+        guild = None if row is None else _guild_config(row).limits
+        return effective_limits(defaults, guild, member_daily)
 
-    async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> _Totals:
+    async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> Totals:
         user_day = await (
             await db.execute(
                 "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
@@ -455,7 +200,7 @@ class Store:
                 (new.user_id, new.guild_id, day_start(now)),
             )
         ).fetchone()
-        guild_month = (0,)
+        guild_month_micros = 0
         if new.guild_id is not None:
             guild_month = await (
                 await db.execute(
@@ -464,6 +209,8 @@ class Store:
                     (new.guild_id, month_start(now)),
                 )
             ).fetchone()
+            assert guild_month is not None  # an aggregate without GROUP BY returns one row
+            guild_month_micros = guild_month[0]
         generating = await (
             await db.execute(
                 f"SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_id = ? AND guild_id IS ?"
@@ -477,9 +224,13 @@ class Store:
                 (new.user_id, new.guild_id),
             )
         ).fetchone()
-        return _Totals(
-            user_day=user_day[0],
-            guild_month=guild_month[0],
+        # Aggregates without GROUP BY: each query returns exactly one row.
+        assert user_day is not None
+        assert generating is not None
+        assert last is not None
+        return Totals(
+            user_day_micros=user_day[0],
+            guild_month_micros=guild_month_micros,
             generating=generating[0],
             last_created=last[0],
         )
@@ -745,7 +496,9 @@ class Store:
                 "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL"
             )
         ).fetchone()
-        return row[0]
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        value: float | None = row[0]
+        return value
 
     async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
         """Mark an attempt as started, before posting. A claim older than the lease is
@@ -763,6 +516,7 @@ class Store:
                     (item_id,),
                 )
             ).fetchone()
+            assert row is not None  # item_id comes from due_outbox; outbox rows are never deleted
             item = _outbox(row)
             if item.kind == "result":
                 await self._move(db, item.job_id, JobState.DELIVERING)
@@ -777,6 +531,7 @@ class Store:
             row = await (
                 await db.execute("SELECT job_id, kind FROM outbox WHERE id = ?", (item_id,))
             ).fetchone()
+            assert row is not None  # item_id was claimed; outbox rows are never deleted
             await db.execute(
                 "UPDATE outbox SET delivered_at = ?, message_ids = ?, last_error = NULL"
                 " WHERE id = ? AND delivered_at IS NULL",
@@ -824,13 +579,13 @@ class Store:
         row = await (await db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))).fetchone()
         if row is None:
             raise KeyError(job_id)
-        return Job.from_row(row)
+        return job_from_row(row)
 
     async def get_job(self, job_id: int) -> Job | None:
         row = await (
             await self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
         ).fetchone()
-        return None if row is None else Job.from_row(row)
+        return None if row is None else job_from_row(row)
 
     async def active_jobs(self) -> list[Job]:
         """Every job the engine still has work for (resumed at start-up)."""
@@ -838,7 +593,7 @@ class Store:
             f"SELECT * FROM jobs WHERE state IN ({_placeholders(_ACTIVE)}) ORDER BY id",
             _ACTIVE,
         )
-        return [Job.from_row(row) for row in await cursor.fetchall()]
+        return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def jobs_for_user(
         self, user_id: int, guild_id: int | None, *, limit: int = 25
@@ -847,7 +602,7 @@ class Store:
             "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS ? ORDER BY id DESC LIMIT ?",
             (user_id, guild_id, limit),
         )
-        return [Job.from_row(row) for row in await cursor.fetchall()]
+        return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def inputs_of(self, job_id: int) -> list[InputRef]:
         cursor = await self._db.execute(
@@ -1015,6 +770,7 @@ class Store:
                 (since, user_id, user_id, guild_id, guild_id),
             )
         ).fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
         return from_micros(row[0])
 
     async def ledger_entries(self, job_id: int) -> list[tuple[str, Decimal, bool]]:
@@ -1057,7 +813,7 @@ class Store:
 
     async def ledger_rows(
         self, *, since: float, guild_id: int | None = None
-    ) -> AsyncIterator[sqlite3.Row]:
+    ) -> AsyncIterator[LedgerRow]:
         """Ledger entries with their job's model and state, oldest first (for CSV export)."""
         cursor = await self._db.execute(
             "SELECT l.id, l.created_at, l.charged_at, l.job_id, l.user_id, l.guild_id,"
@@ -1067,7 +823,20 @@ class Store:
             (since, guild_id, guild_id),
         )
         async for row in cursor:
-            yield row
+            yield LedgerRow(
+                id=row["id"],
+                created_at=row["created_at"],
+                charged_at=row["charged_at"],
+                job_id=row["job_id"],
+                user_id=row["user_id"],
+                guild_id=row["guild_id"],
+                model_id=row["model_id"],
+                entry=row["entry"],
+                amount=from_micros(row["amount_micros"]),
+                billed=bool(row["billed"]),
+                note=row["note"] or "",
+                job_state=row["state"],
+            )
 
     # --- settings -----------------------------------------------------------------------------
 
@@ -1109,10 +878,10 @@ class Store:
                 " extra_json = excluded.extra_json, updated_at = excluded.updated_at",
                 (
                     guild_id,
-                    _opt_micros(config.user_daily_budget),
-                    _opt_micros(config.guild_monthly_budget),
-                    config.max_concurrent_per_user,
-                    config.cooldown_seconds,
+                    _opt_micros(config.limits.user_daily_budget),
+                    _opt_micros(config.limits.guild_monthly_budget),
+                    config.limits.max_concurrent_per_user,
+                    config.limits.cooldown_seconds,
                     config.policy.model_dump_json(),
                     now,
                 ),
@@ -1167,10 +936,12 @@ _USAGE_SQL = {column: _usage_sql(column) for column in _GROUP_COLUMNS.values()}
 
 def _guild_config(row: sqlite3.Row) -> GuildConfig:
     return GuildConfig(
-        user_daily_budget=_opt_money(row["user_daily_budget_micros"], None),
-        guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"], None),
-        max_concurrent_per_user=row["max_concurrent_per_user"],
-        cooldown_seconds=row["cooldown_seconds"],
+        limits=Limits(
+            user_daily_budget=_opt_money(row["user_daily_budget_micros"]),
+            guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"]),
+            max_concurrent_per_user=row["max_concurrent_per_user"],
+            cooldown_seconds=row["cooldown_seconds"],
+        ),
         policy=GuildPolicy.model_validate_json(row["extra_json"] or "{}"),
     )
 
@@ -1186,73 +957,47 @@ def _outbox(row: sqlite3.Row) -> OutboxItem:
     )
 
 
-def _opt_money(micros: int | None, default: Decimal | None) -> Decimal | None:
-    return default if micros is None else from_micros(micros)
+def _opt_money(micros: int | None) -> Decimal | None:
+    return None if micros is None else from_micros(micros)
 
 
 def _opt_micros(amount: Decimal | None) -> int | None:
     return None if amount is None else to_micros(amount)
 
 
-def _check_limits(limits: Limits, totals: _Totals, estimate: int, now: float) -> None:
-    if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
-        raise ReservationRefused(
-            "generation_off", "Generation is turned off for you on this server."
-        )
-    if limits.guild_monthly_budget is not None and limits.guild_monthly_budget == 0:
-        raise ReservationRefused("generation_off", "Generation is turned off on this server.")
-    if (
-        limits.max_concurrent_per_user is not None
-        and totals.generating >= limits.max_concurrent_per_user
-    ):
-        raise ReservationRefused(
-            "concurrency",
-            f"You already have {totals.generating} generation(s) running; the limit is "
-            f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.",
-        )
-    if (
-        limits.cooldown_seconds
-        and totals.last_created is not None
-        and now - totals.last_created < limits.cooldown_seconds
-    ):
-        wait = limits.cooldown_seconds - (now - totals.last_created)
-        raise ReservationRefused(
-            "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation."
-        )
-    if limits.user_daily_budget is not None:
-        cap = to_micros(limits.user_daily_budget)
-        if totals.user_day + estimate > cap:
-            raise ReservationRefused(
-                "user_budget",
-                f"This would cost about {format_usd(from_micros(estimate))}, and you have "
-                f"{format_usd(from_micros(max(cap - totals.user_day, 0)))} left of your "
-                f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
-                "until tomorrow (UTC).",
-            )
-    if limits.guild_monthly_budget is not None:
-        cap = to_micros(limits.guild_monthly_budget)
-        if totals.guild_month + estimate > cap:
-            raise ReservationRefused(
-                "guild_budget",
-                f"This would cost about {format_usd(from_micros(estimate))}, and the server "
-                f"has {format_usd(from_micros(max(cap - totals.guild_month, 0)))} left of its "
-                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
-            )
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies (``BEGIN … END;``) whole."""
-    statements: list[str] = []
-    buffer: list[str] = []
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not buffer and (not stripped or stripped.startswith("--")):
-            continue
-        buffer.append(line)
-        candidate = "\n".join(buffer)
-        if stripped.endswith(";") and sqlite3.complete_statement(candidate):
-            statements.append(candidate)
-            buffer = []
-    if "\n".join(buffer).strip():
-        raise ValueError("migration ends with an incomplete statement")
-    return statements
+def job_from_row(row: sqlite3.Row) -> Job:
+    """A ``jobs`` row as a record (tests that read the file directly use it too)."""
+    return Job(
+        id=row["id"],
+        user_id=row["user_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        status_message_id=row["status_message_id"],
+        parent_job_id=row["parent_job_id"],
+        model_id=row["model_id"],
+        provider=row["provider"],
+        request=json.loads(row["request_json"]),
+        price_tier=row["price_tier"],
+        task_id=row["task_id"],
+        state=JobState(row["state"]),
+        submit_attempts=row["submit_attempts"],
+        poll_count=row["poll_count"],
+        poll_errors=row["poll_errors"],
+        delivery_attempts=row["delivery_attempts"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        finished_at=row["finished_at"],
+        delivered_at=row["delivered_at"],
+        deadline_at=row["deadline_at"],
+        next_attempt_at=row["next_attempt_at"],
+        progress=row["progress"],
+        result_urls=tuple(json.loads(row["result_urls"] or "[]")),
+        delivered_message_ids=tuple(json.loads(row["delivered_message_ids"] or "[]")),
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        error_detail=row["error_detail"],
+        estimated_cost=from_micros(row["estimated_micros"]),
+        billed_cost=_opt_money(row["billed_micros"]),
+        units=Decimal(row["units"]),
+        unit=row["unit"],
+    )

@@ -16,7 +16,7 @@ import io
 import math
 import struct
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, cast
 
 from mutagen import MutagenError
 from mutagen.mp3 import MP3
@@ -153,8 +153,25 @@ def _is_mpeg_layer3_sync(head: bytes) -> bool:
     return version != 0b01 and layer == 0b01
 
 
+# mutagen is unannotated where it matters: ``FileType.info = None`` makes mypy infer ``None`` for
+# ``.info``, although a successful load always sets it (a failed one raises MutagenError), and
+# ``MPEGInfo`` sets its fields in a decorated ``__init__`` mypy cannot see into. These protocols
+# state the fields read here, with the types mutagen documents for WaveStreamInfo and MPEGInfo.
+class _WavInfo(Protocol):
+    length: float
+    bitrate: int
+    channels: int
+    sample_rate: int
+
+
+class _Mp3Info(Protocol):
+    length: float
+    layer: int
+    sketchy: bool
+
+
 def _wav_seconds(data: bytes, name: str) -> float:
-    info = WAVE(io.BytesIO(data)).info
+    info = cast(_WavInfo, WAVE(io.BytesIO(data)).info)
     if info.sample_rate <= 0 or info.channels <= 0:
         raise _damaged(name, "wav")
     if info.length * info.bitrate / 8 > len(data):
@@ -164,7 +181,7 @@ def _wav_seconds(data: bytes, name: str) -> float:
 
 
 def _mp3_seconds(data: bytes, name: str) -> float:
-    info = MP3(io.BytesIO(data)).info
+    info = cast(_Mp3Info, MP3(io.BytesIO(data)).info)
     if info.layer != 3:
         raise MediaRejected(
             f"{name} is MPEG layer {info.layer} audio, not MP3. Convert it to "

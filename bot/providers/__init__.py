@@ -7,10 +7,13 @@ wan2.2-i2v-flash from MuleRouter never needs a Vtrix key.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import aiohttp
 
 from bot.catalog import ModelSpec
 from bot.config import ProviderName, Settings
+from bot.providers import mulerouter, vtrix
 from bot.providers.base import GenerationProvider, PollResult, TaskFailure, TaskState
 from bot.providers.http import ProviderHTTP, RetryPolicy
 from bot.providers.mulerouter import MuleRouterClient
@@ -23,9 +26,40 @@ __all__ = [
     "RetryPolicy",
     "TaskFailure",
     "TaskState",
+    "create_path",
+    "poll_path",
 ]
 
-_CLIENTS = {ProviderName.MULEROUTER: MuleRouterClient, ProviderName.VTRIX: VtrixClient}
+# Exhaustive by provider (a test checks every ProviderName has an entry): a new provider gets
+# its own client and routes, never another's by falling through a switch.
+_CLIENTS: dict[ProviderName, type[MuleRouterClient] | type[VtrixClient]] = {
+    ProviderName.MULEROUTER: MuleRouterClient,
+    ProviderName.VTRIX: VtrixClient,
+}
+
+
+class _Routes(Protocol):
+    """What a provider module offers: where its tasks are created and read."""
+
+    def create_path(self, spec: ModelSpec) -> str: ...
+
+    def poll_path(self, spec: ModelSpec, task_id: str) -> str: ...
+
+
+_ROUTES: dict[ProviderName, _Routes] = {
+    ProviderName.MULEROUTER: mulerouter,
+    ProviderName.VTRIX: vtrix,
+}
+
+
+def create_path(spec: ModelSpec) -> str:
+    """Where a task of ``spec`` is created, on the provider that serves it."""
+    return _ROUTES[spec.provider].create_path(spec)
+
+
+def poll_path(spec: ModelSpec, task_id: str) -> str:
+    """Where task ``task_id`` of ``spec`` is read."""
+    return _ROUTES[spec.provider].poll_path(spec, task_id)
 
 
 class Providers:
@@ -43,7 +77,7 @@ class Providers:
         self._session = session
         self._create_retry = create_retry
         self._poll_retry = poll_retry
-        self._clients: dict[ProviderName, GenerationProvider] = {}
+        self._clients: dict[ProviderName, MuleRouterClient | VtrixClient] = {}
 
     def for_spec(self, spec: ModelSpec) -> GenerationProvider:
         """The client serving ``spec``; :class:`~bot.config.ConfigError` if its key is unset."""
@@ -66,4 +100,4 @@ class Providers:
 
     def requests_sent(self) -> int:
         """Requests sent upstream so far, all providers (for benchmarks and metrics)."""
-        return sum(client.http.requests_sent for client in self._clients.values())  # type: ignore[attr-defined]
+        return sum(client.http.requests_sent for client in self._clients.values())

@@ -101,8 +101,9 @@ def error_detail(body: object, fallback: str) -> str:
     if not isinstance(body, dict):
         return fallback
     for key in ("detail", "error", "message"):
-        if isinstance(body.get(key), str) and body[key].strip():
-            return body[key]
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
     candidates = [body.get("error")]
     task_info = body.get("task_info")
     if isinstance(task_info, dict):
@@ -110,8 +111,9 @@ def error_detail(body: object, fallback: str) -> str:
     for error in candidates:
         if isinstance(error, dict):
             for key in ("detail", "message", "title"):
-                if isinstance(error.get(key), str) and error[key].strip():
-                    return error[key]
+                value = error.get(key)
+                if isinstance(value, str) and value.strip():
+                    return value
     return fallback
 
 

@@ -21,6 +21,17 @@ from bot.providers.http import ProviderHTTP
 
 log = logging.getLogger(__name__)
 
+
+def create_path(spec: ModelSpec) -> str:
+    """``POST`` here creates a task (docs/providers.md#mulerouter)."""
+    return f"/vendors/alibaba/v1/{spec.upstream_id}/generation"
+
+
+def poll_path(spec: ModelSpec, task_id: str) -> str:
+    """``GET`` here reads a task: the create path plus the task id."""
+    return f"{create_path(spec)}/{task_id}"
+
+
 STATUS_WORDS: dict[str, TaskState] = {
     "pending": TaskState.PENDING,
     "queued": TaskState.PENDING,
@@ -35,7 +46,8 @@ STATUS_WORDS: dict[str, TaskState] = {
 
 def parse_task(body: dict[str, Any], result_kind: ResultKind) -> PollResult:
     """Read a MuleRouter poll answer (any documented shape) into a :class:`PollResult`."""
-    task_info = body.get("task_info") if isinstance(body.get("task_info"), dict) else {}
+    raw_task_info = body.get("task_info")
+    task_info: dict[str, Any] = raw_task_info if isinstance(raw_task_info, dict) else {}
     raw_status = str(task_info.get("status") or body.get("status") or "")
     state = read_state(raw_status, "mulerouter", STATUS_WORDS)
     if state is TaskState.FAILED:
@@ -55,7 +67,8 @@ def parse_task(body: dict[str, Any], result_kind: ResultKind) -> PollResult:
 
 
 def _failure(body: dict[str, Any], task_info: dict[str, Any]) -> TaskFailure:
-    error = task_info.get("error") if isinstance(task_info.get("error"), dict) else None
+    raw_error = task_info.get("error")
+    error: dict[str, Any] | None = raw_error if isinstance(raw_error, dict) else None
     if error is None and isinstance(body.get("error"), dict):
         error = body["error"]
     error = error or {}
@@ -79,7 +92,7 @@ class MuleRouterClient:
         return f"MuleRouterClient({self.http!r})"
 
     async def submit(self, spec: ModelSpec, request: WanRequest) -> str:
-        body = await self.http.create(spec.create_path, request.provider_body())
+        body = await self.http.create(create_path(spec), request.provider_body())
         task_info = body.get("task_info")
         task_id = task_info.get("id") if isinstance(task_info, dict) else None
         if not isinstance(task_id, str) or not task_id:
@@ -90,4 +103,4 @@ class MuleRouterClient:
         return task_id
 
     async def poll(self, spec: ModelSpec, task_id: str) -> PollResult:
-        return parse_task(await self.http.get(spec.poll_path(task_id)), spec.result_kind)
+        return parse_task(await self.http.get(poll_path(spec, task_id)), spec.result_kind)

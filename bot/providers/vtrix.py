@@ -19,6 +19,19 @@ from bot.providers.http import ProviderHTTP
 
 log = logging.getLogger(__name__)
 
+CREATE_PATH = "/model/v1/generation"
+
+
+def create_path(spec: ModelSpec) -> str:
+    """``POST`` here creates a task; the model is named in the body (docs/providers.md#vtrix)."""
+    return CREATE_PATH
+
+
+def poll_path(spec: ModelSpec, task_id: str) -> str:
+    """``GET`` here reads a task."""
+    return f"{CREATE_PATH}/task/{task_id}"
+
+
 STATUS_WORDS: dict[str, TaskState] = {
     "pending": TaskState.PENDING,
     "queued": TaskState.PENDING,
@@ -33,7 +46,8 @@ STATUS_WORDS: dict[str, TaskState] = {
 
 def task_id_from(body: dict[str, Any]) -> str | None:
     """The id of a created task: ``id``, ``task_id`` or ``data.id``."""
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    raw_data = body.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     for candidate in (body.get("id"), body.get("task_id"), data.get("id"), data.get("task_id")):
         if isinstance(candidate, str | int) and str(candidate):
             return str(candidate)
@@ -86,7 +100,8 @@ def parse_task(body: dict[str, Any]) -> PollResult:
         if not urls:
             log.warning("vtrix task %s is %r but has no output yet", body.get("id"), raw_status)
             return PollResult(TaskState.RUNNING, raw_status, progress=progress)
-        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        raw_usage = body.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         return PollResult(
             state,
             raw_status,
@@ -109,7 +124,7 @@ class VtrixClient:
         return f"VtrixClient({self.http!r})"
 
     async def submit(self, spec: ModelSpec, request: WanRequest) -> str:
-        body = await self.http.create(spec.create_path, request.provider_body())
+        body = await self.http.create(create_path(spec), request.provider_body())
         task_id = task_id_from(body)
         if task_id is None:
             raise SubmissionOutcomeUnknown(
@@ -118,4 +133,4 @@ class VtrixClient:
         return task_id
 
     async def poll(self, spec: ModelSpec, task_id: str) -> PollResult:
-        return parse_task(await self.http.get(spec.poll_path(task_id)))
+        return parse_task(await self.http.get(poll_path(spec, task_id)))

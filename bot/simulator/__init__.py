@@ -1,10 +1,12 @@
 """A local stand-in for the MuleRouter and Vtrix APIs, for tests, benchmarks and development.
 
 Why this package exists: the real services bill per generation, take minutes and fail in ways
-that are hard to provoke. The simulator serves both contracts on loopback with the same
-validation, status words, error shapes and result media, runs at any speed, and injects failures
-and HTTP faults (scripted or seeded-random) so clients can be tested on every path, including
-"the create may or may not have happened".
+that are hard to provoke. The simulator serves both contracts on loopback with their status
+words, error shapes and result media, runs at any speed, and injects failures and HTTP faults
+(scripted or seeded-random) so clients can be tested on every path, including "the create may or
+may not have happened". It judges requests by its own reading of the provider documents
+(:mod:`bot.simulator.contracts`, ``docs/providers.md``), never by the bot's catalog, so a wrong
+limit in the catalog shows up as a refusal instead of passing on both sides.
 
 Use in Python::
 

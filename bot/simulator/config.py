@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.catalog import MODEL_IDS
 from bot.config import ProviderName
+from bot.simulator.contracts import MODEL_IDS
 from bot.simulator.faults import FaultKind, FaultTarget
 
 DEFAULT_MULEROUTER_KEY = "sim-mulerouter-key"

@@ -39,9 +39,9 @@ def with_faults(target: FaultTarget, handler: Handler) -> Handler:
         handle_first = fault.phase is FaultPhase.AFTER or target is FaultTarget.MEDIA
         if fault.kind is FaultKind.SLOW:
             if handle_first:
-                answer = await handler(request)
+                late = await handler(request)
                 await asyncio.sleep(fault.seconds)
-                return answer
+                return late
             await asyncio.sleep(fault.seconds)
             return await handler(request)
         answer = await handler(request) if handle_first else None

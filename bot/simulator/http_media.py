@@ -12,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from bot.catalog import ResultKind
+from bot.simulator.contracts import Result
 from bot.simulator.faults import FaultTarget
 from bot.simulator.http_common import state_of
 from bot.simulator.http_faults import with_faults
@@ -20,21 +20,21 @@ from bot.simulator.media import render_png, sample_mp4
 from bot.simulator.tasks import SimTask, TaskPhase
 
 
-def _succeeded(request: web.Request, kind: ResultKind) -> SimTask | None:
+def _succeeded(request: web.Request, kind: Result) -> SimTask | None:
     task = state_of(request).task(request.match_info["task_id"])
-    if task is None or task.spec.result_kind is not kind:
+    if task is None or task.contract.result is not kind:
         return None
     return task if task.phase(time.monotonic()) is TaskPhase.SUCCEEDED else None
 
 
 async def video(request: web.Request) -> web.Response:
-    if _succeeded(request, ResultKind.VIDEO) is None:
+    if _succeeded(request, Result.VIDEO) is None:
         return web.Response(status=404, text="no such video")
     return web.Response(body=sample_mp4(), content_type="video/mp4")
 
 
 async def image(request: web.Request) -> web.Response:
-    task = _succeeded(request, ResultKind.IMAGES)
+    task = _succeeded(request, Result.IMAGES)
     index = int(request.match_info["index"])
     if task is None or task.image_size is None or not 0 <= index < task.result_count:
         return web.Response(status=404, text="no such image")

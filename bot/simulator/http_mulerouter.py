@@ -1,8 +1,9 @@
 """MuleRouter's contract: create and poll under ``/vendors/alibaba/v1/{model}/generation``.
 
 Why this module exists: it answers exactly as the real MuleRouter endpoints are documented to
-(``shared/api/README.md``): validation with the catalog's request model of that endpoint, the two
-observed 400 shapes, ``{"detail"}`` errors, 202 on create and ``task_info`` polls.
+(``docs/providers.md#mulerouter``): validation with the simulator's own contract of that endpoint
+(:mod:`bot.simulator.contracts`, never the bot's catalog), the two observed 400 shapes,
+``{"detail"}`` errors, 202 on create and ``task_info`` polls.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import time
 
 from aiohttp import web
 
-from bot.catalog import CATALOG, RequestInvalid
 from bot.config import ProviderName
+from bot.simulator.contracts import MULEROUTER, Refused, validate
 from bot.simulator.faults import FaultTarget
 from bot.simulator.http_common import authorized, json_object, note_task, state_of
 from bot.simulator.http_faults import with_faults
@@ -20,7 +21,6 @@ from bot.simulator.shapes import error_body, mulerouter_created, mulerouter_inva
 from bot.simulator.state import BalanceExhausted, SimulatorState
 
 _PROVIDER = ProviderName.MULEROUTER
-_SPECS = {spec.upstream_id: spec for spec in CATALOG if spec.provider is _PROVIDER}
 CREATE_PATH = "/vendors/alibaba/v1/{model}/generation"
 POLL_PATH = CREATE_PATH + "/{task_id}"
 
@@ -39,18 +39,18 @@ async def create(request: web.Request) -> web.Response:
     state = state_of(request)
     if not authorized(request, _PROVIDER):
         return _error(401)
-    spec = _SPECS.get(request.match_info["model"])
-    if spec is None:
+    contract = MULEROUTER.get(request.match_info["model"])
+    if contract is None:
         return _error(404, "Model not found")
     body = await json_object(request)
     if body is None:
         return _invalid(state, "The request body must be a JSON object.")
     try:
-        parsed = spec.parse(body)
-    except RequestInvalid as exc:
+        record = validate(contract, body)
+    except Refused as exc:
         return _invalid(state, " ".join(exc.problems))
     try:
-        task = state.create_task(spec, parsed)
+        task = state.create_task(contract, record)
     except BalanceExhausted:
         return _error(402)
     note_task(task.id)
@@ -61,9 +61,9 @@ async def poll(request: web.Request) -> web.Response:
     state = state_of(request)
     if not authorized(request, _PROVIDER):
         return _error(401)
-    spec = _SPECS.get(request.match_info["model"])
+    contract = MULEROUTER.get(request.match_info["model"])
     task = state.task(request.match_info["task_id"])
-    if spec is None or task is None or task.spec is not spec:
+    if contract is None or task is None or task.contract is not contract:
         return _error(404, "Task not found")
     now = time.monotonic()
     task.note_poll(now)

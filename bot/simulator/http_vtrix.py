@@ -2,7 +2,9 @@
 
 Why this module exists: Vtrix nests its body (``input``/``parameters``), names its errors with
 string codes, reports progress and the billed cost, and returns the task id under one of three
-names; this module answers in those terms, validating with the catalog's Vtrix request model.
+names (``docs/providers.md#vtrix``); this module answers in those terms, validating with the
+simulator's own contract of the model the body names (:mod:`bot.simulator.contracts`, never the
+bot's catalog).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import time
 
 from aiohttp import web
 
-from bot.catalog import RequestInvalid, VtrixWan22I2VFlashRequest, spec_for
 from bot.config import ProviderName
+from bot.simulator.contracts import VTRIX, Refused, validate
 from bot.simulator.faults import FaultTarget
 from bot.simulator.http_common import authorized, json_object, note_task, state_of
 from bot.simulator.http_faults import with_faults
@@ -20,7 +22,6 @@ from bot.simulator.shapes import error_body, vtrix_created, vtrix_invalid, vtrix
 from bot.simulator.state import BalanceExhausted
 
 _PROVIDER = ProviderName.VTRIX
-_SPEC = spec_for("wan2.2-i2v-flash", _PROVIDER)
 CREATE_PATH = "/model/v1/generation"
 POLL_PATH = "/model/v1/generation/task/{task_id}"
 
@@ -29,21 +30,27 @@ def _error(status: int, message: str | None = None) -> web.Response:
     return web.json_response(error_body(_PROVIDER, status, message), status=status)
 
 
+def _invalid(detail: str) -> web.Response:
+    return web.json_response(vtrix_invalid(detail), status=400)
+
+
 async def create(request: web.Request) -> web.Response:
     state = state_of(request)
     if not authorized(request, _PROVIDER):
         return _error(401)
     body = await json_object(request)
     if body is None:
-        return web.json_response(
-            vtrix_invalid("The request body must be a JSON object."), status=400
-        )
+        return _invalid("The request body must be a JSON object.")
+    model = body.get("model")
+    contract = VTRIX.get(model) if isinstance(model, str) else None
+    if contract is None:
+        return _invalid(f"model must be one of: {', '.join(VTRIX)}.")
     try:
-        parsed = _SPEC.parse(VtrixWan22I2VFlashRequest.from_provider_body(body))
-    except RequestInvalid as exc:
-        return web.json_response(vtrix_invalid(" ".join(exc.problems)), status=400)
+        record = validate(contract, body)
+    except Refused as exc:
+        return _invalid(" ".join(exc.problems))
     try:
-        task = state.create_task(_SPEC, parsed)
+        task = state.create_task(contract, record)
     except BalanceExhausted:
         return _error(402)
     note_task(task.id)
@@ -55,7 +62,7 @@ async def poll(request: web.Request) -> web.Response:
     if not authorized(request, _PROVIDER):
         return _error(401)
     task = state.task(request.match_info["task_id"])
-    if task is None or task.spec is not _SPEC:
+    if task is None or task.provider is not _PROVIDER:
         return _error(404, "Task not found")
     now = time.monotonic()
     task.note_poll(now)

@@ -2,8 +2,10 @@
 
 Why this module exists: upstream accepts an image of the wrong size with 202 and fails the task
 later ("Invalid image dimensions"), so a client that skips its own checks pays a round trip and
-sees a task failure, not a 400. The simulator reproduces that by reading ``data:`` URI headers.
-Remote ``http(s)`` images are taken on trust (the simulator never leaves loopback).
+sees a task failure, not a 400. The simulator reproduces that by reading ``data:`` URI headers
+against the side limits of each media field in :mod:`bot.simulator.contracts`
+(``docs/providers.md#input-media``). Remote ``http(s)`` images are taken on trust (the simulator
+never leaves loopback).
 """
 
 from __future__ import annotations
@@ -11,26 +13,33 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from PIL import Image
 
-from bot.catalog import MediaRole, ModelSpec, PixelBounds, WanRequest
+from bot.simulator.contracts import Endpoint
 from bot.simulator.failures import INVALID_DIMENSIONS, INVALID_IMAGE, TaskError
 
 
-def input_image_error(spec: ModelSpec, request: WanRequest) -> TaskError | None:
-    """The failure the task will end with because of its input images, if any."""
-    if spec.image_bounds is None:
-        return None
-    for reference in _image_references(request):
-        if not reference.startswith("data:"):
-            continue
-        size = image_size(reference)
-        if size is None:
-            return INVALID_IMAGE
-        if not _within(size, spec.image_bounds):
-            return INVALID_DIMENSIONS
+def input_image_error(contract: Endpoint, request: Mapping[str, Any]) -> TaskError | None:
+    """The failure the task will end with because of its input images, if any.
+
+    ``request`` is the accepted record, so every media value in it is already a URL or a
+    ``data:`` URI of a documented format.
+    """
+    for rule in contract.media_fields():
+        media = rule.media
+        if media is None or media.min_side is None or media.max_side is None:
+            continue  # not an image (audio), or no side limits documented
+        for reference in _references(request.get(rule.name)):
+            if not reference.startswith("data:"):
+                continue
+            size = image_size(reference)
+            if size is None:
+                return INVALID_IMAGE
+            if not all(media.min_side <= side <= media.max_side for side in size):
+                return INVALID_DIMENSIONS
     return None
 
 
@@ -44,14 +53,8 @@ def image_size(data_uri: str) -> tuple[int, int] | None:
         return None
 
 
-def _within(size: tuple[int, int], bounds: PixelBounds) -> bool:
-    return all(bounds.min_side <= side <= bounds.max_side for side in size)
-
-
-def _image_references(request: WanRequest) -> Iterator[str]:
-    for name, role in request.media_fields().items():
-        value = getattr(request, name)
-        if role is MediaRole.IMAGE and isinstance(value, str):
-            yield value
-        elif role is MediaRole.IMAGES and isinstance(value, list):
-            yield from value
+def _references(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        yield from (item for item in value if isinstance(item, str))

@@ -1,4 +1,5 @@
-"""The JSON bodies both providers answer with, as documented in ``shared/api/README.md``.
+"""The JSON bodies both providers answer with (``docs/providers.md#mulerouter-task-answers``,
+``docs/providers.md#vtrix-task-answers`` and ``docs/providers.md#errors-and-retries``).
 
 Why this module exists: clients are written against these shapes, including their variants
 (two failure-error locations on MuleRouter, three task-id fields on Vtrix, two timestamp styles),
@@ -11,8 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.catalog import ResultKind
 from bot.config import ProviderName
+from bot.simulator.contracts import REFUSALS, Result
 from bot.simulator.tasks import SimTask, TaskPhase
 
 # status -> (Vtrix error code, message shared by both providers)
@@ -33,7 +34,7 @@ def iso(epoch: float, precise: bool) -> str:
 
 
 def result_urls(task: SimTask, base_url: str) -> list[str]:
-    if task.spec.result_kind is ResultKind.VIDEO:
+    if task.contract.result is Result.VIDEO:
         return [f"{base_url}/media/video/{task.id}.mp4"]
     return [f"{base_url}/media/images/{task.id}/{index}.png" for index in range(task.result_count)]
 
@@ -48,19 +49,21 @@ def error_body(provider: ProviderName, status: int, message: str | None = None) 
 
 
 def mulerouter_invalid(detail: str, *, plain: bool) -> dict[str, Any]:
-    """A 400 answer in one of the two observed MuleRouter shapes."""
+    """A refusal (400) in one of the two observed MuleRouter shapes."""
     if plain:
         return {"detail": detail}
+    shape = REFUSALS[ProviderName.MULEROUTER]
     return {
         "task_info": {
             "status": "failed",
-            "error": {"code": 2001, "title": "Invalid Request", "detail": detail},
+            "error": {"code": shape.code, "title": shape.title, "detail": detail},
         }
     }
 
 
 def vtrix_invalid(detail: str) -> dict[str, Any]:
-    return {"error": {"code": "invalid_parameter", "message": detail}}
+    """A refusal (400) in Vtrix's shape."""
+    return {"error": {"code": REFUSALS[ProviderName.VTRIX].code, "message": detail}}
 
 
 def mulerouter_created(task: SimTask) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def mulerouter_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {"task_info": info}
     phase = task.phase(now)
     if phase is TaskPhase.SUCCEEDED:
-        key = "videos" if task.spec.result_kind is ResultKind.VIDEO else "images"
+        key = "videos" if task.contract.result is Result.VIDEO else "images"
         body[key] = result_urls(task, base_url)
     elif phase is TaskPhase.FAILED and task.error is not None:
         error = task.error
@@ -100,7 +103,7 @@ def vtrix_created(task: SimTask) -> dict[str, Any]:
 def vtrix_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": task.id,
-        "model": task.spec.upstream_id,
+        "model": task.contract.key,
         "created_at": int(task.created_wall),
         "status": task.word(now),
         "progress": task.progress(now),
@@ -109,10 +112,11 @@ def vtrix_poll(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     phase = task.phase(now)
     if phase is TaskPhase.SUCCEEDED:
         job_id = str(uuid.uuid5(uuid.NAMESPACE_OID, task.id))
+        kind = "video" if task.contract.result is Result.VIDEO else "image"
         body["output"] = [
             {
                 "content": [
-                    {"type": "video", "url": url, "duration": task.video_seconds, "jobId": job_id}
+                    {"type": kind, "url": url, "duration": task.video_seconds, "jobId": job_id}
                     for url in result_urls(task, base_url)
                 ]
             }

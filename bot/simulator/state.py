@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot.catalog import ModelSpec, WanRequest
 from bot.config import ProviderName
 from bot.pricing import PriceTable
 from bot.simulator.config import SimulatorConfig
+from bot.simulator.contracts import Endpoint
 from bot.simulator.faults import Fault, FaultQueue, FaultTarget, ScriptedFault, choose_fault
 from bot.simulator.inputs import input_image_error
 from bot.simulator.recorder import RecordedRequest, Recorder
@@ -68,9 +68,15 @@ class SimulatorState:
     def choose_fault(self, target: FaultTarget, provider: ProviderName | None) -> Fault | None:
         return choose_fault(self.faults, self.config, self.rng, target, provider)
 
-    def create_task(self, spec: ModelSpec, request: WanRequest) -> SimTask:
-        """Bill and create a task for a validated request, or raise :class:`BalanceExhausted`."""
-        cost = self._prices.estimate(spec.model_id, request)
+    def create_task(self, contract: Endpoint, request: dict[str, Any]) -> SimTask:
+        """Bill and create a task for a validated request, or raise :class:`BalanceExhausted`.
+
+        ``request`` is the record :func:`~bot.simulator.contracts.validate` returned. The cost is
+        the reference unit price (:mod:`bot.pricing`) of the tier the contract reads from the
+        record, times its billable units (``docs/providers.md#prices``).
+        """
+        tier = contract.price_tier(request)
+        cost = self._prices.unit_price(contract.model_id, tier) * contract.billable_units(request)
         if self.balance is not None:
             if self.balance < cost:
                 raise BalanceExhausted(f"balance {self.balance} cannot cover {cost}")
@@ -79,10 +85,10 @@ class SimulatorState:
         task = plan_task(
             rng=self.rng,
             config=self.config,
-            spec=spec,
+            contract=contract,
             request=request,
             cost=cost,
-            input_error=input_image_error(spec, request),
+            input_error=input_image_error(contract, request),
             now_mono=time.monotonic(),
             now_wall=time.time(),
         )
@@ -100,7 +106,7 @@ class SimulatorState:
         return {
             "id": task.id,
             "provider": task.provider,
-            "model_id": task.spec.model_id,
+            "model_id": task.contract.model_id,
             "phase": phase,
             "status": task.word(now),
             "progress": task.progress(now),

@@ -13,10 +13,11 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from bot.catalog import ModelSpec, ResultKind, WanI2I25Request, WanRequest
 from bot.config import ProviderName
 from bot.simulator.config import SimulatorConfig
+from bot.simulator.contracts import Endpoint
 from bot.simulator.failures import TaskError, random_failure
 
 
@@ -64,10 +65,15 @@ _INPUT_FAILURE_SHARE = 0.15
 
 @dataclass(slots=True)
 class SimTask:
-    """A task's fixed timeline (monotonic seconds) and the response variants it drew."""
+    """A task's fixed timeline (monotonic seconds) and the response variants it drew.
+
+    ``request`` is the simulator's own record of the accepted request (see
+    :func:`bot.simulator.contracts.validate`): what upstream would act on, defaults filled in.
+    """
 
     id: str
-    spec: ModelSpec
+    contract: Endpoint
+    request: dict[str, Any]
     created_wall: float
     created_mono: float
     running_at: float
@@ -87,7 +93,7 @@ class SimTask:
 
     @property
     def provider(self) -> ProviderName:
-        return self.spec.provider
+        return self.contract.provider
 
     def phase(self, now: float) -> TaskPhase:
         if now < self.running_at:
@@ -142,16 +148,16 @@ def plan_task(
     *,
     rng: random.Random,
     config: SimulatorConfig,
-    spec: ModelSpec,
-    request: WanRequest,
+    contract: Endpoint,
+    request: dict[str, Any],
     cost: Decimal,
     input_error: TaskError | None,
     now_mono: float,
     now_wall: float,
 ) -> SimTask:
     """Draw a new task's identity, timeline, outcome and response variants."""
-    video_seconds = request.video_seconds()
-    simulated = config.base_duration(spec.model_id) * (video_seconds or 5) / 5
+    video_seconds = contract.video_seconds(request)
+    simulated = config.base_duration(contract.model_id) * (video_seconds or 5) / 5
     simulated *= 1 + rng.uniform(-config.duration_jitter, config.duration_jitter)
     real = simulated / config.speed
     running_at = now_mono + real * config.pending_share
@@ -162,28 +168,23 @@ def plan_task(
     elif rng.random() < config.failure_rate:
         error = random_failure(rng)
         finishes_at = now_mono + real * rng.uniform(max(config.pending_share, 0.3), 1.0)
-    images = request if isinstance(request, WanI2I25Request) else None
     unknown = config.unknown_status_words and rng.random() < 0.5
     return SimTask(
         id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        spec=spec,
+        contract=contract,
+        request=request,
         created_wall=now_wall,
         created_mono=now_mono,
         running_at=min(running_at, finishes_at),
         finishes_at=finishes_at,
         error=error,
         cost=cost,
-        result_count=images.n if images is not None else 1,
-        image_size=_size(images.size) if images is not None else None,
-        video_seconds=video_seconds if spec.result_kind is ResultKind.VIDEO else None,
-        spellings=rng.choice(_SPELLINGS[spec.provider]),
+        result_count=contract.result_count(request),
+        image_size=contract.image_size(request),
+        video_seconds=video_seconds,
+        spellings=rng.choice(_SPELLINGS[contract.provider]),
         unknown_word=rng.choice(UNKNOWN_WORDS) if unknown else None,
         error_at_top=rng.random() < 0.5,
         vtrix_id_field=rng.choice(VTRIX_ID_FIELDS),
         precise_timestamps=rng.random() < 0.5,
     )
-
-
-def _size(value: str) -> tuple[int, int]:
-    width, _, height = value.partition("*")
-    return int(width), int(height)

@@ -150,8 +150,8 @@ async def test_models_bad_price_table_is_one_error_line(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stdout == ""
     assert run.stderr == (
-        f"error: {prices}: unknown model 'wan9-nope'; known: wan2.6-i2v, "
-        "wan2.2-i2v-flash, wan2.2-t2v-plus, wan2.5-i2i-preview\n"
+        f"error: {prices}: unknown model 'wan9-nope'; known: wan2.2-t2v-plus, "
+        "wan2.6-i2v, wan2.2-i2v-flash, wan2.5-i2i-preview\n"
     )
 
 

@@ -23,13 +23,15 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
+from bot.jobs.store import job_from_row
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
 from bot.simulator.config import SimulatorConfig
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, User
+from tests.waiting import wait_until
 
 SIM_SPEED = 200.0
 # Log lines the bot may print in these tests without anything being wrong.
@@ -91,19 +93,19 @@ class World:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         assert row is not None, f"no job #{job_id}"
-        return Job.from_row(row)
+        return job_from_row(row)
 
     async def wait_job(self, job_id: int, *states: JobState, within: float = 30) -> Job:
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            job = await self.job(job_id)
-            if job.state in states:
-                return job
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"job #{job_id} is {job.state}, not {states}\n{self.bot.tail(60)}"
-                )
-            await asyncio.sleep(0.1)
+        return await wait_until(
+            lambda: self.job(job_id),
+            done=lambda job: job.state in states,
+            timeout=within,
+            interval=0.1,
+            message=lambda: (
+                f"job #{job_id} to be one of {[s.value for s in states]}"
+                f" (the bot's output ends:\n{self.bot.tail(60)}\n)"
+            ),
+        )
 
     def creates(self) -> list[Any]:
         """Create requests the providers received (not control or media requests)."""

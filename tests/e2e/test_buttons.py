@@ -19,14 +19,16 @@ from typing import Any
 import pytest
 
 from bot.catalog import SEED_MAX
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, Store
+from bot.jobs.storage import open_store
 from bot.simulator import ScriptedFault, SimulatorServer
 from bot.simulator.config import SimulatorConfig
 from tests.e2e.conftest import SIM_SPEED, World, bot_env, png_bytes
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 from tests.emulator.interaction_builder import InteractionRefused
 from tests.emulator.messages import StoredMessage, walk_components
+from tests.waiting import wait_until
 
 CHANNEL = "general"
 MODAL = 9
@@ -92,14 +94,13 @@ async def private_answer(itx: Any) -> str:
 
 
 async def until(world: World, job_id: int, check: Callable[[Job], bool], within: float = 20) -> Job:
-    loop_time = asyncio.get_running_loop().time
-    deadline = loop_time() + within
-    while True:
-        job = await world.job(job_id)
-        if check(job):
-            return job
-        assert loop_time() < deadline, f"job #{job_id} never got there: {job}"
-        await asyncio.sleep(0.1)
+    return await wait_until(
+        lambda: world.job(job_id),
+        done=check,
+        timeout=within,
+        interval=0.1,
+        message=f"job #{job_id} to get there",
+    )
 
 
 async def create_body(world: World, job_id: int) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def image_of(body: dict[str, Any]) -> bytes:
 
 async def ledger(world: World, job_id: int) -> list[tuple[str, Decimal]]:
     """The job's ledger entries: (entry, amount)."""
-    store = await Store.open(world.db_path)
+    store = await open_store(world.db_path)
     try:
         return [(entry, amount) for entry, amount, _ in await store.ledger_entries(job_id)]
     finally:
@@ -533,7 +534,12 @@ async def test_cancel_waits_for_another_connection_holding_the_write_lock(
             itx = await discord.slash("alice", "general", "wan-t2v", {"prompt": "a locked door"})
             job_id = await queued_job(itx)
             status = await discord.wait_for_message(CHANNEL, footer(job_id, "status"))
-            await _wait(lambda: _row(db_path, job_id) == ("created", 1), "the job to wait")
+            await wait_until(
+                lambda: _row(db_path, job_id),
+                done=lambda row: row == ("created", 1),
+                timeout=15,
+                message="the job to wait",
+            )
             other = sqlite3.connect(db_path, timeout=10, isolation_level=None)
             try:
                 other.execute("BEGIN IMMEDIATE")  # hold the write lock for half a second
@@ -562,10 +568,3 @@ def _row(db_path: Any, job_id: int) -> tuple[str, int]:
     finally:
         db.close()
     return str(state), int(attempts)
-
-
-async def _wait(check: Callable[[], bool], what: str, within: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)

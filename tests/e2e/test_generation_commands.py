@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job
+from bot.jobs.store import job_from_row
 from bot.simulator.media import render_png
 from tests.e2e.conftest import World, png_bytes
 from tests.emulator.handles import InteractionHandle
@@ -137,7 +138,7 @@ def read_job(world: World, job_id: int, *states: JobState) -> Job:
         db.row_factory = sqlite3.Row
         row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     assert row is not None, f"no job #{job_id}"
-    job = Job.from_row(row)
+    job = job_from_row(row)
     assert job.state in states, f"job #{job_id} is {job.state}, not {states}"
     return job
 

@@ -8,7 +8,6 @@ a member of their own. Every refusal is checked to have sent nothing upstream.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
 from tests.emulator import InteractionRefused
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, User
+from tests.waiting import wait_until
 
 DEFAULTS = [
     "**Per-member daily budget:** no cap",
@@ -38,7 +38,7 @@ DEFAULTS = [
     "**Blocklist:** 0 entries",
     "**Audit channel:** none",
 ]
-NEEDS_MANAGE_GUILD = "You need the Manage Guild permission."
+NEEDS_MANAGE_GUILD = "This needs the Manage Server permission."
 BLOCKED = (
     "Your prompt contains a word or phrase this server doesn't allow. Rephrase it and try again."
 )
@@ -124,10 +124,15 @@ def count_jobs(world: World) -> int:
 
 
 async def submissions_settled(world: World, within: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while _query(world, "SELECT 1 FROM jobs WHERE state IN ('created', 'submitting')"):
-        assert asyncio.get_running_loop().time() < deadline, world.bot.tail(40)
-        await asyncio.sleep(0.05)
+    await wait_until(
+        lambda: [
+            row[0]
+            for row in _query(world, "SELECT id FROM jobs WHERE state IN ('created', 'submitting')")
+        ],
+        done=lambda unsettled: not unsettled,
+        timeout=within,
+        message=lambda: f"every job to be past submission\n{world.bot.tail(40)}",
+    )
 
 
 def _sent(world: World, event: str) -> int:
@@ -139,10 +144,13 @@ async def announced(world: World, event: str, before: int) -> None:
     """Wait until the gateway has sent the bot one more ``event`` than ``before``: the emulator
     sends additions in the background, and an interaction naming a channel or role the bot has
     not heard of yet would fail (discord.py resolves them from its cache)."""
-    deadline = asyncio.get_running_loop().time() + 5
-    while _sent(world, event) <= before:
-        assert asyncio.get_running_loop().time() < deadline, f"no {event} sent"
-        await asyncio.sleep(0.01)
+    await wait_until(
+        lambda: _sent(world, event),
+        done=lambda sent: sent > before,
+        timeout=5,
+        interval=0.01,
+        message=f"one more {event} than {before}",
+    )
 
 
 async def create_of(world: World, job_id: int) -> Any:

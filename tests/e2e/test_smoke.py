@@ -57,7 +57,9 @@ async def test_one_generation_end_to_end(world: World) -> None:
         ),
         timeout=15,
     )
-    assert status.jump_url if hasattr(status, "jump_url") else True
+    # The member's private reply says where to follow the job: a link to this status message.
+    link = f"https://discord.com/channels/{world.discord.guild.id}/{general.id}/{status.id}"
+    assert f"Follow it here: {link}" in original.content, original.content
     result = await world.discord.wait_for_message(
         general,
         lambda m: any(

@@ -37,6 +37,7 @@ from bot.simulator.config import DEFAULT_DURATIONS
 from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, Guild, User
+from tests.waiting import wait_until
 
 # wan2.2-i2v-flash through Vtrix, which reports the billed cost: the ledger then holds both
 # estimated and billed charges.
@@ -438,10 +439,13 @@ async def studio(module_world: World) -> AsyncIterator[Studio]:
     dave = discord.add_user("dave", guild=guild)
     # The emulator tells the bot in the background; wait until it has, so that the bot knows
     # the server before the first command there.
-    deadline = asyncio.get_running_loop().time() + 10
-    while sent("GUILD_CREATE") <= guilds or sent("CHANNEL_CREATE") <= channels:
-        assert asyncio.get_running_loop().time() < deadline, "the bot was not told of Studio"
-        await asyncio.sleep(0.01)
+    await wait_until(
+        lambda: (sent("GUILD_CREATE") - guilds, sent("CHANNEL_CREATE") - channels),
+        done=lambda new: min(new) > 0,
+        timeout=10,
+        interval=0.01,
+        message="the bot to be told of Studio (GUILD_CREATEs, CHANNEL_CREATEs sent since)",
+    )
     reply = await reply_of(await discord.slash(carol, channel, "jobs list"))
     assert reply.content == "You have no generations here yet."
     yield Studio(guild, channel, carol, dave)

@@ -15,9 +15,12 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests.waiting import WaitTimeout, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,19 +99,29 @@ class BotProcess:
         self._changed.set()
 
     async def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
-        """The first output line containing ``text``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            for line in self.lines:
-                if text in line:
-                    return line
-            remaining = deadline - loop.time()
-            if remaining <= 0 or (not self.running and self._reader and self._reader.done()):
-                raise TimeoutError(f"bot output never contained {text!r}:\n{self.tail()}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+        """The first output line containing ``text``; gives up at once if the bot exited
+        without printing one."""
+
+        def found() -> str | None:
+            line = next((line for line in self.lines if text in line), None)
+            if line is None and not self.running and self._reader and self._reader.done():
+                raise WaitTimeout(
+                    f"bot exited; its output never contained {text!r}:\n{self.tail()}"
+                )
+            return line
+
+        return await wait_until(
+            found,
+            timeout=timeout,
+            interval=0.5,
+            message=lambda: f"bot output containing {text!r}:\n{self.tail()}",
+            wake=self._next_line,
+        )
+
+    def _next_line(self) -> Awaitable[bool]:
+        """Waits for the next output line (cleared now: what came before was looked at)."""
+        self._changed.clear()
+        return self._changed.wait()
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.lines[-lines:])

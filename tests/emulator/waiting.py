@@ -10,9 +10,10 @@ RESUME"; rather than polling, every change notifies and waiters re-check their p
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
+
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -28,17 +29,15 @@ class Notifier:
     async def wait_for(
         self, check: Callable[[], T | None], timeout: float, what: str = "condition"
     ) -> T:
-        """Return ``check()``'s first truthy value; ``TimeoutError`` naming ``what`` after
-        ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-            event = self._event
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=min(remaining, 0.25))
+        """Return ``check()``'s first truthy value, looking again at every change (and at
+        least every 0.25 s); :class:`~tests.waiting.WaitTimeout` (a ``TimeoutError``) naming
+        ``what`` after ``timeout`` seconds."""
+        value = await wait_until(
+            check, timeout=timeout, interval=0.25, message=what, wake=self._next_change
+        )
+        return cast(T, value)  # truthy, so not None
+
+    def _next_change(self) -> Awaitable[bool]:
+        """Waits for the next :meth:`notify`. Takes the current event now, not when awaited:
+        a notify in between replaces it, and must still end the wait."""
+        return self._event.wait()

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -54,10 +55,12 @@ import aiohttp
 
 from bot.catalog import ModelSpec, WanRequest, spec_for
 from bot.config import ProviderName
+from bot.jobs.budget import Limits
 from bot.jobs.engine import EngineStopping
-from bot.jobs.store import Job, Limits
+from bot.jobs.records import Job
 from bot.providers import PollResult
 from tests.jobs.support import EngineParts, build_engine
+from tests.waiting import wait_until
 
 PHASES = (
     "created",
@@ -240,10 +243,11 @@ async def _drive(parts: EngineParts, args: argparse.Namespace) -> int:
         )
         return 0
 
-    while True:  # the engine has no "idle" event: look at the database
-        if await is_idle(parts):
-            break
-        await asyncio.sleep(0.05)
+    # The engine has no "idle" event: look at the database. No timeout here: the test that
+    # runs this process gives up after its own limit.
+    await wait_until(
+        lambda: is_idle(parts), timeout=math.inf, interval=0.05, message="the engine to be idle"
+    )
     await engine.stop()
     if args.crash_at:
         emit("crash_not_reached", phase=args.crash_at, **await summary(parts))

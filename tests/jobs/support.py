@@ -18,9 +18,11 @@ from typing import Any
 import aiohttp
 
 from bot.config import load_settings
+from bot.jobs.build import build_engine as build_job_engine
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.store import Job, Store
+from bot.jobs.engine import JobEngine
+from bot.jobs.records import Job
+from bot.jobs.storage import JobStore
 from bot.pricing import PriceTable
 from bot.providers import Providers, RetryPolicy
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY
@@ -98,15 +100,14 @@ class FileDeliverer:
 @dataclass
 class EngineParts:
     engine: JobEngine
-    store: Store
+    store: JobStore
     deliverer: FileDeliverer
     providers: Providers
 
 
-def fast_engine_config(media_dir: Path, speed: float, **overrides: Any) -> EngineConfig:
-    """Engine settings scaled to a simulator running ``speed`` times faster than real time."""
+def fast_timing(speed: float, **overrides: Any) -> dict[str, Any]:
+    """Engine constants scaled to a simulator running ``speed`` times faster than real time."""
     values: dict[str, Any] = {
-        "media_dir": media_dir,
         "poll_min_interval": 0.1,
         "poll_max_interval": 2.0,
         "poll_first_look": 0.1,
@@ -119,7 +120,7 @@ def fast_engine_config(media_dir: Path, speed: float, **overrides: Any) -> Engin
         },
     }
     values.update(overrides)
-    return EngineConfig(**values)
+    return values
 
 
 async def build_engine(
@@ -132,22 +133,18 @@ async def build_engine(
         mulerouter_api_key=DEFAULT_MULEROUTER_KEY,
         vtrix_api_key=DEFAULT_VTRIX_KEY,
         http_timeout=5.0,
+        database_path=folder / "wanbot.sqlite3",
+        media_dir=folder / "media",
         _env_file=None,
     )
-    store = await Store.open(folder / "wanbot.sqlite3")
-    providers = Providers(
+    deliverer = FileDeliverer(folder / "posts.jsonl")
+    engine = await build_job_engine(
         settings,
         session,
+        deliverer,
+        prices=PriceTable(),
         create_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
         poll_retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+        **fast_timing(speed, **config),
     )
-    deliverer = FileDeliverer(folder / "posts.jsonl")
-    engine = JobEngine(
-        store,
-        providers,
-        PriceTable(),
-        deliverer,
-        session,
-        fast_engine_config(folder / "media", speed, **config),
-    )
-    return EngineParts(engine, store, deliverer, providers)
+    return EngineParts(engine, engine.store, deliverer, engine.providers)

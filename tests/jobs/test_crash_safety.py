@@ -31,10 +31,13 @@ import pytest
 
 from bot.catalog import spec_for
 from bot.config import ProviderName
+from bot.jobs.budget import Limits
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, Limits
+from bot.jobs.store import job_from_row
 from bot.simulator import RecordedRequest, SimulatorServer
 from tests.jobs.support import FileDeliverer, build_engine
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -180,7 +183,7 @@ async def snapshot(folder: Path) -> Snapshot:
     async with aiosqlite.connect(folder / DB_NAME) as db:
         db.row_factory = sqlite3.Row
         jobs = {
-            row["id"]: Job.from_row(row)
+            row["id"]: job_from_row(row)
             for row in await db.execute_fetchall("SELECT * FROM jobs ORDER BY id")
         }
         outbox = {
@@ -197,14 +200,15 @@ async def wait_for_db(
     folder: Path, condition: Callable[[Counter[str]], bool], within: float
 ) -> Counter[str]:
     """Poll the job states of a live process's database until ``condition`` holds."""
-    deadline = time.monotonic() + within
     async with aiosqlite.connect(folder / DB_NAME) as db:
-        while True:
+
+        async def states() -> Counter[str]:
             rows = await db.execute_fetchall("SELECT state FROM jobs")
-            states = Counter(row[0] for row in rows)
-            if condition(states) or time.monotonic() > deadline:
-                return states
-            await asyncio.sleep(0.05)
+            return Counter(row[0] for row in rows)
+
+        return await wait_until(
+            states, done=condition, timeout=within, message="the job states in the database"
+        )
 
 
 # --- what the simulator saw ---------------------------------------------------------------------
@@ -430,8 +434,7 @@ async def test_sigterm_stops_within_10s_persists_state_and_loses_nothing(
     process = await harness.spawn("--serve", "--submit", str(jobs), "--rps", "2")
     try:
         await read_event(process, "ready")
-        states = await wait_for_db(tmp_path, lambda s: s[JobState.RUNNING.value] >= 1, 10.0)
-        assert states[JobState.RUNNING.value] >= 1, states
+        await wait_for_db(tmp_path, lambda s: s[JobState.RUNNING.value] >= 1, 10.0)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         try:
@@ -508,12 +511,14 @@ async def test_restart_resumes_polling_of_200_running_jobs_within_seconds(
     started = time.monotonic()
     process = await harness.spawn("--serve", "--rps", str(rps))
     try:
-        deadline = started + 20.0
-        while time.monotonic() < deadline:
-            polled = {r.task_id for r in polls(simulator, since=started)}
-            if polled >= task_ids:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: len(task_ids - {r.task_id for r in polls(simulator, since=started)}),
+            done=lambda unpolled: unpolled == 0,
+            timeout=20.0,
+            message=lambda: (
+                f"every task polled again (last seen: how many were not)\n{harness.log_tail()}"
+            ),
+        )
         resumed = polls(simulator, since=started)
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 10.0)
@@ -588,12 +593,19 @@ async def test_same_image_submitted_while_another_job_is_accepted_keeps_its_inpu
                 request=spec.parse({"prompt": "second", "image": image}),
                 limits=limits,
             )
-            for _ in range(200):
+
+            async def second_job() -> Job:
                 job = await store.get_job(second.id)
-                assert job is not None
-                if job.state is not JobState.CREATED and job.state is not JobState.SUBMITTING:
-                    break
-                await asyncio.sleep(0.02)
+                assert job is not None, f"no job {second.id}"
+                return job
+
+            job = await wait_until(
+                second_job,
+                done=lambda job: job.state not in (JobState.CREATED, JobState.SUBMITTING),
+                timeout=4.0,
+                interval=0.02,
+                message="the second job to be submitted",
+            )
             assert job.state is JobState.RUNNING, (job.state, job.error_code, job.error_message)
         finally:
             await engine.stop()

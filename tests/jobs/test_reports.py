@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.budget import Limits, period_start
+from bot.jobs.records import NewJob
 from bot.jobs.reports import CSV_COLUMNS, ledger_csv
-from bot.jobs.store import Limits, NewJob, Store, period_start
+from bot.jobs.store import SQLiteStore as Store
 
 NOW = datetime(2025, 6, 18, 12, 0, tzinfo=UTC).timestamp()
 MAY_31 = datetime(2025, 5, 31, 23, 30, tzinfo=UTC).timestamp()

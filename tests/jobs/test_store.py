@@ -15,19 +15,12 @@ from typing import Any
 
 import pytest
 
+from bot.jobs.budget import Limits, ReservationRefused, period_start
 from bot.jobs.money import from_micros, to_micros
+from bot.jobs.records import InputRef, Job, NewJob, UsageRow
 from bot.jobs.states import TRANSITIONS, JobState
-from bot.jobs.store import (
-    BUSY_TIMEOUT_MS,
-    InputRef,
-    Job,
-    Limits,
-    NewJob,
-    ReservationRefused,
-    Store,
-    UsageRow,
-    period_start,
-)
+from bot.jobs.store import BUSY_TIMEOUT_MS
+from bot.jobs.store import SQLiteStore as Store
 
 # Wednesday 2025-06-18 12:00:00 UTC: well inside a day and a month.
 NOW = datetime(2025, 6, 18, 12, 0, tzinfo=UTC).timestamp()
@@ -43,13 +36,7 @@ async def set_guild_limits(store: Store, guild_id: int, limits: Limits, now: flo
     await store.edit_guild_config(
         guild_id,
         now,
-        lambda config: dataclasses.replace(
-            config,
-            user_daily_budget=limits.user_daily_budget,
-            guild_monthly_budget=limits.guild_monthly_budget,
-            max_concurrent_per_user=limits.max_concurrent_per_user,
-            cooldown_seconds=limits.cooldown_seconds,
-        ),
+        lambda config: dataclasses.replace(config, limits=limits),
     )
 
 

@@ -20,7 +20,7 @@ from pydantic import HttpUrl, SecretStr
 from bot.catalog import CATALOG, ModelSpec, WanRequest, spec_for
 from bot.config import ProviderName, Settings, load_settings
 from bot.pricing import PriceTable
-from bot.providers import PollResult, Providers, RetryPolicy, TaskState
+from bot.providers import PollResult, Providers, RetryPolicy, TaskState, create_path, poll_path
 from bot.providers.errors import (
     AuthenticationFailed,
     InsufficientBalance,
@@ -43,6 +43,7 @@ from bot.simulator import (
     ScriptedFault,
     SimulatorServer,
 )
+from tests.waiting import wait_until
 
 T2V = spec_for("wan2.2-t2v-plus", ProviderName.MULEROUTER)
 VTRIX_FLASH = spec_for("wan2.2-i2v-flash", ProviderName.VTRIX)
@@ -116,14 +117,14 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def poll_until_done(
-    poll: Callable[[], Awaitable[PollResult]], tries: int = 200
+    poll: Callable[[], Awaitable[PollResult]], within: float = 10.0
 ) -> PollResult:
-    for _ in range(tries):
-        result = await poll()
-        if result.state.finished:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("task did not finish")
+    return await wait_until(
+        poll,
+        done=lambda result: result.state.finished,
+        timeout=within,
+        message="the task to finish",
+    )
 
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda spec: spec.key)
@@ -219,12 +220,12 @@ async def test_poll_honours_retry_after_on_429(
 ) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
-    body = await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
+    body = await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body())
     task_id = body["task_info"]["id"]
     simulator.state.push_faults(
         ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=2, retry_after=7)
     )
-    answer = await http.get(T2V.poll_path(task_id))
+    answer = await http.get(poll_path(T2V, task_id))
     assert answer["task_info"]["id"] == task_id
     assert sleep.waits == [7.0, 7.0]
 
@@ -234,13 +235,13 @@ async def test_poll_retry_after_is_capped(
 ) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+    task_id = (await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body()))[
         "task_info"
     ]["id"]
     simulator.state.push_faults(
         ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, retry_after=900)
     )
-    await http.get(T2V.poll_path(task_id))
+    await http.get(poll_path(T2V, task_id))
     assert sleep.waits == [120.0]
 
 
@@ -260,11 +261,11 @@ async def test_poll_survives_transient_faults(
 ) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep, attempts=4)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+    task_id = (await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body()))[
         "task_info"
     ]["id"]
     simulator.state.push_faults(ScriptedFault(kind=kind, target=FaultTarget.POLL, count=count))
-    answer = await http.get(T2V.poll_path(task_id))
+    answer = await http.get(poll_path(T2V, task_id))
     assert answer["task_info"]["id"] == task_id
     assert len(sleep.waits) == 3
     assert all(0 <= wait <= 0.05 for wait in sleep.waits)  # jittered exponential backoff
@@ -275,14 +276,14 @@ async def test_poll_gives_up_with_a_transient_error(
 ) -> None:
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep, attempts=3)
-    task_id = (await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body()))[
+    task_id = (await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body()))[
         "task_info"
     ]["id"]
     simulator.state.push_faults(
         ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.POLL, count=5)
     )
     with pytest.raises(ProviderUnavailable) as caught:
-        await http.get(T2V.poll_path(task_id))
+        await http.get(poll_path(T2V, task_id))
     assert caught.value.transient
     assert caught.value.status == 500
     assert len(sleep.waits) == 2
@@ -293,7 +294,7 @@ async def test_poll_of_unknown_task_is_not_found(
 ) -> None:
     http = make_http(session, simulator.base_url, RecordingSleep())
     with pytest.raises(TaskNotFound):
-        await http.get(T2V.poll_path("00000000-0000-0000-0000-000000000000"))
+        await http.get(poll_path(T2V, "00000000-0000-0000-0000-000000000000"))
 
 
 # --- creates: resent only when certainly not accepted ---------------------------------------------
@@ -326,7 +327,7 @@ async def test_create_rate_limit_exhausted_is_definite(
         ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE, count=5, retry_after=4)
     )
     with pytest.raises(RateLimited) as caught:
-        await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
+        await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body())
     assert caught.value.retry_after == 4.0
     assert simulator.state.tasks == {}
 
@@ -350,7 +351,7 @@ async def test_create_with_unknown_outcome_is_never_resent(
         ScriptedFault(kind=kind, target=FaultTarget.CREATE, phase=phase, seconds=3.0)
     )
     with pytest.raises(SubmissionOutcomeUnknown) as caught:
-        await http.create(T2V.create_path, T2V.parse({"prompt": "x"}).provider_body())
+        await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body())
     assert len(creates(simulator)) == 1
     assert sleep.waits == []
     assert "twice" in caught.value.user_message
@@ -367,7 +368,7 @@ async def test_create_is_retried_when_the_connection_is_refused(
     sleep = RecordingSleep()
     http = make_http(session, f"http://127.0.0.1:{port}", sleep, attempts=3)
     with pytest.raises(ProviderUnavailable) as caught:
-        await http.create(T2V.create_path, {"prompt": "x"})
+        await http.create(create_path(T2V), {"prompt": "x"})
     assert not isinstance(caught.value, SubmissionOutcomeUnknown)
     assert len(sleep.waits) == 2
     assert http.requests_sent == 3
@@ -425,7 +426,7 @@ async def test_invalid_body_carries_the_providers_words(
         }
     )
     with pytest.raises(InvalidRequest) as caught:
-        await http.create(spec.create_path, body)
+        await http.create(create_path(spec), body)
     assert caught.value.status == 400
     word = "size" if provider is ProviderName.MULEROUTER else "duration"
     assert word in caught.value.detail

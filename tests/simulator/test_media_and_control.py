@@ -26,6 +26,7 @@ from bot.simulator import (
     add_simulator_arguments,
     config_from_args,
 )
+from tests.waiting import wait_until
 
 MakeSimulator = Callable[..., Awaitable[SimulatorServer]]  # the make_simulator fixture
 MULE = {"Authorization": f"Bearer {DEFAULT_MULEROUTER_KEY}"}
@@ -65,13 +66,19 @@ async def create(
 async def wait_finished(
     session: aiohttp.ClientSession, sim: SimulatorServer, task_id: str
 ) -> dict[str, Any]:
-    for _ in range(300):
+
+    async def look() -> dict[str, Any]:
         async with session.get(f"{sim.base_url}/_sim/tasks/{task_id}") as resp:
             task: dict[str, Any] = await resp.json()
-        if task["finished_at_monotonic"] is not None:
-            return task
-        await asyncio.sleep(0.02)
-    raise AssertionError("task never finished")
+        return task
+
+    return await wait_until(
+        look,
+        done=lambda task: task["finished_at_monotonic"] is not None,
+        timeout=6.0,
+        interval=0.02,
+        message=f"task {task_id} to finish",
+    )
 
 
 async def test_video_is_a_real_mp4(

@@ -14,10 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.catalog import VtrixWan22I2VFlashRequest, spec_for
-from bot.config import ProviderName
+from bot.catalog import VtrixWan22I2VFlashRequest
 from bot.pricing import PriceTable
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
+from bot.simulator.contracts import MULEROUTER
+from tests.waiting import wait_until
 
 MakeSimulator = Callable[..., Awaitable[SimulatorServer]]  # the make_simulator fixture
 MULE = {"Authorization": f"Bearer {DEFAULT_MULEROUTER_KEY}"}
@@ -60,31 +61,46 @@ async def mule_until_done(
 ) -> tuple[list[str], dict[str, Any]]:
     """Poll every 20 ms until finished; the status words seen and the final body."""
     words: list[str] = []
-    for _ in range(400):
+
+    async def look() -> dict[str, Any]:
         async with session.get(f"{sim.base_url}{mule_path(model)}/{task_id}", headers=MULE) as resp:
             assert resp.status == 200
             body: dict[str, Any] = await resp.json()
         words.append(body["task_info"]["status"])
-        if words[-1] in MULE_DONE | {"failed"}:
-            return words, body
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"task {task_id} never finished: {words[-5:]}")
+        return body
+
+    final = await wait_until(
+        look,
+        done=lambda body: body["task_info"]["status"] in MULE_DONE | {"failed"},
+        timeout=8.0,
+        interval=0.02,
+        message=lambda: f"task {task_id} to finish (last words {words[-5:]})",
+    )
+    return words, final
 
 
 async def vtrix_until_done(
     session: aiohttp.ClientSession, sim: SimulatorServer, task_id: str
 ) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
-    for _ in range(400):
+
+    async def look() -> dict[str, Any]:
         async with session.get(
             f"{sim.base_url}/model/v1/generation/task/{task_id}", headers=VTRIX
         ) as resp:
             assert resp.status == 200
-            bodies.append(await resp.json())
-        if bodies[-1]["status"] in ("completed", "failed"):
-            return bodies
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"task {task_id} never finished")
+            body: dict[str, Any] = await resp.json()
+        bodies.append(body)
+        return body
+
+    await wait_until(
+        look,
+        done=lambda body: body["status"] in ("completed", "failed"),
+        timeout=8.0,
+        interval=0.02,
+        message=f"task {task_id} to finish",
+    )
+    return bodies
 
 
 def _bodies(png: PngUri) -> dict[str, dict[str, Any]]:
@@ -428,4 +444,10 @@ async def test_finished_time_is_recorded(
     assert finished is not None
     assert task.seen_finished_at is not None
     assert finished <= task.seen_finished_at <= now
-    assert task.spec is spec_for("wan2.2-t2v-plus", ProviderName.MULEROUTER)
+    assert task.contract is MULEROUTER["wan2.2-t2v-plus"]
+    assert task.request == {
+        "prompt": "cat",
+        "size": "1920*1080",
+        "duration": 5,
+        "prompt_extend": True,
+    }

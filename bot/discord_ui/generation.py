@@ -1,4 +1,4 @@
-"""The generation flow every model's command shares: acknowledge, check, reserve, announce.
+"""The generation pipeline every model's command shares: acknowledge, check, reserve, announce.
 
 Why this module exists: the four generation commands differ only in their options. Everything
 else is the same and must be right every time:
@@ -11,7 +11,12 @@ else is the same and must be right every time:
    interaction token) and hand the job to the engine.
 
 The same path serves Retry, Vary and Animate buttons, so a button behaves exactly like the
-command it repeats.
+command it repeats; :func:`order_from_job` rebuilds the order of an earlier job, finding its
+input images again (the bot's own copy while it has one, else the status message's
+attachments).
+
+What it must never do: charge or send anything before every check has passed, or say "nothing
+was charged" once the job exists.
 """
 
 from __future__ import annotations
@@ -20,18 +25,29 @@ import asyncio
 import io
 import logging
 import random
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot.catalog import SEED_MAX, MediaRole, ModelSpec, RequestInvalid, resolve
+from bot.catalog import (
+    SEED_MAX,
+    MediaRole,
+    ModelSpec,
+    RequestInvalid,
+    resolve,
+    spec_for,
+)
+from bot.config import ProviderName
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.views import status_view
+from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.store import Job, ReservationRefused
 from bot.media import (
     MAX_INPUT_DOWNLOAD_BYTES,
     MediaRejected,
@@ -39,7 +55,15 @@ from bot.media import (
     check_audio_metadata,
     download,
     megabytes,
-    prepare_image,
+)
+from bot.orders import (
+    InputImage,
+    OrderRefused,
+    PreparedInput,
+    build_request,
+    check_options,
+    plain_options,
+    prepare_images,
 )
 from bot.policy import PolicyRefusal, blocked_term, check_policy
 from bot.pricing import format_usd
@@ -50,14 +74,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp", "image/x-ms-bmp")
-
-
-@dataclass(frozen=True)
-class InputImage:
-    """An image for a request: already-fetched bytes and a name to speak of it by."""
-
-    name: str
-    data: bytes
+_INPUT_NAME = re.compile(r"^input-(?P<field>[a-z_]+)-(?P<position>\d+)\.\w+$")
 
 
 @dataclass
@@ -81,16 +98,20 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         raise UserFacingError("Generations run in a server channel, not in direct messages.")
     spec = resolve(order.model_id, bot.settings)
     _check_bot_can_post(interaction)
-    fields = {name: value for name, value in order.options.items() if value is not None}
-    _check_options(spec, fields)
-    await _check_policy(interaction, spec, fields)
-    notes: list[str] = []
-    previews: list[discord.File] = []
-    await _add_images(bot, spec, order, fields, notes, previews)
-    if order.audio is not None:
-        fields["audio_url"] = await _checked_audio(bot, order.audio)
+    fields = plain_options(order.options)
     try:
-        request = spec.parse(fields)
+        check_options(spec, fields)
+        await _check_policy(interaction, spec, fields)
+        sources = dict(order.images)
+        for name, attachments in order.attachments.items():
+            sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
+        images = await prepare_images(spec, sources)
+    except OrderRefused as exc:
+        raise UserFacingError(str(exc)) from None
+    audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
+    notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
+    try:
+        request = build_request(spec, fields, images, audio_url=audio_url)
     except RequestInvalid as exc:
         raise UserFacingError("\n".join(f"• {problem}" for problem in exc.problems)) from None
     try:
@@ -108,7 +129,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         raise UserFacingError(f"The bot is restarting ({exc}).") from None
     # From here on the job exists and will be charged: failures below must not say otherwise.
     try:
-        status_url = (await _post_status(bot, interaction, job, previews)).jump_url
+        status_url = (await _post_status(bot, interaction, job, images)).jump_url
         follow = f"Follow it here: {status_url}"
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
@@ -135,16 +156,6 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         interaction.guild.id,
     )
     return job
-
-
-def _check_options(spec: ModelSpec, fields: dict[str, Any]) -> None:
-    unsupported = sorted(set(fields) - set(spec.request_type.model_fields))
-    if unsupported:
-        names = ", ".join(name.replace("_", " ") for name in unsupported)
-        raise UserFacingError(
-            f"{names} can't be used here: this server runs {spec.model_id} "
-            f"on {spec.provider}, which has no such option. Leave it out."
-        )
 
 
 async def _check_policy(
@@ -214,42 +225,6 @@ def _check_bot_can_post(interaction: discord.Interaction[WanBot]) -> None:
         )
 
 
-async def _add_images(
-    bot: WanBot,
-    spec: ModelSpec,
-    order: GenerationOrder,
-    fields: dict[str, Any],
-    notes: list[str],
-    previews: list[discord.File],
-) -> None:
-    """Fetch, check and repair every image of the order into ``data:`` URIs in ``fields``."""
-    media = spec.request_type.media_fields()
-    sources: dict[str, list[InputImage]] = dict(order.images)
-    for name, attachments in order.attachments.items():
-        sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
-    for name, images in sources.items():
-        role = media.get(name)
-        if role is None or spec.image_bounds is None:
-            raise UserFacingError(f"{spec.model_id} takes no {name.replace('_', ' ')}.")
-        uris = []
-        for position, image in enumerate(images):
-            try:
-                prepared = await asyncio.to_thread(
-                    prepare_image, image.data, spec.image_bounds, name=image.name
-                )
-            except MediaRejected as exc:
-                raise UserFacingError(exc.user_message) from None
-            uris.append(prepared.data_uri)
-            notes.extend(f"{image.name}: {note}" for note in prepared.notes)
-            extension = prepared.mime.split("/")[-1].replace("jpeg", "jpg")
-            previews.append(
-                discord.File(
-                    io.BytesIO(prepared.raw), filename=f"input-{name}-{position + 1}.{extension}"
-                )
-            )
-        fields[name] = uris if role is MediaRole.IMAGES else uris[0]
-
-
 async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImage:
     declared = (attachment.content_type or "").split(";")[0].strip().lower()
     if declared and not declared.startswith("image/"):
@@ -294,21 +269,23 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
 
 
 async def _post_status(
-    bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, previews: list[discord.File]
+    bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, images: list[PreparedInput]
 ) -> discord.Message:
     """The public status message, posted through the channel so it outlives the token.
 
     Input images ride along as attachments: staff see what was submitted, and Retry reads them
     back from here after the provider accepted the task and the bot deleted its own copy.
     """
-    from bot.discord_ui.buttons import status_view
-
+    previews = [
+        discord.File(io.BytesIO(item.image.raw), filename=item.preview_name) for item in images
+    ]
     channel = interaction.channel
     assert isinstance(channel, discord.abc.Messageable)
     message = await channel.send(
         embed=status_embed(job, eta=bot.engine.eta(job)),
         files=previews,
-        view=status_view(job),
+        # cast: send()'s overloads omit None, which its implementation defaults to (no view).
+        view=cast(discord.ui.View, status_view(job)),
         allowed_mentions=discord.AllowedMentions.none(),
     )
     await bot.store.set_status_message(job.id, message.id)
@@ -355,3 +332,119 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
 
 def new_seed() -> int:
     return random.randint(0, SEED_MAX)
+
+
+async def result_image(
+    interaction: discord.Interaction[WanBot], job: Job, index: int
+) -> InputImage:
+    """The ``index``-th image of a result: from the result message, else the provider link."""
+    message = interaction.message
+    attachments = [
+        a
+        for a in (message.attachments if message else [])
+        if (a.content_type or "").startswith("image/")
+    ]
+    if index < len(attachments):
+        url, name = attachments[index].url, attachments[index].filename
+    elif index < len(job.result_urls):
+        url, name = job.result_urls[index], f"result-{index + 1}.png"
+    else:
+        raise UserFacingError("That image is no longer available.")
+    try:
+        data = await download(
+            interaction.client.http_session, url, max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name
+        )
+    except MediaRejected as exc:
+        raise UserFacingError(exc.user_message) from None
+    return InputImage(name, data)
+
+
+async def order_from_job(bot: WanBot, job: Job) -> GenerationOrder:
+    """The order that made ``job``, with its input images found again.
+
+    Inputs are read from the bot's own files while the job still has them, else from the
+    attachments of the job's status message (posted there for exactly this).
+    """
+    spec = spec_for(job.model_id, ProviderName(job.provider))
+    media = spec.request_type.media_fields()
+    options = {
+        name: value
+        for name, value in job.request.items()
+        if name not in media or media[name] is MediaRole.AUDIO_URL
+    }
+    images: dict[str, list[InputImage]] = {}
+    wanted = {
+        name: job.request[name]
+        for name in media
+        if media[name] is not MediaRole.AUDIO_URL and job.request.get(name) is not None
+    }
+    if not wanted:
+        return GenerationOrder(job.model_id, options, parent_job_id=job.id)
+    on_disk = await _inputs_on_disk(bot, wanted)
+    if on_disk is not None:
+        images = on_disk
+    else:
+        images = await _inputs_from_status_message(bot, job, wanted)
+    return GenerationOrder(job.model_id, options, images=images, parent_job_id=job.id)
+
+
+async def _inputs_on_disk(
+    bot: WanBot, wanted: dict[str, Any]
+) -> dict[str, list[InputImage]] | None:
+    images: dict[str, list[InputImage]] = {}
+    for name, value in wanted.items():
+        refs = value if isinstance(value, list) else [value]
+        images[name] = []
+        for position, ref in enumerate(refs):
+            try:
+                data = bot.engine.inputs.read(str(ref))
+            except (OSError, ValueError):
+                return None
+            images[name].append(InputImage(f"{name}-{position + 1}", data))
+    return images
+
+
+async def _inputs_from_status_message(
+    bot: WanBot, job: Job, wanted: dict[str, Any]
+) -> dict[str, list[InputImage]]:
+    if job.channel_id is None or job.status_message_id is None:
+        raise UserFacingError(
+            "The input images of this job are no longer available; run the command again with them."
+        )
+    try:
+        channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+        assert isinstance(channel, discord.abc.Messageable)
+        message = await channel.fetch_message(job.status_message_id)
+    except (discord.NotFound, discord.Forbidden):
+        raise UserFacingError(
+            "The status message with this job's input images was deleted; "
+            "run the command again with them."
+        ) from None
+    found: dict[str, dict[int, InputImage]] = {}
+    for attachment in message.attachments:
+        match = _INPUT_NAME.match(attachment.filename)
+        if match is None:
+            continue
+        try:
+            data = await download(
+                bot.http_session,
+                attachment.url,
+                max_bytes=MAX_INPUT_DOWNLOAD_BYTES,
+                name=attachment.filename,
+            )
+        except MediaRejected as exc:
+            raise UserFacingError(exc.user_message) from None
+        found.setdefault(match["field"], {})[int(match["position"])] = InputImage(
+            attachment.filename, data
+        )
+    images = {}
+    for name, value in wanted.items():
+        count = len(value) if isinstance(value, list) else 1
+        got = found.get(name, {})
+        if len(got) < count:
+            raise UserFacingError(
+                "The input images of this job are no longer available; run "
+                "the command again with them."
+            )
+        images[name] = [got[position] for position in sorted(got)][:count]
+    return images

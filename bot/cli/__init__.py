@@ -1,0 +1,1 @@
+"""The terminal front end: ``generate`` and ``models`` from the command line."""

@@ -1,0 +1,74 @@
+"""The job engine's tunables, taken from the operator's settings.
+
+Why this module exists: every default an operator can change lives once, in
+:class:`bot.config.Settings`; :meth:`EngineConfig.from_settings` is the only way an engine
+config is made, so a default is never written twice. The remaining fields are the engine's own
+constants (retry counts, leases), not settings; tests and benchmarks override them by name.
+
+What it must never do: read the environment itself, or repeat a default that ``Settings``
+holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.catalog import CATALOG, ModelSpec, ResultKind
+from bot.config import Settings
+from bot.jobs.budget import Limits
+
+
+def _expected_seconds() -> dict[str, float]:
+    return {spec.model_id: spec.expected_seconds for spec in CATALOG}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the engine needs to know; build it with :meth:`from_settings`."""
+
+    # From the operator's settings (no defaults here: see bot.config.Settings).
+    media_dir: Path
+    video_deadline: float
+    image_deadline: float
+    poll_min_interval: float
+    poll_max_interval: float
+    requests_per_second: float
+    max_concurrent_requests: int
+    max_result_bytes: int
+    default_limits: Limits
+    # The engine's own constants.
+    poll_first_look: float = 10.0
+    max_submit_attempts: int = 5
+    submit_retry_seconds: float = 30.0
+    poll_not_found_limit: int = 5
+    outbox_max_attempts: int = 8
+    outbox_retry_seconds: float = 5.0
+    outbox_lease_seconds: float = 300.0
+    outbox_concurrency: int = 8
+    download_retry_seconds: float = 2.0
+    history_refresh_seconds: float = 10.0
+    # Expected seconds per model before there is history (each model's catalog entry).
+    expected_seconds: dict[str, float] = field(default_factory=_expected_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> EngineConfig:
+        config = cls(
+            media_dir=settings.resolved_media_dir,
+            video_deadline=settings.video_deadline,
+            image_deadline=settings.image_deadline,
+            poll_min_interval=settings.poll_interval_min,
+            poll_max_interval=settings.poll_interval_max,
+            requests_per_second=settings.requests_per_second,
+            max_concurrent_requests=settings.max_concurrent_requests,
+            max_result_bytes=settings.max_result_bytes,
+            default_limits=Limits(max_concurrent_per_user=settings.max_jobs_per_member),
+        )
+        return dataclasses.replace(config, **overrides)
+
+    def deadline_for(self, spec: ModelSpec) -> float:
+        if spec.result_kind is ResultKind.VIDEO:
+            return self.video_deadline
+        return self.image_deadline

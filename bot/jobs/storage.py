@@ -1,0 +1,217 @@
+"""The store protocol: what the engine and the front ends may ask of durable storage.
+
+Why this module exists: callers (the engine, the outbox, cogs, the terminal front end) speak
+to "the store" through :class:`JobStore` and receive records (:mod:`bot.jobs.records`), never
+rows or SQL, so a second backend (PostgreSQL, for several bot processes) implements this
+protocol and no caller changes. :func:`open_store` is the one place that picks a backend.
+
+Every method that moves a job is a compare-and-set against :data:`bot.jobs.states.TRANSITIONS`
+and commits the move with its ledger entry and outbox row in one transaction.
+
+What it must never do: grow a method that only one backend can honour, or expose a backend's
+connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from bot.jobs.budget import Limits
+from bot.jobs.records import (
+    GuildConfig,
+    InputRef,
+    Job,
+    LedgerRow,
+    NewJob,
+    OutboxItem,
+    UsageRow,
+)
+from bot.jobs.states import JobState
+from bot.jobs.store import SQLiteStore
+
+# (job id, next poll time, progress or None, whether the look failed)
+PollUpdate = tuple[int, float, float | None, bool]
+
+
+class JobStore(Protocol):
+    """Durable jobs, inputs, outbox, settings and the append-only ledger."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # --- a job's life ---------------------------------------------------------------------
+
+    async def create_job(self, new: NewJob, limits: Limits, now: float) -> Job:
+        """Check every limit and reserve the estimate atomically; raises
+        :class:`~bot.jobs.budget.ReservationRefused` (nothing written) when one says no."""
+        ...
+
+    async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
+        """The limits a member's next submission would be checked against."""
+        ...
+
+    async def claim_submission(self, job_id: int, now: float) -> bool:
+        """created -> submitting, persisted before the create request leaves."""
+        ...
+
+    async def mark_running(
+        self, job_id: int, task_id: str, now: float, next_poll_at: float
+    ) -> list[str]:
+        """submitting -> running; returns input hashes no job needs any more."""
+        ...
+
+    async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
+        """submitting -> created: the provider said "not now" (nothing was accepted)."""
+        ...
+
+    async def mark_submission_unknown(
+        self, job_id: int, reason: str, now: float, *, detail: str | None = None
+    ) -> bool:
+        """submitting -> submission_unknown (estimate stays reserved); member told."""
+        ...
+
+    async def mark_failed(
+        self,
+        job_id: int,
+        code: str,
+        message: str,
+        now: float,
+        *,
+        detail: str | None = None,
+        billed: Decimal | None = None,
+    ) -> bool:
+        """-> failed; releases the reservation unless the provider billed; member told."""
+        ...
+
+    async def mark_timed_out(self, job_id: int, now: float) -> bool:
+        """running -> timed_out; member told."""
+        ...
+
+    async def mark_succeeded(
+        self,
+        job_id: int,
+        urls: Sequence[str],
+        billed: Decimal | None,
+        now: float,
+        *,
+        completed_at: float | None = None,
+        completion_exact: bool = False,
+    ) -> bool:
+        """running -> succeeded; settles the cost and queues the result for delivery."""
+        ...
+
+    async def cancel(self, job_id: int, now: float, by_user_id: int) -> JobState | None:
+        """Cancel a job; the state it was cancelled from, or ``None`` if too late."""
+        ...
+
+    async def record_polls(self, updates: Iterable[PollUpdate]) -> None:
+        """Looks at running jobs that did not finish them, in one transaction."""
+        ...
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None: ...
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]: ...
+
+    async def next_outbox_time(self) -> float | None: ...
+
+    async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
+        """Record that an attempt starts, before posting."""
+        ...
+
+    async def complete_outbox(
+        self, item_id: int, message_ids: Sequence[int], now: float
+    ) -> None: ...
+
+    async def retry_outbox(self, item_id: int, retry_at: float, error: str) -> None: ...
+
+    async def reset_outbox_claims(self, now: float) -> int:
+        """At start-up: every claim is from a process that is gone; make them due now."""
+        ...
+
+    async def abandon_outbox(self, item_id: int, error: str, now: float) -> None: ...
+
+    # --- reading jobs and inputs ----------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def active_jobs(self) -> list[Job]:
+        """Every job the engine still has work for (resumed at start-up)."""
+        ...
+
+    async def jobs_for_user(
+        self, user_id: int, guild_id: int | None, *, limit: int = 25
+    ) -> list[Job]: ...
+
+    async def inputs_of(self, job_id: int) -> list[InputRef]: ...
+
+    async def release_inputs(self, job_id: int) -> list[str]:
+        """Forget a job's inputs; returns the hashes no other waiting job refers to."""
+        ...
+
+    async def jobs_holding_inputs(self) -> list[int]:
+        """Jobs past submission that still list inputs (a crash came between two steps)."""
+        ...
+
+    async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
+        """Those of ``hashes`` that no job waiting for submission refers to."""
+        ...
+
+    async def duration_history(
+        self, model_id: str, price_tier: str, units: Decimal, *, limit: int = 200
+    ) -> list[tuple[float, bool]]:
+        """(seconds to completion, whether seen between close looks) of similar jobs."""
+        ...
+
+    # --- ledger ---------------------------------------------------------------------------
+
+    async def ledger_total(
+        self, *, user_id: int | None = None, guild_id: int | None = None, since: float = 0.0
+    ) -> Decimal: ...
+
+    async def ledger_entries(self, job_id: int) -> list[tuple[str, Decimal, bool]]: ...
+
+    async def usage(
+        self,
+        *,
+        group_by: str,
+        since: float,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+    ) -> list[UsageRow]:
+        """Spend and counts grouped by ``user``, ``model`` or ``guild`` since a time."""
+        ...
+
+    def ledger_rows(self, *, since: float, guild_id: int | None = None) -> AsyncIterator[LedgerRow]:
+        """Ledger entries with their job's state, oldest first (for CSV export)."""
+        ...
+
+    # --- settings -------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The server's limits and policy (nothing set: all defaults)."""
+        ...
+
+    async def edit_guild_config(
+        self, guild_id: int, now: float, edit: Callable[[GuildConfig], GuildConfig]
+    ) -> GuildConfig:
+        """Read, change and write a server's settings in one transaction."""
+        ...
+
+    async def set_user_daily_budget(
+        self, guild_id: int, user_id: int, budget: Decimal | None, now: float
+    ) -> None: ...
+
+
+async def open_store(path: Path) -> JobStore:
+    """Open (creating and migrating as needed) the store at ``path``."""
+    return await SQLiteStore.open(path)

@@ -1,0 +1,46 @@
+"""How every front end speaks of a job's state and of time: one table, one clock.
+
+Why this module exists: the status embed, ``/jobs list`` and the terminal's status line all
+name a job's state and show elapsed time and ETAs; written three times they drifted apart
+("sending" here, "submitting" there; "2:05" here, "02:05" there). They read them from here.
+
+What it must never do: hold text that depends on a front end (mentions, markdown, emoji
+placement are the front end's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.jobs.states import JobState
+
+
+@dataclass(frozen=True, slots=True)
+class StateWords:
+    emoji: str
+    headline: str  # the status message: "Sending to the provider"
+    short: str  # lists and status lines: "sending"
+
+    @property
+    def with_emoji(self) -> str:
+        return f"{self.emoji} {self.headline}"
+
+
+STATE_WORDS: dict[JobState, StateWords] = {
+    JobState.CREATED: StateWords("⏳", "Queued", "queued"),
+    JobState.SUBMITTING: StateWords("📤", "Sending to the provider", "sending"),
+    JobState.RUNNING: StateWords("🎨", "Generating", "generating"),
+    JobState.SUCCEEDED: StateWords("📥", "Fetching the result", "fetching result"),
+    JobState.DELIVERING: StateWords("📥", "Posting the result", "posting result"),
+    JobState.DELIVERED: StateWords("✅", "Done", "done"),
+    JobState.FAILED: StateWords("❌", "Failed", "failed"),
+    JobState.CANCELLED: StateWords("🛑", "Cancelled", "cancelled"),
+    JobState.TIMED_OUT: StateWords("⌛", "Timed out", "timed out"),
+    JobState.SUBMISSION_UNKNOWN: StateWords("❓", "Not confirmed by the provider", "not confirmed"),
+}
+
+
+def clock(seconds: float) -> str:
+    """Minutes and seconds: ``125`` -> ``2:05`` (negative times show as ``0:00``)."""
+    whole = int(max(seconds, 0))
+    return f"{whole // 60}:{whole % 60:02d}"
