@@ -238,16 +238,16 @@ async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImag
             f"may be at most {megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Attach a "
             "smaller file."
         )
+    return await _download_image(bot, attachment.url, attachment.filename)
+
+
+async def _download_image(bot: WanBot, url: str, name: str) -> InputImage:
+    """An input image from Discord's CDN or a provider link, size-capped; refusals worded."""
     try:
-        data = await download(
-            bot.http_session,
-            attachment.url,
-            max_bytes=MAX_INPUT_DOWNLOAD_BYTES,
-            name=attachment.filename,
-        )
+        data = await download(bot.http_session, url, max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name)
     except MediaRejected as exc:
         raise UserFacingError(exc.user_message) from None
-    return InputImage(attachment.filename, data)
+    return InputImage(name, data)
 
 
 async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
@@ -350,13 +350,7 @@ async def result_image(
         url, name = job.result_urls[index], f"result-{index + 1}.png"
     else:
         raise UserFacingError("That image is no longer available.")
-    try:
-        data = await download(
-            interaction.client.http_session, url, max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name
-        )
-    except MediaRejected as exc:
-        raise UserFacingError(exc.user_message) from None
-    return InputImage(name, data)
+    return await _download_image(interaction.client, url, name)
 
 
 async def order_from_job(bot: WanBot, job: Job) -> GenerationOrder:
@@ -425,17 +419,8 @@ async def _inputs_from_status_message(
         match = _INPUT_NAME.match(attachment.filename)
         if match is None:
             continue
-        try:
-            data = await download(
-                bot.http_session,
-                attachment.url,
-                max_bytes=MAX_INPUT_DOWNLOAD_BYTES,
-                name=attachment.filename,
-            )
-        except MediaRejected as exc:
-            raise UserFacingError(exc.user_message) from None
-        found.setdefault(match["field"], {})[int(match["position"])] = InputImage(
-            attachment.filename, data
+        found.setdefault(match["field"], {})[int(match["position"])] = await _download_image(
+            bot, attachment.url, attachment.filename
         )
     images = {}
     for name, value in wanted.items():
