@@ -41,6 +41,7 @@ from bot.catalog import (
 )
 from bot.config import ProviderName
 from bot.discord_ui.audit import post_audit
+from bot.discord_ui.checks import is_staff
 from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.views import status_view
@@ -167,7 +168,6 @@ async def _check_policy(
     assert interaction.channel is not None
     member = interaction.user
     roles = {role.id for role in getattr(member, "roles", ())}
-    is_staff = bool(getattr(member, "guild_permissions", discord.Permissions.none()).manage_guild)
     config = await interaction.client.store.guild_config(interaction.guild.id)
     try:
         check_policy(
@@ -176,7 +176,7 @@ async def _check_policy(
             channel_id=interaction.channel.id,
             parent_channel_id=getattr(interaction.channel, "parent_id", None),
             role_ids=roles,
-            is_staff=is_staff,
+            is_staff=is_staff(interaction),
             age_restricted=_age_restricted(interaction.channel),
             safety_filter=fields.get("safety_filter"),
             prompt=fields.get("prompt"),

@@ -33,7 +33,7 @@ from bot.config import ConfigError, ProviderName
 from bot.jobs.budget import Limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
-from bot.jobs.history import DurationHistory
+from bot.jobs.history import DurationHistory, HistoryKey
 from bot.jobs.inputs import InputFiles, InputStash
 from bot.jobs.outbox import Outbox
 from bot.jobs.planning import PollPlanner
@@ -68,7 +68,7 @@ class _Running:
     task_id: str
     submitted_at: float
     deadline_at: float
-    history_key: tuple[str, str, str]
+    history_key: HistoryKey
     polls: int = 0
     errors: int = 0
     not_found: int = 0

@@ -144,8 +144,7 @@ class InputStash:
         if not hashes:
             return
         async with self._lock:
-            for sha in await self.store.unreferenced_inputs(hashes):
-                await asyncio.to_thread(self.files.delete, sha)
+            await self._delete_unreferenced(hashes)
 
     async def drop(self, job_id: int) -> None:
         """A job that will never be submitted (again) lets go of its input files."""
@@ -153,7 +152,10 @@ class InputStash:
 
     async def discard_unstored(self, refs: tuple[InputRef, ...]) -> None:
         """Files stashed for a job that was then refused (the caller holds :meth:`storing`)."""
-        for sha in await self.store.unreferenced_inputs([ref.sha256 for ref in refs]):
+        await self._delete_unreferenced([ref.sha256 for ref in refs])
+
+    async def _delete_unreferenced(self, hashes: list[str]) -> None:
+        for sha in await self.store.unreferenced_inputs(hashes):
             await asyncio.to_thread(self.files.delete, sha)
 
 

@@ -189,7 +189,7 @@ class SQLiteStore:
             )
         ).fetchone()
         member_daily = None if user is None else _opt_money(user["daily_budget_micros"])
-        guild = None if row is None else _guild_config(row).limits
+        guild = None if row is None else _guild_limits(row)
         return effective_limits(defaults, guild, member_daily)
 
     async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> Totals:
@@ -936,13 +936,18 @@ _USAGE_SQL = {column: _usage_sql(column) for column in _GROUP_COLUMNS.values()}
 
 def _guild_config(row: sqlite3.Row) -> GuildConfig:
     return GuildConfig(
-        limits=Limits(
-            user_daily_budget=_opt_money(row["user_daily_budget_micros"]),
-            guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"]),
-            max_concurrent_per_user=row["max_concurrent_per_user"],
-            cooldown_seconds=row["cooldown_seconds"],
-        ),
+        limits=_guild_limits(row),
         policy=GuildPolicy.model_validate_json(row["extra_json"] or "{}"),
+    )
+
+
+def _guild_limits(row: sqlite3.Row) -> Limits:
+    """A server's own limits (``None`` where it set none); the policy JSON is not parsed."""
+    return Limits(
+        user_daily_budget=_opt_money(row["user_daily_budget_micros"]),
+        guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"]),
+        max_concurrent_per_user=row["max_concurrent_per_user"],
+        cooldown_seconds=row["cooldown_seconds"],
     )
 
 
