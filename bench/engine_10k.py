@@ -293,6 +293,7 @@ class CountingDeliverer:
         self.posts: Counter[str] = Counter()
         self.delivered: set[int] = set()
         self._next_message = 0
+        self.alerts = 0
 
     async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
         return None
@@ -307,6 +308,9 @@ class CountingDeliverer:
         self.state[job.id] = job.state.value
         if job.task_id is not None:
             self.task_of[job.id] = job.task_id
+
+    async def alert(self, job: Job, text: str) -> None:
+        self.alerts += 1
 
     def _post(self, job: Job, kind: DeliveryKind) -> list[int]:
         self._next_message += 1

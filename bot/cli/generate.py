@@ -26,6 +26,7 @@ from bot.catalog import (
     CATALOG,
     ModelSpec,
     RequestInvalid,
+    ResultKind,
     WanRequest,
     resolve,
 )
@@ -148,6 +149,13 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
             prices=prices,
             poll_retry=RetryPolicy(attempts=3),
             default_limits=Limits(),
+            # A terminal run ends with its process: the deadline is how long it follows the
+            # task (the bot follows an accepted task past it; see bot.jobs.engine).
+            result_ttl_seconds=(
+                settings.video_deadline
+                if spec.result_kind is ResultKind.VIDEO
+                else settings.image_deadline
+            ),
             **engine_overrides,
         )
         stack.push_async_callback(engine.store.close)
@@ -191,9 +199,11 @@ def _remove_if_empty(folder: Path) -> None:
 def _failure_line(job: Job, elapsed: float) -> str:
     """The one line a failed run ends with: the member's message, then the operator's detail."""
     if job.state is JobState.TIMED_OUT:
+        if job.task_id is None:
+            return f"not sent after {clock(elapsed)}: {job.error_message}"
         return (
-            f"no result after {clock(elapsed)}; gave up waiting for task "
-            f"{job.task_id}. It may still finish and be billed upstream."
+            f"no result after {clock(elapsed)}; gave up waiting for task {job.task_id}, "
+            "which the provider accepted and may bill."
         )
     message = job.error_message or "The generation failed."
     if (

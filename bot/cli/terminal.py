@@ -64,6 +64,9 @@ class TerminalDeliverer:
             self.latest = job
             self.show(job)
 
+    async def alert(self, job: Job, text: str) -> None:
+        self._line(f"warning: {text}")
+
     async def tick_forever(self) -> None:
         """Redraw the line every second on a terminal, so elapsed time and ETA move."""
         while self.status.isatty():

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 import discord
 from discord.utils import time_snowflake
 
+from bot.discord_ui.audit import post_audit
 from bot.discord_ui.embeds import marker, notice_embed, result_embed, status_embed
 from bot.discord_ui.views import notice_view, result_view, status_view
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
@@ -170,6 +171,19 @@ class DiscordDeliverer:
             )
         except (DeliveryFailed, discord.HTTPException) as exc:
             log.info("job %d: status message not updated (%s)", job.id, exc)
+
+    async def alert(self, job: Job, text: str) -> None:
+        """Tell the server's staff in its audit channel (none set: the log has it)."""
+        if job.guild_id is None:
+            return
+        await post_audit(
+            self.bot,
+            job.guild_id,
+            f"Job {job.id} needs a look",
+            user_id=job.user_id,
+            model_id=job.model_id,
+            note=text,
+        )
 
     @staticmethod
     def _reference(channel: discord.abc.Messageable, job: Job) -> discord.MessageReference | None:

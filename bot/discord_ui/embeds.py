@@ -100,6 +100,12 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
         embed.add_field(name="ETA", value=f"about {clock(eta)}")
     embed.add_field(name="Cost", value=cost_text(job))
     embed.add_field(name="Settings", value=settings_text(job), inline=False)
+    if job.state is JobState.RUNNING and now >= job.deadline_at:
+        embed.add_field(
+            name="Taking longer than usual",
+            value="The provider is still working on it; it will be posted here when ready.",
+            inline=False,
+        )
     embed.set_footer(text=marker(job.id, "status"))
     return embed
 
@@ -136,11 +142,14 @@ def result_embed(job: Job, *, linked: bool) -> discord.Embed:
 def charge_sentence(job: Job, cancelled_from: JobState | None = None) -> str:
     """What the member's budget was charged for a job that ended without a result."""
     estimate = format_usd(job.estimated_cost)
-    if job.state is JobState.SUBMISSION_UNKNOWN:
+    if job.holds_estimate:
         return (
             f"The estimate ({estimate}) stays counted against your budget, because the "
-            "provider may have accepted and billed it."
+            "provider may have accepted and billed it. Server staff can release it with "
+            f"`/wanbot release job:{job.id}`."
         )
+    if job.hold_released_at is not None:
+        return f"Server staff released the estimate ({estimate}): nothing is counted."
     if job.state is JobState.CANCELLED and job.submitted_at is not None:
         return (
             f"It was already running at the provider, which still bills it: {estimate} "
@@ -162,12 +171,7 @@ def notice_embed(job: Job) -> discord.Embed:
         JobState.SUBMISSION_UNKNOWN: "The provider did not confirm the request",
     }.get(job.state, "The generation ended")
     reason = job.error_message or ""
-    if job.state is JobState.TIMED_OUT:
-        reason = (
-            "The provider did not deliver a result before the deadline. It may still "
-            "finish upstream."
-        )
-    elif job.state is JobState.CANCELLED:
+    if job.state is JobState.CANCELLED:
         reason = "Cancelled on request."
     embed = discord.Embed(
         title=f"{headline} · {model_title(job)}",

@@ -50,5 +50,12 @@ class Deliverer(Protocol):
         ...
 
     async def job_changed(self, job: Job) -> None:
-        """Best effort, not exactly-once: a job's state or progress changed (status display)."""
+        """Best effort, not exactly-once: a job's state or progress changed (status display).
+        Must return at once: the engine calls it from its scheduler, which never waits for
+        the destination."""
+        ...
+
+    async def alert(self, job: Job, text: str) -> None:
+        """Best effort: tell the people who run the bot (the server's audit channel) that
+        something about ``job`` needs a look, e.g. a billed cost that was not trusted."""
         ...

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
 
 import aiohttp
 
@@ -54,6 +56,23 @@ from bot.providers.errors import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+RESTARTED_MID_CREATE = (
+    "The bot restarted while sending this request, so it cannot tell whether the provider "
+    "accepted it: there is no task to follow and no result will be posted for it. It was not "
+    "resent automatically, to avoid paying twice; use Retry to make a new request."
+)
+NOT_SENT_BEFORE_DEADLINE = (
+    "The bot could not send this request before its deadline (it was offline or the provider "
+    "was busy), so it was not sent at all. Use Retry to try again."
+)
+GAVE_UP_WAITING = (
+    "The provider accepted this task but had no result while its result could still be "
+    "fetched (about a day), so the bot stopped waiting for it."
+)
+
 
 class EngineStopping(Exception):
     """The engine is shutting down and takes no new jobs."""
@@ -69,12 +88,17 @@ class _Running:
     submitted_at: float
     deadline_at: float
     history_key: HistoryKey
+    estimated_cost: Decimal
+    # Followed until then (the result links would have expired), past any deadline.
+    follow_until: float
     polls: int = 0
     errors: int = 0
     not_found: int = 0
     progress: float | None = None
     # The last moment the task was seen unfinished (None: unknown, e.g. after a restart).
     last_unfinished_at: float | None = None
+    # Whether the member was told it is taking longer than usual (past the deadline).
+    overdue: bool = False
 
 
 class JobEngine:
@@ -135,9 +159,7 @@ class JobEngine:
                 # The create request may have left before the stop: never resend it.
                 await self.store.mark_submission_unknown(
                     job.id,
-                    "The bot restarted while sending this request, so it cannot tell "
-                    "whether the provider accepted it. It was not resent automatically, to "
-                    "avoid paying twice; use Retry if no result arrives.",
+                    RESTARTED_MID_CREATE,
                     now,
                     detail="process stopped in state submitting",
                 )
@@ -276,6 +298,14 @@ class JobEngine:
         job = await self.store.get_job(job_id)
         if job is None or job.state is not JobState.CREATED:
             return
+        if self.clock() >= job.deadline_at:
+            # Sending now would bill for a result the member stopped waiting for long ago.
+            if await self.store.mark_timed_out(job_id, self.clock(), NOT_SENT_BEFORE_DEADLINE):
+                log.warning("job %d: not sent before its deadline; released", job_id)
+                await self.inputs.drop(job_id)
+                self.outbox.wake()
+                await self._notify(job_id)
+            return
         spec = spec_for(job.model_id, ProviderName(job.provider))
         try:
             mimes = {ref.sha256: ref.mime for ref in await self.store.inputs_of(job.id)}
@@ -322,32 +352,70 @@ class JobEngine:
             log.warning("job %d refused: %s", job_id, exc)
             await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
+        await self._accepted(job, spec, task_id)
+
+    async def _accepted(self, job: Job, spec: ModelSpec, task_id: str) -> None:
+        """Record an accepted create. Until the write lands the task id exists only in this
+        process, so it is logged first (the operator's record if the process dies now) and the
+        write is retried in memory until it succeeds; it is never dropped."""
+        log.warning(
+            "job %d: accepted by %s as task %s (recording it now)", job.id, spec.provider, task_id
+        )
         now = self.clock()
         history_key = job.history_key
         estimate = await self.history.estimate(history_key)
         first = self.planner.next_delay(estimate, 0.0, 0)
-        await self.inputs.forget(await self.store.mark_running(job_id, task_id, now, now + first))
-        self._running[job_id] = _Running(
-            job_id, spec, task_id, now, job.deadline_at, history_key, last_unfinished_at=now
+        try:
+            unneeded = await self._persist(
+                f"job {job.id}: recording task {task_id}",
+                lambda: self.store.mark_running(job.id, task_id, now, now + first),
+            )
+        except asyncio.CancelledError:
+            log.error(
+                "job %d: stopped before task %s could be recorded; it will be reported as "
+                "not confirmed at the next start (the task id is in this log)",
+                job.id,
+                task_id,
+            )
+            raise
+        if unneeded is None:
+            log.error(
+                "job %d: task %s was accepted but the job had already left 'submitting' "
+                "(another process moved it); not following it here",
+                job.id,
+                task_id,
+            )
+            return
+        await self.inputs.forget(unneeded)
+        self._running[job.id] = _Running(
+            job.id,
+            spec,
+            task_id,
+            now,
+            job.deadline_at,
+            history_key,
+            job.estimated_cost,
+            now + self.config.result_ttl_seconds,
+            last_unfinished_at=now,
         )
-        self.scheduler.push(now + first, job_id, Action.POLL)
-        log.info("job %d submitted as %s task %s", job_id, spec.provider, task_id)
-        await self._notify(job_id)
+        self.scheduler.push(now + first, job.id, Action.POLL)
+        await self._notify(job.id)
+
+    async def _persist(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
+        """Retry a store write that must not be lost, backing off in memory (a full disk or a
+        locked database heals; a tight loop would only fill the log)."""
+        delay = 0.5
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                log.warning("%s failed (%s); trying again in %.0fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.store_retry_max_seconds)
 
     async def _poll(self, job_id: int) -> None:
         running = self._running.get(job_id)
         if running is None:
-            return
-        now = self.clock()
-        if now >= running.deadline_at:
-            # Forget the job only once its end is written: if the write fails, the job is
-            # still tracked and the scheduler's retry finishes the work.
-            moved = await self.store.mark_timed_out(job_id, now)
-            self._running.pop(job_id, None)
-            if moved:
-                log.warning("job %d timed out", job_id)
-                self.outbox.wake()
-                await self._notify(job_id)
             return
         provider = self.providers.for_spec(running.spec)
         await self._bucket(running.spec.provider).acquire()
@@ -355,7 +423,10 @@ class JobEngine:
         try:
             result = await provider.poll(running.spec, running.task_id)
         except ProviderError as exc:
-            self._after_poll_error(running, exc)
+            if now >= running.follow_until:
+                await self._give_up(running, now)
+            else:
+                self._after_poll_error(running, exc)
             return
         running.errors = 0
         running.not_found = 0
@@ -369,16 +440,34 @@ class JobEngine:
             detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
             await self._fail(job_id, code, message, detail)
             self._running.pop(job_id, None)
+        elif now >= running.follow_until:
+            await self._give_up(running, now)
         else:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
             running.last_unfinished_at = now
             estimate = await self.history.estimate(running.history_key)
             delay = self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
+            if now >= running.deadline_at:
+                # Past the deadline the task is still paid for: follow it, slowly.
+                delay = max(delay, self.config.overdue_poll_seconds)
+                if not running.overdue:
+                    running.overdue = changed = True
+                    log.info("job %d is past its deadline; still following it", job_id)
+            delay = min(delay, running.follow_until - now)  # the last look is at the end
             self._poll_updates.append((job_id, now + delay, result.progress, False))
             self.scheduler.push(now + delay, job_id, Action.POLL)
             if changed or running.polls == 1:
                 await self._notify(job_id)
+
+    async def _give_up(self, running: _Running, now: float) -> None:
+        """The result could no longer be fetched even if the task finished now: stop."""
+        moved = await self.store.mark_timed_out(running.job_id, now, GAVE_UP_WAITING)
+        self._running.pop(running.job_id, None)
+        if moved:
+            log.warning("job %d: no result from task %s; gave up", running.job_id, running.task_id)
+            self.outbox.wake()
+            await self._notify(running.job_id)
 
     def _after_poll_error(self, running: _Running, exc: ProviderError) -> None:
         running.errors += 1
@@ -394,8 +483,11 @@ class JobEngine:
                 "job %d: polling refused: %s (check the provider account)", running.job_id, exc
             )
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-        delay = self.planner.after_error(running.errors, retry_after)
         now = self.clock()
+        delay = min(
+            self.planner.after_error(running.errors, retry_after),
+            max(running.follow_until - now, 0.0),
+        )
         self._poll_updates.append((running.job_id, now + delay, None, True))
         self.scheduler.push(now + delay, running.job_id, Action.POLL)
 
@@ -410,10 +502,11 @@ class JobEngine:
         last = running.last_unfinished_at
         completed_at = None if last is None else (last + now) / 2
         exact = last is not None and self.planner.is_exact(now - last)
+        billed = await self._trusted_cost(running, result)
         moved = await self.store.mark_succeeded(
             running.job_id,
             result.result_urls,
-            result.billed_cost,
+            billed,
             now,
             completed_at=completed_at,
             completion_exact=exact,
@@ -422,6 +515,39 @@ class JobEngine:
         if moved:
             self.outbox.wake()
             await self._notify(running.job_id)
+
+    async def _trusted_cost(self, running: _Running, result: PollResult) -> Decimal | None:
+        """The provider's billed cost, unless it is unreadable or not believable (above
+        ``max_billed_over_estimate`` times the estimate): then ``None``, settled at the
+        estimate, logged as an error and told to the server's staff. One bad figure must not
+        empty a member's and a server's budgets, nor stop the result being posted."""
+        billed = result.billed_cost
+        ceiling = running.estimated_cost * self.config.max_billed_over_estimate
+        if billed is not None and billed.is_finite() and Decimal(0) <= billed <= ceiling:
+            return billed
+        if billed is None and result.unreadable_cost is None:
+            return None  # the provider reports no cost (MuleRouter): the estimate it is
+        shown = result.unreadable_cost if billed is None else f"{billed} USD"
+        log.error(
+            "job %d: the provider reported a cost of %s against an estimate of %s USD; not "
+            "trusted, settled at the estimate (check the provider account)",
+            running.job_id,
+            shown,
+            running.estimated_cost,
+        )
+        job = await self.store.get_job(running.job_id)
+        if job is not None:
+            try:
+                await self.deliverer.alert(
+                    job,
+                    f"The provider reported a cost of {shown} for job {job.id} (estimate "
+                    f"{running.estimated_cost} USD). It is unreadable or more than "
+                    f"{self.config.max_billed_over_estimate} times the estimate, so it was "
+                    "counted at the estimate; check the provider account.",
+                )
+            except Exception:
+                log.exception("job %d: alert failed (ignored)", running.job_id)
+        return None
 
     async def _fail(self, job_id: int, code: str, message: str, detail: str | None = None) -> None:
         if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
@@ -449,6 +575,8 @@ class JobEngine:
             job.submitted_at,
             job.deadline_at,
             job.history_key,
+            job.estimated_cost,
+            job.submitted_at + self.config.result_ttl_seconds,
             polls=job.poll_count,
             progress=job.progress,
         )

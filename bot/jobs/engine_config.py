@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,15 @@ class EngineConfig:
     outbox_concurrency: int = 8
     download_retry_seconds: float = 2.0
     history_refresh_seconds: float = 10.0
+    # How long a provider keeps a result fetchable (MuleRouter/Alibaba: 24 h, docs/providers.md):
+    # an accepted task is followed, and a result's delivery retried, for this long.
+    result_ttl_seconds: float = 86_400.0
+    # Past its deadline an accepted task is still followed, this often at most.
+    overdue_poll_seconds: float = 300.0
+    # A billed cost above this many times the estimate is not trusted (settled at the estimate).
+    max_billed_over_estimate: Decimal = Decimal(10)
+    # Longest in-memory wait between two tries of a failed store write (disk full, locked).
+    store_retry_max_seconds: float = 60.0
     # Expected seconds per model before there is history (each model's catalog entry).
     expected_seconds: dict[str, float] = field(default_factory=_expected_seconds)
 

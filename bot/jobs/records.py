@@ -85,11 +85,23 @@ class Job:
     billed_cost: Decimal | None
     units: Decimal
     unit: str
+    # When staff released the estimate this job held (see ``holds_estimate``).
+    hold_released_at: float | None = None
 
     @property
     def cost(self) -> Decimal:
         """What this job counts as: the billed amount when known, else the estimate."""
         return self.billed_cost if self.billed_cost is not None else self.estimated_cost
+
+    @property
+    def holds_estimate(self) -> bool:
+        """Its estimate stays reserved because the provider may have billed a task whose
+        outcome the bot never learned (``submission_unknown``, or ``timed_out`` after the
+        provider accepted it), until staff release it with ``/wanbot release``."""
+        unknown = self.state is JobState.SUBMISSION_UNKNOWN or (
+            self.state is JobState.TIMED_OUT and self.submitted_at is not None
+        )
+        return unknown and self.billed_cost is None and self.hold_released_at is None
 
     @property
     def history_key(self) -> tuple[str, str, str]:

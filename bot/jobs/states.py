@@ -8,7 +8,9 @@ cannot both win.
 =====================  ===============================================  ========================
 state                  meaning                                           next states
 =====================  ===============================================  ========================
-created                persisted, budget reserved, inputs on disk        submitting, cancelled
+created                persisted, budget reserved, inputs on disk        submitting, cancelled,
+                                                                         timed_out (never sent:
+                                                                         past its deadline)
 submitting             create request about to leave / in flight         running, failed,
                                                                          created (provider said
                                                                          "busy": not accepted),
@@ -20,7 +22,9 @@ delivering             result being downloaded and posted                deliver
 delivered              posted, message ids recorded                      (final)
 failed                 provider or delivery failure; member told         (final)
 cancelled              cancelled by the member or staff; member told     (final)
-timed_out              past the model's deadline; member told            (final)
+timed_out              never sent before its deadline (released), or     (final)
+                       accepted but no answer while its result could
+                       still be fetched (~24 h; estimate held)
 submission_unknown     create may or may not have reached the provider;  (final; Retry makes a
                        never resent automatically                        new job)
 =====================  ===============================================  ========================
@@ -58,7 +62,7 @@ class JobState(StrEnum):
 
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.CREATED: frozenset({JobState.SUBMITTING, JobState.CANCELLED}),
+    JobState.CREATED: frozenset({JobState.SUBMITTING, JobState.CANCELLED, JobState.TIMED_OUT}),
     JobState.SUBMITTING: frozenset(
         {
             JobState.RUNNING,

@@ -60,8 +60,9 @@ class JobStore(Protocol):
 
     async def mark_running(
         self, job_id: int, task_id: str, now: float, next_poll_at: float
-    ) -> list[str]:
-        """submitting -> running; returns input hashes no job needs any more."""
+    ) -> list[str] | None:
+        """submitting -> running; returns input hashes no job needs any more, or ``None``
+        when the job was no longer ``submitting`` (the caller lost; it must stop)."""
         ...
 
     async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
@@ -87,8 +88,17 @@ class JobStore(Protocol):
         """-> failed; releases the reservation unless the provider billed; member told."""
         ...
 
-    async def mark_timed_out(self, job_id: int, now: float) -> bool:
-        """running -> timed_out; member told."""
+    async def mark_timed_out(self, job_id: int, now: float, message: str) -> bool:
+        """created -> timed_out (never sent; released) or running -> timed_out (accepted,
+        never answered; estimate held); member told with ``message``."""
+        ...
+
+    async def release_hold(self, job_id: int, by_user_id: int, now: float) -> Job | None:
+        """Release a held estimate (staff); the job after, or ``None`` if it held nothing."""
+        ...
+
+    async def held_jobs(self, *, guild_id: int | None, user_id: int | None = None) -> list[Job]:
+        """Jobs whose estimate is held because their outcome is unknown."""
         ...
 
     async def mark_succeeded(

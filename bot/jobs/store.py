@@ -267,8 +267,9 @@ class SQLiteStore:
 
     async def mark_running(
         self, job_id: int, task_id: str, now: float, next_poll_at: float
-    ) -> list[str]:
-        """submitting -> running with the task id. Returns input hashes no job needs any more."""
+    ) -> list[str] | None:
+        """submitting -> running with the task id. Returns input hashes no job needs any more,
+        or ``None`` when the job was no longer ``submitting`` (the caller lost the race)."""
         async with self._transaction() as db:
             moved = await self._move(
                 db,
@@ -278,7 +279,7 @@ class SQLiteStore:
                 (task_id, now, next_poll_at),
             )
             if not moved:
-                return []
+                return None
             return await self._release_inputs(db, job_id)
 
     async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
@@ -345,8 +346,13 @@ class SQLiteStore:
             await self._enqueue(db, job_id, "notice", now)
             return True
 
-    async def mark_timed_out(self, job_id: int, now: float) -> bool:
-        """running -> timed_out; no charge unless the provider billed (it never said so)."""
+    async def mark_timed_out(self, job_id: int, now: float, message: str) -> bool:
+        """created or running -> timed_out; member told.
+
+        Never sent (``created``): nothing was charged, the reservation is released. Accepted
+        (``running``) but never answered: the provider may have billed it, so the estimate stays
+        held until staff release it (:meth:`release_hold`).
+        """
         async with self._transaction() as db:
             job = await self._job(db, job_id)
             moved = await self._move(
@@ -354,12 +360,59 @@ class SQLiteStore:
                 job_id,
                 JobState.TIMED_OUT,
                 "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
-                (now, "timed_out", "no result before the deadline"),
+                (now, "timed_out", message),
             )
-            if moved:
-                await self._settle_or_release(db, job, job.billed_cost, now, failed=True)
-                await self._enqueue(db, job_id, "notice", now)
-            return moved
+            if not moved:
+                return False
+            if job.state is JobState.CREATED:
+                await self._settle_or_release(db, job, None, now, failed=True)
+            await self._enqueue(db, job_id, "notice", now)
+            return True
+
+    async def release_hold(self, job_id: int, by_user_id: int, now: float) -> Job | None:
+        """Release the estimate a job holds (see :attr:`Job.holds_estimate`); ``None`` when it
+        holds nothing (never held, billed, or released already)."""
+        async with self._transaction() as db:
+            job = await self._job(db, job_id)
+            if not job.holds_estimate:
+                return None
+            await db.execute(
+                "UPDATE jobs SET hold_released_at = ?, hold_released_by = ? WHERE id = ?"
+                " AND hold_released_at IS NULL",
+                (now, by_user_id, job_id),
+            )
+            await self._ledger(
+                db,
+                job.id,
+                job.user_id,
+                job.guild_id,
+                job.model_id,
+                "release",
+                -to_micros(job.estimated_cost),
+                billed=False,
+                charged_at=job.created_at,
+                now=now,
+                note=f"held estimate released by {by_user_id}",
+            )
+            return await self._job(db, job_id)
+
+    async def held_jobs(self, *, guild_id: int | None, user_id: int | None = None) -> list[Job]:
+        """Jobs whose estimate is held (outcome unknown), newest first."""
+        cursor = await self._db.execute(
+            "SELECT * FROM jobs WHERE hold_released_at IS NULL AND billed_micros IS NULL"
+            " AND (state = ? OR (state = ? AND submitted_at IS NOT NULL))"
+            " AND (? IS NULL OR guild_id = ?) AND (? IS NULL OR user_id = ?)"
+            " ORDER BY id DESC",
+            (
+                JobState.SUBMISSION_UNKNOWN.value,
+                JobState.TIMED_OUT.value,
+                guild_id,
+                guild_id,
+                user_id,
+                user_id,
+            ),
+        )
+        return [job_from_row(row) for row in await cursor.fetchall()]
 
     async def mark_succeeded(
         self,
@@ -1005,4 +1058,5 @@ def job_from_row(row: sqlite3.Row) -> Job:
         billed_cost=_opt_money(row["billed_micros"]),
         units=Decimal(row["units"]),
         unit=row["unit"],
+        hold_released_at=row["hold_released_at"],
     )

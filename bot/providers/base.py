@@ -80,6 +80,8 @@ class PollResult:
     progress: float | None = None
     result_urls: tuple[str, ...] = field(default_factory=tuple)
     billed_cost: Decimal | None = None
+    # The provider sent a cost that is not a usable amount (shown clipped, for the operator).
+    unreadable_cost: str | None = None
     failure: TaskFailure | None = None
 
 

@@ -120,7 +120,7 @@ class SubmissionOutcomeUnknown(ProviderError):
     """
 
     user_message = (
-        "The generation service did not confirm whether it accepted this request. "
-        "It was not resent automatically, to avoid paying twice; use Retry if no "
-        "result arrives."
+        "The generation service did not confirm whether it accepted this request, so the "
+        "bot has no task to follow and no result will be posted for it. It was not resent "
+        "automatically, to avoid paying twice; use Retry to make a new request."
     )

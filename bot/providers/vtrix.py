@@ -102,12 +102,15 @@ def parse_task(body: dict[str, Any]) -> PollResult:
             return PollResult(TaskState.RUNNING, raw_status, progress=progress)
         raw_usage = body.get("usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+        raw_cost = usage.get("cost")
+        billed = parse_cost(raw_cost)
         return PollResult(
             state,
             raw_status,
             progress=1.0,
             result_urls=urls,
-            billed_cost=parse_cost(usage.get("cost")),
+            billed_cost=billed,
+            unreadable_cost=None if raw_cost is None or billed is not None else repr(raw_cost)[:40],
         )
     return PollResult(state, raw_status, progress=progress)
 

@@ -80,7 +80,19 @@ def test_result_embed_links_note_and_seed() -> None:
     ("changes", "sentence"),
     [
         ({"state": JobState.FAILED, "task_id": None, "submitted_at": None}, "Nothing was charged."),
-        ({"state": JobState.TIMED_OUT}, "Nothing was charged."),
+        (
+            {"state": JobState.TIMED_OUT, "task_id": None, "submitted_at": None},
+            "Nothing was charged.",
+        ),
+        (
+            {"state": JobState.TIMED_OUT},
+            "The estimate ($0.10) stays counted against your budget, because the provider may have "
+            "accepted and billed it. Server staff can release it with `/wanbot release job:12`.",
+        ),
+        (
+            {"state": JobState.TIMED_OUT, "hold_released_at": 5.0},
+            "Server staff released the estimate ($0.10): nothing is counted.",
+        ),
         ({"state": JobState.CANCELLED, "submitted_at": None}, "Nothing was charged."),
         (
             {"state": JobState.CANCELLED},
@@ -90,7 +102,7 @@ def test_result_embed_links_note_and_seed() -> None:
         (
             {"state": JobState.SUBMISSION_UNKNOWN},
             "The estimate ($0.10) stays counted against your budget, because the provider may have "
-            "accepted and billed it.",
+            "accepted and billed it. Server staff can release it with `/wanbot release job:12`.",
         ),
         (
             {"state": JobState.FAILED, "error_code": "delivery_failed"},

@@ -36,6 +36,7 @@ class FileDeliverer:
         self.path = path
         self.changes: list[tuple[int, str]] = []  # (job id, state) seen by job_changed
         self.fail_next: int = 0  # the next N posts raise DeliveryFailed (transient)
+        self.alerts: list[tuple[int, str]] = []  # (job id, text) seen by alert
 
     def posts(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -75,6 +76,9 @@ class FileDeliverer:
 
     async def job_changed(self, job: Job) -> None:
         self.changes.append((job.id, job.state.value))
+
+    async def alert(self, job: Job, text: str) -> None:
+        self.alerts.append((job.id, text))
 
     def _post(self, job: Job, kind: DeliveryKind, extra: dict[str, Any]) -> int:
         if self.fail_next > 0:

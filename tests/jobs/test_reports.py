@@ -109,9 +109,8 @@ async def seed(store: Store) -> None:
         NOW + 65,
     )
     # guild 20, and a job outside any server
-    await store.mark_timed_out(
-        await running(store, new_job(1, OTHER_GUILD, "0.15"), NOW + 6), NOW + 900
-    )
+    never_sent = await store.create_job(new_job(1, OTHER_GUILD, "0.15"), OPEN, NOW + 6)
+    await store.mark_timed_out(never_sent.id, NOW + 900, "not sent before its deadline")
     await running(store, new_job(4, OTHER_GUILD, "0.75"), NOW + 7)  # still running: reserved
     await store.mark_succeeded(
         await running(store, new_job(1, None, "0.02"), NOW + 8), ["u"], Decimal("0.013"), NOW + 70

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.jobs.budget import Limits, ReservationRefused, period_start
+from bot.jobs.migrations import latest_version
 from bot.jobs.money import from_micros, to_micros
 from bot.jobs.records import InputRef, Job, NewJob, UsageRow
 from bot.jobs.states import TRANSITIONS, JobState
@@ -115,8 +116,8 @@ async def test_pragmas_wal_foreign_keys_busy_timeout(store: Store) -> None:
 
 
 async def test_schema_version_is_in_user_version(store: Store) -> None:
-    assert await scalar(store, "PRAGMA user_version") == 1
-    assert await store.schema_version() == 1
+    assert await scalar(store, "PRAGMA user_version") == latest_version() == 2
+    assert await store.schema_version() == 2
     tables = {
         row[0]
         for row in await (
@@ -134,7 +135,7 @@ async def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
     for _ in range(2):  # a re-applied CREATE TABLE would raise "table jobs already exists"
         again = await Store.open(path)
         try:
-            assert await again.schema_version() == 1
+            assert await again.schema_version() == latest_version()
             kept = await again.get_job(job.id)
             assert kept is not None
             assert kept.state is JobState.CREATED
@@ -233,7 +234,7 @@ async def drive_to(store: Store, state: JobState, user_id: int) -> int:
         JobState.TIMED_OUT: [
             lambda j: store.claim_submission(j, NOW),
             lambda j: store.mark_running(j, f"task-{j}", NOW + 1, NOW + 2),
-            lambda j: store.mark_timed_out(j, NOW + 3),
+            lambda j: store.mark_timed_out(j, NOW + 3, "late"),
         ],
         JobState.SUBMISSION_UNKNOWN: [
             lambda j: store.claim_submission(j, NOW),
@@ -266,7 +267,7 @@ TARGETS: dict[JobState, TargetCall] = {
     JobState.CREATED: lambda s, j: s.requeue_submission(j, NOW + 60, "busy"),
     JobState.SUBMISSION_UNKNOWN: lambda s, j: s.mark_submission_unknown(j, "lost", NOW + 50),
     JobState.FAILED: lambda s, j: s.mark_failed(j, "x", "failed", NOW + 50),
-    JobState.TIMED_OUT: lambda s, j: s.mark_timed_out(j, NOW + 50),
+    JobState.TIMED_OUT: lambda s, j: s.mark_timed_out(j, NOW + 50, "late"),
     JobState.SUCCEEDED: lambda s, j: s.mark_succeeded(j, ["http://r/2.mp4"], None, NOW + 50),
     JobState.CANCELLED: lambda s, j: s.cancel(j, NOW + 50, 1),
 }
@@ -332,7 +333,9 @@ async def test_mark_running_on_a_created_job_changes_nothing(store: Store) -> No
     job = await store.create_job(
         new_job(inputs=(InputRef("image", 0, SHA_A, "image/png"),)), OPEN, NOW
     )
-    assert await store.mark_running(job.id, "task-1", NOW, NOW + 5) == []
+    assert (
+        await store.mark_running(job.id, "task-1", NOW, NOW + 5) is None
+    )  # lost: the caller must stop
     kept = await store.get_job(job.id)
     assert kept is not None
     assert kept.state is JobState.CREATED
@@ -495,18 +498,54 @@ async def test_failure_the_provider_billed_anyway_charges_the_bill(store: Store)
     assert await store.ledger_total() == Decimal("0.25")
 
 
-async def test_timeout_releases_the_reservation(store: Store) -> None:
+async def test_timeout_after_acceptance_holds_the_estimate_until_staff_release_it(
+    store: Store,
+) -> None:
     job = await running_job(store)
-    assert await store.mark_timed_out(job.id, NOW + 700) is True
+    assert await store.mark_timed_out(job.id, NOW + 700, "no answer for a day") is True
+    assert await store.ledger_entries(job.id) == [("reserve", Decimal("0.50"), False)]
+    assert await store.ledger_total() == Decimal("0.50")
+    timed_out = await store.get_job(job.id)
+    assert timed_out is not None
+    assert (timed_out.state, timed_out.error_code) == (JobState.TIMED_OUT, "timed_out")
+    assert timed_out.error_message == "no answer for a day"
+    assert timed_out.holds_estimate
+    assert [j.id for j in await store.held_jobs(guild_id=None)] == [job.id]
+    assert await outbox_rows(store, job.id) == [("notice", 0)]
+
+    released = await store.release_hold(job.id, by_user_id=7, now=NOW + 800)
+    assert released is not None
+    assert not released.holds_estimate
+    assert released.hold_released_at == NOW + 800
+    assert await store.ledger_total() == Decimal(0)
+    assert await store.held_jobs(guild_id=None) == []
+    assert await store.release_hold(job.id, by_user_id=7, now=NOW + 900) is None  # once only
+    assert await store.ledger_total() == Decimal(0)
+
+
+async def test_a_job_never_sent_before_its_deadline_times_out_released(store: Store) -> None:
+    job = await store.create_job(new_job(), OPEN, NOW)
+    assert await store.mark_timed_out(job.id, NOW + 700, "not sent") is True
     assert await store.ledger_entries(job.id) == [
         ("reserve", Decimal("0.50"), False),
         ("release", Decimal("-0.50"), False),
     ]
-    assert await store.ledger_total() == Decimal(0)
-    timed_out = await store.get_job(job.id)
-    assert timed_out is not None
-    assert (timed_out.state, timed_out.error_code) == (JobState.TIMED_OUT, "timed_out")
-    assert await outbox_rows(store, job.id) == [("notice", 0)]
+    expired = await store.get_job(job.id)
+    assert expired is not None
+    assert not expired.holds_estimate
+    assert await store.release_hold(job.id, by_user_id=7, now=NOW + 800) is None
+
+
+async def test_an_unknown_submission_holds_its_estimate_until_released(store: Store) -> None:
+    job = await store.create_job(new_job(), OPEN, NOW)
+    await store.claim_submission(job.id, NOW)
+    await store.mark_submission_unknown(job.id, "no answer", NOW + 1)
+    assert [j.id for j in await store.held_jobs(guild_id=new_job().guild_id)] == [job.id]
+    assert await store.release_hold(job.id, by_user_id=7, now=NOW + 2) is not None
+    assert await store.ledger_entries(job.id) == [
+        ("reserve", Decimal("0.50"), False),
+        ("release", Decimal("-0.50"), False),
+    ]
 
 
 async def test_cancel_before_submission_releases(store: Store) -> None:
@@ -638,7 +677,7 @@ async def test_claim_outbox_counts_attempts_and_starts_delivering(store: Store) 
 
 async def test_claiming_a_notice_leaves_the_job_state_alone(store: Store) -> None:
     job = await running_job(store)
-    await store.mark_timed_out(job.id, NOW + 5)
+    await store.mark_timed_out(job.id, NOW + 5, "late")
     (item,) = await store.due_outbox(NOW + 5)
     claimed = await store.claim_outbox(item.id, NOW + 6, 300.0)
     assert (claimed.kind, claimed.attempts) == ("notice", 1)
