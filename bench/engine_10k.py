@@ -295,7 +295,9 @@ class CountingDeliverer:
         self._next_message = 0
         self.alerts = 0
 
-    async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
+    async def find_delivered(
+        self, job: Job, kind: DeliveryKind, *, since: float
+    ) -> list[int] | None:
         return None
 
     async def deliver_result(self, job: Job, files: Sequence[Path]) -> list[int]:

@@ -35,7 +35,9 @@ class TerminalDeliverer:
         self._width = 0
         self._last_shown: str | None = None
 
-    async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
+    async def find_delivered(
+        self, job: Job, kind: DeliveryKind, *, since: float
+    ) -> list[int] | None:
         return None  # a terminal run keeps no state across runs
 
     async def deliver_result(self, job: Job, files: Sequence[Path]) -> list[int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
 
 log = logging.getLogger(__name__)
+
+MODAL_TIMEOUT_SECONDS = 30 * 60
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"wan:x:(?P<job>\d+)"):
@@ -144,10 +146,19 @@ class AnimateButton(
                 ),
             )
             return
-        await interaction.response.send_modal(AnimateModal(job, self.index))
+        await interaction.response.send_modal(AnimateModal(job, self.index, interaction.id))
 
 
 class AnimateModal(discord.ui.Modal, title="Animate this image"):
+    """One per click: its ``custom_id`` carries the click's interaction id.
+
+    discord.py routes a submit by the modal's ``custom_id`` alone, so a shared one (two members
+    animating the same image) sent one member's submit to the other's modal: dropped once that
+    modal was done, or read back with the other member's text. The prompt is taken from the
+    submit's own payload before any await. A modal closed without submitting is forgotten after
+    ``MODAL_TIMEOUT_SECONDS``.
+    """
+
     prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
         label="How should it move?",
         style=discord.TextStyle.paragraph,
@@ -155,13 +166,17 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         placeholder="The camera slowly pushes in as leaves drift past",
     )
 
-    def __init__(self, job: Job, index: int) -> None:
-        super().__init__(custom_id=f"wan:animate-modal:{job.id}:{index}")
+    def __init__(self, job: Job, index: int, click_id: int) -> None:
+        super().__init__(
+            custom_id=f"wan:animate-modal:{job.id}:{index}:{click_id}",
+            timeout=MODAL_TIMEOUT_SECONDS,
+        )
         self.job = job
         self.index = index
 
     # As JobButton.callback: discord.py's Interaction[ClientT] cannot be narrowed to WanBot.
     async def on_submit(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
+        prompt = submitted_text(interaction, self.prompt.custom_id)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
             image = await result_image(interaction, self.job, self.index)
@@ -169,13 +184,28 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
                 interaction,
                 GenerationOrder(
                     model_id="wan2.2-i2v-flash",
-                    options={"prompt": self.prompt.value},
+                    options={"prompt": prompt},
                     images={"image": [image]},
                     parent_job_id=self.job.id,
                 ),
             )
         except Exception as exc:
             await answer_error(interaction, exc)
+
+
+def submitted_text(interaction: discord.Interaction[Any], custom_id: str) -> str:
+    """What the member typed into the text input ``custom_id``, from this submit's payload
+    (rows of inputs, or labels holding one)."""
+    data = cast(dict[str, Any], interaction.data or {})
+    pending: list[dict[str, Any]] = list(data.get("components", []))
+    while pending:
+        component = pending.pop()
+        if component.get("custom_id") == custom_id:
+            return str(component.get("value") or "")
+        pending += component.get("components", [])
+        if "component" in component:
+            pending.append(component["component"])
+    return ""
 
 
 DYNAMIC_ITEMS = (CancelButton, RetryButton, VaryButton, DeleteButton, AnimateButton)

@@ -16,6 +16,7 @@ Docker's 10-second grace period.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import json
 import logging
@@ -40,6 +41,8 @@ from bot.pricing import PriceTable
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 7.0
+# Running jobs looked up and handed to the deliverer per refresh tick, in rotation (not the
+# writes per tick: the deliverer's channel writer paces those per channel).
 MAX_REFRESH_PER_TICK = 50
 # What the invite link asks for (README): post, embed, attach, and read back its own posts
 # (the outbox searches the channel history to avoid posting a result twice).
@@ -60,6 +63,23 @@ def extension_names() -> list[str]:
         for module in pkgutil.iter_modules(cogs.__path__)
         if not module.name.startswith("_")
     )
+
+
+def refresh_slice(running: Sequence[int], after: int | None, limit: int) -> list[int]:
+    """The next ``limit`` of the ``running`` job ids after ``after`` (the last one refreshed),
+    in id order, wrapping round to the lowest: a fair rotation over every running job.
+
+    The cursor is a job id, not an index, so jobs that end or start between two ticks neither
+    make the rotation skip a job nor repeat one. All of them when they fit.
+    """
+    ids = sorted(running)
+    if limit <= 0:
+        return []
+    if len(ids) <= limit:
+        return ids
+    start = 0 if after is None else bisect.bisect_right(ids, after)
+    picked = ids[start : start + limit]
+    return picked + ids[: limit - len(picked)]
 
 
 class WanBot(commands.Bot):
@@ -92,6 +112,7 @@ class WanBot(commands.Bot):
         self._dynamic_items = tuple(dynamic_items)
         self._make_deliverer = make_deliverer
         self._closing: asyncio.Future[None] | None = None
+        self._refresh_cursor: int | None = None  # the last job id the status refresh took
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
@@ -118,12 +139,28 @@ class WanBot(commands.Bot):
     @tasks.loop(seconds=30)
     async def refresh_status_messages(self) -> None:
         """Elapsed time and ETA move even when the provider reports nothing new (MuleRouter
-        reports no progress). At most ``MAX_REFRESH_PER_TICK`` edits a tick, oldest first,
-        so a busy server stays far below Discord's per-channel edit limits."""
-        for job_id in self.engine.running_job_ids()[:MAX_REFRESH_PER_TICK]:
-            job = await self.store.get_job(job_id)
-            if job is not None:
-                await self.deliverer.job_changed(job)
+        reports no progress).
+
+        Each tick hands the deliverer the next ``MAX_REFRESH_PER_TICK`` running jobs after
+        the last one refreshed, wrapping round (:func:`refresh_slice`), so with N running jobs
+        every one is refreshed at least every ``ceil(N / MAX_REFRESH_PER_TICK)`` ticks. The
+        deliverer only queues the edit (latest state per message) in a per-channel writer that
+        keeps to Discord's per-channel limit: this loop never waits for Discord, and the
+        writes per channel stay within the limit however many jobs share a channel.
+        """
+        picked = refresh_slice(
+            self.engine.running_job_ids(), self._refresh_cursor, MAX_REFRESH_PER_TICK
+        )
+        if picked:
+            self._refresh_cursor = picked[-1]
+        for job_id in picked:
+            try:
+                job = await self.store.get_job(job_id)
+                if job is not None:
+                    await self.deliverer.job_changed(job)
+            except Exception:
+                # One bad job must not stop the loop (tasks.loop ends on an exception).
+                log.exception("job %d: status refresh failed (ignored)", job_id)
 
     async def _sync_commands_if_changed(self) -> None:
         """Sync the slash commands only when their definition changed since the last sync.

@@ -271,7 +271,8 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
 async def _post_status(
     bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, images: list[PreparedInput]
 ) -> discord.Message:
-    """The public status message, posted through the channel so it outlives the token.
+    """The public status message, posted through the channel so it outlives the token, and
+    brought up to date if the job moved on while it was being posted.
 
     Input images ride along as attachments: staff see what was submitted, and Retry reads them
     back from here after the provider accepted the task and the bot deleted its own copy.
@@ -289,6 +290,11 @@ async def _post_status(
         allowed_mentions=discord.AllowedMentions.none(),
     )
     await bot.store.set_status_message(job.id, message.id)
+    # The engine went on meanwhile, and told the deliverer of changes it had no message id to
+    # edit: a create refused at once would show "Queued" for good. Catch up from the store.
+    current = await bot.store.get_job(job.id)
+    if current is not None and (current.state, current.progress) != (job.state, job.progress):
+        await bot.deliverer.job_changed(current)
     return message
 
 

@@ -36,8 +36,11 @@ class DeliveryFailed(Exception):
 class Deliverer(Protocol):
     """Posts results and notices, and remembers what it posted."""
 
-    async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
-        """Message ids of an earlier post of this job's ``kind``, or ``None`` if there is none."""
+    async def find_delivered(
+        self, job: Job, kind: DeliveryKind, *, since: float
+    ) -> list[int] | None:
+        """Message ids of an earlier post of this job's ``kind``, or ``None`` if there is none.
+        ``since``: when the earlier attempt started (nothing of it can be older)."""
         ...
 
     async def deliver_result(self, job: Job, files: Sequence[Path]) -> list[int]:

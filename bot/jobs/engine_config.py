@@ -45,11 +45,13 @@ class EngineConfig:
     max_submit_attempts: int = 5
     submit_retry_seconds: float = 30.0
     poll_not_found_limit: int = 5
-    outbox_max_attempts: int = 8
     outbox_retry_seconds: float = 5.0
+    outbox_retry_max_seconds: float = 600.0
     outbox_lease_seconds: float = 300.0
     outbox_concurrency: int = 8
     download_retry_seconds: float = 2.0
+    # A result whose download keeps failing is retried this long before links are posted.
+    download_patience_seconds: float = 120.0
     history_refresh_seconds: float = 10.0
     # How long a provider keeps a result fetchable (MuleRouter/Alibaba: 24 h, docs/providers.md):
     # an accepted task is followed, and a result's delivery retried, for this long.

@@ -124,14 +124,21 @@ class JobStore(Protocol):
 
     async def set_status_message(self, job_id: int, message_id: int) -> None: ...
 
+    async def forget_status_message(self, job_id: int) -> None:
+        """The status message was deleted: stop editing it."""
+        ...
+
     # --- outbox ---------------------------------------------------------------------------
 
     async def due_outbox(self, now: float, limit: int = 50) -> list[OutboxItem]: ...
 
     async def next_outbox_time(self) -> float | None: ...
 
-    async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
-        """Record that an attempt starts, before posting."""
+    async def claim_outbox(
+        self, item_id: int, now: float, lease_seconds: float, *, attempts: int
+    ) -> OutboxItem | None:
+        """Record that an attempt starts, before posting; compare-and-set on ``attempts`` (the
+        count the caller read). ``None``: the caller lost (or it was delivered) and stops."""
         ...
 
     async def complete_outbox(

@@ -85,14 +85,18 @@ class SQLiteStore:
     async def open(cls, path: Path) -> SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA journal_mode = WAL")
-        # FULL: a committed "submitting" or outbox claim must survive a power loss too, or a
-        # create could be resent or a result posted twice after the machine comes back.
-        await db.execute("PRAGMA synchronous = FULL")
-        await db.execute("PRAGMA foreign_keys = ON")
-        await migrations.migrate(db)
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed "submitting" or outbox claim must survive a power loss too, or
+            # a create could be resent or a result posted twice after the machine comes back.
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await migrations.migrate(db)
+        except BaseException:
+            await db.close()  # its worker thread would otherwise keep the process alive
+            raise
         return cls(db, path)
 
     async def close(self) -> None:
@@ -526,6 +530,11 @@ class SQLiteStore:
             (job_id, kind, now, now),
         )
 
+    async def forget_status_message(self, job_id: int) -> None:
+        """The status message was deleted: stop editing it (and replying to it)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET status_message_id = NULL WHERE id = ?", (job_id,))
+
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         async with self._transaction() as db:
             await db.execute(
@@ -553,15 +562,21 @@ class SQLiteStore:
         value: float | None = row[0]
         return value
 
-    async def claim_outbox(self, item_id: int, now: float, lease_seconds: float) -> OutboxItem:
-        """Mark an attempt as started, before posting. A claim older than the lease is
-        considered crashed mid-post: the next attempt reconciles before posting again."""
+    async def claim_outbox(
+        self, item_id: int, now: float, lease_seconds: float, *, attempts: int
+    ) -> OutboxItem | None:
+        """Mark an attempt as started, before posting: compare-and-set on the attempt count
+        the caller saw, so of two claimers only one wins (``None``: lost, or delivered). A
+        claim older than the lease is considered crashed mid-post: the next attempt reconciles
+        before posting again."""
         async with self._transaction() as db:
-            await db.execute(
+            cursor = await db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, claimed_at = ?, next_attempt_at = ?"
-                " WHERE id = ? AND delivered_at IS NULL",
-                (now, now + lease_seconds, item_id),
+                " WHERE id = ? AND delivered_at IS NULL AND attempts = ?",
+                (now, now + lease_seconds, item_id, attempts),
             )
+            if cursor.rowcount != 1:
+                return None
             row = await (
                 await db.execute(
                     "SELECT id, job_id, kind, attempts, claimed_at, message_ids FROM outbox"
@@ -569,7 +584,7 @@ class SQLiteStore:
                     (item_id,),
                 )
             ).fetchone()
-            assert row is not None  # item_id comes from due_outbox; outbox rows are never deleted
+            assert row is not None  # just updated; outbox rows are never deleted
             item = _outbox(row)
             if item.kind == "result":
                 await self._move(db, item.job_id, JobState.DELIVERING)

@@ -8,6 +8,7 @@ from importlib import resources
 
 from bot.jobs.states import JobState
 from tests.e2e.conftest import World
+from tests.waiting import wait_until
 
 SAMPLE_MP4 = resources.files("bot.simulator").joinpath("assets/sample.mp4").read_bytes()
 # Status messages refreshed every second here (30 s in production).
@@ -113,9 +114,15 @@ async def test_sigkill_mid_generation_then_restart_delivers_once(world: World) -
     assert len(world.creates()) == creates_before  # nothing submitted again
     # The command set did not change, so the restarted bot did not sync it again.
     assert len(world.discord.requests.matching("PUT /applications/*/commands")) == syncs_before
-    # The status message was brought up to date by the new process.
-    status = world.discord.message(job.status_message_id)
-    assert any("Done" in field["value"] for e in status.embeds for field in e.get("fields", []))
+    # The status message is brought up to date by the new process (queued with the writer).
+    await wait_until(
+        lambda: world.discord.message(job.status_message_id),
+        done=lambda status: any(
+            "Done" in field["value"] for e in status.embeds for field in e.get("fields", [])
+        ),
+        timeout=10,
+        message="the status message to show Done",
+    )
 
 
 def _field(embed: dict[str, object], name: str) -> str | None:
@@ -136,7 +143,12 @@ async def test_status_message_moves_while_the_provider_says_nothing_new(world: W
         job = await world.wait_job(job_id, JobState.DELIVERED)
     finally:
         world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 90.0}})
-    status = world.discord.message(job.status_message_id)
+    status = await wait_until(  # the last edit is queued with the channel's writer
+        lambda: world.discord.message(job.status_message_id),
+        done=lambda message: _field(message.embeds[0], "State") == "✅ Done",
+        timeout=10,
+        message="the status message to show Done",
+    )
     versions = [*status.history, status.data]
     running = [
         v["embeds"][0] for v in versions if _field(v["embeds"][0], "State") == "🎨 Generating"

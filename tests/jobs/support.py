@@ -37,13 +37,16 @@ class FileDeliverer:
         self.changes: list[tuple[int, str]] = []  # (job id, state) seen by job_changed
         self.fail_next: int = 0  # the next N posts raise DeliveryFailed (transient)
         self.alerts: list[tuple[int, str]] = []  # (job id, text) seen by alert
+        self.raises: list[Exception] = []  # the next posts raise these, in order
 
     def posts(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
-    async def find_delivered(self, job: Job, kind: DeliveryKind) -> list[int] | None:
+    async def find_delivered(
+        self, job: Job, kind: DeliveryKind, *, since: float
+    ) -> list[int] | None:
         for post in self.posts():
             if post["job_id"] == job.id and post["kind"] == kind.value:
                 return [post["message_id"]]
@@ -81,6 +84,8 @@ class FileDeliverer:
         self.alerts.append((job.id, text))
 
     def _post(self, job: Job, kind: DeliveryKind, extra: dict[str, Any]) -> int:
+        if self.raises:
+            raise self.raises.pop(0)
         if self.fail_next > 0:
             self.fail_next -= 1
             raise DeliveryFailed("simulated posting failure")

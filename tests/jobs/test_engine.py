@@ -25,6 +25,7 @@ import pytest
 from bot.catalog import ModelSpec, spec_for
 from bot.config import ProviderName
 from bot.jobs.budget import Limits, ReservationRefused
+from bot.jobs.delivery import DeliveryFailed
 from bot.jobs.engine import EngineStopping
 from bot.jobs.inputs import INPUT_PREFIX
 from bot.jobs.planning import MIN_HISTORY, DurationEstimate
@@ -787,6 +788,100 @@ async def test_failed_posts_are_retried_and_the_result_posted_once(
     media = [r for r in sim.state.requests if r.path.startswith("/media/")]
     assert len(media) == 1  # downloaded once, kept on disk between tries
     assert not results_folder(parts, job.id).exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        aiohttp.ServerDisconnectedError(),
+        TimeoutError(),
+        OSError(28, "No space left on device"),
+        DeliveryFailed("Discord answered 503: upstream connect error"),
+    ],
+    ids=["disconnect", "timeout", "disk-full", "discord-503"],
+)
+async def test_every_failed_post_counts_and_is_retried_with_backoff_until_it_lands(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri, error: Exception
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim, outbox_retry_seconds=0.01, outbox_retry_max_seconds=0.05)
+    # Far more failures than the old cap of 8 attempts, each an attempt that counts.
+    parts.deliverer.raises = [error] * 12
+    job = await submit(parts, T2V, png_data_uri)
+    done = await wait_delivered(parts, job.id, within=20.0)
+    assert done.delivery_attempts == 13
+    (post,) = parts.deliverer.posts()
+    assert (post["job_id"], post["kind"]) == (job.id, "result")
+
+
+async def test_a_result_that_can_never_be_posted_fails_keeps_its_links_and_removes_files(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim)
+    parts.deliverer.raises = [DeliveryFailed("no channel and no direct messages", permanent=True)]
+    job = await submit(parts, T2V, png_data_uri)
+    failed = await wait_job(parts, job.id, JobState.FAILED)
+    await wait_quiet(parts)
+    assert failed.error_code == "delivery_failed"
+    assert failed.result_urls  # kept for /jobs show
+    assert "/jobs show" in (failed.error_message or "")
+    assert not results_folder(parts, job.id).exists()
+    assert [p["kind"] for p in parts.deliverer.posts()] == ["notice"]
+    assert await parts.store.ledger_entries(job.id) == [
+        ("reserve", Decimal("0.10"), False),
+        ("settle", Decimal(0), False),
+    ]
+
+
+async def test_a_brief_download_failure_is_retried_before_falling_back_to_links(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim, outbox_retry_seconds=0.05)
+    # Every try of the first attempt's download fails (the client tries 3 times).
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.SERVER_ERROR, target=FaultTarget.MEDIA, count=3)
+    )
+    job = await submit(parts, T2V, png_data_uri)
+    done = await wait_delivered(parts, job.id)
+    (post,) = parts.deliverer.posts()
+    assert post["files"]  # the file itself, not links
+    assert done.delivery_attempts == 2
+
+
+async def test_failing_store_writes_back_off_in_memory_without_tracebacks(
+    engines: Engines,
+    make_simulator: MakeSimulator,
+    png_data_uri: PngUri,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim)
+    real_complete = parts.store.complete_outbox
+    broken = True
+
+    async def disk_full(*args: Any) -> None:
+        if broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        await real_complete(*args)
+
+    parts.store.complete_outbox = disk_full  # type: ignore[method-assign]
+    caplog.set_level("WARNING")
+    job = await submit(parts, T2V, png_data_uri)
+    await wait_until(
+        lambda: [r for r in caplog.records if "disk is full" in r.getMessage()],
+        done=bool,
+        timeout=WITHIN,
+        interval=LOOK,
+        message="a failed write",
+    )
+    await asyncio.sleep(2.0)
+    failures = [r for r in caplog.records if "disk is full" in r.getMessage()]
+    assert len(failures) <= 6  # backing off (it was a try every 50 ms: ~40 in 2 s)
+    assert not [r for r in caplog.records if r.exc_info]
+    broken = False
+    await wait_delivered(parts, job.id, within=WITHIN + 30)
 
 
 # ---------------------------------------------------------------------------------------------

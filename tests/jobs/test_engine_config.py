@@ -56,5 +56,5 @@ def test_from_settings_reads_the_operators_values() -> None:
 
 
 def test_overrides_replace_by_name() -> None:
-    config = EngineConfig.from_settings(load_settings(_env_file=None), outbox_max_attempts=2)
-    assert config.outbox_max_attempts == 2
+    config = EngineConfig.from_settings(load_settings(_env_file=None), outbox_retry_max_seconds=2.0)
+    assert config.outbox_retry_max_seconds == 2.0

@@ -255,7 +255,7 @@ async def drive_to_outbox(store: Store, job_id: int, *, delivered: bool) -> None
     await store.mark_running(job_id, f"task-{job_id}", NOW + 1, NOW + 2)
     await store.mark_succeeded(job_id, ["http://r/1.mp4"], None, NOW + 3)
     (item,) = [i for i in await store.due_outbox(NOW + 10) if i.job_id == job_id]
-    await store.claim_outbox(item.id, NOW + 4, 300.0)
+    await store.claim_outbox(item.id, NOW + 4, 300.0, attempts=item.attempts)
     if delivered:
         await store.complete_outbox(item.id, [77], NOW + 5)
 
@@ -648,7 +648,10 @@ async def test_claim_outbox_counts_attempts_and_starts_delivering(store: Store) 
     (item,) = await store.due_outbox(NOW + 10)
     assert (item.kind, item.attempts, item.claimed_at) == ("result", 0, None)
 
-    claimed = await store.claim_outbox(item.id, NOW + 11, lease_seconds=300.0)
+    claimed = await store.claim_outbox(item.id, NOW + 11, lease_seconds=300.0, attempts=0)
+    assert claimed is not None
+    # A second claimer that read the same row loses: only one attempt may post.
+    assert await store.claim_outbox(item.id, NOW + 11, lease_seconds=300.0, attempts=0) is None
     assert (claimed.id, claimed.attempts, claimed.claimed_at) == (item.id, 1, NOW + 11)
     delivering = await store.get_job(job.id)
     assert delivering is not None
@@ -657,7 +660,8 @@ async def test_claim_outbox_counts_attempts_and_starts_delivering(store: Store) 
     assert await store.due_outbox(NOW + 310) == []
     assert [i.id for i in await store.due_outbox(NOW + 311)] == [item.id]
 
-    again = await store.claim_outbox(item.id, NOW + 311, lease_seconds=300.0)
+    again = await store.claim_outbox(item.id, NOW + 311, lease_seconds=300.0, attempts=1)
+    assert again is not None
     assert again.attempts == 2
     redelivering = await store.get_job(job.id)
     assert redelivering is not None
@@ -679,7 +683,8 @@ async def test_claiming_a_notice_leaves_the_job_state_alone(store: Store) -> Non
     job = await running_job(store)
     await store.mark_timed_out(job.id, NOW + 5, "late")
     (item,) = await store.due_outbox(NOW + 5)
-    claimed = await store.claim_outbox(item.id, NOW + 6, 300.0)
+    claimed = await store.claim_outbox(item.id, NOW + 6, 300.0, attempts=0)
+    assert claimed is not None
     assert (claimed.kind, claimed.attempts) == ("notice", 1)
     assert await state_of(store, job.id) is JobState.TIMED_OUT
     await store.complete_outbox(item.id, [5], NOW + 7)
@@ -691,7 +696,7 @@ async def test_retry_outbox_unclaims_and_waits(store: Store) -> None:
     job = await running_job(store)
     await store.mark_succeeded(job.id, ["u"], None, NOW + 1)
     (item,) = await store.due_outbox(NOW + 1)
-    await store.claim_outbox(item.id, NOW + 2, 300.0)
+    await store.claim_outbox(item.id, NOW + 2, 300.0, attempts=0)
     await store.retry_outbox(item.id, NOW + 7, "discord said 503")
     assert await store.due_outbox(NOW + 6) == []
     (due,) = await store.due_outbox(NOW + 7)
@@ -707,8 +712,8 @@ async def test_reset_outbox_claims_makes_claimed_rows_due_now(store: Store) -> N
     for job in jobs:
         await store.mark_succeeded(job.id, ["u"], None, NOW)
     first, second, third = await store.due_outbox(NOW)
-    await store.claim_outbox(first.id, NOW + 1, 300.0)
-    await store.claim_outbox(second.id, NOW + 1, 300.0)
+    await store.claim_outbox(first.id, NOW + 1, 300.0, attempts=0)
+    await store.claim_outbox(second.id, NOW + 1, 300.0, attempts=0)
     await store.complete_outbox(second.id, [1], NOW + 2)
     # third: never claimed, due already
     assert [i.id for i in await store.due_outbox(NOW + 3)] == [third.id]

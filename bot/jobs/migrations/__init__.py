@@ -5,8 +5,10 @@ in order, and never half-way. Each ``NNN_name.sql`` file beside this module is o
 runner applies the missing steps in one transaction and records the version in ``PRAGMA
 user_version``, so a crash mid-upgrade leaves the old schema intact.
 
-What it must never do: edit a migration that has shipped (write a new one), or run a statement
-that did not come from these files.
+What it must never do: edit a migration that has shipped (write a new one), run a statement
+that did not come from these files, or open a database with no migrations found: an install
+without its ``.sql`` package data would otherwise leave an empty schema and fail later, far from
+the cause, with "no such table". That is :class:`MigrationsMissing`, naming the folder searched.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import aiosqlite
+
+
+class MigrationsMissing(RuntimeError):
+    """No ``NNN_name.sql`` file was found in the migrations package: a broken install."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +32,27 @@ class Migration:
     statements: tuple[str, ...]
 
 
+def _package_folder() -> Traversable:
+    """Where the migrations are read from: this package, wherever it is installed."""
+    return resources.files(__name__)
+
+
 def load_migrations() -> list[Migration]:
-    """Every migration shipped with the package, in order."""
+    """Every migration shipped with the package, in order.
+
+    Raises :class:`MigrationsMissing` when there is none.
+    """
+    folder = _package_folder()
     entries = sorted(
-        (entry for entry in resources.files(__name__).iterdir() if entry.name.endswith(".sql")),
+        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
         key=lambda entry: entry.name,
     )
+    if not entries:
+        raise MigrationsMissing(
+            f"no schema migrations (NNN_name.sql) found in {folder} (package {__name__}); "
+            "this install of wanbot lacks its package data, reinstall it from a wheel or "
+            "source tree that includes bot/jobs/migrations/*.sql"
+        )
     return [
         Migration(
             number=int(entry.name.split("_", 1)[0]),
@@ -42,7 +64,7 @@ def load_migrations() -> list[Migration]:
 
 
 def latest_version() -> int:
-    return max((migration.number for migration in load_migrations()), default=0)
+    return max(migration.number for migration in load_migrations())
 
 
 async def schema_version(db: aiosqlite.Connection) -> int:
@@ -56,6 +78,7 @@ async def migrate(db: aiosqlite.Connection) -> None:
 
     Called once when the store opens, before anything else uses the connection. When the
     schema is up to date no write lock is taken (a second reader opening the file stays cheap).
+    Raises :class:`MigrationsMissing`, before touching the schema, when none is found.
     """
     migrations = load_migrations()
     current = await schema_version(db)

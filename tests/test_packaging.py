@@ -1,0 +1,205 @@
+"""The installed package works outside the source tree (issue #10).
+
+Why this module exists: every other test imports ``bot`` from the checkout (an editable install),
+where ``bot/jobs/migrations/*.sql`` and ``bot/simulator/assets`` are always beside the code. A
+wheel that forgot them installed fine and then failed at the first job with "no such table: jobs".
+Here the wheel is built, installed into a fresh virtual environment and run from an empty folder
+with a clean environment, so nothing can be found in the checkout by accident.
+
+What it must never do: build inside the checkout (setuptools writes ``build/`` and
+``*.egg-info`` beside ``pyproject.toml``; the copy in ``tmp_path`` takes them), or leave files or
+processes behind outside ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.jobs import migrations
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the wheel is built from: the same files the Dockerfile copies into the image.
+SOURCES = ("pyproject.toml", "README.md", "bot", "cogs")
+# Building pulls setuptools (build isolation), installing pulls the dependencies: both from the
+# index or pip's cache. Generous, for a cold cache; a warm run takes a few seconds.
+PIP_TIMEOUT = 600.0
+RUN_TIMEOUT = 120.0
+# Variables that would let the child import the checkout, or a different interpreter setup.
+_LEAKY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV")
+
+
+def _pip_env() -> dict[str, str]:
+    """This environment for pip (its index, cache and proxy settings), minus the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY}
+    env.update(PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def _run(
+    command: list[str | Path], *, cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _skip_unless_index_reachable(python: str, tmp_path: Path, why: str) -> None:
+    """Skip (with the reason) when pip cannot fetch the build backend from any index."""
+    probe = _run(
+        [python, "-m", "pip", "download", "--no-deps", "-d", tmp_path / "probe", "setuptools>=77"],
+        cwd=tmp_path,
+        env=_pip_env(),
+        timeout=PIP_TIMEOUT,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"pip cannot reach a package index ({why}): {probe.stderr.strip()[-300:]}")
+
+
+def _build_wheel(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    source.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in SOURCES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=ignore)
+        else:
+            shutil.copy2(origin, source / name)
+    wheels = tmp_path / "wheels"
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, source],
+        cwd=tmp_path,
+        env=_pip_env(),
+        timeout=PIP_TIMEOUT,
+    )
+    if built.returncode != 0:
+        _skip_unless_index_reachable(sys.executable, tmp_path, "building the wheel")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [wheel] = wheels.glob("wanbot-*.whl")
+    return wheel
+
+
+def _install(wheel: Path, tmp_path: Path) -> Path:
+    """A fresh virtual environment with only the wheel and its dependencies; its ``bin``."""
+    venv = tmp_path / "venv"
+    made = _run(
+        [sys.executable, "-m", "venv", venv], cwd=tmp_path, env=_pip_env(), timeout=RUN_TIMEOUT
+    )
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    installed = _run(
+        [python, "-m", "pip", "install", "--no-input", "--no-compile", wheel],
+        cwd=tmp_path,
+        env=_pip_env(),
+        timeout=PIP_TIMEOUT,
+    )
+    if installed.returncode != 0:
+        _skip_unless_index_reachable(str(python), tmp_path, "installing the dependencies")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return venv / "bin"
+
+
+@pytest.mark.timeout(PIP_TIMEOUT * 2 + RUN_TIMEOUT * 3)
+def test_installed_wheel_generates_from_any_folder(tmp_path: Path) -> None:
+    wheel = _build_wheel(tmp_path)
+    bin_dir = _install(wheel, tmp_path)
+    venv = bin_dir.parent.resolve()
+
+    # An empty folder, no .env, no setting, no PYTHONPATH: only the installed package is there.
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    (tmp_path / "tmp").mkdir()
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.defpath}",
+        "HOME": str(tmp_path / "home"),
+        "TMPDIR": str(tmp_path / "tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    where = _run(
+        [bin_dir / "python", "-c", "import bot; print(bot.__file__)"],
+        cwd=work,
+        env=env,
+        timeout=RUN_TIMEOUT,
+    )
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).resolve().is_relative_to(venv), where.stdout
+
+    # The console script of [project.scripts] is installed and runs.
+    models = _run([bin_dir / "wanbot", "models"], cwd=work, env=env, timeout=RUN_TIMEOUT)
+    assert models.returncode == 0, models.stderr
+    assert "wan2.2-t2v-plus" in models.stdout
+
+    generated = _run(
+        [
+            bin_dir / "python",
+            "-m",
+            "bot",
+            "generate",
+            "wan2.2-t2v-plus",
+            "--simulate",
+            "--prompt",
+            "a cat surfing",
+        ],
+        cwd=work,
+        env=env,
+        timeout=RUN_TIMEOUT,
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    videos = sorted((work / "out").rglob("*.mp4"))
+    assert videos, generated.stdout + generated.stderr
+    # The simulator serves its packaged sample MP4 (bot/simulator/assets): an ISO-BMFF file.
+    assert all(video.read_bytes()[4:8] == b"ftyp" for video in videos)
+    assert str(videos[0]) in generated.stdout or videos[0].name in generated.stdout
+    # The CLI's private database lives in TMPDIR and is removed when it exits.
+    assert not any((tmp_path / "tmp").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner refuses to open a database when it finds no migration
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_package_ships_numbered_migrations() -> None:
+    found = migrations.load_migrations()
+    assert [m.number for m in found] == list(range(1, len(found) + 1))
+    assert migrations.latest_version() == len(found)
+
+
+async def test_no_migrations_found_fails_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "migrations"
+    empty.mkdir()
+    (empty / "__init__.py").write_text("", encoding="utf-8")  # the package without its data
+    monkeypatch.setattr(migrations, "_package_folder", lambda: empty)
+
+    with pytest.raises(migrations.MigrationsMissing, match="no schema migrations") as raised:
+        migrations.load_migrations()
+    assert str(empty) in str(raised.value)
+    assert "bot.jobs.migrations" in str(raised.value)
+    with pytest.raises(migrations.MigrationsMissing):
+        migrations.latest_version()
+
+    async with aiosqlite.connect(tmp_path / "wanbot.sqlite3", isolation_level=None) as db:
+        with pytest.raises(migrations.MigrationsMissing, match=re.escape(str(empty))):
+            await migrations.migrate(db)
+        # Nothing was applied or recorded: the next start with the data files migrates normally.
+        assert await migrations.schema_version(db) == 0
+        tables = await (await db.execute("SELECT name FROM sqlite_master")).fetchall()
+        assert tables == []
