@@ -19,6 +19,7 @@ from bot.discord_ui.buttons import DYNAMIC_ITEMS
 from bot.discord_ui.client import WanBot
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.tree import WanCommandTree
+from bot.jobs.storage import DatabaseInUse
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +43,8 @@ def run_client(settings: Settings) -> int:
         bot.run(settings.require_discord_token().get_secret_value(), log_handler=None)
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: check the token in the developer portal")
+        return 1
+    except DatabaseInUse as exc:
+        log.error("%s", exc)
         return 1
     return 0

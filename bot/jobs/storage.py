@@ -30,7 +30,9 @@ from bot.jobs.records import (
     UsageRow,
 )
 from bot.jobs.states import JobState
-from bot.jobs.store import SQLiteStore
+from bot.jobs.store import DatabaseInUse, SQLiteStore
+
+__all__ = ["DatabaseInUse", "JobStore", "PollUpdate", "open_store"]
 
 # (job id, next poll time, progress or None, whether the look failed)
 PollUpdate = tuple[int, float, float | None, bool]
@@ -230,5 +232,6 @@ class JobStore(Protocol):
 
 
 async def open_store(path: Path) -> JobStore:
-    """Open (creating and migrating as needed) the store at ``path``."""
+    """Open (creating and migrating as needed) the store at ``path``; raises
+    :class:`DatabaseInUse` while another process has it open."""
     return await SQLiteStore.open(path)

@@ -9,6 +9,10 @@ transaction (procrastinate keeps one manager for the same reason).
 
 Rules kept here:
 
+* One process per database: :meth:`SQLiteStore.open` takes an exclusive lock on
+  ``<database>.lock`` for the life of the store (a second bot on the same file would turn the
+  first one's creates in flight into "unknown" and post every notice twice), and a second
+  opener gets :class:`DatabaseInUse` naming the file and the process holding it.
 * WAL mode, foreign keys on, a busy timeout; numbered migrations (:mod:`bot.jobs.migrations`)
   applied in order inside a transaction when the store opens.
 * State changes are compare-and-set (``UPDATE … WHERE id = ? AND state IN (…)``) against
@@ -24,7 +28,10 @@ as a float, or hand a row object to a caller (records only).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +58,43 @@ from bot.policy import GuildPolicy
 BUSY_TIMEOUT_MS = 10_000
 
 
+class DatabaseInUse(RuntimeError):
+    """Another process has this database open (see :class:`ProcessLock`)."""
+
+
+class ProcessLock:
+    """An exclusive ``flock`` on ``<database>.lock``, held while the store is open.
+
+    The operating system drops it when the process dies, however it dies (SIGKILL included),
+    so a crash never leaves a stale lock behind. The file records who holds it, for the
+    message a second opener gets. Local file systems only (as SQLite's own locking).
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DatabaseInUse(
+                f"{self.path.with_suffix('')} is in use by another wanbot process ({holder}); "
+                "stop that one first, or give this one its own WANBOT_DATABASE"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
 _ACTIVE = tuple(
     s.value
     for s in (
@@ -71,9 +115,10 @@ def _placeholders(values: Sequence[object]) -> str:
 class SQLiteStore:
     """The bot's SQLite database. Open with :meth:`open`; one instance per process."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, lock: ProcessLock) -> None:
         self._db = db
         self.path = path
+        self._process_lock = lock
         # One aiosqlite connection serialises statements but not transactions: two coroutines
         # must not interleave BEGIN…COMMIT on it. Every transaction holds this lock.
         self._lock = asyncio.Lock()
@@ -82,9 +127,18 @@ class SQLiteStore:
         return f"SQLiteStore({str(self.path)!r})"
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteStore:
+    async def open(cls, path: Path, *, process_lock: bool = True) -> SQLiteStore:
+        """Open (creating and migrating) the database. ``process_lock=False`` skips the
+        one-process lock: only for tests of the compare-and-set rules across connections."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        lock = ProcessLock(path)
+        if process_lock:
+            lock.acquire()
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except BaseException:
+            lock.release()
+            raise
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -96,11 +150,15 @@ class SQLiteStore:
             await migrations.migrate(db)
         except BaseException:
             await db.close()  # its worker thread would otherwise keep the process alive
+            lock.release()
             raise
-        return cls(db, path)
+        return cls(db, path, lock)
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            self._process_lock.release()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -20,7 +20,7 @@ from bot.jobs.migrations import latest_version
 from bot.jobs.money import from_micros, to_micros
 from bot.jobs.records import InputRef, Job, NewJob, UsageRow
 from bot.jobs.states import TRANSITIONS, JobState
-from bot.jobs.store import BUSY_TIMEOUT_MS
+from bot.jobs.store import BUSY_TIMEOUT_MS, DatabaseInUse
 from bot.jobs.store import SQLiteStore as Store
 
 # Wednesday 2025-06-18 12:00:00 UTC: well inside a day and a month.
@@ -313,7 +313,9 @@ async def test_second_claim_of_the_same_job_loses(store: Store) -> None:
 
 async def test_concurrent_claims_have_exactly_one_winner(tmp_path: Path) -> None:
     path = tmp_path / "wanbot.sqlite3"
-    stores = [await Store.open(path) for _ in range(4)]
+    # Four connections (as several processes on PostgreSQL would be): the one-process lock
+    # is held by the first only.
+    stores = [await Store.open(path, process_lock=i == 0) for i in range(4)]
     try:
         job = await stores[0].create_job(new_job(), OPEN, NOW)
         wins = await asyncio.gather(
@@ -327,6 +329,23 @@ async def test_concurrent_claims_have_exactly_one_winner(tmp_path: Path) -> None
     finally:
         for opened in stores:
             await opened.close()
+
+
+async def test_a_second_opener_is_refused_naming_the_file_and_the_holder(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wanbot.sqlite3"
+    first = await Store.open(path)
+    try:
+        with pytest.raises(DatabaseInUse) as refused:
+            await Store.open(path)
+        message = str(refused.value)
+        assert str(path) in message
+        assert f"pid {os.getpid()}" in message
+    finally:
+        await first.close()
+    again = await Store.open(path)  # closed: free again
+    await again.close()
 
 
 async def test_mark_running_on_a_created_job_changes_nothing(store: Store) -> None:
@@ -794,7 +813,7 @@ async def test_fifty_concurrent_submissions_over_five_connections_take_exactly_f
     tmp_path: Path, variant: str
 ) -> None:
     path = tmp_path / "wanbot.sqlite3"
-    stores = [await Store.open(path) for _ in range(5)]
+    stores = [await Store.open(path, process_lock=i == 0) for i in range(5)]
     try:
         await assert_exactly_five(stores, variant)
     finally:

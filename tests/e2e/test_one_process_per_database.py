@@ -1,0 +1,30 @@
+"""A second bot on the same database file exits at once, naming the file and the first one.
+
+Two processes on one SQLite file would each resume the other's jobs: the first one's creates
+in flight would become "not confirmed" and both would post the same notice. The first bot must
+not notice the second at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import World
+from tests.emulator import BotProcess
+
+
+async def test_a_second_bot_on_the_same_database_exits_with_one_line(world: World) -> None:
+    requests_before = len(world.discord.requests)
+    second = BotProcess(world.discord, env=world.env)
+    await second.start()
+    assert await second.wait_exit(timeout=30) == 1
+    errors = [line for line in second.lines if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, second.tail(40)
+    assert str(world.db_path) in errors[0]
+    assert f"pid {world.bot.pid}" in errors[0]
+    assert re.search(r"in use by another wanbot process", errors[0])
+    # It never connected: no gateway session, no resumed jobs, nothing sent to Discord.
+    assert world.bot.running
+    assert not [line for line in second.lines if "job engine started" in line]
+    new_requests = world.discord.requests[requests_before:]
+    assert not [r for r in new_requests if r.method != "GET"], new_requests
