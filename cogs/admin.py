@@ -1,9 +1,17 @@
-"""/wanbot: the server staff's settings: budgets, limits, channels, roles, models, safety,
-blocklist and audit channel.
+"""/wanbot: the server staff's settings (budgets, limits, channels, roles, models, safety,
+blocklist, audit channel) and ``/wanbot release``, which gives back an estimate a job holds.
 
 Hidden from members by ``default_member_permissions`` (Manage Server) and checked again at run
 time, since servers can re-grant commands per role and a hidden command can still be invoked.
 Every change is one read-modify-write transaction and applies to the next submission.
+
+A job whose outcome the bot never learned (``submission_unknown``, or ``timed_out`` after the
+provider accepted it) keeps its estimate counted ("held"), because the provider may have billed
+it; only staff, having checked the provider's dashboard, can release it.
+
+What it must never do: act on a job of another server, release an estimate that is not held
+(the store decides, in one transaction, with its ledger entry), or do the bookkeeping itself:
+options are parsed here, the store does the work, and the answer is rendered here.
 """
 
 from __future__ import annotations
@@ -19,11 +27,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalog import MODEL_IDS
-from bot.discord_ui.checks import require_staff
+from bot.discord_ui.audit import post_audit
+from bot.discord_ui.checks import is_staff, require_staff
+from bot.discord_ui.embeds import cost_text, model_title
 from bot.discord_ui.errors import UserFacingError
-from bot.jobs.records import GuildConfig
+from bot.jobs.records import GuildConfig, Job
+from bot.jobs.states import JobState
 from bot.policy import MAX_BLOCKLIST, GuildPolicy, compile_pattern
 from bot.pricing import format_usd
+from bot.wording import STATE_WORDS
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
@@ -78,6 +90,62 @@ def describe(config: GuildConfig, default_concurrency: int | None) -> str:
         + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
     ]
     return "\n".join(lines)
+
+
+def not_on_this_server(job_id: int) -> str:
+    return (
+        f"There is no job #{job_id} on this server. `/usage server` lists the jobs here whose "
+        "estimate is held."
+    )
+
+
+_RESULT_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
+
+
+def why_nothing_held(job: Job) -> str:
+    """Why ``/wanbot release`` has nothing to release for ``job`` (one that does not hold its
+    estimate): released already, billed, charged for a result, still running, or never held."""
+    head = f"Job #{job.id} holds nothing"
+    estimate = format_usd(job.estimated_cost)
+    if job.hold_released_at is not None:
+        # The record keeps when, not who: the audit channel has who released it.
+        return (
+            f"{head}: its estimate ({estimate}) was already released "
+            f"<t:{int(job.hold_released_at)}:f>."
+        )
+    if job.billed_cost is not None:
+        return (
+            f"{head}: the provider billed it ({format_usd(job.billed_cost)}), so that is a "
+            "charge, not a hold."
+        )
+    if job.state in _RESULT_STATES or (
+        job.state is JobState.FAILED and job.error_code == "delivery_failed"
+    ):
+        return f"{head}: it produced a result, so its cost ({cost_text(job)}) is a charge."
+    if not job.state.final:
+        return (
+            f"Job #{job.id} is still {STATE_WORDS[job.state].short}: its estimate is reserved "
+            "until it ends, and released then unless the provider bills it. `/jobs cancel` "
+            "stops it."
+        )
+    if job.state is JobState.CANCELLED and job.submitted_at is not None:
+        return (
+            f"{head}: it was cancelled while running at the provider, which bills it, so its "
+            f"estimate ({estimate}) is a charge."
+        )
+    return (
+        f"{head}: it was never held. It ended ({STATE_WORDS[job.state].short}) without being "
+        "billed, and its estimate was released then."
+    )
+
+
+def released_text(job: Job) -> str:
+    """The staff member's confirmation once ``job``'s held estimate is released."""
+    return (
+        f"Released the {format_usd(job.estimated_cost)} estimate held by job #{job.id} "
+        f"({model_title(job)}) of <@{job.user_id}>: it no longer counts against their daily "
+        "budget or the server's monthly budget."
+    )
 
 
 def _toggle(values: list[int], action: Action, value: int | None) -> list[int]:
@@ -339,6 +407,56 @@ class Admin(
             lambda config: self._policy(config, audit_channel_id=value),
             f"Audit channel: {channel.mention if channel else 'none'}.",
         )
+
+    @app_commands.command(
+        name="release",
+        description="Release the estimate a job holds because its outcome is unknown",
+    )
+    @app_commands.describe(job="The job whose held estimate to release (see /usage server)")
+    async def release(self, interaction: discord.Interaction[WanBot], job: int) -> None:
+        assert interaction.guild is not None
+        found = await self.bot.store.get_job(job)
+        if found is None or found.guild_id != interaction.guild.id:
+            raise UserFacingError(not_on_this_server(job))
+        if not found.holds_estimate:
+            raise UserFacingError(why_nothing_held(found))
+        released = await self.bot.store.release_hold(found.id, interaction.user.id, time.time())
+        if released is None:  # released (or settled) since it was read
+            raise UserFacingError(why_nothing_held(await self.bot.store.get_job(job) or found))
+        await interaction.response.send_message(
+            released_text(released),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        await post_audit(
+            self.bot,
+            interaction.guild.id,
+            "Held estimate released",
+            user_id=released.user_id,
+            model_id=released.model_id,
+            cost=format_usd(released.estimated_cost),
+            note=f"job #{released.id}; released by <@{interaction.user.id}>",
+        )
+
+    @release.autocomplete("job")
+    async def release_choices(
+        self, interaction: discord.Interaction[WanBot], current: str
+    ) -> list[app_commands.Choice[int]]:
+        # Autocomplete skips interaction_check: the held jobs are for staff's eyes only.
+        if interaction.guild is None or not is_staff(interaction):
+            return []
+        held = await self.bot.store.held_jobs(guild_id=interaction.guild.id)
+        return [
+            app_commands.Choice(
+                name=(
+                    f"#{job.id} {model_title(job)} · {format_usd(job.estimated_cost)}: "
+                    f"{job.request.get('prompt', '')}"
+                )[:100],
+                value=job.id,
+            )
+            for job in held
+            if current.strip() in str(job.id)
+        ][:25]
 
 
 async def setup(bot: WanBot) -> None:

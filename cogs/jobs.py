@@ -1,15 +1,24 @@
-"""/jobs: a member's own recent and active jobs; cancel one; show a past result again."""
+"""/jobs: a member's own recent and active jobs; cancel one; show a past result again.
+
+``/jobs show`` is also where a result that was made but could not be posted is fetched: the
+provider's download links, privately, to the member who asked or to staff, while they last
+(about a day after the job finished).
+
+What it must never do: show a job's links to anyone but its owner or staff, post them in the
+channel, or show links past their expiry as if they still worked.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui.checks import may_manage_job
-from bot.discord_ui.embeds import cost_text, model_title, result_embed
+from bot.discord_ui.checks import is_staff, may_manage_job
+from bot.discord_ui.embeds import charge_sentence, cost_text, model_title, result_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.generation import cancel_generation
 from bot.discord_ui.views import result_view
@@ -31,18 +40,63 @@ def jump_url(guild_id: int, job: Job) -> str | None:
     return f"https://discord.com/channels/{guild_id}/{job.channel_id}/{message_id}"
 
 
+def state_text(job: Job) -> str:
+    """The state in a few words, saying when the job's estimate is held."""
+    short = STATE_WORDS[job.state].short
+    return f"{short}, estimate held" if job.holds_estimate else short
+
+
+def undelivered(job: Job) -> bool:
+    """The result was made (and charged) but could not be posted; its links were kept."""
+    return (
+        job.state is JobState.FAILED
+        and job.error_code == "delivery_failed"
+        and bool(job.result_urls)
+    )
+
+
+def undelivered_text(job: Job, *, now: float, ttl: float) -> str:
+    """The download links of a result that could not be posted, with when they expire
+    (``ttl`` seconds after the job finished), or that they have expired."""
+    expires = (job.finished_at or job.created_at) + ttl
+    when = f"<t:{int(expires)}:R>"
+    head = f"Job #{job.id} was made but could not be posted."
+    if now >= expires:
+        return (
+            f"{head} Its download links expired {when} (about a day after it finished), so "
+            "the result can't be fetched any more; run the command again to make it anew.\n"
+            f"{charge_sentence(job)}"
+        )
+    links = "\n".join(
+        f"[Download {index}]({url})" for index, url in enumerate(job.result_urls, start=1)
+    )
+    return (
+        f"{head} Download it while the links last: they expire {when}, about a day after "
+        f"it finished.\n{links}\n{charge_sentence(job)}"
+    )
+
+
+def no_result_text(job: Job) -> str:
+    """Why ``/jobs show`` has nothing to show; for a job that ended, what it was charged."""
+    text = f"Job #{job.id} has no result to show ({state_text(job)})."
+    return f"{text} {charge_sentence(job)}" if job.state.final else text
+
+
 @app_commands.guild_only()
 class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generations"):
     def __init__(self, bot: WanBot) -> None:
         self.bot = bot
         super().__init__()
 
-    async def _own_job(self, interaction: discord.Interaction[WanBot], job_id: int) -> Job:
-        """A job of this server the member may manage (theirs, or any with Manage Messages)."""
+    async def _own_job(
+        self, interaction: discord.Interaction[WanBot], job_id: int, *, staff_too: bool = False
+    ) -> Job:
+        """A job of this server the member may manage (theirs, or any with Manage Messages;
+        with ``staff_too``, any for staff as well)."""
         job = await self.bot.store.get_job(job_id)
         if job is None or interaction.guild is None or job.guild_id != interaction.guild.id:
             raise UserFacingError(f"There is no job #{job_id} on this server.")
-        if not may_manage_job(interaction, job):
+        if not (may_manage_job(interaction, job) or (staff_too and is_staff(interaction))):
             raise UserFacingError(f"Job #{job_id} isn't yours.")
         return job
 
@@ -60,7 +114,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
             return
         lines = []
         for job in jobs:
-            line = f"**#{job.id}** {model_title(job)} · {STATE_WORDS[job.state].short}"
+            line = f"**#{job.id}** {model_title(job)} · {state_text(job)}"
             eta = self.bot.engine.eta(job)
             if eta is not None:
                 line += f" · ETA about {clock(eta)}"
@@ -101,11 +155,21 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
     @app_commands.guild_only()
     @app_commands.describe(job="The job to show")
     async def show(self, interaction: discord.Interaction[WanBot], job: int) -> None:
-        found = await self._own_job(interaction, job)
-        if found.state is not JobState.DELIVERED:
-            raise UserFacingError(
-                f"Job #{found.id} has no result to show ({STATE_WORDS[found.state].short})."
+        found = await self._own_job(interaction, job, staff_too=True)
+        if undelivered(found):
+            embed = discord.Embed(
+                title=f"{model_title(found)} · not posted",
+                colour=discord.Colour.orange(),
+                description=undelivered_text(
+                    found, now=time.time(), ttl=self.bot.engine.config.result_ttl_seconds
+                ),
             )
+            await interaction.response.send_message(
+                embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+            return
+        if found.state is not JobState.DELIVERED:
+            raise UserFacingError(no_result_text(found))
         assert interaction.guild is not None
         embed = result_embed(found, linked=False)
         url = jump_url(interaction.guild.id, found)

@@ -1,4 +1,12 @@
-"""/usage: who spent what. Members see their own; staff see the server's, and export it."""
+"""/usage: who spent what. Members see their own; staff see the server's, and export it.
+
+Estimates held for jobs whose outcome is unknown (see ``Job.holds_estimate``) are spend that
+may yet be given back, so every view says how much is held; staff also see which jobs, to
+release them with ``/wanbot release``.
+
+What it must never do: compute spend itself (the store sums the ledger), or show one member's
+held jobs to another member.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from discord.ext import commands
 
 from bot.discord_ui.checks import staff_only
 from bot.jobs.budget import day_start, period_start
-from bot.jobs.records import UsageRow
+from bot.jobs.records import Job, UsageRow
 from bot.jobs.reports import ledger_csv
 from bot.pricing import format_usd
 
@@ -48,6 +56,31 @@ def totals(rows: list[UsageRow]) -> tuple[int, Decimal, Decimal]:
     )
 
 
+# Held jobs named one by one in a staff view; the rest are counted (a message holds 2000 chars).
+MAX_HELD_LISTED = 20
+
+
+def held_line(held: list[Job], *, staff: bool) -> str | None:
+    """What is held and for how many jobs (``None`` when nothing is); for staff, which jobs."""
+    if not held:
+        return None
+    amount = sum((job.estimated_cost for job in held), Decimal(0))
+    count = len(held)
+    line = (
+        f"Held: {format_usd(amount)} for {count} job{'' if count == 1 else 's'} whose outcome "
+        "is unknown"
+    )
+    if not staff:
+        pronoun = "it" if count == 1 else "them"
+        return f"{line} (staff can release {pronoun} with /wanbot release)."
+    listed = ", ".join(
+        f"#{job.id} (<@{job.user_id}>, {format_usd(job.estimated_cost)})"
+        for job in held[:MAX_HELD_LISTED]
+    )
+    more = f" and {count - MAX_HELD_LISTED} more" if count > MAX_HELD_LISTED else ""
+    return f"{line} (release with /wanbot release job:<id>): {listed}{more}."
+
+
 @app_commands.guild_only()
 class Usage(commands.GroupCog, group_name="usage", group_description="Generation usage and spend"):
     def __init__(self, bot: WanBot) -> None:
@@ -79,8 +112,15 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
             f"({format_usd(estimated)} estimated, {format_usd(billed)} billed)"
         ]
         lines += usage_lines(rows)
+        lines += await self._held(interaction.guild.id, interaction.user.id, staff=False)
         lines.append(await self._budget_left(interaction.guild.id, interaction.user.id))
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    async def _held(self, guild_id: int, user_id: int | None, *, staff: bool) -> list[str]:
+        line = held_line(
+            await self.bot.store.held_jobs(guild_id=guild_id, user_id=user_id), staff=staff
+        )
+        return [] if line is None else [line]
 
     async def _budget_left(self, guild_id: int, user_id: int) -> str:
         limits = await self.bot.store.limits_for(
@@ -121,6 +161,9 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
             f"{rank}. <@{row.key}>: {format_usd(row.total)} over {row.jobs} job(s)"
             for rank, row in enumerate(by_user[:10], start=1)
         ] or ["nobody yet"]
+        held = await self._held(interaction.guild.id, None, staff=True)
+        if held:
+            lines += ["", *held]
         await interaction.response.send_message(
             "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
@@ -144,6 +187,7 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
             f"{format_usd(billed)} billed)"
         ]
         lines += usage_lines(rows)
+        lines += await self._held(interaction.guild.id, member.id, staff=True)
         lines.append(await self._budget_left(interaction.guild.id, member.id))
         await interaction.response.send_message(
             "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

@@ -148,13 +148,21 @@ class JobEngine:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume every job left in flight, then start the scheduler and the outbox."""
+        """Resume every job left in flight, then start the scheduler and the outbox.
+
+        Running jobs resume at their saved next look; those overdue (the bot was down) are
+        spread out at the provider's request rate, oldest first, rather than all polled at
+        once, so new members' creates are not stuck behind thousands of re-polls.
+        """
         now = self.clock()
         resumed = {state: 0 for state in JobState}
+        overdue: dict[str, list[Job]] = {}
         for job in await self.store.active_jobs():
             resumed[job.state] += 1
             if job.state is JobState.CREATED:
-                self.scheduler.push(max(now, job.next_attempt_at or now), job.id, Action.SUBMIT)
+                self.scheduler.push(
+                    max(now, job.next_attempt_at or now), job.id, Action.SUBMIT, job.provider
+                )
             elif job.state is JobState.SUBMITTING:
                 # The create request may have left before the stop: never resend it.
                 await self.store.mark_submission_unknown(
@@ -165,7 +173,15 @@ class JobEngine:
                 )
             elif job.state is JobState.RUNNING:
                 self._track(job)
-                self.scheduler.push(now, job.id, Action.POLL)
+                if job.next_attempt_at is not None and job.next_attempt_at > now:
+                    self.scheduler.push(job.next_attempt_at, job.id, Action.POLL, job.provider)
+                else:
+                    overdue.setdefault(job.provider, []).append(job)
+        for provider, jobs in overdue.items():
+            jobs.sort(key=lambda job: job.next_attempt_at or 0.0)
+            for index, job in enumerate(jobs):
+                due = now + index / self.config.requests_per_second
+                self.scheduler.push(due, job.id, Action.POLL, provider)
         await self.store.reset_outbox_claims(now)
         for job_id in await self.store.jobs_holding_inputs():
             await self.inputs.drop(job_id)
@@ -220,7 +236,7 @@ class JobEngine:
             job = await self._create(
                 user_id, guild_id, channel_id, spec, request, limits, parent_job_id
             )
-        self.scheduler.push(self.clock(), job.id, Action.SUBMIT)
+        self.scheduler.push(self.clock(), job.id, Action.SUBMIT, spec.provider.value)
         return job
 
     async def _create(
@@ -284,7 +300,12 @@ class JobEngine:
             raise
         except Exception:
             log.exception("job %d: %s failed unexpectedly; will look again", job_id, action.value)
-            self.scheduler.push(self.clock() + 60.0, job_id, action)
+            self.scheduler.push(self.clock() + 60.0, job_id, action, self._lane_of(job_id))
+
+    def _lane_of(self, job_id: int) -> str:
+        """The scheduler lane to retry a job's action in: its provider's, when known."""
+        running = self._running.get(job_id)
+        return running.spec.provider.value if running is not None else "retry"
 
     def _bucket(self, provider: ProviderName) -> TokenBucket:
         bucket = self._buckets.get(provider)
@@ -322,7 +343,7 @@ class JobEngine:
                 str(exc),
             )
             return
-        await self._bucket(spec.provider).acquire()
+        await self._bucket(spec.provider).acquire(priority=True)
         if not self._accepting or not await self.store.claim_submission(job_id, self.clock()):
             return
         try:
@@ -344,7 +365,9 @@ class JobEngine:
                     delay = max(delay, exc.retry_after)
                 log.warning("job %d: %s; submitting again in %.0fs", job_id, exc, delay)
                 await self.store.requeue_submission(job_id, self.clock() + delay, str(exc))
-                self.scheduler.push(self.clock() + delay, job_id, Action.SUBMIT)
+                self.scheduler.push(
+                    self.clock() + delay, job_id, Action.SUBMIT, spec.provider.value
+                )
                 return
             await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
@@ -398,7 +421,7 @@ class JobEngine:
             now + self.config.result_ttl_seconds,
             last_unfinished_at=now,
         )
-        self.scheduler.push(now + first, job.id, Action.POLL)
+        self.scheduler.push(now + first, job.id, Action.POLL, spec.provider.value)
         await self._notify(job.id)
 
     async def _persist(self, what: str, write: Callable[[], Awaitable[T]]) -> T:
@@ -456,7 +479,7 @@ class JobEngine:
                     log.info("job %d is past its deadline; still following it", job_id)
             delay = min(delay, running.follow_until - now)  # the last look is at the end
             self._poll_updates.append((job_id, now + delay, result.progress, False))
-            self.scheduler.push(now + delay, job_id, Action.POLL)
+            self.scheduler.push(now + delay, job_id, Action.POLL, running.spec.provider.value)
             if changed or running.polls == 1:
                 await self._notify(job_id)
 
@@ -489,7 +512,7 @@ class JobEngine:
             max(running.follow_until - now, 0.0),
         )
         self._poll_updates.append((running.job_id, now + delay, None, True))
-        self.scheduler.push(now + delay, running.job_id, Action.POLL)
+        self.scheduler.push(now + delay, running.job_id, Action.POLL, running.spec.provider.value)
 
     async def _lose(self, job_id: int) -> None:
         await self._fail(

@@ -2,9 +2,19 @@
 
 Why this module exists: a sleep loop per job would hold thousands of timers and hammer the
 provider after a restart. Like RoboDanny's timer dispatcher, one task sleeps until the earliest
-due entry of a heap (or until something earlier is pushed), then hands due work to a bounded
-number of concurrent runners. Entries are cheap tuples; a job that no longer needs its entry
-(cancelled, finished) is skipped by the runner.
+due entry (or until something earlier is pushed), then hands due work to a bounded number of
+concurrent runners. Entries are cheap tuples; a job that no longer needs its entry (cancelled,
+finished) is skipped by the runner.
+
+Work is kept in *lanes*, one per action and provider (``submit`` on MuleRouter, ``poll`` on
+Vtrix…), each with its own heap and its own slots:
+
+* a create never waits behind polls: submit lanes are served first, and thousands of overdue
+  polls after a restart fill only the poll lanes' slots;
+* one provider's trouble (slow answers, rate limits) holds only that provider's slots.
+
+What it must never do: run an entry before it is due, or let one lane's full slots stop the
+dispatch of another.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 log = logging.getLogger(__name__)
@@ -29,27 +40,39 @@ class Action(StrEnum):
 Runner = Callable[[int, Action], Awaitable[None]]
 
 
+@dataclass
+class _Lane:
+    action: Action
+    free: int
+    heap: list[tuple[float, int, int]] = field(default_factory=list)  # (due, order, job id)
+
+
 class Scheduler:
-    """A heap of (due time, job id, action) and one dispatcher task."""
+    """Heaps of (due time, job id) per lane, and one dispatcher task."""
 
     def __init__(
-        self, runner: Runner, max_concurrent: int, clock: Callable[[], float] = time.time
+        self, runner: Runner, slots_per_lane: int, clock: Callable[[], float] = time.time
     ) -> None:
         self._runner = runner
         self._clock = clock
-        self._heap: list[tuple[float, int, int, Action]] = []
+        self._slots_per_lane = slots_per_lane
+        self._lanes: dict[tuple[Action, str], _Lane] = {}
         self._order = itertools.count()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return sum(len(lane.heap) for lane in self._lanes.values())
 
-    def push(self, due: float, job_id: int, action: Action) -> None:
-        earliest = self._heap[0][0] if self._heap else None
-        heapq.heappush(self._heap, (due, next(self._order), job_id, action))
+    def push(self, due: float, job_id: int, action: Action, lane: str) -> None:
+        """Run ``action`` for ``job_id`` at ``due`` in ``lane`` (the job's provider)."""
+        key = (action, lane)
+        found = self._lanes.get(key)
+        if found is None:
+            found = self._lanes[key] = _Lane(action, self._slots_per_lane)
+        earliest = found.heap[0][0] if found.heap else None
+        heapq.heappush(found.heap, (due, next(self._order), job_id))
         if earliest is None or due < earliest:
             self._wake.set()
 
@@ -67,26 +90,32 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    def _ordered(self) -> list[_Lane]:
+        """Submit lanes first: a member's new job goes before any re-poll."""
+        return sorted(self._lanes.values(), key=lambda lane: lane.action is not Action.SUBMIT)
+
     async def _dispatch(self) -> None:
         while True:
-            if not self._heap:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            delay = self._heap[0][0] - self._clock()
-            if delay > 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                continue
-            await self._slots.acquire()
-            _, _, job_id, action = heapq.heappop(self._heap)
-            task = asyncio.create_task(self._run(job_id, action))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._wake.clear()
+            now = self._clock()
+            next_due: float | None = None
+            for lane in self._ordered():
+                while lane.heap and lane.free > 0 and lane.heap[0][0] <= now:
+                    _, _, job_id = heapq.heappop(lane.heap)
+                    lane.free -= 1
+                    task = asyncio.create_task(self._run(lane, job_id))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if lane.heap and lane.free > 0:
+                    due = lane.heap[0][0]
+                    next_due = due if next_due is None else min(next_due, due)
+            timeout = None if next_due is None else max(next_due - self._clock(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
-    async def _run(self, job_id: int, action: Action) -> None:
+    async def _run(self, lane: _Lane, job_id: int) -> None:
         try:
-            await self._runner(job_id, action)
+            await self._runner(job_id, lane.action)
         finally:
-            self._slots.release()
+            lane.free += 1
+            self._wake.set()

@@ -4,9 +4,12 @@ Why this module exists: the rules for *when a request may be sent again* are the
 between a reliable bot and one that bills twice, so they live in exactly one place:
 
 * **Looking** at a task (GET) is harmless to repeat. 429, 5xx, timeouts, dropped connections and
-  malformed JSON are retried with exponential backoff and full jitter, honouring ``Retry-After``
-  up to a cap. When the tries run out the error raised is *transient*: the caller polls again
-  later; it never fails a task by itself.
+  malformed JSON are retried with exponential backoff and full jitter, honouring ``Retry-After``.
+  When the tries run out the error raised is *transient*: the caller polls again later; it
+  never fails a task by itself.
+* A ``Retry-After`` longer than ``inline_retry_after_cap`` is never slept here (the caller holds
+  one of its provider's request slots while this runs): the error is raised with its
+  ``retry_after`` and the engine reschedules the look or the create for then.
 * **Creating** a task (POST) is repeated only when the provider certainly did not accept it:
   the connection could not be opened (nothing was sent), or it answered 429 or 503 (it said no).
   Any other failure after the request may have left (a timeout, a dropped connection, another
@@ -63,6 +66,8 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 30.0
     retry_after_cap: float = 120.0
+    # Longest Retry-After slept inline; longer ones are handed back to the caller.
+    inline_retry_after_cap: float = 1.0
 
     def delay(self, retry_number: int, retry_after: float | None, rng: random.Random) -> float:
         """Wait before retry ``retry_number`` (0 for the first retry).
@@ -286,6 +291,10 @@ class ProviderHTTP:
     async def _wait(
         self, policy: RetryPolicy, attempt: int, retry_after: float | None, error: ProviderError
     ) -> None:
+        if retry_after is not None and retry_after > policy.inline_retry_after_cap:
+            if isinstance(error, RateLimited):
+                error.retry_after = min(retry_after, policy.retry_after_cap)
+            raise error
         delay = policy.delay(attempt, retry_after, self._rng)
         log.warning(
             "%s; retrying in %.1fs (try %d of %d)", error, delay, attempt + 2, policy.attempts

@@ -16,6 +16,7 @@ import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from bot.jobs.money import from_micros
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.jobs.store import job_from_row
@@ -94,6 +96,35 @@ class World:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         assert row is not None, f"no job #{job_id}"
         return job_from_row(row)
+
+    def _read_only(self) -> contextlib.closing[sqlite3.Connection]:
+        # Read-only, beside the running bot: its store holds the one-process lock.
+        return contextlib.closing(
+            sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        )
+
+    async def ledger(self, job_id: int) -> list[tuple[str, Decimal]]:
+        """The job's ledger entries as (entry, amount), oldest first."""
+
+        def read() -> list[tuple[str, Decimal]]:
+            with self._read_only() as db:
+                rows = db.execute(
+                    "SELECT entry, amount_micros FROM ledger WHERE job_id = ? ORDER BY id",
+                    (job_id,),
+                ).fetchall()
+            return [(entry, from_micros(micros)) for entry, micros in rows]
+
+        return await asyncio.to_thread(read)
+
+    async def ledger_total(self) -> Decimal:
+        def read() -> Decimal:
+            with self._read_only() as db:
+                (micros,) = db.execute(
+                    "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
+                ).fetchone()
+            return from_micros(micros)
+
+        return await asyncio.to_thread(read)
 
     async def wait_job(self, job_id: int, *states: JobState, within: float = 30) -> Job:
         return await wait_until(

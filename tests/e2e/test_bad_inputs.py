@@ -24,7 +24,6 @@ import pytest
 from PIL import Image
 
 from bot.jobs.states import JobState
-from bot.jobs.storage import open_store
 from tests.e2e.conftest import World, png_bytes
 from tests.emulator.interaction_builder import InteractionRefused
 
@@ -309,11 +308,7 @@ async def snapshot(world: World) -> Snapshot:
         sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True, timeout=10)
     ) as db:
         (jobs,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
-    store = await open_store(world.db_path)
-    try:
-        total = await store.ledger_total()
-    finally:
-        await store.close()
+    total = await world.ledger_total()
     return Snapshot(len(world.sim.state.requests), len(world.sim.state.tasks), jobs, total)
 
 

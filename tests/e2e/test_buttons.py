@@ -21,7 +21,6 @@ import pytest
 from bot.catalog import SEED_MAX
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.jobs.storage import open_store
 from bot.simulator import ScriptedFault, SimulatorServer
 from bot.simulator.config import SimulatorConfig
 from tests.e2e.conftest import SIM_SPEED, World, bot_env, png_bytes
@@ -119,11 +118,7 @@ def image_of(body: dict[str, Any]) -> bytes:
 
 async def ledger(world: World, job_id: int) -> list[tuple[str, Decimal]]:
     """The job's ledger entries: (entry, amount)."""
-    store = await open_store(world.db_path)
-    try:
-        return [(entry, amount) for entry, amount, _ in await store.ledger_entries(job_id)]
-    finally:
-        await store.close()
+    return await world.ledger(job_id)
 
 
 async def wait_buttonless(world: World, message: StoredMessage) -> StoredMessage:

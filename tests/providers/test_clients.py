@@ -215,7 +215,7 @@ async def test_failed_tasks_read_from_both_error_locations(
 # --- polls: transient trouble is retried and never fails the task --------------------------------
 
 
-async def test_poll_honours_retry_after_on_429(
+async def test_poll_honours_a_short_retry_after_on_429_inline(
     simulator: SimulatorServer, session: aiohttp.ClientSession
 ) -> None:
     sleep = RecordingSleep()
@@ -223,26 +223,33 @@ async def test_poll_honours_retry_after_on_429(
     body = await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body())
     task_id = body["task_info"]["id"]
     simulator.state.push_faults(
-        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=2, retry_after=7)
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, count=2, retry_after=1)
     )
     answer = await http.get(poll_path(T2V, task_id))
     assert answer["task_info"]["id"] == task_id
-    assert sleep.waits == [7.0, 7.0]
+    assert sleep.waits == [1.0, 1.0]
 
 
-async def test_poll_retry_after_is_capped(
-    simulator: SimulatorServer, session: aiohttp.ClientSession
+@pytest.mark.parametrize(("announced", "handed_back"), [(7, 7.0), (900, 120.0)])
+async def test_a_long_retry_after_is_handed_back_not_slept(
+    simulator: SimulatorServer,
+    session: aiohttp.ClientSession,
+    announced: int,
+    handed_back: float,
 ) -> None:
+    """The caller holds a provider request slot: a long wait is the engine's to schedule."""
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
     task_id = (await http.create(create_path(T2V), T2V.parse({"prompt": "x"}).provider_body()))[
         "task_info"
     ]["id"]
     simulator.state.push_faults(
-        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, retry_after=900)
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.POLL, retry_after=announced)
     )
-    await http.get(poll_path(T2V, task_id))
-    assert sleep.waits == [120.0]
+    with pytest.raises(RateLimited) as caught:
+        await http.get(poll_path(T2V, task_id))
+    assert caught.value.retry_after == handed_back
+    assert sleep.waits == []
 
 
 @pytest.mark.parametrize(
@@ -307,13 +314,13 @@ async def test_create_is_retried_when_the_provider_said_no(
     sleep = RecordingSleep()
     http = make_http(session, simulator.base_url, sleep)
     simulator.state.push_faults(
-        ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2, retry_after=3)
+        ScriptedFault(kind=kind, target=FaultTarget.CREATE, count=2, retry_after=1)
     )
     task_id = await MuleRouterClient(http).submit(T2V, T2V.parse({"prompt": "x"}))
     assert len(creates(simulator)) == 3
     assert list(simulator.state.tasks) == [task_id]
     if kind is FaultKind.RATE_LIMIT:
-        assert sleep.waits == [3.0, 3.0]  # the provider's Retry-After
+        assert sleep.waits == [1.0, 1.0]  # the provider's (short) Retry-After
     else:
         assert len(sleep.waits) == 2  # no Retry-After on the 503: jittered backoff
         assert all(0 <= wait <= 0.05 for wait in sleep.waits)
