@@ -133,7 +133,7 @@ class JobEngine:
             max_interval=config.poll_max_interval,
             first_look=config.poll_first_look,
         )
-        self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests)
+        self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests, clock=clock)
         self.outbox = Outbox(store, deliverer, session, config, clock=clock)
         self._buckets: dict[ProviderName, TokenBucket] = {}
         self._running: dict[int, _Running] = {}
