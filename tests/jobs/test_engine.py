@@ -884,6 +884,27 @@ async def test_failing_store_writes_back_off_in_memory_without_tracebacks(
     await wait_delivered(parts, job.id, within=WITHIN + 30)
 
 
+async def test_one_providers_slow_answers_hold_only_that_providers_slots(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    sim.state.push_faults(
+        ScriptedFault(
+            kind=FaultKind.SLOW,
+            target=FaultTarget.CREATE,
+            seconds=3.0,
+            provider=ProviderName.MULEROUTER,
+        )
+    )
+    parts = await engines.build(sim, max_concurrent_requests=1)
+    slow = await submit(parts, T2V, png_data_uri, prompt="on the slow provider")
+    await wait_creates(sim, lambda n: n == 1, "the slow create")
+    other = await submit(parts, FLASH_VTRIX, png_data_uri, prompt="on the other one", user_id=2)
+    done = await wait_delivered(parts, other.id, within=2.5)  # not behind the slow create
+    assert done.state is JobState.DELIVERED
+    assert (await wait_job(parts, slow.id, JobState.SUBMITTING, JobState.RUNNING)).id == slow.id
+
+
 # ---------------------------------------------------------------------------------------------
 # Restarts
 # ---------------------------------------------------------------------------------------------
