@@ -46,24 +46,41 @@ MAX_EDIT_ATTEMPTS = 3
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
 _GONE_CODES = frozenset({UNKNOWN_CHANNEL, UNKNOWN_MESSAGE})
+_IN_FLIGHT_POLL = 0.05  # seconds between looks while every slot is taken by a write in flight
 
 
 class _Window:
-    """A sliding window: at most ``writes`` writes in any ``per`` seconds, plus a back-off."""
+    """A sliding window: at most ``writes`` writes in any ``per`` seconds, plus a back-off.
+
+    A write counts from when it starts until ``per`` seconds after it *finished*: a request
+    may sit in the HTTP client for a while before Discord sees it, so the start time alone
+    could let six arrive within five seconds. Finished-at is never earlier than arrival.
+    """
 
     def __init__(self, writes: int, per: float) -> None:
+        self.writes = writes
         self.per = per
-        self.times: deque[float] = deque(maxlen=writes)  # the last ``writes`` write times
+        self.times: deque[float] = deque(maxlen=writes)  # when the last writes finished
+        self.in_flight = 0
         self.blocked_until = float("-inf")
 
-    def wait_time(self, now: float) -> float:
-        """Seconds until a write may go (0 when it may go now)."""
+    def wait_time(self, now: float, *, keep_free: int = 0) -> float:
+        """Seconds until a write may go (0 when it may go now), leaving ``keep_free`` of the
+        window's writes unused (edits keep one free, so a result seldom waits at all)."""
         delay = self.blocked_until - now
-        if len(self.times) == self.times.maxlen:
-            delay = max(delay, self.times[0] + self.per - now)
+        recent = sorted(t for t in self.times if t > now - self.per)
+        excess = self.in_flight + len(recent) - (self.writes - keep_free) + 1
+        if excess > len(recent):
+            delay = max(delay, _IN_FLIGHT_POLL)  # the window is full of writes still going
+        elif excess > 0:
+            delay = max(delay, recent[excess - 1] + self.per - now)
         return max(delay, 0.0)
 
-    def take(self, now: float) -> None:
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self.in_flight -= 1
         self.times.append(now)
 
     def push_back(self, now: float, seconds: float) -> None:
@@ -108,6 +125,8 @@ class ChannelWriter:
             raise ValueError("a channel needs room for at least one write per window")
         self.writes = writes
         self.per = per
+        # Edits leave one write of each window free, so a result or notice seldom waits.
+        self._kept_for_posts = 1 if writes > 1 else 0
         self._clock = clock
         self._sleep = sleep
         self._send_timeout = send_timeout
@@ -161,7 +180,7 @@ class ChannelWriter:
             async with channel.post_lock:
                 while (delay := channel.window.wait_time(self._clock())) > 0:
                     await self._sleep(delay)
-                channel.window.take(self._clock())
+                channel.window.start()
         finally:
             channel.posts_waiting -= 1
             if channel.posts_waiting == 0:
@@ -172,6 +191,8 @@ class ChannelWriter:
             if _is_rate_limit(exc):
                 channel.window.push_back(self._clock(), _retry_after(exc, self.per))
             raise
+        finally:
+            channel.window.finish(self._clock())
 
     # --- shutdown -------------------------------------------------------------------------------
 
@@ -202,8 +223,11 @@ class ChannelWriter:
                     break
                 message_id = next(iter(channel.pending))
                 edit = channel.pending.pop(message_id)
-                channel.window.take(self._clock())
-                await self._send(channel_id, channel, message_id, edit)
+                channel.window.start()
+                try:
+                    await self._send(channel_id, channel, message_id, edit)
+                finally:
+                    channel.window.finish(self._clock())
         finally:
             channel.worker = None
 
@@ -213,7 +237,7 @@ class ChannelWriter:
             if channel.posts_waiting:
                 await channel.posts_idle.wait()
                 continue
-            delay = channel.window.wait_time(self._clock())
+            delay = channel.window.wait_time(self._clock(), keep_free=self._kept_for_posts)
             if delay <= 0:
                 return
             await self._sleep(delay)

@@ -26,9 +26,9 @@ from discord.utils import time_snowflake
 
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.channel_writer import ChannelWriter
-from bot.discord_ui.embeds import marker, notice_embed, result_embed
+from bot.discord_ui.embeds import marker, notice_embed, result_embed, status_embed
 from bot.discord_ui.status_messages import StatusMessages, partial_message_editor
-from bot.discord_ui.views import notice_view, result_view
+from bot.discord_ui.views import notice_view, result_view, status_view
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
@@ -231,6 +231,19 @@ class DiscordDeliverer:
                 )
         except discord.HTTPException as exc:
             raise _as_delivery_failure(exc) from None
+
+    async def post_status(
+        self, channel: discord.abc.Messageable, job: Job, files: Sequence[discord.File]
+    ) -> discord.Message:
+        """Post a job's status message (in its turn with the channel's writer)."""
+        async with self.writer.post(_channel_id(channel)):
+            return await channel.send(
+                embed=status_embed(job, eta=self.bot.engine.eta(job)),
+                files=list(files),
+                # cast: send()'s overloads omit None, which its implementation defaults to.
+                view=cast(discord.ui.View, status_view(job)),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
 
     async def job_changed(self, job: Job) -> None:
         """Queue a status edit with the channel's writer; never waits for Discord."""

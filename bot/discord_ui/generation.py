@@ -27,7 +27,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -42,9 +42,8 @@ from bot.catalog import (
 from bot.config import ProviderName
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff
-from bot.discord_ui.embeds import status_embed
+from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.errors import UserFacingError
-from bot.discord_ui.views import status_view
 from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
 from bot.jobs.records import Job
@@ -282,13 +281,11 @@ async def _post_status(
     ]
     channel = interaction.channel
     assert isinstance(channel, discord.abc.Messageable)
-    message = await channel.send(
-        embed=status_embed(job, eta=bot.engine.eta(job)),
-        files=previews,
-        # cast: send()'s overloads omit None, which its implementation defaults to (no view).
-        view=cast(discord.ui.View, status_view(job)),
-        allowed_mentions=discord.AllowedMentions.none(),
-    )
+    # The Discord bot's deliverer is always the Discord one (bot.discord_ui.app): the status
+    # post takes its turn with the channel's writer like every other write there.
+    deliverer = bot.deliverer
+    assert isinstance(deliverer, DiscordDeliverer)
+    message = await deliverer.post_status(channel, job, previews)
     await bot.store.set_status_message(job.id, message.id)
     # The engine went on meanwhile, and told the deliverer of changes it had no message id to
     # edit: a create refused at once would show "Queued" for good. Catch up from the store.

@@ -134,8 +134,8 @@ def _field(embed: dict[str, object], name: str) -> str | None:
 
 async def test_status_message_moves_while_the_provider_says_nothing_new(world: World) -> None:
     """MuleRouter reports no progress: the elapsed time and ETA still move, at the configured
-    period, through the channel route."""
-    world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 1000.0}})  # ~5 s
+    period, through the channel route (paced by the channel's writer: four edits per 5 s)."""
+    world.sim.state.patch_config({"durations": {"wan2.2-t2v-plus": 2000.0}})  # ~10 s
     try:
         itx = await world.discord.slash("alice", "general", "wan-t2v", {"prompt": "fog lifts"})
         original = await itx.wait_original(lambda m: "Queued as job" in m.content, timeout=15)

@@ -242,7 +242,10 @@ class UserActions:
 
     # -- helpers -------------------------------------------------------------------------------
     def _guild_of(self, channel: Channel) -> Guild | None:
-        return self.state.world.guilds.get(channel.guild_id) if channel.guild_id else None
+        guild = self.state.world.guilds.get(channel.guild_id) if channel.guild_id else None
+        if guild is not None and channel.id not in guild.channels_by_id:
+            raise InteractionRefused(f"#{channel.name} was deleted")
+        return guild
 
     async def _human_delay(self, since: float) -> None:
         wait = since + self.rules.min_click_delay - self.state.now()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tests.emulator.write_limits import Window
+
 MIB = 1024 * 1024
 
 
@@ -36,6 +38,11 @@ class EmulatorConfig:
     nonce_window_seconds: float = 300.0
     # Test-user realism: nobody clicks within this many seconds of a message appearing.
     min_click_delay: float = 0.5
+    # Per-channel message writes (create, edit, delete share one bucket): (writes, seconds),
+    # e.g. (5, 5.0) as Discord; None: unlimited.
+    channel_write_limit: tuple[int, float] | None = None
+    # "fixed" windows as Discord, or "sliding" (never more than the limit in any span).
+    channel_write_window: Window = "fixed"
     # The default server.
     default_guild: bool = True
     guild_name: str = "Wan Test Server"

@@ -31,6 +31,7 @@ from tests.emulator.models import Channel, Guild, User
 from tests.emulator.recorder import RecordedRequest, RequestLog
 from tests.emulator.router import API_PREFIX, Router
 from tests.emulator.state import EmulatorState
+from tests.emulator.write_limits import ChannelWriteLimiter, ChannelWrites
 
 
 class DiscordEmulator(UserActions):
@@ -203,7 +204,38 @@ class DiscordEmulator(UserActions):
         return self.guild.channel(ref)
 
     def dm_channel(self, user: User | str | int) -> Channel:
+        """The DM channel with ``user`` (the one ``POST /users/@me/channels`` opens)."""
         return self.state.world.dm_channel(self.user(user))
+
+    def dm_messages(self, user: User | str | int) -> list[StoredMessage]:
+        """Messages in the DM channel with ``user``, oldest first (deleted ones left out)."""
+        return self.messages(self.dm_channel(user))
+
+    def set_permissions(
+        self,
+        channel: Channel | str | int,
+        target: Any,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> Channel:
+        """Set a channel permission overwrite for a role or member (an object, or a role or
+        user name): e.g. ``set_permissions("general", "WanBot", deny=ATTACH_FILES)`` makes the
+        bot's uploads there 403 / 50013. ``allow=deny=0`` removes it. The bot gets
+        CHANNEL_UPDATE."""
+        chan = self.channel(channel)
+        return self._guild_of_channel(chan).set_permissions(chan, target, allow=allow, deny=deny)
+
+    def delete_channel(self, channel: Channel | str | int) -> Channel:
+        """Delete a guild channel: the bot gets CHANNEL_DELETE and every later request to it
+        404 / 10003 Unknown Channel. Keep the returned object to read its messages."""
+        chan = self.channel(channel)
+        return self._guild_of_channel(chan).remove_channel(chan)
+
+    def _guild_of_channel(self, channel: Channel) -> Guild:
+        if channel.guild_id is None:
+            raise ValueError("only guild channels have permission overwrites or can be deleted")
+        return self.state.world.guilds[channel.guild_id]
 
     # -- rules, logs, gateway, cdn -------------------------------------------------------------
     @property
@@ -221,6 +253,19 @@ class DiscordEmulator(UserActions):
     @property
     def unknown_routes(self) -> RequestLog:
         return self.state.unknown_routes
+
+    @property
+    def write_limits(self) -> ChannelWriteLimiter:
+        """Every channel's message writes (``.channels[channel_id]``); see ``channel_writes``."""
+        return self.state.write_limits
+
+    def channel_writes(self, channel: Channel | str | int) -> ChannelWrites:
+        """The bot's message creates, edits and deletes in ``channel`` through the channel
+        routes: ``accepted`` (loop times of writes the write limit let through, recorded even
+        when the limit is off), ``limited`` / ``rate_limited`` (answered 429), and
+        ``max_in_window(seconds)``."""
+        chan = channel if isinstance(channel, Channel) else self.channel(channel)
+        return self.state.write_limits.writes(chan.id)
 
     @property
     def internal_errors(self) -> list[str]:

@@ -320,6 +320,54 @@ class Guild:
         self._emit("GUILD_MEMBER_ADD", {**member.payload(), "guild_id": str(self.id)})
         return member
 
+    def set_permissions(
+        self,
+        channel: Channel | str | int,
+        target: Role | Member | User | str | int,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> Channel:
+        """Set ``channel``'s overwrite for a role or member (``target``: an object, or a role
+        or user name or id); ``allow=deny=0`` removes it. The bot gets CHANNEL_UPDATE."""
+        chan = channel if isinstance(channel, Channel) else self.channel(channel)
+        target_id, kind = self._overwrite_target(target)
+        kept = [ow for ow in chan.overwrites if ow.id != target_id]
+        if allow or deny:
+            kept.append(Overwrite(id=target_id, type=kind, allow=allow, deny=deny))
+        chan.overwrites = kept
+        self._emit("CHANNEL_UPDATE", chan.payload())
+        return chan
+
+    def remove_channel(self, channel: Channel | str | int) -> Channel:
+        """Delete ``channel`` as a moderator would: the bot gets CHANNEL_DELETE, later requests
+        to it get 404 Unknown Channel (10003). A deleted category's channels lose their parent
+        (CHANNEL_UPDATE each), as on Discord. Its messages stay readable by tests."""
+        chan = channel if isinstance(channel, Channel) else self.channel(channel)
+        del self.channels_by_id[chan.id]
+        self._emit("CHANNEL_DELETE", chan.payload())
+        for child in self.channels_by_id.values():
+            if child.parent_id == chan.id:
+                child.parent_id = None
+                self._emit("CHANNEL_UPDATE", child.payload())
+        return chan
+
+    def _overwrite_target(self, target: Role | Member | User | str | int) -> tuple[int, int]:
+        """(id, type) of an overwrite target: type 0 for a role, 1 for a member."""
+        if isinstance(target, Role):
+            return target.id, 0
+        if isinstance(target, Member):
+            return target.user.id, 1
+        if isinstance(target, User):
+            return target.id, 1
+        if isinstance(target, int) or target.isdigit():
+            if int(target) in self.roles_by_id:
+                return int(target), 0
+            return self.members[int(target)].user.id, 1
+        if target in self.roles:
+            return self.roles[target].id, 0
+        return self.member(target).user.id, 1
+
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self._on_event is not None:
             self._on_event(event, data)

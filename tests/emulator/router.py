@@ -3,6 +3,8 @@
 Why this module exists: every ``/api/v10`` request is recorded whole, may be answered by an
 injected 429 or 5xx, and gets Discord's headers (``Content-Type: application/json`` exactly,
 ``X-RateLimit-*``, ``Via``); unknown routes answer Discord's 404 and are kept for the test.
+Channel message writes pass the per-channel write limit first (:mod:`tests.emulator.write_limits`),
+whose bucket headers they then carry.
 """
 
 from __future__ import annotations
@@ -123,13 +125,19 @@ class Router:
                     f"Bot {state.config.token}"
                 ):
                     raise unauthorized()
-                result = await route.handler(Call(request, state, params, parsed, record))
-                if result is NO_CONTENT:
-                    status, body = 204, None
-                elif isinstance(result, tuple):
-                    status, body = result
+                write = state.admit_write(route.key, params)
+                if write is not None:
+                    extra_headers = write.headers  # on every answer, errors included
+                if write is not None and not write.allowed:
+                    status, body = 429, write.body()
                 else:
-                    status, body = 200, result
+                    result = await route.handler(Call(request, state, params, parsed, record))
+                    if result is NO_CONTENT:
+                        status, body = 204, None
+                    elif isinstance(result, tuple):
+                        status, body = result
+                    else:
+                        status, body = 200, result
         except DiscordError as exc:
             status, body = exc.status, exc.body()
         except Exception as exc:  # an emulator bug: answer 500 and keep it for the test

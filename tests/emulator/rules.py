@@ -2,7 +2,9 @@
 
 Why this module exists: each rule (3 s deadline, token lifetime, double acknowledgement,
 upload and payload limits, permissions) is on by default with Discord's values; a test changes
-one, and ``reset()`` restores the configuration between tests sharing one emulator.
+one, and ``reset()`` restores the configuration between tests sharing one emulator. The
+per-channel write limit (``channel_write_limit``, see :mod:`tests.emulator.write_limits`) is off
+by default, so that tests not about it never wait for it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from tests.emulator.config import EmulatorConfig
+from tests.emulator.write_limits import Window
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Rules:
         self.enforce_permissions: bool = config.enforce_permissions
         self.cdn_url_ttl_seconds: float = config.cdn_url_ttl_seconds
         self.min_click_delay: float = config.min_click_delay
+        # (writes, seconds) per channel for message creates, edits and deletes together.
+        self.channel_write_limit: tuple[int, float] | None = config.channel_write_limit
+        self.channel_write_window: Window = config.channel_write_window
         self._upload_limits: dict[int, int] = {}
         self.faults.clear()
 

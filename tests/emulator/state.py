@@ -31,6 +31,7 @@ from tests.emulator.rules import Rules
 from tests.emulator.snowflakes import SnowflakeFactory
 from tests.emulator.waiting import Notifier
 from tests.emulator.world import World
+from tests.emulator.write_limits import CHANNEL_WRITE_ROUTES, ChannelWriteLimiter, WriteDecision
 
 
 class EmulatorState:
@@ -58,6 +59,7 @@ class EmulatorState:
         self.internal_errors: list[str] = []  # exceptions inside the emulator (its own bugs)
         self.interactions: dict[int, InteractionRecord] = {}
         self.by_token: dict[str, InteractionRecord] = {}
+        self.write_limits = ChannelWriteLimiter()
 
     # -- basics --------------------------------------------------------------------------------
     def now(self) -> float:
@@ -92,6 +94,20 @@ class EmulatorState:
 
     def upload_limit(self, guild_id: int | None) -> int:
         return self.rules.upload_limit(guild_id)
+
+    def admit_write(self, route: str, params: dict[str, str]) -> WriteDecision | None:
+        """The per-channel write limit for a channel message create, edit or delete (every
+        one is recorded); None for other routes, or when the rule is off."""
+        if route not in CHANNEL_WRITE_ROUTES:
+            return None
+        try:
+            channel_id = int(params["channel_id"])
+        except (KeyError, ValueError):
+            return None
+        rules = self.rules
+        return self.write_limits.admit(
+            channel_id, self.now(), rules.channel_write_limit, rules.channel_write_window
+        )
 
     # -- events --------------------------------------------------------------------------------
     def message_event(self, event: str, message: StoredMessage) -> None:

@@ -102,6 +102,16 @@ class SampleBot(commands.Bot):
     async def on_resumed(self) -> None:
         log.info("SAMPLE RESUMED")
 
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        log.info("SAMPLE CHANNEL DELETED %s %d", channel.name, channel.id)
+
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        me = after.guild.me
+        attach = after.permissions_for(me).attach_files
+        log.info("SAMPLE CHANNEL UPDATED %s attach_files=%s", after.name, attach)
+
 
 bot = SampleBot()
 
@@ -232,6 +242,42 @@ async def post(interaction: discord.Interaction, text: str) -> None:
     message = await interaction.channel.send(text)  # type: ignore[union-attr]
     edited = await message.edit(content=text + " (edited)")
     await interaction.followup.send(f"posted {message.id} {edited.content}", ephemeral=True)
+
+
+@bot.tree.command(name="burst", description="Send messages at once, then edit each")
+async def burst(interaction: discord.Interaction, count: int) -> None:
+    """Many writes in one channel at once: discord.py's own buckets must pace them."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    channel = interaction.channel
+    assert isinstance(channel, discord.TextChannel)
+    sent = await asyncio.gather(*(channel.send(f"burst {i}") for i in range(count)))
+    edited = await asyncio.gather(*(m.edit(content=f"{m.content} (edited)") for m in sent))
+    await interaction.followup.send(f"burst sent {len(sent)} edited {len(edited)}", ephemeral=True)
+
+
+@bot.tree.command(name="upload-here", description="Post text, then a file, in the channel")
+async def upload_here(interaction: discord.Interaction) -> None:
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    channel = interaction.channel
+    assert isinstance(channel, discord.TextChannel)
+    outcome = []
+    for label, kwargs in (
+        ("text", {"content": "plain text"}),
+        ("file", {"file": discord.File(io.BytesIO(png_bytes()), filename="up.png")}),
+    ):
+        try:
+            await channel.send(**kwargs)  # type: ignore[arg-type]
+            outcome.append(f"{label} ok")
+        except discord.HTTPException as exc:
+            outcome.append(f"{label} refused {exc.status} {exc.code}")
+    await interaction.followup.send("; ".join(outcome), ephemeral=True)
+
+
+@bot.tree.command(name="dm-me", description="Send the caller a direct message")
+async def dm_me(interaction: discord.Interaction, text: str) -> None:
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    message = await interaction.user.send(text)
+    await interaction.followup.send(f"dm sent in {message.channel.id}", ephemeral=True)
 
 
 @bot.tree.command(name="whoami", description="What discord.py sees")

@@ -1,22 +1,26 @@
 """The emulator's wire protocol without a bot process: REST headers and errors, the
-zlib-stream gateway, payloads discord.py parses, the CDN, and message rules."""
+zlib-stream gateway, payloads discord.py parses, the CDN, message rules, the per-channel write
+limit, permission overwrites, deleted channels and DMs."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import time
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import discord
+import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.emulator import DiscordEmulator, EmulatorConfig
-from tests.emulator.permissions import SEND_MESSAGES, Overwrite
+from tests.emulator import DiscordEmulator, EmulatorConfig, InteractionRefused
+from tests.emulator.permissions import ATTACH_FILES, SEND_MESSAGES, Overwrite
+from tests.emulator.write_limits import ChannelWrites
 
 
 @pytest_asyncio.fixture
@@ -361,3 +365,174 @@ async def test_command_overwrite_validation_and_stable_ids(
     assert second[0]["id"] == first[1]["id"]
     assert [c["name"] for c in emu.commands()] == ["two"]
     assert emu.commands()[0]["options"][0]["required"] is True
+
+
+def upload_form(filename: str, data: bytes, content: str = "") -> aiohttp.FormData:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field(
+        "payload_json",
+        json.dumps({"content": content, "attachments": [{"id": 0, "filename": filename}]}),
+        content_type="application/json",
+    )
+    form.add_field("files[0]", data, filename=filename)
+    return form
+
+
+async def test_channel_write_limit_answers_like_discord(
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    general, audit = emu.guild.channels["general"], emu.guild.channels["audit"]
+    path = f"/channels/{general.id}/messages"
+    assert emu.rules.channel_write_limit is None  # off unless a test turns it on
+    emu.rules.channel_write_limit = (3, 0.5)
+    status, first, response = await call(http, "POST", path, json={"content": "one"})
+    assert status == 200
+    headers = response.headers
+    assert (headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"]) == ("3", "2")
+    assert headers["X-RateLimit-Reset-After"] == "0.500"
+    assert float(headers["X-RateLimit-Reset"]) > time.time()
+    bucket = headers["X-RateLimit-Bucket"]
+    # Edits and deletes share the bucket (one hash); reads are not writes.
+    status, _, response = await call(
+        http, "PATCH", f"{path}/{first['id']}", json={"content": "one (edited)"}
+    )
+    assert (status, response.headers["X-RateLimit-Bucket"]) == (200, bucket)
+    assert response.headers["X-RateLimit-Remaining"] == "1"
+    assert (await call(http, "GET", path))[0] == 200
+    status, _, response = await call(http, "DELETE", f"{path}/{first['id']}")
+    assert (status, response.headers["X-RateLimit-Remaining"]) == (204, "0")
+    status, body, response = await call(http, "POST", path, json={"content": "two"})
+    assert status == 429
+    assert set(body) == {"message", "retry_after", "global"}
+    assert (body["message"], body["global"]) == ("You are being rate limited.", False)
+    assert 0 < body["retry_after"] <= 0.5
+    headers = response.headers
+    assert headers["Retry-After"] == "1"
+    assert headers["X-RateLimit-Scope"] == "user"
+    assert headers["X-RateLimit-Remaining"] == "0"
+    assert headers["X-RateLimit-Bucket"] == bucket
+    assert headers["Via"]
+    assert float(headers["X-RateLimit-Reset-After"]) == body["retry_after"]
+    # Another channel has a bucket of its own.
+    status, _, _ = await call(http, "POST", f"/channels/{audit.id}/messages", json={"content": "a"})
+    assert status == 200
+    await asyncio.sleep(body["retry_after"])
+    assert (await call(http, "POST", path, json={"content": "two"}))[0] == 200
+    writes = emu.channel_writes(general)
+    assert (len(writes.accepted), writes.rate_limited) == (4, 1)
+    assert writes.max_in_window(0.5) == 3
+    assert [m.content for m in emu.messages(general)] == ["two"]
+    assert emu.write_limits.channels[audit.id].rate_limited == 0
+    # Off again: writes are still recorded, never refused.
+    emu.rules.reset()
+    for i in range(8):
+        assert (await call(http, "POST", path, json={"content": f"m{i}"}))[0] == 200
+    assert (len(writes.accepted), writes.rate_limited) == (12, 1)
+
+
+async def test_sliding_write_window(emu: DiscordEmulator, http: aiohttp.ClientSession) -> None:
+    """Sliding: a write waits for the oldest in the window to leave it, not for a reset."""
+    emu.rules.channel_write_limit = (2, 0.3)
+    emu.rules.channel_write_window = "sliding"
+    path = f"/channels/{emu.guild.channels['general'].id}/messages"
+    status, _, response = await call(http, "POST", path, json={"content": "w1"})
+    assert (status, response.headers["X-RateLimit-Remaining"]) == (200, "1")
+    await asyncio.sleep(0.2)
+    status, _, response = await call(http, "POST", path, json={"content": "w2"})
+    assert (status, response.headers["X-RateLimit-Remaining"]) == (200, "0")
+    assert response.headers["X-RateLimit-Reset-After"] == "0.300"  # until the window is empty
+    status, body, _ = await call(http, "POST", path, json={"content": "w3"})
+    assert status == 429
+    assert 0 < body["retry_after"] <= 0.11  # w1 leaves the window first
+    await asyncio.sleep(body["retry_after"])
+    assert (await call(http, "POST", path, json={"content": "w4"}))[0] == 200
+    # w2 is still in the window: a fixed window would have reset and let this one through.
+    assert (await call(http, "POST", path, json={"content": "w5"}))[0] == 429
+    writes = emu.channel_writes("general")
+    assert (len(writes.accepted), writes.rate_limited) == (3, 2)
+    assert writes.max_in_window(0.3) == 2
+
+
+def test_max_in_window_counts_half_open_spans() -> None:
+    writes = ChannelWrites(1, accepted=[0.0, 0.1, 0.2, 1.0, 1.05, 1.1, 3.0])
+    assert writes.max_in_window(1.0) == 4  # [0.1, 1.1): 0.1, 0.2, 1.0, 1.05
+    assert writes.max_in_window(0.15) == 3  # [1.0, 1.15)
+    assert writes.max_in_window(10.0) == 7
+    assert ChannelWrites(2).max_in_window(5.0) == 0
+    assert (writes.in_window(3.5, 1.0), writes.in_window(3.5, 2.6)) == (1, 4)
+
+
+async def test_attach_files_denied_in_one_channel(
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    general, audit = emu.guild.channels["general"], emu.guild.channels["audit"]
+    emu.set_permissions("general", emu.bot_user.username, deny=ATTACH_FILES)
+    path = f"/channels/{general.id}/messages"
+    assert (await call(http, "POST", path, json={"content": "plain"}))[0] == 200
+    status, body, _ = await call(http, "POST", path, data=upload_form("a.png", png(4, 4)))
+    assert (status, body) == (403, {"message": "Missing Permissions", "code": 50013})
+    status, channel, _ = await call(http, "GET", f"/channels/{general.id}")
+    assert channel["permission_overwrites"] == [
+        {
+            "id": str(emu.guild.roles[emu.bot_user.username].id),
+            "type": 0,
+            "allow": "0",
+            "deny": str(ATTACH_FILES),
+        }
+    ]
+    other = f"/channels/{audit.id}/messages"
+    assert (await call(http, "POST", other, data=upload_form("a.png", png(4, 4))))[0] == 200
+    emu.set_permissions(general, emu.guild.roles[emu.bot_user.username])  # removed again
+    assert (await call(http, "POST", path, data=upload_form("a.png", png(4, 4))))[0] == 200
+    # A member overwrite by user name.
+    emu.set_permissions(general, "alice", deny=SEND_MESSAGES)
+    assert general.overwrites[-1].type == 1
+    assert not emu.guild.permissions_in(emu.users["alice"].id, general) & SEND_MESSAGES
+
+
+async def test_deleted_channel_is_unknown(
+    emu: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    doomed = emu.guild.add_channel("doomed", category="Text Channels")
+    path = f"/channels/{doomed.id}/messages"
+    status, sent, _ = await call(http, "POST", path, json={"content": "before"})
+    assert status == 200
+    assert emu.delete_channel("doomed") is doomed
+    unknown = {"message": "Unknown Channel", "code": 10003}
+    for method, route, kwargs in (
+        ("GET", f"/channels/{doomed.id}", {}),
+        ("POST", path, {"json": {"content": "after"}}),
+        ("PATCH", f"{path}/{sent['id']}", {"json": {"content": "edit"}}),
+        ("GET", path, {}),
+    ):
+        status, body, _ = await call(http, method, route, **kwargs)
+        assert (status, body) == (404, unknown), (method, route)
+    assert "doomed" not in emu.guild.channels
+    assert [m.content for m in emu.messages(doomed)] == ["before"]  # still readable by tests
+    with pytest.raises(InteractionRefused, match="deleted"):
+        await emu.send_user_message("alice", doomed, "hello?")
+    # Deleting a category orphans its channels.
+    category = emu.guild.channels["Text Channels"]
+    emu.delete_channel(category)
+    assert emu.guild.channels["general"].parent_id is None
+
+
+async def test_dm_channel_and_messages(emu: DiscordEmulator, http: aiohttp.ClientSession) -> None:
+    alice = emu.users["alice"]
+    status, channel, _ = await call(
+        http, "POST", "/users/@me/channels", json={"recipient_id": str(alice.id)}
+    )
+    assert status == 200
+    assert (channel["type"], channel["recipients"][0]["id"]) == (1, str(alice.id))
+    assert channel["id"] == str(emu.dm_channel("alice").id)
+    again = await call(http, "POST", "/users/@me/channels", json={"recipient_id": str(alice.id)})
+    assert again[1]["id"] == channel["id"]  # one DM channel per user
+    status, sent, _ = await call(
+        http, "POST", f"/channels/{channel['id']}/messages", json={"content": "psst"}
+    )
+    assert status == 200
+    assert "guild_id" not in sent
+    [dm] = emu.dm_messages(alice)
+    assert (dm.content, dm.author_id, dm.guild_id) == ("psst", emu.bot_user.id, None)
+    status, body, _ = await call(http, "POST", "/users/@me/channels", json={"recipient_id": "1"})
+    assert (status, body["code"]) == (404, 10013)

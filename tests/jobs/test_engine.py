@@ -29,8 +29,9 @@ from bot.jobs.delivery import DeliveryFailed
 from bot.jobs.engine import EngineStopping
 from bot.jobs.inputs import INPUT_PREFIX
 from bot.jobs.planning import MIN_HISTORY, DurationEstimate
-from bot.jobs.records import Job
+from bot.jobs.records import Job, NewJob
 from bot.jobs.states import JobState
+from bot.jobs.store import SQLiteStore
 from bot.pricing import PriceTable
 from bot.providers.errors import InsufficientBalance, RateLimited, SubmissionOutcomeUnknown
 from bot.simulator import (
@@ -908,6 +909,57 @@ async def test_one_providers_slow_answers_hold_only_that_providers_slots(
 # ---------------------------------------------------------------------------------------------
 # Restarts
 # ---------------------------------------------------------------------------------------------
+
+
+async def test_a_restart_resumes_each_job_at_its_saved_look_and_spreads_the_overdue_ones(
+    engines: Engines, make_simulator: MakeSimulator
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    path = engines.folder / "wanbot.sqlite3"
+    store = await SQLiteStore.open(path)
+    now = time.time()
+    later: list[int] = []
+    overdue: list[int] = []
+    for index in range(23):
+        job = await store.create_job(
+            NewJob(
+                user_id=index,
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+                model_id=T2V.model_id,
+                provider=T2V.provider.value,
+                request={"prompt": f"job {index}"},
+                price_tier="480P",
+                estimated_cost=Decimal("0.10"),
+                units=Decimal(5),
+                unit="second",
+                deadline_seconds=3600.0,
+            ),
+            NO_LIMITS,
+            now - 120,
+        )
+        await store.claim_submission(job.id, now - 120)
+        due = now + 30.0 if index < 3 else now - 60.0  # three not due yet, twenty overdue
+        await store.mark_running(job.id, f"task-{job.id}", now - 119, due)
+        (later if index < 3 else overdue).append(job.id)
+    await store.close()
+
+    await engines.build(sim, requests_per_second=10.0)
+    await asyncio.sleep(1.0)
+
+    def looked_at(job_id: int) -> int:
+        return len(polls_of(sim, f"task-{job_id}"))
+
+    assert [looked_at(job_id) for job_id in later] == [0, 0, 0]  # resumed at their saved look
+    first_second = sum(1 for job_id in overdue if looked_at(job_id))
+    assert 1 <= first_second <= 12  # spread at the request rate (10/s), not all at once
+    await wait_until(
+        lambda: sum(1 for job_id in overdue if looked_at(job_id)),
+        done=lambda seen: seen == len(overdue),
+        timeout=WITHIN,
+        interval=LOOK,
+        message="every overdue job looked at",
+    )
 
 
 async def test_restart_resumes_running_jobs_and_delivers_each_once(
