@@ -560,17 +560,23 @@ class JobEngine:
         )
         job = await self.store.get_job(running.job_id)
         if job is not None:
-            try:
-                await self.deliverer.alert(
-                    job,
-                    f"The provider reported a cost of {shown} for job {job.id} (estimate "
-                    f"{running.estimated_cost} USD). It is unreadable or more than "
-                    f"{self.config.max_billed_over_estimate} times the estimate, so it was "
-                    "counted at the estimate; check the provider account.",
-                )
-            except Exception:
-                log.exception("job %d: alert failed (ignored)", running.job_id)
+            text = (
+                f"The provider reported a cost of {shown} for job {job.id} (estimate "
+                f"{running.estimated_cost} USD). It is unreadable or more than "
+                f"{self.config.max_billed_over_estimate} times the estimate, so it was "
+                "counted at the estimate; check the provider account."
+            )
+            # In the background: the scheduler never waits for the deliverer's destination.
+            task = asyncio.get_running_loop().create_task(self._alert(job, text))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return None
+
+    async def _alert(self, job: Job, text: str) -> None:
+        try:
+            await self.deliverer.alert(job, text)
+        except Exception:
+            log.exception("job %d: alert failed (ignored)", job.id)
 
     async def _fail(self, job_id: int, code: str, message: str, detail: str | None = None) -> None:
         if await self.store.mark_failed(job_id, code, message, self.clock(), detail=detail):
