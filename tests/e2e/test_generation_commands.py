@@ -800,11 +800,13 @@ async def test_a_job_longer_than_the_token_is_delivered_through_the_channel(worl
     assert all(r.at <= token_dead_at for r in webhook_calls)
     assert all(r.status is not None and r.status < 400 for r in webhook_calls)
     # The status message was edited through the channel route, and nothing failed.
+    # (The channel's writer keeps only the latest state of a message, so "generating" may be
+    # folded into "done" when both are waiting: at least the last edit is certain.)
     edits = discord.requests.matching(f"PATCH /channels/{general.id}/messages/{status.id}")
-    assert len(edits) >= 2  # at least: generating, then done
+    assert len(edits) >= 1
     assert all(r.status == 200 for r in edits)
     assert any(r.at > token_dead_at for r in edits)
-    assert done.edits >= 2
+    assert done.edits >= 1
     assert not any(
         r.status is not None and r.status >= 400 for r in discord.requests if r.at > token_dead_at
     )
