@@ -16,6 +16,7 @@ import logging
 import mimetypes
 import os
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -133,10 +134,53 @@ async def _fetch_once(
                     handle.write(chunk)
             if declared is not None and received != declared:
                 raise _Retryable(f"body ended after {received} of {declared} bytes")
+            if not await asyncio.to_thread(looks_whole, partial):
+                raise _Retryable(f"the {final.suffix} file is cut short ({received} bytes)")
             os.replace(partial, final)
         finally:
             partial.unlink(missing_ok=True)
     return final
+
+
+def looks_whole(path: Path) -> bool:
+    """Whether a downloaded MP4, PNG, JPEG or WebP file is complete: its container's own
+    lengths account for every byte (an upstream file cut short still carries a consistent
+    ``Content-Length``, and a member must not be sent half a video). Other types pass."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if head[4:8] == b"ftyp":
+            return _mp4_boxes_fill(handle, size)
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            handle.seek(max(size - 12, 0))
+            return handle.read(12)[4:8] == b"IEND"
+        if head.startswith(b"\xff\xd8"):
+            handle.seek(max(size - 2, 0))
+            return handle.read(2) == b"\xff\xd9"
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            return int.from_bytes(head[4:8], "little") + 8 == size
+    return True
+
+
+def _mp4_boxes_fill(handle: BinaryIO, size: int) -> bool:
+    """Top-level ISO-BMFF boxes, each length-prefixed, must end exactly at the end of file."""
+    offset = 0
+    while offset < size:
+        handle.seek(offset)
+        header = handle.read(16)
+        if len(header) < 8:
+            return False
+        length = int.from_bytes(header[:4], "big")
+        if length == 1:  # a 64-bit length follows the type
+            if len(header) < 16:
+                return False
+            length = int.from_bytes(header[8:16], "big")
+        elif length == 0:  # the box runs to the end of the file
+            return True
+        if length < 8:
+            return False
+        offset += length
+    return offset == size
 
 
 def _host(url: str) -> str:

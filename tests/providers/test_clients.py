@@ -8,6 +8,7 @@ and every other failure after sending is "outcome unknown" with exactly one crea
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from PIL import Image
 from pydantic import HttpUrl, SecretStr
 
 from bot.catalog import CATALOG, ModelSpec, WanRequest, spec_for
@@ -32,7 +34,7 @@ from bot.providers.errors import (
 )
 from bot.providers.http import ProviderHTTP
 from bot.providers.mulerouter import MuleRouterClient
-from bot.results import ResultTooLarge, download_result
+from bot.results import ResultTooLarge, download_result, looks_whole
 from bot.simulator import (
     DEFAULT_MULEROUTER_KEY,
     DEFAULT_VTRIX_KEY,
@@ -43,6 +45,7 @@ from bot.simulator import (
     ScriptedFault,
     SimulatorServer,
 )
+from bot.simulator.media import sample_mp4
 from tests.waiting import wait_until
 
 T2V = spec_for("wan2.2-t2v-plus", ProviderName.MULEROUTER)
@@ -480,6 +483,45 @@ async def test_result_download_retries_a_server_error(
         retry_delay=0.01,
     )
     assert path.read_bytes()[4:8] == b"ftyp"
+
+
+async def test_a_result_cut_short_upstream_is_fetched_again_not_kept(
+    simulator: SimulatorServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Half the file with a Content-Length that matches the half: only the MP4's own box
+    lengths show it is cut short."""
+    client = Providers(settings_for(simulator.base_url), session).for_spec(T2V)
+    task_id = await client.submit(T2V, T2V.parse({"prompt": "x"}))
+    result = await poll_until_done(lambda: client.poll(T2V, task_id))
+    simulator.state.push_faults(ScriptedFault(kind=FaultKind.MALFORMED, target=FaultTarget.MEDIA))
+    path = await download_result(
+        session,
+        result.result_urls[0],
+        tmp_path,
+        stem="j",
+        index=0,
+        default_ext=".mp4",
+        max_bytes=10_000_000,
+        retry_delay=0.01,
+    )
+    assert looks_whole(path)
+    assert path.stat().st_size == len(sample_mp4())
+    media = [r for r in simulator.state.requests if r.path.startswith("/media/")]
+    assert len(media) == 2  # the cut one, then the whole one
+
+
+@pytest.mark.parametrize("cut", [1, 100, 3935])
+def test_looks_whole_spots_a_cut_mp4_png_and_passes_whole_ones(tmp_path: Path, cut: int) -> None:
+    video = sample_mp4()
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(png, format="PNG")
+    for name, data in (("v.mp4", video), ("i.png", png.getvalue())):
+        whole = tmp_path / name
+        whole.write_bytes(data)
+        assert looks_whole(whole)
+        cut_short = tmp_path / f"cut-{name}"
+        cut_short.write_bytes(data[: max(len(data) - cut, 8)])
+        assert not looks_whole(cut_short), name
 
 
 def test_settings_for_does_not_read_the_environment() -> None:
