@@ -443,19 +443,7 @@ class SQLiteStore:
                 " AND hold_released_at IS NULL",
                 (now, by_user_id, job_id),
             )
-            await self._ledger(
-                db,
-                job.id,
-                job.user_id,
-                job.guild_id,
-                job.model_id,
-                "release",
-                -to_micros(job.estimated_cost),
-                billed=False,
-                charged_at=job.created_at,
-                now=now,
-                note=f"held estimate released by {by_user_id}",
-            )
+            await self._release(db, job, now, f"held estimate released by {by_user_id}")
             return await self._job(db, job_id)
 
     async def held_jobs(self, *, guild_id: int | None, user_id: int | None = None) -> list[Job]:
@@ -533,19 +521,7 @@ class SQLiteStore:
             if not moved:
                 return None
             if job.state is JobState.CREATED:
-                await self._ledger(
-                    db,
-                    job.id,
-                    job.user_id,
-                    job.guild_id,
-                    job.model_id,
-                    "release",
-                    -to_micros(job.estimated_cost),
-                    billed=False,
-                    charged_at=job.created_at,
-                    now=now,
-                    note="cancelled before submission",
-                )
+                await self._release(db, job, now, "cancelled before submission")
             else:
                 await self._ledger(
                     db,
@@ -833,6 +809,22 @@ class SQLiteStore:
             ),
         )
 
+    async def _release(self, db: aiosqlite.Connection, job: Job, now: float, note: str) -> None:
+        """Give the job's reservation back: a 'release' entry of minus its estimate."""
+        await self._ledger(
+            db,
+            job.id,
+            job.user_id,
+            job.guild_id,
+            job.model_id,
+            "release",
+            -to_micros(job.estimated_cost),
+            billed=False,
+            charged_at=job.created_at,
+            now=now,
+            note=note,
+        )
+
     async def _settle_or_release(
         self,
         db: aiosqlite.Connection,
@@ -858,19 +850,7 @@ class SQLiteStore:
                 note="settled at the provider's billed cost",
             )
         elif failed:
-            await self._ledger(
-                db,
-                job.id,
-                job.user_id,
-                job.guild_id,
-                job.model_id,
-                "release",
-                -reserved,
-                billed=False,
-                charged_at=job.created_at,
-                now=now,
-                note="released: nothing delivered, nothing billed",
-            )
+            await self._release(db, job, now, "released: nothing delivered, nothing billed")
         else:
             await self._ledger(
                 db,
