@@ -15,8 +15,8 @@ submitting             create request about to leave / in flight         running
                                                                          created (provider said
                                                                          "busy": not accepted),
                                                                          submission_unknown
-running                provider accepted; polling                        succeeded, failed,
-                                                                         timed_out, cancelled
+running                provider accepted; polling (past the deadline      succeeded, failed,
+                       too, slowly, until its result would expire)       timed_out, cancelled
 succeeded              result URLs known; delivery queued in the outbox  delivering
 delivering             result being downloaded and posted                delivered, failed
 delivered              posted, message ids recorded                      (final)
