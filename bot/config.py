@@ -136,6 +136,14 @@ class Settings(BaseSettings):
         validation_alias=_env("WANBOT_STATUS_REFRESH_SECONDS"),
         description="How often a running job's status message is refreshed (elapsed, ETA).",
     )
+    channel_writes_per_5s: int = Field(
+        5,
+        ge=1,
+        le=50,
+        validation_alias=_env("WANBOT_CHANNEL_WRITES_PER_5S"),
+        description="Posts and edits the bot makes in one channel per 5 seconds. Discord "
+        "allows 5; raise it only against a test server without that limit.",
+    )
     command_guild_id: int | None = Field(
         None,
         validation_alias=_env("WANBOT_COMMAND_GUILD_ID"),

@@ -33,6 +33,7 @@ ENV_NAMES = {
     "video_deadline": "WANBOT_VIDEO_DEADLINE_SECONDS",
     "image_deadline": "WANBOT_IMAGE_DEADLINE_SECONDS",
     "status_refresh_seconds": "WANBOT_STATUS_REFRESH_SECONDS",
+    "channel_writes_per_5s": "WANBOT_CHANNEL_WRITES_PER_5S",
     "command_guild_id": "WANBOT_COMMAND_GUILD_ID",
     "log_level": "WANBOT_LOG_LEVEL",
 }

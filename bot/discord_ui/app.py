@@ -16,6 +16,7 @@ import discord
 
 from bot.config import Settings
 from bot.discord_ui.buttons import DYNAMIC_ITEMS
+from bot.discord_ui.channel_writer import ChannelWriter
 from bot.discord_ui.client import WanBot
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.tree import WanCommandTree
@@ -31,7 +32,9 @@ def create_bot(settings: Settings) -> WanBot:
         tree_cls=WanCommandTree,
         dynamic_items=DYNAMIC_ITEMS,
         make_deliverer=lambda bot: DiscordDeliverer(
-            bot, edit_interval=settings.status_refresh_seconds * 0.8
+            bot,
+            edit_interval=settings.status_refresh_seconds * 0.8,
+            writer=ChannelWriter(writes=settings.channel_writes_per_5s, per=5.0),
         ),
     )
 

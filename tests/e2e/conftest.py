@@ -155,6 +155,10 @@ def bot_env(folder: Path, sim: SimulatorServer, **extra: str) -> dict[str, str]:
         "WANBOT_POLL_MIN_SECONDS": "0.2",
         "WANBOT_POLL_MAX_SECONDS": "0.5",
         "WANBOT_LOG_LEVEL": "INFO",
+        # The emulator enforces no per-channel write limit unless a test turns it on; at
+        # Discord's 5 per 5 s, tests sharing #general would wait on each other's edits.
+        # (bench/discord_writes.py and the chaos harness keep Discord's 5.)
+        "WANBOT_CHANNEL_WRITES_PER_5S": "50",
         **extra,
     }
 
