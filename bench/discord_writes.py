@@ -41,14 +41,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import json
 import math
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,10 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the emulator lives in tests/, which is not installed
+
+from simulator_process import Simulator, start_simulator  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig  # noqa: E402
@@ -128,85 +125,6 @@ def clip(
 
 
 # --- the simulator process ------------------------------------------------------------------
-
-
-@dataclass
-class Simulator:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    keys: dict[str, str]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    async def get(self, path: str) -> Any:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.base_url + path, timeout=aiohttp.ClientTimeout(total=60)) as answer,
-        ):
-            answer.raise_for_status()
-            return await answer.json()
-
-    async def configure(self, changes: dict[str, Any]) -> None:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                self.base_url + "/_sim/config",
-                json=changes,
-                timeout=aiohttp.ClientTimeout(total=10),
-            ) as answer,
-        ):
-            if answer.status != 200:
-                raise RuntimeError(f"simulator refused the config: {await answer.text()}")
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def start_simulator(folder: Path, seed: int) -> Simulator:
-    """``python -m bot simulator`` at speed 1 on a free loopback port; output to a log file."""
-    log_path = folder / "simulator.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1"),
-                *("--port", "0", "--speed", "1", "--seed", str(seed)),
-            ],
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(errors="replace").splitlines():
-            if "simulator listening on " in line:
-                # "simulator listening on http://127.0.0.1:PORT (...); keys: mulerouter=K, vtrix=K"
-                base_url = line.split("listening on ", 1)[1].split()[0]
-                keys = dict(
-                    item.strip().split("=", 1) for item in line.split("keys: ", 1)[1].split(",")
-                )
-                if not base_url.startswith("http://127.0.0.1:"):
-                    raise RuntimeError(f"simulator is not on loopback: {base_url}")
-                return Simulator(process, base_url, keys, log_path)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise RuntimeError("the simulator did not start:\n" + log_path.read_text(errors="replace"))
 
 
 # --- the bot's database (read-only) -----------------------------------------------------------
@@ -649,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="wanbot-bench-writes-"))
     sim: Simulator | None = None
     try:
-        sim = start_simulator(folder, args.seed)
+        sim = start_simulator(folder, seed=args.seed)
         print(
             f"simulator pid {sim.process.pid} at {sim.base_url}; temp folder {folder}; "
             f"timeout {args.timeout:.0f}s",

@@ -38,14 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import math
 import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from simulator_process import Simulator, start_simulator
 
 from bot.catalog import ModelSpec, spec_for
 from bot.config import ProviderName, Settings, load_settings
@@ -114,63 +113,6 @@ def default(name: str) -> Any:
 
 
 # --- the simulator process ------------------------------------------------------------------
-
-
-@dataclass
-class Simulator:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    keys: dict[str, str]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def start_simulator(folder: Path, seed: int) -> Simulator:
-    """``python -m bot simulator`` on a free loopback port; its output goes to a log file."""
-    log_path = folder / "simulator.log"
-    command = [sys.executable, "-m", "bot", "simulator", "--host", "127.0.0.1", "--port", "0"]
-    command += ["--speed", "1", "--seed", str(seed)]
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(errors="replace").splitlines():
-            if "simulator listening on " in line:
-                # "simulator listening on http://127.0.0.1:PORT (...); keys: mulerouter=K, vtrix=K"
-                base_url = line.split("listening on ", 1)[1].split()[0]
-                keys = dict(
-                    item.strip().split("=", 1) for item in line.split("keys: ", 1)[1].split(",")
-                )
-                if not base_url.startswith("http://127.0.0.1:"):
-                    raise RuntimeError(f"simulator is not on loopback: {base_url}")
-                return Simulator(process, base_url, keys, log_path)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise RuntimeError("the simulator did not start:\n" + log_path.read_text(errors="replace"))
 
 
 async def sim_call(sim: Simulator, method: str, path: str, body: Any = None) -> Any:
@@ -583,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="wanbot-restart-"))
     sim: Simulator | None = None
     try:
-        sim = start_simulator(folder, args.seed)
+        sim = start_simulator(folder, seed=args.seed)
         print(
             f"simulator pid {sim.process.pid} at {sim.base_url}; temp folder {folder}",
             file=sys.stderr,
