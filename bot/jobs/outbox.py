@@ -34,7 +34,6 @@ posted" without asking the deliverer first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -49,6 +48,7 @@ from bot.config import ProviderName
 from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job, OutboxItem
 from bot.jobs.storage import JobStore
+from bot.jobs.wakeup import sleep_until_woken
 from bot.results import ResultDownloadFailed, ResultTooLarge, download_result
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ class Outbox:
                 failures += 1
                 timeout = min(2.0**failures, self.config.store_retry_max_seconds)
                 log.warning("outbox: reading due posts failed (%s); again in %.0fs", exc, timeout)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await sleep_until_woken(self._wake, timeout)
 
     async def _dispatch_due(self) -> float:
         """Start every due post; return how long to sleep until the next one."""

@@ -20,7 +20,6 @@ dispatch of another.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -28,6 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from bot.jobs.wakeup import sleep_until_woken
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,7 @@ class Scheduler:
                     due = lane.heap[0][0]
                     next_due = due if next_due is None else min(next_due, due)
             timeout = None if next_due is None else max(next_due - self._clock(), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await sleep_until_woken(self._wake, timeout)
 
     async def _run(self, lane: _Lane, job_id: int) -> None:
         try:

@@ -390,6 +390,19 @@ async def test_concurrent_submissions_through_the_engine_take_exactly_the_room(
     assert await parts.store.ledger_total(user_id=1) == Decimal("0.50")
 
 
+async def test_the_outbox_stops_even_when_woken_in_the_same_moment(
+    engines: Engines, make_simulator: MakeSimulator
+) -> None:
+    """A wake (a result just finished) right before stop() must not swallow the stop: Python
+    3.11's ``asyncio.wait_for`` then returns normally and the loop waited forever."""
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim)
+    await asyncio.sleep(0.05)  # the outbox is idle, waiting to be woken
+    parts.engine.outbox.wake()
+    async with asyncio.timeout(2.0):
+        await parts.engine.outbox.stop(0.1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals and unknown outcomes at submission
 # ---------------------------------------------------------------------------------------------
@@ -593,15 +606,21 @@ async def test_after_downtime_past_the_deadline_a_finished_result_is_looked_at_a
     engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
 ) -> None:
     sim = await make_simulator(speed=SPEED, durations={"wan2.2-t2v-plus": 90.0})  # ~1 s
-    parts = await engines.build(sim, video_deadline=0.8)
+    # While the first process runs, every look fails (transiently): however slow this machine
+    # is, it cannot see the result before it stops, and its saved next look stays near.
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.UNAVAILABLE, target=FaultTarget.POLL, count=10**6)
+    )
+    parts = await engines.build(sim, video_deadline=0.8, overdue_poll_seconds=0.3)
     job = await submit(parts, T2V, png_data_uri)
     running = await wait_job(parts, job.id, JobState.RUNNING)
     await engines.shutdown(parts, grace=0.2)
+    sim.state.faults.clear()
     task = sim.state.tasks[running.task_id or ""]
     await asyncio.sleep(max(task.finishes_at - time.monotonic(), 0) + 0.3)
     assert time.time() > running.deadline_at  # the bot was away past the deadline
 
-    again = await engines.build(sim, video_deadline=0.8)
+    again = await engines.build(sim, video_deadline=0.8, overdue_poll_seconds=0.3)
     done = await wait_delivered(again, job.id)
     assert done.task_id == running.task_id
     assert [p["kind"] for p in again.deliverer.posts()] == ["result"]

@@ -54,3 +54,21 @@ async def test_one_providers_full_slots_do_not_hold_back_another() -> None:
     polls = [job for job, _ in runner.started]
     assert polls.count(99) == 1  # vtrix's poll ran
     assert len([job for job in polls if job != 99]) == 2  # mulerouter: its two slots only
+
+
+async def test_stop_wins_over_a_wake_in_the_same_moment() -> None:
+    """A push (which wakes the dispatcher) right before stop() must not swallow the stop.
+
+    Python 3.11's ``asyncio.wait_for`` returns normally when the awaited event is set in the
+    same loop step as the cancellation, and the dispatcher then waited forever: a bot that
+    received SIGTERM while a job was being queued never exited.
+    """
+    runner = Recorder(hold=0.0)
+    loop = asyncio.get_running_loop()
+    scheduler = Scheduler(runner, slots_per_lane=2, clock=loop.time)
+    scheduler.push(loop.time() + 60.0, 1, Action.POLL, "mulerouter")
+    scheduler.start()
+    await asyncio.sleep(0.01)  # the dispatcher is idle until its next due job (or a wake)
+    scheduler.push(loop.time() + 30.0, 2, Action.POLL, "mulerouter")  # wakes it
+    async with asyncio.timeout(2.0):
+        await scheduler.stop(grace=0.1)
