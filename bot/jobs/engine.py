@@ -454,6 +454,12 @@ class JobEngine:
         running.errors = 0
         running.not_found = 0
         running.polls += 1
+        await self._on_answer(running, result, now)
+
+    async def _on_answer(self, running: _Running, result: PollResult, now: float) -> None:
+        """What a provider said about a running task (a poll's answer, or a pushed event):
+        settle it, fail it, give up on it, or plan the next look."""
+        job_id = running.job_id
         if result.state is TaskState.SUCCEEDED:
             await self._succeeded(running, result)
         elif result.state is TaskState.FAILED:
@@ -469,8 +475,7 @@ class JobEngine:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
             running.last_unfinished_at = now
-            estimate = await self.history.estimate(running.history_key)
-            delay = self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
+            delay = await self._next_look(running, now)
             if now >= running.deadline_at:
                 # Past the deadline the task is still paid for: follow it, slowly.
                 delay = max(delay, self.config.overdue_poll_seconds)
@@ -482,6 +487,11 @@ class JobEngine:
             self.scheduler.push(now + delay, job_id, Action.POLL, running.spec.provider.value)
             if changed or running.polls == 1:
                 await self._notify(job_id)
+
+    async def _next_look(self, running: _Running, now: float) -> float:
+        """Seconds until the next look at a task just seen unfinished (the planner decides)."""
+        estimate = await self.history.estimate(running.history_key)
+        return self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
 
     async def _give_up(self, running: _Running, now: float) -> None:
         """The result could no longer be fetched even if the task finished now: stop."""
