@@ -83,6 +83,10 @@ class PollResult:
     # The provider sent a cost that is not a usable amount (shown clipped, for the operator).
     unreadable_cost: str | None = None
     failure: TaskFailure | None = None
+    # When the provider started working on the task (epoch seconds), where it says: MuleRouter's
+    # ``updated_at`` once a task moved from pending to processing. Separates queue wait from run
+    # time for the poll planner; ``None`` while queued or when the provider does not say.
+    started_at: float | None = None
 
 
 class GenerationProvider(Protocol):

@@ -11,6 +11,7 @@ MuleRouter reports neither progress nor cost: ``progress`` and ``billed_cost`` s
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.catalog import ModelSpec, ResultKind, WanRequest
@@ -63,7 +64,22 @@ def parse_task(body: dict[str, Any], result_kind: ResultKind) -> PollResult:
             )
             return PollResult(TaskState.RUNNING, raw_status)
         return PollResult(state, raw_status, result_urls=urls)
+    if state is TaskState.RUNNING:
+        return PollResult(state, raw_status, started_at=_epoch(task_info.get("updated_at")))
     return PollResult(state, raw_status)
+
+
+def _epoch(stamp: object) -> float | None:
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as epoch seconds, else ``None``."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _failure(body: dict[str, Any], task_info: dict[str, Any]) -> TaskFailure:

@@ -54,6 +54,27 @@ def test_mulerouter_unfinished_words(word: str, state: TaskState) -> None:
     assert result.billed_cost is None
 
 
+@pytest.mark.parametrize(
+    ("stamp", "started_at"),
+    [
+        ("2026-09-21T08:23:12Z", 1789978992.0),
+        ("2026-09-21T08:23:12.5+00:00", 1789978992.5),
+        ("2026-09-21T10:23:12+02:00", 1789978992.0),
+        ("2026-09-21T08:23:12", 1789978992.0),  # naive: UTC
+        ("yesterday", None),
+        (17, None),
+    ],
+)
+def test_mulerouter_processing_says_when_the_work_started(
+    stamp: object, started_at: float | None
+) -> None:
+    body = _mr("processing")
+    body["task_info"]["updated_at"] = stamp  # type: ignore[index]
+    assert mulerouter.parse_task(body, ResultKind.VIDEO).started_at == started_at
+    # While pending, nothing has started, whatever the stamp says.
+    assert mulerouter.parse_task(_mr("pending"), ResultKind.VIDEO).started_at is None
+
+
 @pytest.mark.parametrize("word", ["completed", "succeeded"])
 def test_mulerouter_success_words_videos(word: str) -> None:
     body = _mr(word, videos=["https://cdn.example/v.mp4"])
