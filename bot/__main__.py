@@ -1,7 +1,8 @@
 """``python -m bot``: the command-line entry point.
 
 Subcommands: ``run`` (the Discord bot; the default), ``generate`` (one generation from the
-terminal), ``models`` (the catalog), ``simulator`` (both providers' APIs on loopback).
+terminal), ``models`` (the catalog), ``backup`` and ``restore`` (the database), ``simulator``
+(both providers' APIs on loopback).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import sys
 
 from bot.catalog import MODEL_IDS, resolve
+from bot.cli.backup import add_backup_parsers
 from bot.cli.generate import add_generate_parser
 from bot.cli.models import add_models_parser
 from bot.config import ConfigError, load_settings
@@ -25,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="wanbot: Alibaba Wan video and image generation for Discord servers.",
         epilog="Settings come from the environment and ./.env; see README.md.",
     )
+    parser.add_argument("--version", action="version", version=f"wanbot {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = subparsers.add_parser(
         "run",
@@ -34,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=run_bot)
     add_generate_parser(subparsers)
     add_models_parser(subparsers)
+    add_backup_parsers(subparsers)
     simulator = subparsers.add_parser(
         "simulator",
         help="serve simulated MuleRouter and Vtrix APIs on loopback",
@@ -42,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulator_arguments(simulator)
     simulator.set_defaults(handler=run_simulator)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wanbot")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown (not installed)"
 
 
 def configure_logging(level: str) -> None:
