@@ -1,8 +1,8 @@
 """``python -m bot``: the command-line entry point.
 
 Subcommands: ``run`` (the Discord bot; the default), ``generate`` (one generation from the
-terminal), ``models`` (the catalog), ``backup`` and ``restore`` (the database), ``simulator``
-(both providers' APIs on loopback).
+terminal), ``models`` (the catalog), ``backup`` and ``restore`` (the database), ``doctor``
+(every setting and outside party checked), ``simulator`` (both providers' APIs on loopback).
 """
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(subparsers)
     add_models_parser(subparsers)
     add_backup_parsers(subparsers)
+    doctor = subparsers.add_parser(
+        "doctor",
+        help="check the settings, database, provider keys and Discord token",
+        description=(
+            "Check every setting, the database and its migrations, each provider key, and the "
+            "Discord token; print the invite link. One line per check; exit status 1 if any "
+            "failed. Creates nothing, and may run beside the bot."
+        ),
+    )
+    doctor.set_defaults(handler=run_doctor)
     simulator = subparsers.add_parser(
         "simulator",
         help="serve simulated MuleRouter and Vtrix APIs on loopback",
@@ -78,6 +88,12 @@ def run_bot(args: argparse.Namespace) -> int:
     from bot.discord_ui.app import run_client
 
     return run_client(settings)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_doctor as diagnose  # imports discord.py: only when asked
+
+    return diagnose(args)
 
 
 def run_simulator(args: argparse.Namespace) -> int:

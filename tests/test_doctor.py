@@ -1,0 +1,152 @@
+"""``python -m bot doctor`` as an operator runs it: a real process, pointed at the Discord
+emulator and the provider simulator on loopback, with good and bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.discord_ui.client import REQUIRED_PERMISSIONS
+from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
+from tests.emulator import DiscordEmulator, EmulatorConfig
+
+pytestmark = pytest.mark.timeout(60)
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[DiscordEmulator]:
+    async with DiscordEmulator(EmulatorConfig()) as running:
+        yield running
+
+
+async def doctor(
+    folder: Path, discord: DiscordEmulator, sim: SimulatorServer, **env: str
+) -> tuple[int, list[str]]:
+    """Run the doctor from ``folder`` (no .env there); return its exit status and lines."""
+    settings = {
+        "WANBOT_DATABASE": str(folder / "wanbot.sqlite3"),
+        "MULEROUTER_BASE_URL": sim.base_url,
+        "MULEROUTER_API_KEY": DEFAULT_MULEROUTER_KEY,
+        "VTRIX_BASE_URL": sim.base_url,
+        "VTRIX_API_KEY": DEFAULT_VTRIX_KEY,
+        **discord.env(),
+        **env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.emulator.launch",
+        "--",
+        "doctor",
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": ROOT, **settings},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert err.decode() == ""  # one line per check on stdout, nothing else, no traceback
+    assert process.returncode is not None
+    text = out.decode()
+    for secret in (DEFAULT_MULEROUTER_KEY, discord.token, settings["MULEROUTER_API_KEY"]):
+        assert secret not in text
+    return process.returncode, text.splitlines()
+
+
+def check_name(entry: str) -> str:
+    """``ok    mulerouter key: …`` → ``mulerouter key``."""
+    return entry.split(":", 1)[0].split(None, 1)[1]
+
+
+def line(lines: list[str], name: str) -> str:
+    (found,) = [entry for entry in lines if check_name(entry) == name]
+    return found
+
+
+async def test_a_good_setup_passes_every_check_and_prints_the_invite(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    code, lines = await doctor(tmp_path, emulator, simulator)
+    assert code == 0, lines
+    assert all(entry.startswith("ok ") for entry in lines), lines
+    assert [check_name(entry) for entry in lines] == [
+        "settings",
+        "prices",
+        "database",
+        "media",
+        "mulerouter key",
+        "vtrix key",
+        "discord",
+        "invite",
+    ]
+    assert "will be created at the first start" in line(lines, "database")
+    assert f"MULEROUTER_API_KEY accepted by {simulator.base_url}" in line(lines, "mulerouter key")
+    invite = line(lines, "invite")
+    assert f"client_id={emulator.application_id}&" in invite
+    assert f"permissions={REQUIRED_PERMISSIONS.value}" in invite
+    # Nothing was created upstream: the only provider requests were the two looks.
+    assert [r.method for r in simulator.state.requests if r.provider is not None] == ["GET", "GET"]
+    assert simulator.state.tasks == {}
+
+
+async def test_every_failure_is_named_and_all_checks_still_run(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    code, lines = await doctor(
+        tmp_path,
+        emulator,
+        simulator,
+        WANBOT_DATABASE=str(tmp_path / "missing" / "wanbot.sqlite3"),
+        MULEROUTER_API_KEY="a-wrong-key",
+        VTRIX_BASE_URL=closed,
+        DISCORD_TOKEN="a-reset-token",
+        WANBOT_PRICE_TABLE=str(tmp_path / "prices.toml"),
+    )
+    assert code == 1
+    assert line(lines, "database").startswith("FAIL")
+    assert f"the folder {tmp_path / 'missing'} does not exist (WANBOT_DATABASE)" in line(
+        lines, "database"
+    )
+    assert "MULEROUTER_API_KEY was refused" in line(lines, "mulerouter key")
+    assert "(401)" in line(lines, "mulerouter key")
+    assert "VTRIX_BASE_URL" in line(lines, "vtrix key")
+    assert "is unreachable" in line(lines, "vtrix key")
+    assert "DISCORD_TOKEN was refused" in line(lines, "discord")
+    assert "(WANBOT_PRICE_TABLE)" in line(lines, "prices")
+    assert "invite" not in [check_name(entry) for entry in lines]
+    assert "a-wrong-key" not in "\n".join(lines)
+    assert "a-reset-token" not in "\n".join(lines)
+
+
+async def test_the_database_is_checked_read_only_beside_a_running_bot(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    from bot.jobs.migrations import latest_version
+    from bot.jobs.store import SQLiteStore
+
+    store = await SQLiteStore.open(tmp_path / "wanbot.sqlite3")  # holds the process lock
+    try:
+        code, lines = await doctor(tmp_path, emulator, simulator)
+    finally:
+        await store.close()
+    assert code == 0, lines
+    assert f"schema {latest_version()} (up to date)" in line(lines, "database")
+
+
+async def test_unreadable_settings_are_one_failed_line(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_POLL_MIN_SECONDS="soon")
+    assert code == 1
+    (only,) = lines
+    assert only.startswith("FAIL  settings: ")
+    assert "WANBOT_POLL_MIN_SECONDS" in only
