@@ -19,6 +19,7 @@ from bot.cli.backup import add_backup_parsers
 from bot.cli.generate import add_generate_parser
 from bot.cli.models import add_models_parser
 from bot.config import ConfigError, load_settings
+from bot.preflight import preflight
 from bot.simulator import add_simulator_arguments, serve
 
 
@@ -81,6 +82,7 @@ def run_bot(args: argparse.Namespace) -> int:
         # Every provider that serves a model must have its key before members can run it.
         for provider in sorted({resolve(model, settings).provider for model in MODEL_IDS}):
             settings.api_key(provider)
+        preflight(settings)  # before contacting Discord: files and folders it will need
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

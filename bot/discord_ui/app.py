@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import discord
 
 from bot.config import Settings
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 def create_bot(settings: Settings) -> WanBot:
     """The Discord client with every piece of wanbot in place (not yet connected)."""
+    # wanbot has no voice: discord.py's start-up warnings about voice libraries are noise.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     return WanBot(
         settings,
         tree_cls=WanCommandTree,
@@ -49,5 +53,9 @@ def run_client(settings: Settings) -> int:
         return 1
     except DatabaseInUse as exc:
         log.error("%s", exc)
+        return 1
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        # Before the first log-in succeeded (later outages are discord.py's to ride out).
+        log.error("Discord is unreachable (%s): check the network and DNS, then start again", exc)
         return 1
     return 0
