@@ -166,7 +166,9 @@ class WanBot(commands.Bot):
         """Sync the slash commands only when their definition changed since the last sync.
 
         Syncing on every start is wasteful and rate-limited; a hash of the payload (and where
-        it went) is kept in the database.
+        it went) is kept in the database. The server the commands went to last is kept too:
+        when ``WANBOT_COMMAND_GUILD_ID`` is removed or changed, that server's copies are
+        cleared, or its members would see every command twice (its copy and the global one).
         """
         guild = (
             discord.Object(self.settings.command_guild_id)
@@ -183,6 +185,16 @@ class WanBot(commands.Bot):
             log.info("slash commands unchanged; not syncing")
             return
         synced = await self.tree.sync(guild=guild)
+        previous = await self.store.get_meta("commands_guild_id")
+        if previous and (guild is None or previous != str(guild.id)):
+            stale = discord.Object(int(previous))
+            self.tree.clear_commands(guild=stale)
+            try:
+                await self.tree.sync(guild=stale)
+                log.info("cleared the slash commands registered earlier in server %s", previous)
+            except discord.HTTPException as exc:  # e.g. the bot has left that server
+                log.warning("could not clear the commands in server %s (%s)", previous, exc)
+        await self.store.set_meta("commands_guild_id", str(guild.id) if guild else "")
         await self.store.set_meta("commands_hash", digest)
         log.info(
             "synced %d slash commands %s",
