@@ -16,11 +16,12 @@ from bot.jobs.store import SQLiteStore as Store
 from tests.jobs.test_store import NOW, OPEN, new_job
 
 pytestmark = pytest.mark.timeout(60)
+ROOT = str(Path(__file__).resolve().parents[2])  # this checkout's bot, whatever is installed
 
 
 async def wanbot(folder: Path, database: Path, *args: str) -> tuple[int, str, str]:
     """``python -m bot ARGS`` from ``folder`` (no .env there) with WANBOT_DATABASE set."""
-    env = {**os.environ, "WANBOT_DATABASE": str(database)}
+    env = {**os.environ, "PYTHONPATH": ROOT, "WANBOT_DATABASE": str(database)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

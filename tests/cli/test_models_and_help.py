@@ -164,12 +164,15 @@ async def test_top_level_help_lists_the_commands(tmp_path: Path) -> None:
     run = await run_bot("--help", cwd=tmp_path)
 
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("usage: python -m bot [-h] COMMAND ...\n")
+    assert run.stdout.startswith("usage: python -m bot [-h] [--version] COMMAND ...\n")
     text = " ".join(run.stdout.split())  # argparse may wrap a long command name
     for command, summary in [
         ("run", "run the Discord bot (the default)"),
         ("generate", "run one generation from the terminal and download the result"),
         ("models", "list the models with their options, limits and prices"),
+        ("backup", "copy the database consistently, even while the bot runs"),
+        ("restore", "put a backup back (the bot must be stopped)"),
+        ("doctor", "check the settings, database, provider keys and Discord token"),
         ("simulator", "serve simulated MuleRouter and Vtrix APIs on loopback"),
     ]:
         assert f"{command} {summary}" in text
