@@ -17,7 +17,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.config import ConfigError, Settings
-from bot.jobs.store import DatabaseInUse, ProcessLock
+from bot.jobs.storage import DatabaseInUse, ProcessLock
 from bot.pricing import PriceTable, PriceTableError
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.config import ConfigError, load_settings
 from bot.jobs.migrations import latest_version
-from bot.jobs.store import DatabaseInUse, ProcessLock
+from bot.jobs.storage import DatabaseInUse, ProcessLock
 
 PAGES_PER_STEP = 1024  # the bot's writes interleave between steps of this many pages
 

@@ -30,9 +30,9 @@ from bot.jobs.records import (
     UsageRow,
 )
 from bot.jobs.states import JobState
-from bot.jobs.store import DatabaseInUse, SQLiteStore
+from bot.jobs.store import DatabaseInUse, ProcessLock, SQLiteStore
 
-__all__ = ["DatabaseInUse", "JobStore", "PollUpdate", "open_store"]
+__all__ = ["DatabaseInUse", "JobStore", "PollUpdate", "ProcessLock", "open_store"]
 
 # (job id, next poll time, progress or None, whether the look failed)
 PollUpdate = tuple[int, float, float | None, bool]
