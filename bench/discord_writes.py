@@ -218,6 +218,7 @@ async def run(args: argparse.Namespace, folder: Path, sim: Simulator) -> Figures
         "WANBOT_POLL_MAX_SECONDS": repr(poll_max),
         "WANBOT_STATUS_REFRESH_SECONDS": repr(refresh),
         "WANBOT_LOG_LEVEL": "INFO",
+        "WANBOT_HTTP_PORT": "off",  # nothing here needs it; 8080 may be taken
     }
     async with DiscordEmulator(config) as discord:
         channel = discord.guild.channels["general"]

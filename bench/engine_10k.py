@@ -309,6 +309,7 @@ class Bench:
             image_deadline=10 * 60.0 / s,
             poll_interval_min=4.0 / s,
             poll_interval_max=120.0 / s,
+            poll_target_delay=5.0 / s,
             requests_per_second=self.args.rps,
             max_concurrent_requests=self.args.concurrency,
             _env_file=None,

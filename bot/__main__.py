@@ -14,11 +14,13 @@ import importlib.metadata
 import logging
 import sys
 
-from bot.catalog import MODEL_IDS, resolve
+from bot.availability import models_off, none_usable
+from bot.catalog import MODEL_IDS
 from bot.cli.backup import add_backup_parsers
 from bot.cli.generate import add_generate_parser
 from bot.cli.models import add_models_parser
 from bot.config import ConfigError, load_settings
+from bot.logging_setup import configure_logging, configured_secrets
 from bot.preflight import preflight
 from bot.simulator import add_simulator_arguments, serve
 
@@ -67,26 +69,30 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def run_bot(args: argparse.Namespace) -> int:
+    """Check the settings, then serve Discord until stopped.
+
+    A provider without its key switches off the models it serves (one warning line each,
+    naming the variable; their commands stay registered and tell members why, see
+    :mod:`bot.availability`); only when no model is usable does start-up stop, with one line.
+    """
     try:
         settings = load_settings()
         settings.require_discord_token()
-        # Every provider that serves a model must have its key before members can run it.
-        for provider in sorted({resolve(model, settings).provider for model in MODEL_IDS}):
-            settings.api_key(provider)
+        off = models_off(settings)  # a provider without its key switches off its models
+        if len(off) == len(MODEL_IDS):
+            raise ConfigError(f"no model can run: {none_usable(off)}")
         preflight(settings)  # before contacting Discord: files and folders it will need
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level, secrets=configured_secrets(settings), log_format=settings.log_format
+    )
+    for model in off.values():
+        logging.getLogger("bot").warning(
+            "%s is off: %s (its command stays, and tells members so)", model.model_id, model.reason
+        )
     from bot.discord_ui.app import run_client
 
     return run_client(settings)

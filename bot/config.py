@@ -34,6 +34,13 @@ class ProviderName(StrEnum):
     VTRIX = "vtrix"
 
 
+class LogFormat(StrEnum):
+    """How log lines are written: ``text`` for people, ``json`` (one object a line) for tools."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed. ``str()`` is one line, safe to print."""
 
@@ -94,12 +101,20 @@ class Settings(BaseSettings):
     poll_interval_min: PositiveSeconds = Field(
         4.0,
         validation_alias=_env("WANBOT_POLL_MIN_SECONDS"),
-        description="Interval between looks at a task around its expected finish.",
+        description="Shortest interval between two looks at one task.",
     )
     poll_interval_max: PositiveSeconds = Field(
         120.0,
         validation_alias=_env("WANBOT_POLL_MAX_SECONDS"),
-        description="Longest interval between two looks at one task.",
+        description="Longest interval between two looks at one task, the first included.",
+    )
+    poll_target_delay: PositiveSeconds = Field(
+        5.0,
+        validation_alias=_env("WANBOT_POLL_TARGET_DELAY_SECONDS"),
+        description=(
+            "Target mean delay from a task finishing to the bot seeing it; the poll planner "
+            "spends as few looks as it can to meet it."
+        ),
     )
     http_timeout: PositiveSeconds = Field(30.0, validation_alias=_env("WANBOT_HTTP_TIMEOUT"))
     requests_per_second: float = Field(
@@ -151,6 +166,31 @@ class Settings(BaseSettings):
         "testing). Default: globally, in every server.",
     )
     log_level: str = Field("INFO", validation_alias=_env("WANBOT_LOG_LEVEL"))
+    log_format: LogFormat = Field(
+        LogFormat.TEXT,
+        validation_alias=_env("WANBOT_LOG_FORMAT"),
+        description="`text` (the default) or `json`: one JSON object a line, with the job, "
+        "server and model where there is one.",
+    )
+    http_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        validation_alias=_env("WANBOT_HTTP_HOST"),
+        description="Address the bot's HTTP server (webhooks, health, metrics) listens on.",
+    )
+    http_port: int | None = Field(
+        8080,
+        ge=0,
+        le=65535,
+        validation_alias=_env("WANBOT_HTTP_PORT"),
+        description="Port of the bot's HTTP server; `off` disables it (0: any free port).",
+    )
+    mulerouter_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("MULEROUTER_WEBHOOK_SECRET"),
+        description="The `whsec_…` secret of the MuleRouter webhook; set, it turns on "
+        "`POST /webhooks/mulerouter`.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -160,6 +200,22 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _port_or_off(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "off":
+                return None
+            if not text.isdigit():
+                raise ValueError("must be a port number (0-65535) or off")
+        return value
+
     @field_validator("poll_interval_max")
     @classmethod
     def _max_not_below_min(cls, value: float, info: ValidationInfo) -> float:
@@ -167,6 +223,14 @@ class Settings(BaseSettings):
         if low is not None and value < low:
             raise ValueError(f"must be at least WANBOT_POLL_MIN_SECONDS ({low:g})")
         return value
+
+    @property
+    def webhook_providers(self) -> frozenset[ProviderName]:
+        """Providers whose webhooks this bot receives: a secret set and the HTTP server on."""
+        secret = self.mulerouter_webhook_secret
+        if self.http_port is None or secret is None or not secret.get_secret_value().strip():
+            return frozenset()
+        return frozenset({ProviderName.MULEROUTER})
 
     @property
     def resolved_media_dir(self) -> Path:

@@ -4,9 +4,10 @@ Why this module exists: an operator finds out that a key is wrong, a folder is n
 the token was reset from members, hours later, or from a traceback. The doctor asks each party
 once, harmlessly, before the bot is trusted with members' money: the settings, the database and
 its migrations (read-only, so it may run beside the bot), each provider key that serves a model
-(a look at a task that cannot exist: 404 means the key was accepted, 401 names the key), the
-Discord token (the application it belongs to), and it prints the invite link with the exact
-permissions the bot needs.
+(a look at a task that cannot exist: 404 means the key was accepted, 401 names the key; a key
+that is not set only switches its models off, unless no model is left), the Discord token (the
+application it belongs to), and it prints the invite link with the exact permissions the bot
+needs.
 
 What it must never do: write to the database or create anything upstream (no task, no
 message), print a secret, or stop at the first failure (every check runs; the exit status is 1
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from pathlib import Path
 import aiohttp
 import discord
 
+from bot.availability import key_variable, usable_models
 from bot.catalog import CATALOG, MODEL_IDS, ModelSpec, resolve, spec_for
 from bot.config import ConfigError, ProviderName, Settings, load_settings
 from bot.discord_ui.client import REQUIRED_PERMISSIONS
@@ -40,6 +43,7 @@ from bot.providers.errors import (
     TaskNotFound,
 )
 from bot.providers.http import ProviderHTTP, RetryPolicy
+from bot.webhooks.signatures import SignatureVerifier
 
 # A task id no provider has issued: looking it up proves the key without creating anything.
 PROBE_TASK = "00000000-0000-4000-8000-00000000d0c7"
@@ -74,11 +78,56 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 async def _diagnose(settings: Settings) -> list[Check]:
     checks = [_price_table(settings), *_database(settings)]
+    some_usable = bool(usable_models(settings))
     async with aiohttp.ClientSession() as session:
         for provider, models in _models_by_provider(settings).items():
-            checks.append(await _provider(settings, session, provider, models))
+            checks.append(await _provider(settings, session, provider, models, some_usable))
+        checks.append(await _http_server(settings, session))
+        if settings.mulerouter_webhook_secret is not None:
+            checks.append(_webhook_secret(settings))
     checks += await _discord(settings)
     return checks
+
+
+async def _http_server(settings: Settings, session: aiohttp.ClientSession) -> Check:
+    """Either a bot already serves health checks there, or the address is free to listen on."""
+    if settings.http_port is None:
+        return Check("http", True, "off (WANBOT_HTTP_PORT): no health checks, metrics or webhooks")
+    host, port = settings.http_host, settings.http_port
+    where = f"{host}:{port}"
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+        async with session.get(
+            f"http://{probe_host}:{port}/healthz", timeout=aiohttp.ClientTimeout(total=3)
+        ) as answer:
+            if answer.status == 200:
+                return Check("http", True, f"a bot already answers /healthz on {where}")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        return Check(
+            "http",
+            False,
+            f"cannot listen on {where} ({exc.strerror or exc}): check WANBOT_HTTP_HOST and "
+            "WANBOT_HTTP_PORT",
+        )
+    return Check("http", True, f"{where} is free to listen on (/healthz, /readyz, /metrics)")
+
+
+def _webhook_secret(settings: Settings) -> Check:
+    assert settings.mulerouter_webhook_secret is not None
+    try:
+        SignatureVerifier(settings.mulerouter_webhook_secret, setting="MULEROUTER_WEBHOOK_SECRET")
+    except ConfigError as exc:
+        return Check("webhook secret", False, str(exc))
+    if settings.http_port is None:
+        return Check(
+            "webhook secret",
+            False,
+            "MULEROUTER_WEBHOOK_SECRET is set but WANBOT_HTTP_PORT is off: no webhook is received",
+        )
+    return Check("webhook secret", True, "MULEROUTER_WEBHOOK_SECRET is a usable whsec_ secret")
 
 
 def _price_table(settings: Settings) -> Check:
@@ -152,12 +201,16 @@ async def _provider(
     session: aiohttp.ClientSession,
     provider: ProviderName,
     models: list[str],
+    some_usable: bool,
 ) -> Check:
     name = f"{provider.value} key"
-    variable = f"{provider.value.upper()}_API_KEY"
+    variable = key_variable(provider)
     try:
         key = settings.api_key(provider)
     except ConfigError as exc:
+        if some_usable:  # the bot starts without it: its models are off, not broken
+            off = f"{', '.join(models)} {'is' if len(models) == 1 else 'are'} off"
+            return Check(name, True, f"{variable} is not set, so {off} on this bot")
         return Check(name, False, f"{exc} (it serves {', '.join(models)})")
     http = ProviderHTTP(
         session,

@@ -4,7 +4,8 @@ Why this module exists: the Discord pipeline (:mod:`bot.discord_ui.generation`) 
 terminal (:mod:`bot.cli.generate`) take the same options and images and must turn them into
 the same request, refused the same way. The steps, in the order a front end calls them:
 
-1. :func:`check_options` — every option is one this model has on the provider serving it;
+1. :func:`check_options` — every option is one this model has on the provider serving it, and
+   free text is cleaned or refused (:mod:`bot.prompts`); use the fields it returns;
 2. :func:`prepare_images` — each image checked from its bytes and repaired (:mod:`bot.media`);
 3. :func:`build_request` — the typed request of the catalog, with every documented limit.
 
@@ -16,13 +17,14 @@ What it must never do: touch the network or Discord, or send anything upstream.
 
 from __future__ import annotations
 
-import asyncio
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog import MediaRole, ModelSpec, WanRequest
-from bot.media import MediaRejected, PreparedImage, prepare_image
+from bot.media import MediaRejected, PreparedImage, prepare_image_async
+from bot.prompts import TEXT_FIELDS, PromptRefused, prepare_text
 
 
 class OrderRefused(Exception):
@@ -58,8 +60,12 @@ def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
-def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> None:
-    """Refuse options this model does not have on the provider serving it."""
+def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse options this model does not have on the provider serving it; return the fields
+    to use from here on: free text cleaned (:mod:`bot.prompts`), blank optional text left out.
+
+    Refuses a blank prompt and text over the model's limit (counted as the catalog counts).
+    """
     unsupported = sorted(set(fields) - set(spec.request_type.model_fields))
     if unsupported:
         names = ", ".join(name.replace("_", " ") for name in unsupported)
@@ -67,12 +73,42 @@ def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> None:
             f"{names} can't be used here: this server runs {spec.model_id} "
             f"on {spec.provider}, which has no such option. Leave it out."
         )
+    checked = dict(fields)
+    for name, refuse_blank in TEXT_FIELDS.items():
+        value = checked.get(name)
+        if not isinstance(value, str):
+            continue
+        label = name.replace("_", " ")
+        try:
+            text = prepare_text(label, value, limit=_text_limit(spec, name), required=refuse_blank)
+        except PromptRefused as exc:
+            raise OrderRefused(str(exc)) from None
+        if text is None:
+            del checked[name]
+        else:
+            checked[name] = text
+    return checked
+
+
+def _text_limit(spec: ModelSpec, field: str) -> int | None:
+    """The ``max_length`` the catalog declares on ``field`` (looking inside ``Optional``)."""
+    info = spec.request_type.model_fields[field]
+    candidates: list[Any] = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
+        candidates.extend(getattr(arg, "__metadata__", ()))
+    for meta in candidates:
+        for inner in getattr(meta, "metadata", [meta]):
+            limit = getattr(inner, "max_length", None)
+            if isinstance(limit, int):
+                return limit
+    return None
 
 
 async def prepare_images(
     spec: ModelSpec, sources: Mapping[str, Sequence[InputImage]]
 ) -> list[PreparedInput]:
-    """Check and repair every image (off the event loop); refuse what cannot be used."""
+    """Check and repair every image (on the media decode pool, a few at once in the whole
+    process); refuse what cannot be used."""
     media = spec.request_type.media_fields()
     prepared: list[PreparedInput] = []
     for name, images in sources.items():
@@ -81,9 +117,7 @@ async def prepare_images(
             raise OrderRefused(f"{spec.model_id} takes no {name.replace('_', ' ')}.")
         for position, image in enumerate(images):
             try:
-                checked = await asyncio.to_thread(
-                    prepare_image, image.data, spec.image_bounds, name=image.name
-                )
+                checked = await prepare_image_async(image.data, spec.image_bounds, name=image.name)
             except MediaRejected as exc:
                 raise OrderRefused(exc.user_message) from None
             prepared.append(PreparedInput(name, position, image, checked))

@@ -6,17 +6,20 @@ beside the budget columns) and checking them is a pure function, so the same che
 slash command and for every button that starts a generation.
 
 Budgets, the concurrent-job limit and the cooldown are not here: they are checked atomically
-with the reservation (:mod:`bot.jobs.budget`).
+with the reservation (:mod:`bot.jobs.budget`). How a blocklist entry is found in a member's
+text, disguised or not, is :mod:`bot.blocklist`.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.blocklist import MAX_ENTRY_LENGTH, Entry, compile_blocklist, compile_entry
+
 MAX_BLOCKLIST = 200
-MAX_PATTERN_LENGTH = 100
+MAX_PATTERN_LENGTH = MAX_ENTRY_LENGTH
 
 
 class GuildPolicy(BaseModel):
@@ -33,9 +36,13 @@ class GuildPolicy(BaseModel):
 
     @field_validator("blocklist")
     @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+    def _patterns_bounded(cls, patterns: list[str]) -> list[str]:
+        # Only the length is checked here, as it always was: an entry stored before entries had
+        # to hold a letter must not make the server's settings unreadable (it matches nothing).
+        # New entries go through compile_pattern().
         for pattern in patterns:
-            compile_pattern(pattern)
+            if not pattern.strip() or len(pattern.strip()) > MAX_PATTERN_LENGTH:
+                raise ValueError(f"a blocklist entry must be 1 to {MAX_PATTERN_LENGTH} characters")
         return patterns
 
 
@@ -49,26 +56,21 @@ class PolicyRefusal(Exception):
         self.audit = audit
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A blocklist entry as a case-insensitive regex.
+def compile_pattern(pattern: str) -> Entry:
+    """Check a blocklist entry as staff typed it (:class:`ValueError` says what is wrong).
 
-    Plain words and phrases match whole words (``cat`` does not block ``concatenate``); ``*``
-    matches any run of letters or digits (``gore*`` blocks ``gore``, ``gores`` and ``gorefest``).
+    Matching is case-insensitive and sees through disguises (:mod:`bot.blocklist`). Plain
+    words and phrases match whole words (``cat`` does not block ``concatenate``; ``blood bath``
+    blocks ``blood  bath`` and ``blood.bath``); ``*`` matches any run of letters or digits
+    (``gore*`` blocks ``gore``, ``gores`` and ``gorefest``). Punctuation and symbols separate
+    words, in entries as in prompts: ``c++`` is the word ``c``.
     """
-    text = pattern.strip()
-    if not text or len(text) > MAX_PATTERN_LENGTH:
-        raise ValueError(f"a blocklist entry must be 1 to {MAX_PATTERN_LENGTH} characters")
-    body = r"\w*".join(re.escape(part) for part in text.split("*"))
-    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+    return compile_entry(pattern)
 
 
 def blocked_term(policy: GuildPolicy, *texts: str | None) -> str | None:
-    """The first blocklist entry found in any of ``texts``, or ``None``."""
-    for pattern in policy.blocklist:
-        compiled = compile_pattern(pattern)
-        if any(text and compiled.search(text) for text in texts):
-            return pattern
-    return None
+    """The first blocklist entry (as staff typed it) found in any of ``texts``, or ``None``."""
+    return compile_blocklist(tuple(policy.blocklist)).first_match(*texts)
 
 
 def check_policy(
@@ -81,10 +83,13 @@ def check_policy(
     is_staff: bool,
     age_restricted: bool,
     safety_filter: bool | None,
-    prompt: str | None,
-    negative_prompt: str | None,
+    texts: Sequence[str | None],
 ) -> None:
-    """Raise :class:`PolicyRefusal` when the server's rules refuse this generation."""
+    """Raise :class:`PolicyRefusal` when the server's rules refuse this generation.
+
+    ``texts`` is every piece of free text the member's request sends (prompt, negative prompt,
+    template name…): each is checked against the blocklist.
+    """
     if policy.allowed_channel_ids and not (
         {channel_id, parent_channel_id} & set(policy.allowed_channel_ids)
     ):
@@ -114,7 +119,7 @@ def check_policy(
                 "channel. Leave it on, or use an age-restricted channel.",
                 reason="safety_channel",
             )
-    if blocked_term(policy, prompt, negative_prompt) is not None:
+    if blocked_term(policy, *texts) is not None:
         raise PolicyRefusal(
             "Your prompt contains a word or phrase this server doesn't allow. "
             "Rephrase it and try again.",

@@ -3,7 +3,8 @@
 Why this module exists: result URLs expire (upstream keeps them about 24 hours) and a 15 s 1080P
 video is large, so results are fetched promptly, written in chunks to a temporary file and
 renamed into place only when complete: never held whole in memory, never left half-written
-under the final name.
+under the final name. Image results are posted publicly, so their metadata is dropped (losslessly)
+before they are.
 
 What it must never do: send the provider's API key to a result host (these requests carry no
 ``Authorization`` header), or name a file after the member's prompt.
@@ -20,6 +21,8 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from bot.media.metadata import MetadataError, is_image_file, strip_metadata
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,7 @@ async def _fetch_once(
                 raise _Retryable(f"body ended after {received} of {declared} bytes")
             if not await asyncio.to_thread(looks_whole, partial):
                 raise _Retryable(f"the {final.suffix} file is cut short ({received} bytes)")
+            await asyncio.to_thread(drop_image_metadata, partial)
             os.replace(partial, final)
         finally:
             partial.unlink(missing_ok=True)
@@ -159,6 +163,26 @@ def looks_whole(path: Path) -> bool:
             return handle.read(2) == b"\xff\xd9"
         if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
             return int.from_bytes(head[4:8], "little") + 8 == size
+    return True
+
+
+def drop_image_metadata(path: Path) -> bool:
+    """Rewrite a downloaded JPEG, PNG or WebP without its metadata (:mod:`bot.media.metadata`:
+    lossless, the compressed pixels untouched), since the bot posts it publicly; other files
+    and files whose structure does not parse are left as they are. Returns whether it changed.
+    """
+    with path.open("rb") as handle:
+        if not is_image_file(handle.read(12)):
+            return False
+    data = path.read_bytes()
+    try:
+        stripped = strip_metadata(data)
+    except MetadataError as exc:
+        log.warning("result %s: metadata left in place, unreadable container (%s)", path.name, exc)
+        return False
+    if stripped is data:
+        return False
+    path.write_bytes(stripped)
     return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.jobs.records import Job
 from bot.jobs.states import JobState
 
 
@@ -38,6 +39,25 @@ STATE_WORDS: dict[JobState, StateWords] = {
     JobState.TIMED_OUT: StateWords("⌛", "Timed out", "timed out"),
     JobState.SUBMISSION_UNKNOWN: StateWords("❓", "Not confirmed by the provider", "not confirmed"),
 }
+
+
+# Why a create was put back to wait (the code the engine gives requeue_submission), as a
+# front end says it, sentence case: "Provider unreachable".
+RETRY_REASONS: dict[str, str] = {
+    "provider_unreachable": "Provider unreachable",
+    "provider_unavailable": "Provider unavailable",
+    "provider_busy": "Provider busy",
+}
+
+
+def retry_words(job: Job) -> str | None:
+    """``Provider unreachable, retrying (attempt 2)`` while a job waits to be sent again after
+    the provider certainly did not take it (queued, with a recorded reason); else ``None``.
+    The attempt is the one it waits for (attempts so far, plus one)."""
+    if job.state is not JobState.CREATED or job.submit_attempts == 0 or not job.error_message:
+        return None
+    reason = RETRY_REASONS.get(job.error_code or "", "Provider not answering")
+    return f"{reason}, retrying (attempt {job.submit_attempts + 1})"
 
 
 def clock(seconds: float) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +26,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.availability import ModelOff, models_off
 from bot.catalog import MODEL_IDS
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff, require_staff
@@ -59,7 +60,12 @@ def parse_budget(text: str | None) -> Decimal | None:
     return value
 
 
-def describe(config: GuildConfig, default_concurrency: int | None) -> str:
+def describe(
+    config: GuildConfig,
+    default_concurrency: int | None,
+    off_on_this_bot: Mapping[str, ModelOff] | None = None,
+) -> str:
+    """The server's settings, and the models the operator's settings switch off everywhere."""
     policy = config.policy
 
     def money(value: Decimal | None) -> str:
@@ -84,12 +90,24 @@ def describe(config: GuildConfig, default_concurrency: int | None) -> str:
         + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or "everywhere"),
         "**Roles:** " + (", ".join(f"<@&{r}>" for r in policy.allowed_role_ids) or "everyone"),
         "**Models off:** " + (", ".join(policy.disabled_models) or "none"),
+        *_off_on_this_bot(off_on_this_bot or {}),
         f"**Safety filter:** {safety}",
         f"**Blocklist:** {entries} {'entry' if entries == 1 else 'entries'}",
         "**Audit channel:** "
         + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
     ]
     return "\n".join(lines)
+
+
+def _off_on_this_bot(off: Mapping[str, ModelOff]) -> list[str]:
+    """One line per reason: ``**Off on this bot:** a, b (MULEROUTER_API_KEY is not set)``."""
+    by_reason: dict[str, list[str]] = {}
+    for model in off.values():
+        by_reason.setdefault(model.reason, []).append(model.model_id)
+    return [
+        f"**Off on this bot:** {', '.join(models)} ({reason}; only the operator can change it)"
+        for reason, models in by_reason.items()
+    ]
 
 
 def not_on_this_server(job_id: int) -> str:
@@ -183,8 +201,9 @@ class Admin(
         assert interaction.guild is not None
         config = await self.bot.store.edit_guild_config(interaction.guild.id, time.time(), edit)
         default = self.bot.engine.config.default_limits.max_concurrent_per_user
+        off = models_off(self.bot.settings)
         await interaction.response.send_message(
-            f"{done}\n\n{describe(config, default)}",
+            f"{done}\n\n{describe(config, default, off)}",
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -204,7 +223,7 @@ class Admin(
         config = await self.bot.store.guild_config(interaction.guild.id)
         default = self.bot.engine.config.default_limits.max_concurrent_per_user
         await interaction.response.send_message(
-            describe(config, default),
+            describe(config, default, models_off(self.bot.settings)),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )

@@ -7,6 +7,7 @@ whose sentences name the field and the limit, and never echo a long value back.
 
 from __future__ import annotations
 
+import base64
 import json
 import typing
 from typing import Any
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from bot.catalog import (
     CATALOG,
+    DATA_URI_MIMES,
     I2I_COMMON_SIZES,
     I2I_INPUT_BOUNDS,
     MODEL_IDS,
@@ -33,6 +35,8 @@ from bot.catalog import (
     WanI2VFlashRequest,
     WanRequest,
     WanT2VPlusRequest,
+    data_uri,
+    is_data_uri,
     resolve,
     spec_for,
 )
@@ -1216,3 +1220,63 @@ def test_resolve_unknown_model(settings_factory: Any, model_id: str) -> None:
 def test_spec_for_unknown_pair(model_id: str, provider: ProviderName) -> None:
     with pytest.raises(UnknownModel, match=model_id):
         spec_for(model_id, provider)
+
+
+# --- data: URIs: made once by data_uri(), checked without a regular expression ---------------
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 100, 3 * 1024 + 1])
+@pytest.mark.parametrize("mime", DATA_URI_MIMES)
+def test_data_uri_is_the_base64_form_and_passes_its_own_check(mime: str, size: int) -> None:
+    raw = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    uri = data_uri(mime, raw)
+    assert uri == f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
+    assert is_data_uri(uri)
+    assert ok(I2I, images=[uri]).images == [uri]
+
+
+def test_data_uri_refuses_a_type_the_models_do_not_take() -> None:
+    with pytest.raises(ValueError, match="image/gif"):
+        data_uri("image/gif", b"GIF89a")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "data:image/png;base64,",  # nothing in it
+        "data:image/png;base64,AAA",  # not a multiple of four
+        "data:image/png;base64,AAAAA",
+        "data:image/png;base64,A===",  # three padding characters
+        "data:image/png;base64,A=AA",  # padding in the middle
+        "data:image/png;base64,AA=A",
+        "data:image/png;base64,A=A=",
+        "data:image/png;base64,AA A",  # not the alphabet
+        "data:image/png;base64,AA\nA",
+        "data:image/png;base64,AA-_",  # the URL-safe alphabet
+        'data:image/png;base64,AA"A',
+        "data:image/png;base64,AA\\A",
+        "data:image/png;base64,AAé=",  # not ASCII
+        "data:image/png;base64,:;,=",  # the prefix's own characters
+        "data:image/png;base64,AA;,",
+        "data:image/png;base64;base64,AAAA",
+        "data:image/png;base64,,AAA",
+        "data:image/png,AAAA",
+        "data:image/PNG;base64,AAAA",
+        " data:image/png;base64,AAAA",
+        "data:image/jpg;base64,AAAA",
+        "data:image/gif;base64,R0lGODlh",
+    ],
+    ids=repr,
+)
+def test_a_malformed_data_uri_is_still_refused(value: str) -> None:
+    assert not is_data_uri(value)
+    message = only_problem(I2I, images=[value])
+    assert message == "The images #1 must be an attached image (JPEG, PNG, BMP or WEBP)."
+
+
+def test_a_long_malformed_data_uri_is_refused_without_echo() -> None:
+    payload = base64.b64encode(bytes(3 * 200_000)).decode("ascii")
+    bad = payload[:1000] + "!" + payload[1001:]
+    assert is_data_uri(f"data:image/png;base64,{payload}")
+    err = refused(I2I, images=[f"data:image/png;base64,{bad}"])
+    assert payload[:40] not in str(err)

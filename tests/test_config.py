@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.config import ConfigError, ProviderName, Settings, load_settings
+from bot.config import ConfigError, LogFormat, ProviderName, Settings, load_settings
 
 SECRET = "sk-live-SECRET123"
 
@@ -25,6 +25,7 @@ ENV_NAMES = {
     "price_table": "WANBOT_PRICE_TABLE",
     "poll_interval_min": "WANBOT_POLL_MIN_SECONDS",
     "poll_interval_max": "WANBOT_POLL_MAX_SECONDS",
+    "poll_target_delay": "WANBOT_POLL_TARGET_DELAY_SECONDS",
     "http_timeout": "WANBOT_HTTP_TIMEOUT",
     "requests_per_second": "WANBOT_REQUESTS_PER_SECOND",
     "max_concurrent_requests": "WANBOT_MAX_CONCURRENT_REQUESTS",
@@ -36,6 +37,10 @@ ENV_NAMES = {
     "channel_writes_per_5s": "WANBOT_CHANNEL_WRITES_PER_5S",
     "command_guild_id": "WANBOT_COMMAND_GUILD_ID",
     "log_level": "WANBOT_LOG_LEVEL",
+    "log_format": "WANBOT_LOG_FORMAT",
+    "http_host": "WANBOT_HTTP_HOST",
+    "http_port": "WANBOT_HTTP_PORT",
+    "mulerouter_webhook_secret": "MULEROUTER_WEBHOOK_SECRET",
 }
 
 
@@ -103,6 +108,7 @@ def test_defaults() -> None:
     assert s.video_deadline == 1800.0
     assert s.image_deadline == 600.0
     assert s.log_level == "INFO"
+    assert s.log_format is LogFormat.TEXT
 
 
 @pytest.mark.parametrize(
@@ -132,12 +138,20 @@ def test_defaults() -> None:
         ("WANBOT_PRICE_TABLE", "prices.toml", "price_table", Path("prices.toml")),
         ("WANBOT_POLL_MIN_SECONDS", "2.5", "poll_interval_min", 2.5),
         ("WANBOT_POLL_MAX_SECONDS", "90", "poll_interval_max", 90.0),
+        ("WANBOT_POLL_TARGET_DELAY_SECONDS", "8", "poll_target_delay", 8.0),
         ("WANBOT_HTTP_TIMEOUT", "12", "http_timeout", 12.0),
         ("WANBOT_MAX_RESULT_BYTES", "1048576", "max_result_bytes", 1048576),
         ("WANBOT_VIDEO_DEADLINE_SECONDS", "900", "video_deadline", 900.0),
         ("WANBOT_IMAGE_DEADLINE_SECONDS", "120", "image_deadline", 120.0),
         ("WANBOT_LOG_LEVEL", "debug", "log_level", "DEBUG"),
         ("WANBOT_LOG_LEVEL", "Warning", "log_level", "WARNING"),
+        ("WANBOT_LOG_FORMAT", "json", "log_format", LogFormat.JSON),
+        ("WANBOT_LOG_FORMAT", " Text", "log_format", LogFormat.TEXT),
+        ("WANBOT_HTTP_HOST", "0.0.0.0", "http_host", "0.0.0.0"),
+        ("WANBOT_HTTP_PORT", "9090", "http_port", 9090),
+        ("WANBOT_HTTP_PORT", "0", "http_port", 0),
+        ("WANBOT_HTTP_PORT", "off", "http_port", None),
+        ("WANBOT_HTTP_PORT", "OFF", "http_port", None),
     ],
     ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
 )
@@ -155,6 +169,7 @@ def test_environment_variables_are_read(
         ("DISCORD_TOKEN", "discord_token"),
         ("MULEROUTER_API_KEY", "mulerouter_api_key"),
         ("VTRIX_API_KEY", "vtrix_api_key"),
+        ("MULEROUTER_WEBHOOK_SECRET", "mulerouter_webhook_secret"),
     ],
 )
 def test_secrets_are_read_as_secret_strings(
@@ -298,6 +313,10 @@ def test_malformed_dotenv_value_is_a_config_error(clean_env: Path) -> None:
         ("WANBOT_MAX_RESULT_BYTES", "0", "greater than 0"),
         ("WANBOT_MAX_RESULT_BYTES", "1.5", "integer"),
         ("WANBOT_LOG_LEVEL", "loud", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        ("WANBOT_LOG_FORMAT", "xml", "'text' or 'json'"),
+        ("WANBOT_HTTP_PORT", "http", "a port number (0-65535) or off"),
+        ("WANBOT_HTTP_PORT", "-1", "a port number (0-65535) or off"),
+        ("WANBOT_HTTP_PORT", "65536", "less than or equal to 65535"),
     ],
     ids=lambda v: v if isinstance(v, str) and v.isupper() and "_" in v else None,
 )
@@ -364,6 +383,7 @@ def secret_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("MULEROUTER_API_KEY", SECRET)
     monkeypatch.setenv("VTRIX_API_KEY", SECRET + "-vtrix")
     monkeypatch.setenv("DISCORD_TOKEN", SECRET + "-discord")
+    monkeypatch.setenv("MULEROUTER_WEBHOOK_SECRET", "whsec_" + SECRET)
     return load_settings()
 
 
@@ -492,3 +512,21 @@ def test_settings_without_secrets_still_load() -> None:
     s = load_settings()
     assert s.mulerouter_api_key is None
     assert s.discord_token is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTTP server and webhooks
+# ---------------------------------------------------------------------------------------------
+
+
+def test_http_server_defaults_and_webhooks_off_without_a_secret() -> None:
+    s = load_settings()
+    assert (s.http_host, s.http_port, s.mulerouter_webhook_secret) == ("127.0.0.1", 8080, None)
+    assert s.webhook_providers == frozenset()
+
+
+def test_webhooks_need_the_secret_and_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULEROUTER_WEBHOOK_SECRET", "whsec_c2VjcmV0")
+    assert load_settings().webhook_providers == {ProviderName.MULEROUTER}
+    monkeypatch.setenv("WANBOT_HTTP_PORT", "off")
+    assert load_settings().webhook_providers == frozenset()

@@ -32,6 +32,7 @@ async def doctor(
     """Run the doctor from ``folder`` (no .env there); return its exit status and lines."""
     settings = {
         "WANBOT_DATABASE": str(folder / "wanbot.sqlite3"),
+        "WANBOT_HTTP_PORT": str(free_port()),
         "MULEROUTER_BASE_URL": sim.base_url,
         "MULEROUTER_API_KEY": DEFAULT_MULEROUTER_KEY,
         "VTRIX_BASE_URL": sim.base_url,
@@ -55,8 +56,14 @@ async def doctor(
     assert process.returncode is not None
     text = out.decode()
     for secret in (DEFAULT_MULEROUTER_KEY, discord.token, settings["MULEROUTER_API_KEY"]):
-        assert secret not in text
+        assert not secret or secret not in text
     return process.returncode, text.splitlines()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def check_name(entry: str) -> str:
@@ -82,6 +89,7 @@ async def test_a_good_setup_passes_every_check_and_prints_the_invite(
         "media",
         "mulerouter key",
         "vtrix key",
+        "http",
         "discord",
         "invite",
     ]
@@ -127,6 +135,31 @@ async def test_every_failure_is_named_and_all_checks_still_run(
     assert "a-reset-token" not in "\n".join(lines)
 
 
+async def test_a_missing_key_only_switches_its_models_off_while_another_is_usable(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    # Only a Vtrix key, and Vtrix serving wan2.2-i2v-flash: the bot starts (issue #13).
+    code, lines = await doctor(
+        tmp_path, emulator, simulator, MULEROUTER_API_KEY="", WAN_I2V_FLASH_PROVIDER="vtrix"
+    )
+    assert code == 0, lines
+    assert line(lines, "mulerouter key") == (
+        "ok    mulerouter key: MULEROUTER_API_KEY is not set, so wan2.2-t2v-plus, wan2.6-i2v, "
+        "wan2.5-i2i-preview are off on this bot"
+    )
+    assert "VTRIX_API_KEY accepted" in line(lines, "vtrix key")
+
+
+async def test_with_no_model_usable_the_missing_key_fails(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    code, lines = await doctor(tmp_path, emulator, simulator, MULEROUTER_API_KEY="")
+    assert code == 1
+    assert line(lines, "mulerouter key").startswith(
+        "FAIL  mulerouter key: MULEROUTER_API_KEY is not set"
+    )
+
+
 async def test_the_database_is_checked_read_only_beside_a_running_bot(
     tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
 ) -> None:
@@ -150,3 +183,60 @@ async def test_unreadable_settings_are_one_failed_line(
     (only,) = lines
     assert only.startswith("FAIL  settings: ")
     assert "WANBOT_POLL_MIN_SECONDS" in only
+
+
+async def test_the_http_server_address_is_checked(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    port = free_port()
+    code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_HTTP_PORT=str(port))
+    assert code == 0, lines
+    assert f"127.0.0.1:{port} is free to listen on" in line(lines, "http")
+
+    code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_HTTP_PORT="off")
+    assert code == 0, lines
+    assert line(lines, "http").startswith("ok    http: off (WANBOT_HTTP_PORT)")
+
+    # Something else holds the port and does not answer /healthz: the bot could not start.
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_HTTP_PORT=str(taken))
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{taken}" in line(lines, "http")
+    assert "WANBOT_HTTP_PORT" in line(lines, "http")
+
+
+async def test_a_running_bot_on_the_address_is_recognised(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    from aiohttp import web
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_HTTP_PORT=str(port))
+    finally:
+        await runner.cleanup()
+    assert code == 0, lines
+    assert f"a bot already answers /healthz on 127.0.0.1:{port}" in line(lines, "http")
+
+
+async def test_an_unusable_webhook_secret_is_named(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    code, lines = await doctor(tmp_path, emulator, simulator, MULEROUTER_WEBHOOK_SECRET="whsec_@@@")
+    assert code == 1
+    assert "MULEROUTER_WEBHOOK_SECRET is not a usable webhook secret" in line(
+        lines, "webhook secret"
+    )
+    assert "whsec_@@@" not in "\n".join(lines)

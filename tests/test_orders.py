@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import typing
 
 import pytest
 from PIL import Image
@@ -78,3 +79,62 @@ def test_limits_of_the_catalog_name_each_problem() -> None:
     with pytest.raises(RequestInvalid) as invalid:
         build_request(T2V, {"prompt": "x" * 801, "size": "1*1"})
     assert len(invalid.value.problems) == 2
+
+
+# --- free text: cleaned, or refused before anything is sent -----------------------------------
+
+
+def test_check_options_returns_the_fields_with_their_text_cleaned() -> None:
+    fields = {"prompt": "\u202ea cat\u202c  surfing\n\n\n", "negative_prompt": "blur\u200bry"}
+    cleaned = check_options(T2V, {**fields, "seed": 5})
+    assert cleaned == {"prompt": "a cat  surfing", "negative_prompt": "blurry", "seed": 5}
+    assert fields["prompt"] == "\u202ea cat\u202c  surfing\n\n\n"  # the caller's dict untouched
+
+
+@pytest.mark.parametrize("spec", [T2V, I2V, I2I, FLASH_VTRIX], ids=lambda spec: spec.key)
+@pytest.mark.parametrize("prompt", ["", "   ", "\u00a0\u3000", "\u200b\u200d", "\u202e"])
+def test_a_blank_prompt_is_refused_on_every_model(spec: object, prompt: str) -> None:
+    with pytest.raises(OrderRefused) as refused:
+        check_options(spec, {"prompt": prompt})  # type: ignore[arg-type]
+    assert str(refused.value) == "The prompt is empty: describe what to generate."
+
+
+def test_a_blank_negative_prompt_is_left_out() -> None:
+    assert check_options(T2V, {"prompt": "x", "negative_prompt": " \u200b "}) == {"prompt": "x"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "limit"), [(T2V, 800), (FLASH_VTRIX, 800), (I2V, 2000), (I2I, 2000)]
+)
+def test_ten_thousand_emoji_are_refused_with_the_models_limit(spec: object, limit: int) -> None:
+    with pytest.raises(OrderRefused) as refused:
+        check_options(spec, {"prompt": "\U0001f525" * 10_000})  # type: ignore[arg-type]
+    assert str(refused.value).startswith(
+        f"The prompt is too long: 10000 characters; the limit is {limit}."
+    )
+
+
+def test_the_negative_prompt_limit_comes_from_the_catalog() -> None:
+    with pytest.raises(OrderRefused, match="negative prompt is too long: 501 characters; the lim"):
+        check_options(I2V, {"prompt": "x", "negative_prompt": "n" * 501})
+
+
+def test_every_free_text_field_of_the_catalog_is_cleaned() -> None:
+    """A new free-text field in the catalog must be added to bot.prompts.TEXT_FIELDS."""
+    from bot.catalog import CATALOG
+    from bot.prompts import TEXT_FIELDS
+
+    def takes_text(annotation: object) -> bool:
+        if annotation is str:
+            return True
+        if typing.get_origin(annotation) in (list, tuple):
+            return False
+        return any(takes_text(arg) for arg in typing.get_args(annotation))
+
+    for spec in CATALOG:
+        for name, info in spec.request_type.model_fields.items():
+            free_text = takes_text(info.annotation)
+            media = name in spec.request_type.media_fields()
+            formatted = name in ("size", "template")  # checked by their own patterns
+            if free_text and not media and not formatted:
+                assert name in TEXT_FIELDS, f"{spec.key}.{name}"

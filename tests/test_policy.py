@@ -14,8 +14,7 @@ BASE = {
     "is_staff": False,
     "age_restricted": False,
     "safety_filter": None,
-    "prompt": "a cat surfing at dawn",
-    "negative_prompt": None,
+    "texts": ["a cat surfing at dawn", None],
 }
 
 
@@ -79,9 +78,12 @@ def test_safety_lock_refuses_even_in_age_restricted_channels() -> None:
         ("gore*", "gorefest at noon", True),
         ("gore*", "gores", True),
         ("gore*", "algorest", False),
-        ("blood bath", "a blood  bath", False),
+        ("blood bath", "a blood  bath", True),
         ("blood bath", "a Blood Bath scene", True),
+        ("blood bath", "a bloodbath", False),
         ("c++", "written in c++ style", True),
+        ("c++", "vitamin c", True),  # punctuation separates words: the entry is the word "c"
+        ("c++", "the letter d", False),
     ],
 )
 def test_blocklist_matching(pattern: str, text: str, blocked: bool) -> None:
@@ -91,7 +93,7 @@ def test_blocklist_matching(pattern: str, text: str, blocked: bool) -> None:
 
 def test_blocklist_refusal_does_not_echo_the_word_and_is_audited() -> None:
     policy = GuildPolicy(blocklist=["secretword"])
-    refused = refusal(policy, prompt="ok", negative_prompt="no SecretWord please")
+    refused = refusal(policy, texts=["ok", "no SecretWord please"])
     assert refused is not None
     assert refused.reason == "blocklist"
     assert refused.audit
@@ -104,3 +106,12 @@ def test_blocklist_entries_are_bounded(bad: str) -> None:
         compile_pattern(bad)
     with pytest.raises(ValueError, match="1 to 100"):
         GuildPolicy(blocklist=[bad])
+
+
+def test_every_text_of_the_request_is_checked() -> None:
+    """Prompt, negative prompt, and any other free text sent upstream (a template name)."""
+    policy = GuildPolicy(blocklist=["gore"])
+    refused = refusal(policy, texts=["a calm lake", None, "effect-gore-v2"])
+    assert refused is not None
+    assert refused.reason == "blocklist"
+    assert refusal(policy, texts=["a calm lake", None, "solaron"]) is None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs.states import JobState
-from bot.wording import STATE_WORDS, clock
+from bot.wording import STATE_WORDS, clock, retry_words
+from tests.records import make_job
 
 
 def test_every_state_has_words() -> None:
@@ -20,3 +21,17 @@ def test_every_state_has_words() -> None:
 )
 def test_clock(seconds: float, text: str) -> None:
     assert clock(seconds) == text
+
+
+def test_retry_words_only_while_a_refused_create_waits() -> None:
+    waiting = make_job(
+        state=JobState.CREATED,
+        submit_attempts=1,
+        error_code="provider_unreachable",
+        error_message="could not connect",
+    )
+    assert retry_words(waiting) == "Provider unreachable, retrying (attempt 2)"
+    assert retry_words(make_job(state=JobState.CREATED, submit_attempts=0)) is None
+    assert retry_words(make_job(state=JobState.RUNNING, error_message="old")) is None
+    unknown_code = make_job(state=JobState.CREATED, submit_attempts=1, error_message="x")
+    assert retry_words(unknown_code) == "Provider not answering, retrying (attempt 2)"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -31,13 +30,14 @@ from bot.catalog import (
     resolve,
 )
 from bot.cli.options import add_request_arguments
-from bot.cli.terminal import TerminalDeliverer
+from bot.cli.terminal import TerminalDeliverer, for_terminal
 from bot.config import ConfigError, Settings, load_settings
 from bot.jobs.budget import Limits
 from bot.jobs.build import build_engine
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.orders import InputImage, OrderRefused, build_request, prepare_images
+from bot.logging_setup import configure_logging, configured_secrets
+from bot.orders import InputImage, OrderRefused, build_request, check_options, prepare_images
 from bot.pricing import PriceTable, PriceTableError, format_usd
 from bot.providers import RetryPolicy
 from bot.simulator.cli import positive_number
@@ -97,7 +97,7 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_generate(args, sys.stderr))
     except (GenerateFailed, ConfigError, PriceTableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_terminal(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
@@ -111,9 +111,9 @@ def run_generate(args: argparse.Namespace) -> int:
 async def _generate(args: argparse.Namespace, out: TextIO) -> None:
     settings = load_settings()
     # The status line speaks for the engine here; its log lines only when asked to (DEBUG).
-    logging.basicConfig(
-        level=logging.DEBUG if settings.log_level == "DEBUG" else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        "DEBUG" if settings.log_level == "DEBUG" else "ERROR",
+        secrets=configured_secrets(settings),
     )
     async with contextlib.AsyncExitStack() as stack:
         engine_overrides: dict[str, Any] = {}
@@ -128,7 +128,7 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
             # Leave no empty folder behind if the run ends without a result.
             stack.callback(_remove_if_empty, args.out)
         for note in notes:
-            print(f"note: {note}", file=out)
+            print(f"note: {for_terminal(note)}", file=out)
         print(
             f"submitting {spec.model_id} to {spec.provider} "
             f"(estimated {format_usd(prices.estimate(spec.model_id, request))})",
@@ -213,7 +213,11 @@ def _failure_line(job: Job, elapsed: float) -> str:
     ):
         return f"{message} (code {job.error_code}) Nothing should be billed for a failed task."
     if job.error_code == "delivery_failed":
-        return f"{message} The result links (valid about 24 h): {' '.join(job.result_urls)}"
+        # The member's words point at /jobs show, which a terminal run does not have.
+        return (
+            "The result was made but could not be downloaded. The result links (valid about "
+            f"24 h): {' '.join(job.result_urls)}"
+        )
     return f"{message} [{job.error_detail}]" if job.error_detail else message
 
 
@@ -225,6 +229,7 @@ def _simulated_timing(speed: float) -> dict[str, Any]:
         "poll_min_interval": 0.5,
         "poll_first_look": 0.5,
         "poll_max_interval": 2.0,
+        "poll_target_delay": 5.0 / speed,
         "expected_seconds": {
             model: seconds / speed for model, seconds in DEFAULT_DURATIONS.items()
         },
@@ -254,6 +259,7 @@ async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[Wan
         else:
             fields[option.field] = value
     try:
+        fields = check_options(spec, fields)
         images = await prepare_images(spec, sources)
         request = build_request(spec, fields, images)
     except (OrderRefused, RequestInvalid) as exc:

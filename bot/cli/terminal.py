@@ -8,6 +8,7 @@ in the engine may assume Discord.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from typing import TextIO
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.wording import STATE_WORDS, clock
+from bot.wording import STATE_WORDS, clock, retry_words
 
 
 class TerminalDeliverer:
@@ -67,7 +68,7 @@ class TerminalDeliverer:
             self.show(job)
 
     async def alert(self, job: Job, text: str) -> None:
-        self._line(f"warning: {text}")
+        self._line(f"warning: {for_terminal(text)}")
 
     async def tick_forever(self) -> None:
         """Redraw the line every second on a terminal, so elapsed time and ETA move."""
@@ -98,7 +99,10 @@ class TerminalDeliverer:
         if job is None:
             return
         state = state or job.state
-        parts = [f"[{STATE_WORDS[state].short}]", f"elapsed {clock(self.elapsed())}"]
+        retrying = retry_words(job) if state is job.state else None
+        # "[provider unreachable, retrying (attempt 2)]" while a create waits to be sent again
+        words = retrying[0].lower() + retrying[1:] if retrying else STATE_WORDS[state].short
+        parts = [f"[{words}]", f"elapsed {clock(self.elapsed())}"]
         if not state.final and state is not JobState.SUCCEEDED:
             if job.progress:
                 parts.append(f"{job.progress:.0%}")
@@ -109,10 +113,36 @@ class TerminalDeliverer:
         if self.status.isatty():
             self.status.write("\r" + line.ljust(self._width))
             self._width = len(line)
-        elif state.value != self._last_shown:
+        elif words != self._last_shown:
             self.status.write(line + "\n")
-        self._last_shown = state.value
+        self._last_shown = words
         self.status.flush()
 
 
 _DELIVERY_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
+
+# The core speaks to a member in a channel: files are attached, results posted, Retry is a
+# button. In a terminal a file is a path given again, a result is downloaded, and a retry is the
+# same command run again.
+_TERMINAL_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\battach (it|the new file|the image|the audio) again\b", r"pass \1 again"),
+        (r"\bAttach (it|the new file|the image|the audio) again\b", r"Pass \1 again"),
+        (r"\band attach the new file\b", "and pass the new file"),
+        (r"\battach (a|an|the) ", r"pass \1 "),
+        (r"\bAttach (a|an|the) ", r"Pass \1 "),
+        (r"\ban attached image\b", "an image file"),
+        (r"\bno result will be posted for it\b", "no result will come for it"),
+        (r"\bwill be posted here\b", "will be downloaded"),
+        (r"\bcould not be posted here\b", "could not be downloaded"),
+        (r"\buse Retry to make a new request\b", "run the command again to make a new request"),
+    )
+)
+
+
+def for_terminal(text: str) -> str:
+    """A member's message in the terminal's words: nothing is attached or posted there."""
+    for pattern, replacement in _TERMINAL_WORDS:
+        text = pattern.sub(replacement, text)
+    return text

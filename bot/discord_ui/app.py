@@ -15,12 +15,13 @@ import logging
 import aiohttp
 import discord
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.discord_ui.buttons import DYNAMIC_ITEMS
 from bot.discord_ui.channel_writer import ChannelWriter
 from bot.discord_ui.client import WanBot
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.tree import WanCommandTree
+from bot.http_server import HttpServerError
 from bot.jobs.storage import DatabaseInUse
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def run_client(settings: Settings) -> int:
     except discord.LoginFailure:
         log.error("Discord refused DISCORD_TOKEN: check the token in the developer portal")
         return 1
-    except DatabaseInUse as exc:
+    except (DatabaseInUse, HttpServerError, ConfigError) as exc:
         log.error("%s", exc)
         return 1
     except (aiohttp.ClientConnectionError, OSError) as exc:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import discord
 
+from bot.log_context import detached
+
 log = logging.getLogger(__name__)
 
 Send = Callable[[], Awaitable[None]]
@@ -152,7 +154,9 @@ class ChannelWriter:
         channel.pending[message_id] = _Edit(send, on_gone)
         if channel.worker is None:
             channel.worker = asyncio.get_running_loop().create_task(
-                self._drain(channel_id, channel), name=f"channel-writer-{channel_id}"
+                self._drain(channel_id, channel),
+                name=f"channel-writer-{channel_id}",
+                context=detached(),  # it writes for every job of the channel, not the first's
             )
 
     def discard_edit(self, channel_id: int, message_id: int) -> None:

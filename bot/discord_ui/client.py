@@ -8,6 +8,12 @@ resumes every job left in flight. Cogs stay thin and reach the core through the 
 The pieces that make it wanbot's (the command tree, the buttons, the deliverer) are handed in
 by :mod:`bot.discord_ui.app`, so this module imports nothing else of ``bot.discord_ui``.
 
+The HTTP server (:mod:`bot.http_server`: provider webhooks, ``/healthz`` and ``/readyz`` of
+:mod:`bot.health`, ``/metrics`` of :mod:`bot.metrics`) starts once the engine follows every
+resumed job, so no event finds its job unknown, and stops first at shutdown. Readiness is the
+gateway connected (between ``on_ready``/``on_resumed`` and ``on_disconnect``), the database
+writable, and the scheduler's and the outbox's loops running.
+
 Shutdown: SIGTERM (``docker stop``) and SIGINT close the bot, which stops the engine (no new
 submissions, in-flight requests get a few seconds, state is already persisted) well inside
 Docker's 10-second grace period.
@@ -22,6 +28,7 @@ import json
 import logging
 import pkgutil
 import signal
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,12 +38,18 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 import cogs
+from bot.blocklist import warm_up as warm_up_blocklist
 from bot.config import Settings
+from bot.discord_ui.rate_limits import RateLimitCounter
+from bot.health import HealthChecks
+from bot.http_server import HttpServer
 from bot.jobs.build import build_engine
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import JobEngine
 from bot.jobs.storage import JobStore
+from bot.metrics import Metrics
 from bot.pricing import PriceTable
+from bot.webhooks import webhook_routes
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +102,7 @@ class WanBot(commands.Bot):
     store: JobStore
     engine: JobEngine
     deliverer: Deliverer
+    http_server: HttpServer | None
 
     def __init__(
         self,
@@ -100,37 +114,89 @@ class WanBot(commands.Bot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and permissions; nothing privileged
+        self.metrics = Metrics()
+        rate_limits = RateLimitCounter(self.metrics.discord_rate_limited)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
             tree_cls=tree_cls,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            http_trace=rate_limits.trace,
         )
+        rate_limits.watch(self.http)
         self.settings = settings
         self.prices = PriceTable.load(settings.price_table)
         self._dynamic_items = tuple(dynamic_items)
         self._make_deliverer = make_deliverer
         self._closing: asyncio.Future[None] | None = None
         self._refresh_cursor: int | None = None  # the last job id the status refresh took
+        self.http_server = None
+        self._gateway_up = False
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
         self.deliverer = self._make_deliverer(self)
         self.engine = await build_engine(
-            self.settings, self.http_session, self.deliverer, prices=self.prices
+            self.settings,
+            self.http_session,
+            self.deliverer,
+            prices=self.prices,
+            telemetry=self.metrics,
         )
         self.store = self.engine.store
+        server = self._http_server()  # a bad webhook secret stops start-up before any job runs
+        # The blocklist's Unicode tables (~0.2 s) are built now, not in a member's first command.
+        await asyncio.to_thread(warm_up_blocklist)
         self.add_dynamic_items(*self._dynamic_items)
         for name in extension_names():
             await self.load_extension(name)
         await self._sync_commands_if_changed()
         await self.engine.start()
+        if server is not None:
+            self.http_server = server
+            await server.start()
         self.refresh_status_messages.change_interval(seconds=self.settings.status_refresh_seconds)
         self.refresh_status_messages.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _http_server(self) -> HttpServer | None:
+        """The HTTP server with its routes (not yet listening); ``None`` when turned off."""
+        settings = self.settings
+        routes = webhook_routes(settings, self.engine, self.store)
+        if settings.http_port is None:
+            if routes:
+                log.warning(
+                    "MULEROUTER_WEBHOOK_SECRET is set but WANBOT_HTTP_PORT is off: webhooks "
+                    "are not received; tasks are polled as usual"
+                )
+            return None
+        server = HttpServer(settings.http_host, settings.http_port)
+        server.add_routes(routes)
+        server.add_routes(self._health_checks().routes())
+        server.add_routes(self.metrics.routes(self.store))
+        return server
+
+    def _health_checks(self) -> HealthChecks:
+        async def database() -> bool:
+            await self.store.check_writable(time.time())
+            return True
+
+        return HealthChecks(
+            {
+                "gateway": lambda: self.gateway_connected,
+                "database": database,
+                "scheduler": lambda: self.engine.scheduler.alive,
+                "outbox": lambda: self.engine.outbox.alive,
+            }
+        )
+
+    @property
+    def gateway_connected(self) -> bool:
+        """The gateway session is up: READY or RESUMED received since the last disconnect."""
+        return self._gateway_up and not self.is_closed()
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("%s received: shutting down", sig.name)
@@ -203,7 +269,14 @@ class WanBot(commands.Bot):
         )
 
     async def on_ready(self) -> None:
+        self._gateway_up = True
         log.info("connected as %s to %d servers", self.user, len(self.guilds))
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
 
     async def close(self) -> None:
         """Close once; a second caller (signal handler and ``run``'s own exit) waits for the
@@ -216,6 +289,8 @@ class WanBot(commands.Bot):
         # Our resources first: once discord.py's own close() returns, run() ends the event
         # loop and anything still open would be cut off.
         self.refresh_status_messages.cancel()
+        if self.http_server is not None:
+            await self.http_server.stop()  # no event lands on a stopping engine
         if hasattr(self, "engine"):
             await self.engine.stop(grace=SHUTDOWN_GRACE_SECONDS)
         if hasattr(self, "store"):

@@ -4,6 +4,10 @@ Why this module exists: every message about a job says the same things the same 
 which model, the settings that matter, what it cost and whether that figure is billed or
 estimated), and the footer carries the job's marker, by which the deliverer recognises its own
 posts after a crash. Pure functions: no I/O, easy to test.
+
+What it must never do: put a member's words (the prompt, or a provider's reason that may echo
+it) into an embed without :mod:`bot.discord_ui.markdown`, which keeps them from rendering as
+links, mentions or formatting.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import discord
 
 from bot.catalog import MediaRole, spec_for
 from bot.config import ProviderName
+from bot.discord_ui.markdown import excerpt
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
-from bot.wording import STATE_WORDS, clock
+from bot.wording import STATE_WORDS, clock, retry_words
 
 PROMPT_EXCERPT = 300
 _COLOURS = {
@@ -69,15 +74,12 @@ def cost_text(job: Job) -> str:
     return f"{format_usd(job.estimated_cost)} (estimated)"
 
 
-def _excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> discord.Embed:
     """The public status message of a job, edited as it moves."""
     now = time.time() if now is None else now
     state = STATE_WORDS[job.state].with_emoji
+    if (retrying := retry_words(job)) is not None:
+        state = f"{STATE_WORDS[job.state].emoji} {retrying}…"
     if job.state is JobState.RUNNING and job.progress:
         state += f" · {job.progress:.0%}"
     colour = (
@@ -111,8 +113,9 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
 
 
 def _quoted_prompt(job: Job) -> str:
+    """The prompt as a one-line quote: the member's words, escaped, at most an excerpt."""
     prompt = job.request.get("prompt")
-    return f"> {_excerpt(prompt)}" if prompt else "*(no prompt)*"
+    return f"> {excerpt(prompt, PROMPT_EXCERPT)}" if prompt else "*(no prompt)*"
 
 
 def result_embed(job: Job, *, linked: bool) -> discord.Embed:
@@ -179,7 +182,7 @@ def notice_embed(job: Job) -> discord.Embed:
         description=_quoted_prompt(job),
     )
     if reason:
-        embed.add_field(name="Why", value=_excerpt(reason, 1000), inline=False)
+        embed.add_field(name="Why", value=excerpt(reason, 1000), inline=False)
     embed.add_field(name="Cost", value=charge_sentence(job), inline=False)
     embed.set_footer(text=marker(job.id, "notice"))
     return embed

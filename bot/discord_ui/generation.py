@@ -7,6 +7,8 @@ else is the same and must be right every time:
 2. check attachments (type and size from Discord's metadata, then the bytes), repair what can be
    repaired, validate the typed request, and reserve the budget — every refusal is an edit of the
    ephemeral acknowledgement that says what to change, and nothing is charged or sent upstream;
+   from the first download until the job is stored an order holds one of a few process-wide
+   slots (:data:`MAX_ORDERS_HOLDING_INPUTS`), so a burst of members never holds every file;
 3. post the public status message through the channel (never through the 15-minute
    interaction token) and hand the job to the engine.
 
@@ -22,15 +24,19 @@ was charged" once the job exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import random
 import re
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.availability import models_off
 from bot.catalog import (
     SEED_MAX,
     MediaRole,
@@ -48,7 +54,9 @@ from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
+from bot.log_context import add_log_context
 from bot.media import (
+    MAX_CONCURRENT_DECODES,
     MAX_INPUT_DOWNLOAD_BYTES,
     MediaRejected,
     check_audio,
@@ -76,6 +84,31 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp", "image/x-ms-bmp")
 _INPUT_NAME = re.compile(r"^input-(?P<field>[a-z_]+)-(?P<position>\d+)\.\w+$")
 
+MAX_ORDERS_HOLDING_INPUTS = 3 * MAX_CONCURRENT_DECODES
+"""Orders with images between their first download and their job being stored, in the whole
+process. Each holds its files, their checked copies and the request's ``data:`` URIs (about
+three times the files' size); a burst of members waits here instead, holding nothing. Enough
+to keep the decode pool fed while others are being built and stored."""
+
+_input_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def _holding_inputs(order: GenerationOrder) -> AsyncIterator[None]:
+    """One of :data:`MAX_ORDERS_HOLDING_INPUTS` slots (per event loop) for an order with
+    images, in arrival order; an order without any goes straight through."""
+    if not (order.attachments or order.images):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    slots = _input_slots.get(loop)
+    if slots is None:
+        slots = _input_slots[loop] = asyncio.Semaphore(MAX_ORDERS_HOLDING_INPUTS)
+    async with slots:
+        yield
+
 
 @dataclass
 class GenerationOrder:
@@ -91,52 +124,72 @@ class GenerationOrder:
 
 async def start_generation(interaction: discord.Interaction[WanBot], order: GenerationOrder) -> Job:
     """Run the whole flow for one order; raises :class:`UserFacingError` on any refusal."""
+    add_log_context(guild_id=interaction.guild_id, model=order.model_id)  # this task's lines
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
     if interaction.guild is None or interaction.channel is None:
         raise UserFacingError("Generations run in a server channel, not in direct messages.")
     spec = resolve(order.model_id, bot.settings)
+    if (off := models_off(bot.settings).get(order.model_id)) is not None:
+        raise UserFacingError(off.refusal)  # its provider has no key: nothing to send it to
     _check_bot_can_post(interaction)
     fields = plain_options(order.options)
     try:
-        check_options(spec, fields)
+        fields = check_options(spec, fields)
         await _check_policy(interaction, spec, fields)
-        sources = dict(order.images)
-        for name, attachments in order.attachments.items():
-            sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
-        images = await prepare_images(spec, sources)
+        try:  # the member's limits, before any attachment is downloaded or decoded
+            await bot.engine.precheck(user_id=interaction.user.id, guild_id=interaction.guild.id)
+        except ReservationRefused as exc:
+            raise UserFacingError(str(exc)) from None
     except OrderRefused as exc:
         raise UserFacingError(str(exc)) from None
-    audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
-    notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
-    try:
-        request = build_request(spec, fields, images, audio_url=audio_url)
-    except RequestInvalid as exc:
-        raise UserFacingError("\n".join(f"• {problem}" for problem in exc.problems)) from None
-    try:
-        job = await bot.engine.submit(
-            user_id=interaction.user.id,
-            guild_id=interaction.guild.id,
-            channel_id=interaction.channel.id,
-            spec=spec,
-            request=request,
-            parent_job_id=order.parent_job_id,
-        )
-    except ReservationRefused as exc:
-        raise UserFacingError(str(exc)) from None
-    except EngineStopping as exc:
-        raise UserFacingError(f"The bot is restarting ({exc}).") from None
+    async with _holding_inputs(order):  # from the first download until the job is stored
+        try:
+            sources = dict(order.images)
+            for name, attachments in order.attachments.items():
+                sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
+            images = await prepare_images(spec, sources)
+        except OrderRefused as exc:
+            raise UserFacingError(str(exc)) from None
+        audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
+        notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
+        try:
+            request = build_request(spec, fields, images, audio_url=audio_url)
+        except RequestInvalid as exc:
+            raise UserFacingError("\n".join(f"• {problem}" for problem in exc.problems)) from None
+        try:
+            job = await bot.engine.submit(
+                user_id=interaction.user.id,
+                guild_id=interaction.guild.id,
+                channel_id=interaction.channel.id,
+                spec=spec,
+                request=request,
+                parent_job_id=order.parent_job_id,
+            )
+        except ReservationRefused as exc:
+            raise UserFacingError(str(exc)) from None
+        except EngineStopping as exc:
+            raise UserFacingError(f"The bot is restarting ({exc}).") from None
+        del request  # stored: its data: URIs (4/3 of each image) need not outlive this block
     # From here on the job exists and will be charged: failures below must not say otherwise.
+    status: discord.Message | None = None
     try:
-        status_url = (await _post_status(bot, interaction, job, images)).jump_url
+        status = await _post_status(bot, interaction, job, images)
+        status_url: str | None = status.jump_url
         follow = f"Follow it here: {status_url}"
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
         status_url, follow = None, "The result will be posted in this channel."
     text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. {follow}"]
     text += [f"• {note}" for note in notes]
-    await interaction.edit_original_response(content="\n".join(text))
+    try:
+        await interaction.edit_original_response(content="\n".join(text))
+    finally:
+        # The member has what they need once the message is posted; recording it (a write
+        # behind every other in the store's queue) and catching up come after the reply.
+        if status is not None:
+            await _track_status(bot, job, status)
     await post_audit(
         bot,
         interaction.guild.id,
@@ -168,6 +221,12 @@ async def _check_policy(
     member = interaction.user
     roles = {role.id for role in getattr(member, "roles", ())}
     config = await interaction.client.store.guild_config(interaction.guild.id)
+    # Every piece of text the request sends upstream (prompt, negative prompt, template name…);
+    # image and audio references are not text.
+    media = spec.request_type.media_fields()
+    texts = [
+        value for name, value in fields.items() if isinstance(value, str) and name not in media
+    ]
     try:
         check_policy(
             config.policy,
@@ -178,14 +237,11 @@ async def _check_policy(
             is_staff=is_staff(interaction),
             age_restricted=_age_restricted(interaction.channel),
             safety_filter=fields.get("safety_filter"),
-            prompt=fields.get("prompt"),
-            negative_prompt=fields.get("negative_prompt"),
+            texts=texts,
         )
     except PolicyRefusal as exc:
         if exc.audit:
-            matched = blocked_term(
-                config.policy, fields.get("prompt"), fields.get("negative_prompt")
-            )
+            matched = blocked_term(config.policy, *texts)
             await post_audit(
                 interaction.client,
                 interaction.guild.id,
@@ -270,8 +326,8 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
 async def _post_status(
     bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, images: list[PreparedInput]
 ) -> discord.Message:
-    """The public status message, posted through the channel so it outlives the token, and
-    brought up to date if the job moved on while it was being posted.
+    """The public status message, posted through the channel so it outlives the token; the
+    caller then hands it to :func:`_track_status`.
 
     Input images ride along as attachments: staff see what was submitted, and Retry reads them
     back from here after the provider accepted the task and the bot deleted its own copy.
@@ -285,14 +341,18 @@ async def _post_status(
     # post takes its turn with the channel's writer like every other write there.
     deliverer = bot.deliverer
     assert isinstance(deliverer, DiscordDeliverer)
-    message = await deliverer.post_status(channel, job, previews)
+    return await deliverer.post_status(channel, job, previews)
+
+
+async def _track_status(bot: WanBot, job: Job, message: discord.Message) -> None:
+    """Record the posted status message of ``job``, and bring it up to date if the job moved
+    on while it was being posted."""
     await bot.store.set_status_message(job.id, message.id)
     # The engine went on meanwhile, and told the deliverer of changes it had no message id to
     # edit: a create refused at once would show "Queued" for good. Catch up from the store.
     current = await bot.store.get_job(job.id)
     if current is not None and (current.state, current.progress) != (job.state, job.progress):
         await bot.deliverer.job_changed(current)
-    return message
 
 
 async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) -> None:

@@ -2,10 +2,11 @@
 
 Why this module exists: the job engine tells the deliverer about every state and progress change,
 and the refresh loop re-shows running jobs so elapsed time and ETA move. Deciding which of those
-deserve an edit (state changes at once, progress-only changes at most every ``edit_interval``
-seconds), rendering it, and remembering status messages that were deleted is this module's job;
-sending is the :class:`~bot.discord_ui.channel_writer.ChannelWriter`'s, which paces edits per
-channel and keeps only the latest state of each message.
+deserve an edit (state changes and a queued job's retries at once, progress-only changes at
+most every ``edit_interval`` seconds), rendering it, and remembering status messages that were
+deleted is this module's job; sending is the
+:class:`~bot.discord_ui.channel_writer.ChannelWriter`'s, which paces edits per channel and keeps
+only the latest state of each message.
 
 What it must never do: await Discord in :meth:`StatusMessages.job_changed` (it is called from
 the engine's scheduler), or edit a message Discord said is gone.
@@ -24,6 +25,7 @@ from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.views import status_view
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
+from bot.wording import retry_words
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,15 @@ def partial_message_editor(channel_of: ChannelOf) -> EditStatus:
     return edit
 
 
+_Shown = tuple[JobState, str | None]
+
+
+def _shown(job: Job) -> _Shown:
+    """What a status message says beyond progress and time: a change of it is edited at once
+    (a queued job's "retrying (attempt N)" is one, though its state stays ``created``)."""
+    return job.state, retry_words(job)
+
+
 class StatusMessages:
     """Decides, renders and hands over status-message edits; remembers deleted messages."""
 
@@ -80,7 +91,8 @@ class StatusMessages:
         self._clock = clock
         # Set by whoever persists it (the store): called with the job id of a deleted message.
         self.on_message_gone = on_message_gone
-        self._last_edit: dict[int, tuple[float, JobState]] = {}
+        # job id -> when it was last edited, and what it showed then (see _shown).
+        self._last_edit: dict[int, tuple[float, _Shown]] = {}
         self._gone: dict[int, int] = {}  # job id -> its status message id Discord called unknown
 
     def job_changed(self, job: Job) -> None:
@@ -94,10 +106,10 @@ class StatusMessages:
                 del self._gone[job.id]  # nothing will ask about this job again
             return
         now = self._clock()
-        last = self._last_edit.get(job.id)
-        if last is not None and last[1] is job.state and now - last[0] < self.edit_interval:
+        last, shown = self._last_edit.get(job.id), _shown(job)
+        if last is not None and last[1] == shown and now - last[0] < self.edit_interval:
             return
-        self._last_edit[job.id] = (now, job.state)
+        self._last_edit[job.id] = (now, shown)
         if job.state.final:
             self._last_edit.pop(job.id, None)
 

@@ -5,6 +5,9 @@ submission asks, and its answer must be exact and worded so the member knows wha
 The rules are pure functions over :class:`Limits` and :class:`Totals`, unit-testable without a
 database; the store reads the totals and calls :func:`check_limits` inside the same
 transaction that writes the reservation, so two submissions can never both take the last room.
+:func:`precheck_limits` runs the same rules (those that need no estimate) on a plain read,
+before a member's attachments are downloaded, so a member at a limit costs no download or
+decode.
 
 Periods are calendar periods in UTC: a member's daily budget resets at 00:00 UTC, a server's
 monthly budget on the 1st at 00:00 UTC.
@@ -88,6 +91,59 @@ class ReservationRefused(Exception):
 
 def check_limits(limits: Limits, totals: Totals, estimate_micros: int, now: float) -> None:
     """Raise :class:`ReservationRefused` naming the first limit this submission would break."""
+    _check_standing(limits, totals, now)
+    estimate = format_usd(from_micros(estimate_micros))
+    if limits.user_daily_budget is not None:
+        cap = to_micros(limits.user_daily_budget)
+        if totals.user_day_micros + estimate_micros > cap:
+            left = format_usd(from_micros(max(cap - totals.user_day_micros, 0)))
+            raise ReservationRefused(
+                "user_budget",
+                f"This would cost about {estimate}, and you have {left} left of your "
+                f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
+                "until tomorrow (UTC).",
+            )
+    if limits.guild_monthly_budget is not None:
+        cap = to_micros(limits.guild_monthly_budget)
+        if totals.guild_month_micros + estimate_micros > cap:
+            left = format_usd(from_micros(max(cap - totals.guild_month_micros, 0)))
+            raise ReservationRefused(
+                "guild_budget",
+                f"This would cost about {estimate}, and the server has {left} left of its "
+                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
+            )
+
+
+def precheck_limits(limits: Limits, totals: Totals, now: float) -> None:
+    """The checks that need no estimate, run before any attachment is downloaded or decoded.
+
+    Raises the :class:`ReservationRefused` that :func:`check_limits` would raise, word for
+    word, when generation is off, the member is at their concurrent-job limit or in their
+    cooldown; and, with the same reason, when a budget has no room left at all (any
+    generation costs something; there is no estimate yet to quote). The reservation checks
+    again, atomically, with the real estimate: this is only a read.
+    """
+    _check_standing(limits, totals, now)
+    if limits.user_daily_budget is not None:
+        cap = to_micros(limits.user_daily_budget)
+        if cap > 0 and totals.user_day_micros >= cap:
+            raise ReservationRefused(
+                "user_budget",
+                f"You have {format_usd(from_micros(0))} left of your "
+                f"{format_usd(from_micros(cap))} daily budget. Wait until tomorrow (UTC).",
+            )
+    if limits.guild_monthly_budget is not None:
+        cap = to_micros(limits.guild_monthly_budget)
+        if cap > 0 and totals.guild_month_micros >= cap:
+            raise ReservationRefused(
+                "guild_budget",
+                f"The server has {format_usd(from_micros(0))} left of its "
+                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
+            )
+
+
+def _check_standing(limits: Limits, totals: Totals, now: float) -> None:
+    """Generation on, a free job slot, no cooldown running: whatever the request costs."""
     if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
         raise ReservationRefused(
             "generation_off", "Generation is turned off for you on this server."
@@ -112,26 +168,6 @@ def check_limits(limits: Limits, totals: Totals, estimate_micros: int, now: floa
         raise ReservationRefused(
             "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation."
         )
-    estimate = format_usd(from_micros(estimate_micros))
-    if limits.user_daily_budget is not None:
-        cap = to_micros(limits.user_daily_budget)
-        if totals.user_day_micros + estimate_micros > cap:
-            left = format_usd(from_micros(max(cap - totals.user_day_micros, 0)))
-            raise ReservationRefused(
-                "user_budget",
-                f"This would cost about {estimate}, and you have {left} left of your "
-                f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
-                "until tomorrow (UTC).",
-            )
-    if limits.guild_monthly_budget is not None:
-        cap = to_micros(limits.guild_monthly_budget)
-        if totals.guild_month_micros + estimate_micros > cap:
-            left = format_usd(from_micros(max(cap - totals.guild_month_micros, 0)))
-            raise ReservationRefused(
-                "guild_budget",
-                f"This would cost about {estimate}, and the server has {left} left of its "
-                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
-            )
 
 
 def day_start(now: float) -> float:

@@ -26,6 +26,7 @@ from bot.jobs.engine_config import EngineConfig
 from bot.jobs.storage import open_store
 from bot.pricing import PriceTable
 from bot.providers import Providers, RetryPolicy
+from bot.telemetry import NO_TELEMETRY, Telemetry
 
 
 async def build_engine(
@@ -37,12 +38,16 @@ async def build_engine(
     create_retry: RetryPolicy | None = None,
     poll_retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
+    telemetry: Telemetry = NO_TELEMETRY,
     **config: Any,
 ) -> JobEngine:
     """An engine on the store at ``settings.database_path``; ``config`` overrides
-    :class:`~bot.jobs.engine_config.EngineConfig` fields by name."""
+    :class:`~bot.jobs.engine_config.EngineConfig` fields by name. ``telemetry`` receives what
+    the engine, the outbox and the provider clients report (:mod:`bot.metrics` in the bot)."""
     prices = prices if prices is not None else PriceTable.load(settings.price_table)
-    providers = Providers(settings, session, create_retry=create_retry, poll_retry=poll_retry)
+    providers = Providers(
+        settings, session, create_retry=create_retry, poll_retry=poll_retry, telemetry=telemetry
+    )
     store = await open_store(settings.database_path)
     return JobEngine(
         store,
@@ -52,4 +57,5 @@ async def build_engine(
         session,
         EngineConfig.from_settings(settings, **config),
         clock=clock,
+        telemetry=telemetry,
     )

@@ -13,6 +13,9 @@ keeps every step in the database first (:mod:`bot.jobs.states` has the state tab
 * :meth:`JobEngine.start` resumes everything that was in flight: jobs caught mid-create become
   ``submission_unknown`` (never resent: a resend can bill twice), running jobs are polled again
   at once, undelivered results are delivered.
+* :meth:`JobEngine.on_task_event` takes what a provider pushed (a verified webhook) down the
+  path a poll's answer takes; while a provider's webhooks arrive (:mod:`bot.jobs.pushed`) its
+  tasks are polled only as a safety net.
 
 What it must never do: import discord.py, or send a create request for a job that is not in
 ``submitting`` in the database.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -32,18 +35,20 @@ import aiohttp
 
 from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
 from bot.config import ConfigError, ProviderName
-from bot.jobs.budget import Limits
+from bot.jobs.budget import Limits, ReservationRefused, precheck_limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
 from bot.jobs.history import DurationHistory, HistoryKey
 from bot.jobs.inputs import InputFiles, InputStash
 from bot.jobs.outbox import Outbox
-from bot.jobs.planning import PollPlanner
+from bot.jobs.planning import DurationEstimate, PollPlanner
+from bot.jobs.pushed import PushedEvents
 from bot.jobs.ratelimit import TokenBucket
 from bot.jobs.records import Job, NewJob
 from bot.jobs.scheduler import Action, Scheduler
 from bot.jobs.states import JobState
 from bot.jobs.storage import JobStore, PollUpdate
+from bot.log_context import log_context
 from bot.pricing import PriceTable
 from bot.providers import PollResult, Providers, TaskState
 from bot.providers.errors import (
@@ -53,10 +58,13 @@ from bot.providers.errors import (
     SubmissionOutcomeUnknown,
     TaskNotFound,
 )
+from bot.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED})
 
 
 RESTARTED_MID_CREATE = (
@@ -97,8 +105,76 @@ class _Running:
     progress: float | None = None
     # The last moment the task was seen unfinished (None: unknown, e.g. after a restart).
     last_unfinished_at: float | None = None
+    # The run-time origin (bot.jobs.durations): when the provider said it started the task,
+    # else the last look that saw it pending; None: the submission.
+    started_at: float | None = None
+    start_reported: bool = False
     # Whether the member was told it is taking longer than usual (past the deadline).
     overdue: bool = False
+    # An answer saying it finished is being settled (a poll's and a pushed event's may meet).
+    settling: bool = False
+
+    def note_start(self, result: PollResult, now: float) -> None:
+        """Move the run-time origin on from a look at the unfinished task: still pending means
+        not started yet (origin now); then the first start time the provider says wins (kept
+        after the last pending look and before now, against clock skew)."""
+        if result.state is TaskState.PENDING:
+            self.started_at = now
+        elif result.started_at is not None and not self.start_reported:
+            earliest = self.started_at or self.submitted_at
+            self.started_at = min(max(result.started_at, earliest), now)
+            self.start_reported = True
+
+    def plan(self, planner: PollPlanner, estimate: DurationEstimate, now: float) -> float:
+        """The planner's next delay for this task seen unfinished at ``now`` (also what
+        ``bench/polling.py`` replays)."""
+        return planner.next_delay(
+            estimate,
+            now - self.submitted_at,
+            self.polls,
+            run_elapsed=now - (self.started_at or self.submitted_at),
+        )
+
+
+class _Following:
+    """The running jobs an engine follows, by job id and by (provider, task id): a pushed
+    event names the task, the scheduler the job."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, _Running] = {}
+        self._tasks: dict[tuple[ProviderName, str], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._jobs)
+
+    def __setitem__(self, job_id: int, running: _Running) -> None:
+        self.pop(job_id)
+        self._jobs[job_id] = running
+        self._tasks[(running.spec.provider, running.task_id)] = job_id
+
+    def get(self, job_id: int) -> _Running | None:
+        return self._jobs.get(job_id)
+
+    def pop(self, job_id: int, default: None = None) -> _Running | None:
+        running = self._jobs.pop(job_id, default)
+        if running is not None:
+            self._tasks.pop((running.spec.provider, running.task_id), None)
+        return running
+
+    def by_task(self, provider: ProviderName, task_id: str) -> _Running | None:
+        job_id = self._tasks.get((provider, task_id))
+        return None if job_id is None else self._jobs.get(job_id)
+
+
+def _retry_code(exc: RateLimited | ProviderUnavailable) -> str:
+    """Why a create waits to be sent again, for the front ends (:data:`bot.wording.RETRY_REASONS`):
+    no connection at all (a wrong base URL, the network down), a 503, or a 429."""
+    if isinstance(exc, RateLimited):
+        return "provider_busy"
+    return "provider_unreachable" if exc.status is None else "provider_unavailable"
 
 
 class JobEngine:
@@ -114,9 +190,11 @@ class JobEngine:
         config: EngineConfig,
         *,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.store = store
         self.providers = providers
+        self.telemetry = telemetry
         self.prices = prices
         self.deliverer = deliverer
         self.config = config
@@ -126,17 +204,20 @@ class JobEngine:
             store,
             config.expected_seconds,
             refresh_seconds=config.history_refresh_seconds,
+            target_delay=config.poll_target_delay,
             clock=clock,
         )
         self.planner = PollPlanner(
+            target_delay=config.poll_target_delay,
             min_interval=config.poll_min_interval,
             max_interval=config.poll_max_interval,
             first_look=config.poll_first_look,
         )
         self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests, clock=clock)
-        self.outbox = Outbox(store, deliverer, session, config, clock=clock)
+        self.outbox = Outbox(store, deliverer, session, config, clock=clock, telemetry=telemetry)
         self._buckets: dict[ProviderName, TokenBucket] = {}
-        self._running: dict[int, _Running] = {}
+        self._running = _Following()
+        self.pushed = PushedEvents(config.webhook_providers, miss_limit=config.webhook_miss_limit)
         self._poll_updates: list[PollUpdate] = []
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -232,10 +313,15 @@ class JobEngine:
         """
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
-        async with self.inputs.storing(request):
-            job = await self._create(
-                user_id, guild_id, channel_id, spec, request, limits, parent_job_id
-            )
+        try:
+            async with self.inputs.storing(request):
+                job = await self._create(
+                    user_id, guild_id, channel_id, spec, request, limits, parent_job_id
+                )
+        except ReservationRefused as refused:
+            self.telemetry.job_refused(refused.reason)
+            raise
+        self.telemetry.job_submitted(spec.model_id)
         self.scheduler.push(self.clock(), job.id, Action.SUBMIT, spec.provider.value)
         return job
 
@@ -288,19 +374,94 @@ class JobEngine:
         """Seconds until the result is likely ready, or ``None`` when not being made."""
         return self.history.eta(job)
 
+    async def precheck(
+        self, *, user_id: int, guild_id: int | None, limits: Limits | None = None
+    ) -> None:
+        """Refuse early, before a member's attachments are downloaded: the limits that need
+        no estimate (generation off, concurrent jobs, cooldown, a budget with nothing left),
+        worded as :meth:`submit` would refuse them. Only a read: :meth:`submit` still checks
+        and reserves atomically. Raises :class:`~bot.jobs.budget.ReservationRefused`."""
+        defaults = limits or self.config.default_limits
+        effective = await self.store.limits_for(guild_id, user_id, defaults)
+        now = self.clock()
+        try:
+            precheck_limits(effective, await self.store.member_totals(guild_id, user_id, now), now)
+        except ReservationRefused as refused:
+            self.telemetry.job_refused(refused.reason)
+            raise
+
+    # --- pushed events (webhooks) ---------------------------------------------------------------
+
+    @property
+    def accepting(self) -> bool:
+        """Started and not stopping: pushed events can be taken now."""
+        return self._accepting
+
+    def task_spec(self, provider: ProviderName, task_id: str) -> ModelSpec | None:
+        """The model of a task this engine follows (to read an event about it), else ``None``."""
+        running = self._running.by_task(provider, task_id)
+        return None if running is None else running.spec
+
+    def on_task_event(
+        self,
+        provider: ProviderName,
+        task_id: str,
+        result: PollResult | None,
+        *,
+        at: float | None = None,
+    ) -> bool:
+        """A verified event the provider pushed about one of its tasks; whether it is followed.
+
+        A finished ``result`` is taken down the path a poll's answer takes (:meth:`_on_answer`)
+        in the background: the caller (a webhook request) never waits for it. ``at`` is when
+        the provider says it happened (epoch seconds). ``None`` or an unfinished result (the
+        task was created, or an event with nothing to act on) changes nothing, but shows the
+        provider's webhooks arrive. A task not followed here (unknown, already settled by a
+        poll or an earlier event, cancelled) changes nothing: polling covers every job.
+        """
+        self.pushed.heard(provider)
+        running = self._running.by_task(provider, task_id)
+        if running is None:
+            return False
+        if result is None or result.state not in _FINISHED or running.settling:
+            return True
+        self.pushed.pushed_completion(provider)
+        now = self.clock()
+        # Pushed as it happened: the task was unfinished until then (an exact completion).
+        happened = now if at is None else min(max(at, running.submitted_at), now)
+        last = running.last_unfinished_at
+        running.last_unfinished_at = happened if last is None else max(last, happened)
+        task = asyncio.get_running_loop().create_task(self._on_pushed(running, result, now))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
+
+    async def _on_pushed(self, running: _Running, result: PollResult, now: float) -> None:
+        try:
+            await self._on_answer(running, result, now)
+        except Exception:
+            log.exception(
+                "job %d: a pushed event could not be applied; its next look will find it",
+                running.job_id,
+            )
+
     # --- scheduled work -------------------------------------------------------------------------
 
     async def _run_action(self, job_id: int, action: Action) -> None:
-        try:
-            if action is Action.SUBMIT:
-                await self._submit(job_id)
-            else:
-                await self._poll(job_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("job %d: %s failed unexpectedly; will look again", job_id, action.value)
-            self.scheduler.push(self.clock() + 60.0, job_id, action, self._lane_of(job_id))
+        running = self._running.get(job_id)
+        with log_context(job_id=job_id, model=running.spec.model_id if running else None):
+            try:
+                if action is Action.SUBMIT:
+                    await self._submit(job_id)
+                else:
+                    await self._poll(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "job %d: %s failed unexpectedly; will look again", job_id, action.value
+                )
+                self.scheduler.push(self.clock() + 60.0, job_id, action, self._lane_of(job_id))
 
     def _lane_of(self, job_id: int) -> str:
         """The scheduler lane to retry a job's action in: its provider's, when known."""
@@ -364,10 +525,13 @@ class JobEngine:
                 if isinstance(exc, RateLimited) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 log.warning("job %d: %s; submitting again in %.0fs", job_id, exc, delay)
-                await self.store.requeue_submission(job_id, self.clock() + delay, str(exc))
+                await self.store.requeue_submission(
+                    job_id, self.clock() + delay, str(exc), code=_retry_code(exc)
+                )
                 self.scheduler.push(
                     self.clock() + delay, job_id, Action.SUBMIT, spec.provider.value
                 )
+                await self._notify(job_id)  # "retrying (attempt N)" on the status, at once
                 return
             await self._fail(job_id, type(exc).__name__, exc.user_message, str(exc))
             return
@@ -387,7 +551,12 @@ class JobEngine:
         now = self.clock()
         history_key = job.history_key
         estimate = await self.history.estimate(history_key)
-        first = self.planner.next_delay(estimate, 0.0, 0)
+        first = (
+            # Webhooks arriving: a fast failure is pushed too, so no early look is needed.
+            self.planner.safety_net_delay(estimate, 0.0, 0)
+            if self.pushed.relied_on(spec.provider)
+            else self.planner.next_delay(estimate, 0.0, 0, run_elapsed=0.0)
+        )
         try:
             unneeded = await self._persist(
                 f"job {job.id}: recording task {task_id}",
@@ -454,27 +623,35 @@ class JobEngine:
         running.errors = 0
         running.not_found = 0
         running.polls += 1
+        followed = self._running.get(job_id) is running and not running.settling
+        if result.state in _FINISHED and followed:
+            self.pushed.polled_completion(running.spec.provider)  # no event came first
         await self._on_answer(running, result, now)
 
     async def _on_answer(self, running: _Running, result: PollResult, now: float) -> None:
         """What a provider said about a running task (a poll's answer, or a pushed event):
-        settle it, fail it, give up on it, or plan the next look."""
+        settle it, fail it, give up on it, or plan the next look.
+
+        A job is settled once: an answer about a job no longer followed here (settled by
+        another answer, cancelled, given up) or already being settled changes nothing, so a
+        late "failed" can never undo a "succeeded" that came first.
+        """
         job_id = running.job_id
-        if result.state is TaskState.SUCCEEDED:
-            await self._succeeded(running, result)
-        elif result.state is TaskState.FAILED:
-            failure = result.failure
-            code = (failure.code if failure else "") or "task_failed"
-            message = failure.user_message() if failure else "The provider reported a failure."
-            detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
-            await self._fail(job_id, code, message, detail)
-            self._running.pop(job_id, None)
+        if self._running.get(job_id) is not running or running.settling:
+            return
+        if result.state in _FINISHED:
+            running.settling = True
+            try:
+                await self._settle(running, result)
+            finally:
+                running.settling = False
         elif now >= running.follow_until:
             await self._give_up(running, now)
         else:
             changed = result.progress is not None and result.progress != running.progress
             running.progress = result.progress
             running.last_unfinished_at = now
+            running.note_start(result, now)
             delay = await self._next_look(running, now)
             if now >= running.deadline_at:
                 # Past the deadline the task is still paid for: follow it, slowly.
@@ -488,10 +665,27 @@ class JobEngine:
             if changed or running.polls == 1:
                 await self._notify(job_id)
 
+    async def _settle(self, running: _Running, result: PollResult) -> None:
+        """A finished answer: settle the success, or fail the job with the provider's reason."""
+        if result.state is TaskState.SUCCEEDED:
+            await self._succeeded(running, result)
+            return
+        failure = result.failure
+        code = (failure.code if failure else "") or "task_failed"
+        message = failure.user_message() if failure else "The provider reported a failure."
+        detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
+        await self._fail(running.job_id, code, message, detail)
+        self._running.pop(running.job_id, None)
+
     async def _next_look(self, running: _Running, now: float) -> float:
         """Seconds until the next look at a task just seen unfinished (the planner decides)."""
         estimate = await self.history.estimate(running.history_key)
-        return self.planner.next_delay(estimate, now - running.submitted_at, running.polls)
+        if self.pushed.relied_on(running.spec.provider):
+            # Webhooks arrive: a look only in case this task's event never comes.
+            return self.planner.safety_net_delay(
+                estimate, now - running.submitted_at, running.polls
+            )
+        return running.plan(self.planner, estimate, now)
 
     async def _give_up(self, running: _Running, now: float) -> None:
         """The result could no longer be fetched even if the task finished now: stop."""
@@ -543,9 +737,13 @@ class JobEngine:
             now,
             completed_at=completed_at,
             completion_exact=exact,
+            completion_after=last,
+            started_at=running.started_at,
         )
         self._running.pop(running.job_id, None)
         if moved:
+            if completed_at is not None:
+                self.telemetry.result_detected(running.spec.model_id, now - completed_at)
             self.outbox.wake()
             await self._notify(running.job_id)
 

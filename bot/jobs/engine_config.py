@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.catalog import CATALOG, ModelSpec, ResultKind
-from bot.config import Settings
+from bot.config import ProviderName, Settings
 from bot.jobs.budget import Limits
 
 
@@ -36,11 +36,15 @@ class EngineConfig:
     image_deadline: float
     poll_min_interval: float
     poll_max_interval: float
+    poll_target_delay: float
     requests_per_second: float
     max_concurrent_requests: int
     max_result_bytes: int
     default_limits: Limits
+    # Providers whose webhooks reach this bot: polling is then only their safety net.
+    webhook_providers: frozenset[ProviderName]
     # The engine's own constants.
+    # The very first look at a task never comes sooner than this (the planner decides when).
     poll_first_look: float = 10.0
     max_submit_attempts: int = 5
     submit_retry_seconds: float = 30.0
@@ -60,6 +64,9 @@ class EngineConfig:
     overdue_poll_seconds: float = 300.0
     # A billed cost above this many times the estimate is not trusted (settled at the estimate).
     max_billed_over_estimate: Decimal = Decimal(10)
+    # Completions in a row found by polling, not pushed, before a provider's webhooks are no
+    # longer relied on (polling as usual until one arrives again).
+    webhook_miss_limit: int = 3
     # Longest in-memory wait between two tries of a failed store write (disk full, locked).
     store_retry_max_seconds: float = 60.0
     # Expected seconds per model before there is history (each model's catalog entry).
@@ -73,10 +80,12 @@ class EngineConfig:
             image_deadline=settings.image_deadline,
             poll_min_interval=settings.poll_interval_min,
             poll_max_interval=settings.poll_interval_max,
+            poll_target_delay=settings.poll_target_delay,
             requests_per_second=settings.requests_per_second,
             max_concurrent_requests=settings.max_concurrent_requests,
             max_result_bytes=settings.max_result_bytes,
             default_limits=Limits(max_concurrent_per_user=settings.max_jobs_per_member),
+            webhook_providers=settings.webhook_providers,
         )
         return dataclasses.replace(config, **overrides)
 

@@ -2,9 +2,10 @@
 
 Why this module exists: the poll planner (:mod:`bot.jobs.planning`) and the ETA on every status
 message ask the same question, "how long do jobs like this one take?", and must get the same
-answer. :class:`DurationHistory` reads the durations of recent similar jobs (same model, price
-tier and length) from the store, caches the estimate for a few seconds, and falls back to each
-model's expected duration from the catalog before there is history.
+answer. :class:`DurationHistory` reads when recent similar jobs (same model, price tier and
+length) finished, as windows between two looks (:mod:`bot.jobs.durations` fits them without
+the bias of the planner's own sparse looks), caches the estimate for a few seconds, and starts
+from each model's expected duration in the catalog, with a wide spread, before there is history.
 
 What it must never do: write to the store, or block the scheduler on a slow read for longer
 than one query (estimates are cached per group).
@@ -37,9 +38,12 @@ class DurationHistory:
         expected_seconds: Mapping[str, float],
         *,
         refresh_seconds: float,
+        target_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        # The planner's target mean detection delay: the fit's schedule is calibrated to it.
+        self.target_delay = target_delay
         self.expected_seconds = expected_seconds
         self.refresh_seconds = refresh_seconds
         self.clock = clock
@@ -52,8 +56,8 @@ class DurationHistory:
         if cached is not None and now - cached[0] <= self.refresh_seconds:
             return cached[1]
         model_id, tier, units = key
-        samples = await self.store.duration_history(model_id, tier, Decimal(units))
-        estimate = DurationEstimate.from_samples(samples, self.expected(key))
+        windows = await self.store.completion_windows(model_id, tier, Decimal(units))
+        estimate = DurationEstimate.from_windows(windows, self.expected(key), self.target_delay)
         self._cache[key] = (now, estimate)
         return estimate
 

@@ -49,7 +49,9 @@ from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job, OutboxItem
 from bot.jobs.storage import JobStore
 from bot.jobs.wakeup import sleep_until_woken
+from bot.log_context import add_log_context, log_context
 from bot.results import ResultDownloadFailed, ResultTooLarge, download_result
+from bot.telemetry import NO_TELEMETRY, Telemetry
 
 if TYPE_CHECKING:
     from bot.jobs.engine_config import EngineConfig
@@ -68,9 +70,11 @@ class Outbox:
         config: EngineConfig,
         *,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.store = store
         self.deliverer = deliverer
+        self.telemetry = telemetry
         self.session = session
         self.config = config
         self.clock = clock
@@ -88,6 +92,11 @@ class Outbox:
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="outbox")
+
+    @property
+    def alive(self) -> bool:
+        """Started and its loop still running (for the readiness check)."""
+        return self._loop is not None and not self._loop.done()
 
     async def stop(self, grace: float) -> None:
         if self._loop is not None:
@@ -127,19 +136,20 @@ class Outbox:
         return 30.0 if upcoming is None else min(max(upcoming - self.clock(), 0.05), 30.0)
 
     async def _deliver(self, item: OutboxItem) -> None:
-        try:
-            await self._deliver_once(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # A store write failed (the deliverer's own failures are handled inside). Back off
-            # in memory, this row's failures counted across tries, then make it due again.
-            await self._after_store_failure(item, exc)
-        else:
-            self._store_failures.pop(item.id, None)
-        finally:
-            self._in_flight.discard(item.id)
-            self._slots.release()
+        with log_context(job_id=item.job_id):  # guild and model once the job is read
+            try:
+                await self._deliver_once(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A store write failed (the deliverer's own failures are handled inside). Back
+                # off in memory, this row's failures counted across tries, then make it due.
+                await self._after_store_failure(item, exc)
+            else:
+                self._store_failures.pop(item.id, None)
+            finally:
+                self._in_flight.discard(item.id)
+                self._slots.release()
 
     async def _after_store_failure(self, item: OutboxItem, exc: Exception) -> None:
         while True:
@@ -171,6 +181,7 @@ class Outbox:
         job = await self.store.get_job(claimed.job_id)
         if job is None:
             return
+        add_log_context(guild_id=job.guild_id, model=job.model_id)
         kind = DeliveryKind(claimed.kind)
         try:
             message_ids = await self._post(item, claimed, job, kind)
@@ -207,7 +218,9 @@ class Outbox:
         return await self.deliverer.deliver_notice(job)
 
     async def _complete(self, item: OutboxItem, job: Job, message_ids: list[int]) -> None:
-        await self.store.complete_outbox(item.id, message_ids, self.clock())
+        now = self.clock()
+        await self.store.complete_outbox(item.id, message_ids, now)
+        self.telemetry.delivery_posted(item.kind, now - (job.finished_at or job.created_at))
         if item.kind == DeliveryKind.RESULT:
             await self._remove_files(job)
         updated = await self.store.get_job(job.id)

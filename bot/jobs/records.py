@@ -164,3 +164,12 @@ class LedgerRow:
     billed: bool
     note: str
     job_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreGauges:
+    """What the database holds right now, for the metrics scraped from it: jobs by (state,
+    model) and undelivered outbox rows by kind (``result`` or ``notice``)."""
+
+    jobs: dict[tuple[str, str], int]
+    outbox_backlog: dict[str, int]

@@ -80,6 +80,11 @@ class Scheduler:
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="job-scheduler")
 
+    @property
+    def alive(self) -> bool:
+        """Started and its dispatcher still running (for the readiness check)."""
+        return self._dispatcher is not None and not self._dispatcher.done()
+
     async def stop(self, grace: float) -> None:
         """Stop dispatching; give running work ``grace`` seconds, then cancel it."""
         if self._dispatcher is not None:

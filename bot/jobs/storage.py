@@ -19,7 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from bot.jobs.budget import Limits
+from bot.jobs.budget import Limits, Totals
+from bot.jobs.durations import CompletionWindow
 from bot.jobs.records import (
     GuildConfig,
     InputRef,
@@ -27,6 +28,7 @@ from bot.jobs.records import (
     LedgerRow,
     NewJob,
     OutboxItem,
+    StoreGauges,
     UsageRow,
 )
 from bot.jobs.states import JobState
@@ -56,6 +58,11 @@ class JobStore(Protocol):
         """The limits a member's next submission would be checked against."""
         ...
 
+    async def member_totals(self, guild_id: int | None, user_id: int, now: float) -> Totals:
+        """What a member and their server have used, as :meth:`create_job` reads it (a plain
+        read: for the limit pre-check before a member's attachments are fetched)."""
+        ...
+
     async def claim_submission(self, job_id: int, now: float) -> bool:
         """created -> submitting, persisted before the create request leaves."""
         ...
@@ -67,8 +74,12 @@ class JobStore(Protocol):
         when the job was no longer ``submitting`` (the caller lost; it must stop)."""
         ...
 
-    async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
-        """submitting -> created: the provider said "not now" (nothing was accepted)."""
+    async def requeue_submission(
+        self, job_id: int, retry_at: float, reason: str, *, code: str | None = None
+    ) -> bool:
+        """submitting -> created: the provider said "not now" (nothing was accepted).
+        ``reason`` (the operator's detail) and ``code`` (why, as a front end words it: see
+        :func:`bot.wording.retry_words`) stay on the job until its next attempt is accepted."""
         ...
 
     async def mark_submission_unknown(
@@ -112,6 +123,8 @@ class JobStore(Protocol):
         *,
         completed_at: float | None = None,
         completion_exact: bool = False,
+        completion_after: float | None = None,
+        started_at: float | None = None,
     ) -> bool:
         """running -> succeeded; settles the cost and queues the result for delivery."""
         ...
@@ -187,6 +200,12 @@ class JobStore(Protocol):
         """(seconds to completion, whether seen between close looks) of similar jobs."""
         ...
 
+    async def completion_windows(
+        self, model_id: str, price_tier: str, units: Decimal, *, limit: int = 200
+    ) -> list[CompletionWindow]:
+        """When recent similar jobs finished, as polling saw it (most recent first)."""
+        ...
+
     # --- ledger ---------------------------------------------------------------------------
 
     async def ledger_total(
@@ -208,6 +227,26 @@ class JobStore(Protocol):
 
     def ledger_rows(self, *, since: float, guild_id: int | None = None) -> AsyncIterator[LedgerRow]:
         """Ledger entries with their job's state, oldest first (for CSV export)."""
+        ...
+
+    # --- pushed events (webhooks) ---------------------------------------------------------
+
+    async def record_webhook_event(self, source: str, event_id: str, now: float) -> bool:
+        """Remember an event as taken, atomically; ``False`` when it already was."""
+        ...
+
+    async def forget_webhook_events(self, before: float) -> int:
+        """Drop event ids seen before ``before``; returns how many."""
+        ...
+
+    # --- health and metrics ---------------------------------------------------------------
+
+    async def check_writable(self, now: float) -> None:
+        """Commit one small write; raises when the database cannot be written."""
+        ...
+
+    async def gauges(self) -> StoreGauges:
+        """Jobs by (state, model) and undelivered outbox rows by kind, as they are now."""
         ...
 
     # --- settings -------------------------------------------------------------------------

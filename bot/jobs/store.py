@@ -35,6 +35,7 @@ import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,6 +43,7 @@ import aiosqlite
 
 from bot.jobs import migrations
 from bot.jobs.budget import Limits, Totals, check_limits, day_start, effective_limits, month_start
+from bot.jobs.durations import CompletionWindow, completion_window
 from bot.jobs.money import from_micros, to_micros
 from bot.jobs.records import (
     GuildConfig,
@@ -50,6 +52,7 @@ from bot.jobs.records import (
     LedgerRow,
     NewJob,
     OutboxItem,
+    StoreGauges,
     UsageRow,
 )
 from bot.jobs.states import GENERATING_STATES, JobState, sources_of
@@ -110,6 +113,14 @@ _GENERATING = tuple(sorted(s.value for s in GENERATING_STATES))
 
 def _placeholders(values: Sequence[object]) -> str:
     return ", ".join("?" for _ in values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """Whose totals to read, when there is no new job yet (:meth:`SQLiteStore.member_totals`)."""
+
+    user_id: int
+    guild_id: int | None
 
 
 class SQLiteStore:
@@ -238,6 +249,11 @@ class SQLiteStore:
         """The limits a member's next submission would be checked against."""
         return await self._effective_limits(self._db, guild_id, user_id, defaults)
 
+    async def member_totals(self, guild_id: int | None, user_id: int, now: float) -> Totals:
+        """What a member and their server have used, as :meth:`create_job` will read it (a
+        plain read, no transaction: for the pre-check before a member's files are fetched)."""
+        return await self._totals(self._db, _Member(user_id, guild_id), now)
+
     async def _effective_limits(
         self, db: aiosqlite.Connection, guild_id: int | None, user_id: int, defaults: Limits
     ) -> Limits:
@@ -254,7 +270,7 @@ class SQLiteStore:
         guild = None if row is None else _guild_limits(row)
         return effective_limits(defaults, guild, member_daily)
 
-    async def _totals(self, db: aiosqlite.Connection, new: NewJob, now: float) -> Totals:
+    async def _totals(self, db: aiosqlite.Connection, new: NewJob | _Member, now: float) -> Totals:
         user_day = await (
             await db.execute(
                 "SELECT COALESCE(SUM(amount_micros), 0) FROM ledger"
@@ -337,22 +353,28 @@ class SQLiteStore:
                 db,
                 job_id,
                 JobState.RUNNING,
-                "task_id = ?, submitted_at = ?, next_attempt_at = ?",
+                # Accepted: an earlier "not now" (requeue_submission) no longer applies.
+                "task_id = ?, submitted_at = ?, next_attempt_at = ?, error_code = NULL,"
+                " error_message = NULL",
                 (task_id, now, next_poll_at),
             )
             if not moved:
                 return None
             return await self._release_inputs(db, job_id)
 
-    async def requeue_submission(self, job_id: int, retry_at: float, reason: str) -> bool:
-        """submitting -> created: the provider said "not now" (nothing was accepted)."""
+    async def requeue_submission(
+        self, job_id: int, retry_at: float, reason: str, *, code: str | None = None
+    ) -> bool:
+        """submitting -> created: the provider said "not now" (nothing was accepted).
+        ``reason`` (the operator's detail) and ``code`` (why, as a front end words it: see
+        :func:`bot.wording.retry_words`) stay on the job until its next attempt is accepted."""
         async with self._transaction() as db:
             return await self._move(
                 db,
                 job_id,
                 JobState.CREATED,
-                "next_attempt_at = ?, error_message = ?",
-                (retry_at, reason),
+                "next_attempt_at = ?, error_message = ?, error_code = ?",
+                (retry_at, reason, code),
             )
 
     async def mark_submission_unknown(
@@ -473,12 +495,16 @@ class SQLiteStore:
         *,
         completed_at: float | None = None,
         completion_exact: bool = False,
+        completion_after: float | None = None,
+        started_at: float | None = None,
     ) -> bool:
         """running -> succeeded; settles the cost and queues the result for delivery.
 
         ``completed_at`` is the best guess of when the provider finished (between the last look
         that saw it running and ``now``) and ``completion_exact`` whether those two looks were
         close together; both feed the duration history (see :mod:`bot.jobs.planning`).
+        ``completion_after`` (that last look) and ``started_at`` (the run-time origin) feed
+        :meth:`completion_windows` (see :mod:`bot.jobs.durations`).
         """
         async with self._transaction() as db:
             job = await self._job(db, job_id)
@@ -487,13 +513,16 @@ class SQLiteStore:
                 job_id,
                 JobState.SUCCEEDED,
                 "finished_at = ?, completed_at = ?, completion_exact = ?, result_urls = ?,"
-                " billed_micros = ?, progress = 1.0, next_attempt_at = NULL",
+                " billed_micros = ?, progress = 1.0, next_attempt_at = NULL,"
+                " completion_after = ?, started_at = ?",
                 (
                     now,
                     completed_at,
                     int(completion_exact),
                     json.dumps(list(urls)),
                     None if billed is None else to_micros(billed),
+                    completion_after,
+                    started_at,
                 ),
             )
             if moved:
@@ -775,6 +804,29 @@ class SQLiteStore:
         )
         return [(row[0], bool(row[1])) for row in await cursor.fetchall()]
 
+    async def completion_windows(
+        self, model_id: str, price_tier: str, units: Decimal, *, limit: int = 200
+    ) -> list[CompletionWindow]:
+        """When recent similar jobs finished, as polling saw it (most recent first).
+
+        Jobs that succeeded before schema 4 have no ``completion_after``: it is recovered from
+        ``completed_at``, the midpoint of that look and ``finished_at``.
+        """
+        cursor = await self._db.execute(
+            "SELECT submitted_at, completion_after, completed_at, finished_at, started_at"
+            " FROM jobs WHERE model_id = ? AND price_tier = ? AND units = ?"
+            " AND state IN ('succeeded', 'delivering', 'delivered')"
+            " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+            " ORDER BY finished_at DESC LIMIT ?",
+            (model_id, price_tier, str(units), limit),
+        )
+        windows = []
+        for submitted, after, completed, finished, started in await cursor.fetchall():
+            if after is None and completed is not None:
+                after = 2 * completed - finished
+            windows.append(completion_window(submitted, after, finished, started))
+        return windows
+
     # --- ledger -------------------------------------------------------------------------------
 
     async def _ledger(
@@ -943,6 +995,49 @@ class SQLiteStore:
                 note=row["note"] or "",
                 job_state=row["state"],
             )
+
+    # --- pushed events (webhooks) ---------------------------------------------------------------
+
+    async def record_webhook_event(self, source: str, event_id: str, now: float) -> bool:
+        """Remember that ``source``'s event ``event_id`` was taken; ``False`` when it already
+        was (a duplicate delivery: the caller changes nothing)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO webhook_events (source, event_id, seen_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (source, event_id) DO NOTHING",
+                (source, event_id, now),
+            )
+            return cursor.rowcount == 1
+
+    async def forget_webhook_events(self, before: float) -> int:
+        """Drop event ids seen before ``before`` (no redelivery comes that late); how many."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM webhook_events WHERE seen_at < ?", (before,))
+            return cursor.rowcount
+
+    # --- health and metrics -------------------------------------------------------------------
+
+    async def check_writable(self, now: float) -> None:
+        """Commit one small write (the time of this check, in ``meta``); raises when the
+        database cannot be written (read-only, full, locked past the busy timeout)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_checked_at', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (repr(now),),
+            )
+
+    async def gauges(self) -> StoreGauges:
+        """Jobs by state and model, and the outbox rows not yet delivered, by kind."""
+        cursor = await self._db.execute(
+            "SELECT state, model_id, COUNT(*) FROM jobs GROUP BY state, model_id"
+        )
+        jobs = {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+        cursor = await self._db.execute(
+            "SELECT kind, COUNT(*) FROM outbox WHERE delivered_at IS NULL GROUP BY kind"
+        )
+        backlog = {row[0]: row[1] for row in await cursor.fetchall()}
+        return StoreGauges(jobs=jobs, outbox_backlog=backlog)
 
     # --- settings -----------------------------------------------------------------------------
 

@@ -2,11 +2,13 @@
 
 Why this package exists: everything a member attaches is checked here, before any provider sees
 it, so a bad file costs a message instead of a failed (or billed) task. :mod:`.images` repairs or
-refuses images, :mod:`.audio` checks audio for wan2.6-i2v, :mod:`.fetch` downloads attachments
-with a byte cap and a deadline.
+refuses images (on a small decode pool of its own), :mod:`.metadata` drops their location and
+other metadata at the byte level, :mod:`.audio` checks audio for wan2.6-i2v, :mod:`.fetch`
+downloads attachments with a byte cap and a deadline.
 
-What it must never do: trust a filename or a declared content type, decode without bounds, or let
-a parser's exception reach a member as anything but :class:`MediaRejected`.
+What it must never do: trust a filename or a declared content type, decode without bounds (of
+pixels per file, of files at once), pass an image on with its metadata, or let a parser's
+exception reach a member as anything but :class:`MediaRejected`.
 """
 
 from bot.media.audio import (
@@ -22,11 +24,15 @@ from bot.media.fetch import DOWNLOAD_TIMEOUT_SECONDS, download
 from bot.media.images import (
     ACCEPTED_FORMATS,
     JPEG_QUALITIES,
+    MAX_CONCURRENT_DECODES,
+    MAX_DECODED_BYTES,
     MAX_INPUT_DOWNLOAD_BYTES,
     MAX_SOURCE_PIXELS,
     PreparedImage,
     prepare_image,
+    prepare_image_async,
 )
+from bot.media.metadata import MetadataError, strip_metadata
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -34,15 +40,20 @@ __all__ = [
     "AUDIO_MIN_SECONDS",
     "DOWNLOAD_TIMEOUT_SECONDS",
     "JPEG_QUALITIES",
+    "MAX_CONCURRENT_DECODES",
+    "MAX_DECODED_BYTES",
     "MAX_INPUT_DOWNLOAD_BYTES",
     "MAX_SOURCE_PIXELS",
     "AudioFormat",
     "AudioInfo",
     "MediaRejected",
+    "MetadataError",
     "PreparedImage",
     "check_audio",
     "check_audio_metadata",
     "download",
     "megabytes",
     "prepare_image",
+    "prepare_image_async",
+    "strip_metadata",
 ]

@@ -5,9 +5,9 @@ waited) when the file is the wrong type or length. Measuring it here turns that 
 refusal that says what to change.
 
 What it must never do: trust the filename or a declared content type (the type comes from the
-bytes; the declared type only allows a cheap refusal before downloading), or let a parser error
-escape as anything but :class:`MediaRejected`. Nothing here decodes audio samples: mutagen reads
-headers only.
+bytes; the declared type only allows a cheap refusal before downloading), take a video or an
+image for audio (the refusal says which it is), or let a parser error escape as anything but
+:class:`MediaRejected`. Nothing here decodes audio samples: mutagen reads headers only.
 """
 
 from __future__ import annotations
@@ -52,10 +52,37 @@ _AUDIO_CONTENT_TYPES = frozenset(
 _KNOWN_OTHER_AUDIO: tuple[tuple[int, bytes, str], ...] = (
     (0, b"OggS", "an Ogg (Opus or Vorbis) file"),
     (0, b"fLaC", "a FLAC file"),
-    (4, b"ftyp", "an M4A or MP4 file"),
-    (0, b"\x1aE\xdf\xa3", "a WebM or MKV file"),
     (0, b"FORM", "an AIFF file"),
     (0, b"#!AMR", "an AMR voice memo"),
+)
+# ISO base media files (``....ftyp<brand>``) are audio, images or video by their major brand.
+_FTYP_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+_FTYP_IMAGE_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+# QuickTime files without an ``ftyp`` box start straight with one of these atoms.
+_MOV_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
+_VIDEO_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"FLV\x01", "FLV"),
+    (0, b"\x00\x00\x01\xba", "MPEG"),
+    (0, b"\x00\x00\x01\xb3", "MPEG"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "WMV or ASF"),
+)
+_IMAGE_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"GIF87a", "GIF"),
+    (0, b"GIF89a", "GIF"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
 )
 _PARSE_ERRORS = (MutagenError, OSError, ValueError, EOFError, struct.error)
 
@@ -93,18 +120,7 @@ def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
         raise _too_big(name, len(data))
     kind = _sniff(data)
     if kind is None:
-        other = next(
-            (
-                label
-                for offset, magic, label in _KNOWN_OTHER_AUDIO
-                if data[offset : offset + len(magic)] == magic
-            ),
-            None,
-        )
-        what = f" (it looks like {other})" if other else ""
-        raise MediaRejected(
-            f"{name} isn't WAV or MP3{what}. Convert it to WAV or MP3 and attach it again."
-        )
+        raise _not_wav_or_mp3(data, name)
     try:
         duration = _wav_seconds(data, name) if kind == "wav" else _mp3_seconds(data, name)
     except _PARSE_ERRORS as exc:
@@ -127,6 +143,65 @@ def _too_big(name: str, size: int) -> MediaRejected:
         f"{name} is {megabytes(size)}; audio can be at most "
         f"{megabytes(MAX_AUDIO_BYTES)}. Use a shorter or smaller file."
     )
+
+
+def _not_wav_or_mp3(data: bytes, name: str) -> MediaRejected:
+    """The refusal of a file that is not WAV or MP3, naming what it is when the bytes say:
+    a member who attached a screen recording or a photo should hear that, not "convert it"."""
+    video = _video_kind(data)
+    if video is not None:
+        return MediaRejected(f"{name} is a video ({video}), not audio: {_ATTACH_INSTEAD}")
+    image = _image_kind(data)
+    if image is not None:
+        return MediaRejected(f"{name} is an image ({image}), not audio: {_ATTACH_INSTEAD}")
+    other = _first_match(data, _KNOWN_OTHER_AUDIO)
+    if other is None and data[4:8] == b"ftyp" and data[8:12] in _FTYP_AUDIO_BRANDS:
+        other = "an M4A (AAC) file"
+    what = f" (it looks like {other})" if other else ""
+    return MediaRejected(
+        f"{name} isn't WAV or MP3{what}. Convert it to WAV or MP3 and attach it again."
+    )
+
+
+_ATTACH_INSTEAD = (
+    f"attach a WAV or MP3 file of {AUDIO_MIN_SECONDS:g} to {AUDIO_MAX_SECONDS:g} seconds instead."
+)
+
+
+def _first_match(data: bytes, table: tuple[tuple[int, bytes, str], ...]) -> str | None:
+    return next(
+        (label for offset, magic, label in table if data[offset : offset + len(magic)] == magic),
+        None,
+    )
+
+
+def _video_kind(data: bytes) -> str | None:
+    """The container a video file is in, from its first bytes (``None``: not a video)."""
+    box = data[4:8]
+    if box == b"ftyp":
+        brand = data[8:12]
+        if brand in _FTYP_AUDIO_BRANDS or brand in _FTYP_IMAGE_BRANDS:
+            return None
+        return "QuickTime MOV" if brand == b"qt  " else "MP4"
+    if box in _MOV_ATOMS:
+        return "MOV"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        # An EBML header names its DocType near the start: "webm" or "matroska" (MKV).
+        return "WebM" if b"webm" in data[:64] else "MKV"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "AVI"
+    if len(data) > 376 and data[0] == data[188] == data[376] == 0x47:
+        return "MPEG-TS"  # transport stream packets: 188 bytes, each starting with "G"
+    return _first_match(data, _VIDEO_MAGIC)
+
+
+def _image_kind(data: bytes) -> str | None:
+    """The format an image file is in, from its first bytes (``None``: not an image)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp" and data[8:12] in _FTYP_IMAGE_BRANDS:
+        return _FTYP_IMAGE_BRANDS[data[8:12]]
+    return _first_match(data, _IMAGE_MAGIC)
 
 
 def _damaged(name: str, kind: AudioFormat) -> MediaRejected:
@@ -160,6 +235,7 @@ def _is_mpeg_layer3_sync(head: bytes) -> bool:
 class _WavInfo(Protocol):
     length: float
     bitrate: int
+    bits_per_sample: int
     channels: int
     sample_rate: int
 
@@ -172,7 +248,7 @@ class _Mp3Info(Protocol):
 
 def _wav_seconds(data: bytes, name: str) -> float:
     info = cast(_WavInfo, WAVE(io.BytesIO(data)).info)
-    if info.sample_rate <= 0 or info.channels <= 0:
+    if info.sample_rate <= 0 or info.channels <= 0 or info.bits_per_sample <= 0:
         raise _damaged(name, "wav")
     if info.length * info.bitrate / 8 > len(data):
         # The header promises more samples than the file holds: cut off mid-transfer.

@@ -12,30 +12,53 @@ What it must never do:
 - trust the filename or a declared content type: the format comes from the bytes;
 - decode pixels before the file size and the header's width × height are known to be bounded
   (a few kilobytes can claim billions of pixels);
+- decode more than :data:`MAX_DECODED_BYTES` of pixels for one file, or more than
+  :data:`MAX_CONCURRENT_DECODES` files at once (:func:`prepare_image_async`'s pool): a 0.2 MB
+  PNG can hold 190 MB of pixels, and twenty members can attach one each at the same moment;
 - let a Pillow exception escape: every failure is a :class:`MediaRejected`;
-- keep metadata (GPS position, camera serial) in a file it re-encodes.
+- pass on metadata (GPS position, camera serial, captions): a file sent as it is loses it at
+  the byte level (:mod:`.metadata`), a re-encoded one keeps only its colour profile.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import functools
 import hashlib
 import io
 import math
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
-from bot.catalog import MAX_INPUT_IMAGE_BYTES, PixelBounds
+from bot.catalog import MAX_INPUT_IMAGE_BYTES, PixelBounds, data_uri
 from bot.media.errors import MIB, MediaRejected, megabytes
+from bot.media.metadata import strip_metadata
 
 MAX_INPUT_DOWNLOAD_BYTES = 25 * MIB
 """The largest file looked at at all (Discord's own attachment limit for most members)."""
 
 MAX_SOURCE_PIXELS = 50_000_000
 """The most pixels decoded from one file: a 48-50 MP phone photo fits, a pixel bomb does not."""
+
+MAX_DECODED_BYTES = 64 * MIB
+"""The most memory one file's pixels may take while checked (as Pillow holds them, RGB padded
+to 4 bytes): 16.7 megapixels of colour (4096×4096), 50 of grey. Found from the header before
+decoding; a JPEG is decoded at a reduced scale instead when that fits the model's minimum size."""
+
+MAX_CONCURRENT_DECODES = 2
+"""Files decoded at once in the whole process (the machine's cores, not the members' count):
+with the budget above, and at most one full-size copy besides the decoded pixels (a flattened
+background), image checks hold at most about 2 × 2 × 64 MB."""
+
+DECODE_POOL = ThreadPoolExecutor(
+    max_workers=MAX_CONCURRENT_DECODES, thread_name_prefix="image-check"
+)
+"""Where :func:`prepare_image_async` runs image checks (never the default executor)."""
 
 JPEG_QUALITIES = (92, 85, 75, 65)
 """JPEG qualities tried in turn when a re-encoded image must fit under the byte limit."""
@@ -54,6 +77,29 @@ _LOSSLESS_SOURCES = frozenset({"PNG", "BMP"})
 _PASSTHROUGH_MODES = frozenset({"1", "L", "P", "RGB", "I", "I;16"})
 _ORIENTATION_TAG = ExifTags.Base.Orientation
 _AXIS_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+# What turns a photo stored with EXIF orientation N upright (as ImageOps.exif_transpose does).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Bytes per pixel as Pillow stores a mode (every mode not named takes 4: RGB is padded).
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_EIGHT_BIT_GREY = frozenset({"1", "L"})  # scaled as L, never widened to RGB
+_MODE_WORDS = {
+    "RGBA": "colour with transparency",
+    "RGB": "colour",
+    "P": "palette colour",
+    "L": "greyscale",
+    "1": "black and white",
+    "LA": "greyscale with transparency",
+    "CMYK": "CMYK colour",
+    "I;16": "16-bit greyscale",
+}
 # What Pillow raises, while decoding, on a damaged or hostile file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 # Signatures of formats members often try, to name them in the refusal.
@@ -74,8 +120,9 @@ _KNOWN_OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
 class PreparedImage:
     """An image ready for a request field: the exact bytes to send and what was done to them.
 
-    ``raw`` is the encoded file (stored content-addressed by ``sha256``); ``notes`` lists each
-    repair in a member's words, empty when the member's file is sent byte for byte.
+    ``raw`` is the encoded file (stored content-addressed by ``sha256``), never with metadata;
+    ``notes`` lists each repair in a member's words, empty when the member's file is sent as it
+    came, with only its metadata dropped (its compressed pixels byte for byte).
     """
 
     raw: bytes = field(repr=False)
@@ -92,9 +139,11 @@ class PreparedImage:
     def sha256(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
 
-    @cached_property
+    @property
     def data_uri(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.raw).decode('ascii')}"
+        """``raw`` as a request field's ``data:`` URI, made afresh at each call: the request
+        built from it is its only holder (megabytes that go once the job is stored)."""
+        return data_uri(self.mime, self.raw)
 
 
 def prepare_image(
@@ -106,8 +155,9 @@ def prepare_image(
 ) -> PreparedImage:
     """Check ``data`` against ``bounds`` and ``max_bytes``; repair what can be, refuse the rest.
 
-    CPU-bound and synchronous: run it with :func:`asyncio.to_thread`. ``name`` is the member's
-    label for the file, used in messages. Raises :class:`MediaRejected`.
+    CPU-bound and synchronous: from the event loop, await :func:`prepare_image_async`, which
+    runs it on the bounded decode pool. ``name`` is the member's label for the file, used in
+    messages. Raises :class:`MediaRejected`.
     """
     if not data:
         raise MediaRejected(f"{name} is empty (0 bytes). Attach the image again.")
@@ -117,15 +167,28 @@ def prepare_image(
             f"{megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Use a smaller image."
         )
     try:
-        source_format = _check_header(data, name)
-        return _decode_and_fix(data, source_format, bounds, name, max_bytes)
+        return _check_and_fix(data, bounds, name, max_bytes)
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(name) from exc
-    except _DECODE_ERRORS as exc:
+    except _DECODE_ERRORS as exc:  # MetadataError is a ValueError: a broken container
         raise MediaRejected(
             f"{name} looks damaged or incomplete, so it can't be read. Save or export it again "
             "and attach the new file."
         ) from exc
+
+
+async def prepare_image_async(
+    data: bytes,
+    bounds: PixelBounds,
+    *,
+    name: str = "image",
+    max_bytes: int = MAX_INPUT_IMAGE_BYTES,
+) -> PreparedImage:
+    """:func:`prepare_image` on the decode pool: at most :data:`MAX_CONCURRENT_DECODES` files
+    are decoded at once in the whole process, however many members attach at once."""
+    loop = asyncio.get_running_loop()
+    work = functools.partial(prepare_image, data, bounds, name=name, max_bytes=max_bytes)
+    return await loop.run_in_executor(DECODE_POOL, work)
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -165,24 +228,57 @@ def _too_many_pixels(name: str, size: tuple[int, int] | None = None) -> MediaRej
     )
 
 
-def _check_header(data: bytes, name: str) -> str:
-    """Refuse animations and pixel bombs from the header alone; check chunk checksums.
+def working_bytes_per_pixel(mode: str, *, converted: bool) -> int:
+    """Bytes a pixel of ``mode`` takes in memory while checked, as Pillow stores it (RGB is
+    padded to 4); ``converted``: it will be turned into RGB(A) on the way (flattened, scaled)."""
+    own = _BYTES_PER_PIXEL.get(mode, 4)
+    return max(own, 4) if converted and mode not in _EIGHT_BIT_GREY else own
 
-    Returns the detected format. ``verify()`` reads the file without decoding pixels, and catches
-    a corrupt PNG that would decode here but fail upstream.
-    """
-    with _open(data, name) as img:
-        source_format = str(img.format)
-        if source_format != "MPO" and getattr(img, "n_frames", 1) > 1:
-            raise MediaRejected(
-                f"{name} is animated; animated images aren't accepted. Use a "
-                "still frame (a screenshot, or export one frame) instead."
-            )
-        width, height = img.size
-        if width * height > MAX_SOURCE_PIXELS:
-            raise _too_many_pixels(name, img.size)
-        img.verify()
-    return source_format
+
+def _decode_budget_refusal(name: str, size: tuple[int, int], mode: str, bpp: int) -> MediaRejected:
+    width, height = size
+    pixels = MAX_DECODED_BYTES // bpp
+    scale = math.sqrt(pixels / (width * height))
+    fit = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
+    kind = _MODE_WORDS.get(mode, f"{mode} colour")
+    return MediaRejected(
+        f"{name} is {width}×{height} pixels of {kind} ({width * height / 1e6:.1f} megapixels): "
+        f"too many to decode at once. In this format the most is {pixels / 1e6:.1f} megapixels; "
+        f"resize it to at most {fit[0]}×{fit[1]} (or save it as a JPEG) and attach it again."
+    )
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF (or XMP) orientation, read from what the header parse found: for PNG only
+    an ``eXIf`` chunk before the pixels (Pillow's PNG ``getexif()`` would decode first)."""
+    try:
+        value = Image.Image.getexif(img).get(_ORIENTATION_TAG, 1)
+    except (*_DECODE_ERRORS, TypeError):
+        return 1
+    return value if isinstance(value, int) and value in range(2, 9) else 1
+
+
+def _jpeg_scale(
+    size: tuple[int, int], target: tuple[int, int], bpp: int, bounds: PixelBounds
+) -> int:
+    """The libjpeg scale denominator (1, 2, 4, 8) to decode at: the largest that still gives
+    ``target`` pixels, or more when that is needed to stay within the decode budget (while
+    each side keeps the model's minimum)."""
+    width, height = size
+    ratio = min(width // max(target[0], 1), height // max(target[1], 1))
+    scale = next(s for s in (8, 4, 2, 1) if ratio >= s)
+    while scale < 8 and _ceil_div(width, scale) * _ceil_div(height, scale) * bpp > (
+        MAX_DECODED_BYTES
+    ):
+        smaller = (_ceil_div(width, 2 * scale), _ceil_div(height, 2 * scale))
+        if min(smaller) < bounds.min_side:
+            break
+        scale *= 2
+    return scale
+
+
+def _ceil_div(value: int, by: int) -> int:
+    return -(-value // by)
 
 
 def _fit(size: tuple[int, int], bounds: PixelBounds, name: str) -> tuple[int, int]:
@@ -209,60 +305,128 @@ def _fit(size: tuple[int, int], bounds: PixelBounds, name: str) -> tuple[int, in
     return target
 
 
-def _decode_and_fix(
-    data: bytes, source_format: str, bounds: PixelBounds, name: str, max_bytes: int
-) -> PreparedImage:
-    notes: list[str] = []
+def _swap(size: tuple[int, int], swapped: bool) -> tuple[int, int]:
+    return (size[1], size[0]) if swapped else size
+
+
+def _check_and_fix(data: bytes, bounds: PixelBounds, name: str, max_bytes: int) -> PreparedImage:
+    """One open, the header's checks, at most one decode, and a re-encode only for a repair.
+
+    Everything that can be refused from the header is refused before a pixel is decoded: the
+    format, animation, the pixel count, the size bounds and the decode budget. A file that needs
+    no repair is sent with its metadata dropped at the byte level (:mod:`.metadata`), its
+    compressed pixels untouched.
+    """
     with _open(data, name) as img:
-        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
-        if orientation not in range(2, 9):
-            orientation = 1
-        width, height = img.size
-        if orientation in _AXIS_SWAPPING_ORIENTATIONS:
-            width, height = height, width
-        target = _fit((width, height), bounds, name)
-        if target != (width, height) and source_format in ("JPEG", "MPO"):
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: much less memory and time.
-            swapped = orientation in _AXIS_SWAPPING_ORIENTATIONS
-            img.draft(None, (target[1], target[0]) if swapped else target)
-        img.load()
-        source_mode = img.mode
-        icc_profile = img.info.get("icc_profile")
-
-        out: Image.Image = img
-        if orientation != 1:
-            out = ImageOps.exif_transpose(out)
-            notes.append("Rotated the photo upright, as its camera orientation tag says.")
-        if out.has_transparency_data:
-            out, note = _flatten(out)
-            notes.append(note)
-        elif out.mode not in _PASSTHROUGH_MODES:
-            notes.append(f"Converted the colours from {out.mode} to RGB (the model expects RGB).")
-            out = out.convert("RGB")
-        if target != (width, height):
-            out = _eight_bit(out)
-            if out.size != target:
-                out = out.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            notes.append(
-                f"Scaled down from {width}×{height} to {target[0]}×{target[1]} to fit "
-                f"the {bounds.max_side}-pixel limit."
+        source_format = str(img.format)
+        if source_format != "MPO" and getattr(img, "n_frames", 1) > 1:
+            raise MediaRejected(
+                f"{name} is animated; animated images aren't accepted. Use a "
+                "still frame (a screenshot, or export one frame) instead."
             )
-
-        if not notes and len(data) <= max_bytes:
-            return PreparedImage(data, _MIME[source_format], width, height)
+        if img.width * img.height > MAX_SOURCE_PIXELS:
+            raise _too_many_pixels(name, img.size)
+        orientation = _orientation(img)
+        swapped = orientation in _AXIS_SWAPPING_ORIENTATIONS
+        width, height = _swap(img.size, swapped)  # as the member sees it
+        target = _fit((width, height), bounds, name)
+        transparent = img.has_transparency_data
+        converting = transparent or img.mode not in _PASSTHROUGH_MODES
+        bpp = working_bytes_per_pixel(img.mode, converted=converting or target != (width, height))
+        source_mode = img.mode
+        if source_format in ("JPEG", "MPO"):
+            scale = _jpeg_scale(img.size, _swap(target, swapped), bpp, bounds)
+            if scale > 1:
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale: much less memory and time.
+                img.draft(None, (img.width // scale, img.height // scale))
+        if img.width * img.height * bpp > MAX_DECODED_BYTES:
+            raise _decode_budget_refusal(name, img.size, source_mode, bpp)
+        if source_format == "PNG":
+            _verify_png(data, name)
+        img.load()  # the one decode: a truncated or corrupt file fails here
+        decoded_size = _swap(img.size, swapped)
+        squeezed = decoded_size[0] < target[0] or decoded_size[1] < target[1]
+        if squeezed:
+            target = decoded_size  # decoded smaller than the limit asks, to fit the budget
+        icc_profile = img.info.get("icc_profile")
+        out, notes = _repair(img, orientation, target, transparent)
+        if target != (width, height):
+            reason = (
+                "to stay within what this bot decodes at once"
+                if squeezed
+                else f"to fit the {bounds.max_side}-pixel limit"
+            )
+            notes.append(f"Scaled down from {width}×{height} to {target[0]}×{target[1]} {reason}.")
+        if not notes:
+            stripped = strip_metadata(data)
+            if len(stripped) <= max_bytes:
+                return PreparedImage(stripped, _MIME[source_format], width, height)
         if _colour_family(out.mode) != _colour_family(source_mode):
             icc_profile = None  # e.g. a CMYK profile no longer describes the RGB pixels
+        if out is not img:
+            img.close()  # the decoded pixels go before the encoder's buffers come
         raw, mime = _encode(out, source_format, icc_profile, notes, name, max_bytes)
         return PreparedImage(raw, mime, out.width, out.height, tuple(notes))
 
 
+def _verify_png(data: bytes, name: str) -> None:
+    """Every chunk's checksum, without decoding: a corrupt PNG can decode here but fail
+    upstream. (``verify()`` leaves the image unusable, hence its own lazy open.)"""
+    with _open(data, name) as img:
+        img.verify()
+
+
+def _repair(
+    img: Image.Image, orientation: int, target: tuple[int, int], transparent: bool
+) -> tuple[Image.Image, list[str]]:
+    """Rotate, flatten or convert, and scale ``img`` (decoded, in its stored orientation) to
+    ``target`` (as seen upright). Scaling comes first, so the other steps work on the small
+    image and at most one full-size copy exists besides the decoded pixels."""
+    notes: list[str] = []
+    swapped = orientation in _AXIS_SWAPPING_ORIENTATIONS
+    stored_target = _swap(target, swapped)
+    out = img
+    if orientation != 1:
+        notes.append("Rotated the photo upright, as its camera orientation tag says.")
+    if out.size != stored_target:
+        out = _scaled(out, stored_target, transparent)
+    if transparent:
+        out, note = _flatten(out)
+        notes.append(note)
+    elif out.mode not in _PASSTHROUGH_MODES:
+        notes.append(f"Converted the colours from {out.mode} to RGB (the model expects RGB).")
+        out = out.convert("RGB")
+    if orientation != 1:
+        out = out.transpose(_TRANSPOSE[orientation])
+    return out, notes
+
+
+def _scaled(img: Image.Image, size: tuple[int, int], transparent: bool) -> Image.Image:
+    """``img`` resampled to ``size`` (Lanczos, after a fast integer reduction). Transparent
+    images are scaled with premultiplied alpha, so hidden colours do not bleed into edges."""
+    if transparent:
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        premultiplied = rgba.convert("RGBa")
+        del rgba
+        factor = min(premultiplied.width // size[0], premultiplied.height // size[1]) // 3
+        if factor > 1:
+            premultiplied = premultiplied.reduce(factor)
+        return premultiplied.resize(size, Image.Resampling.LANCZOS).convert("RGBA")
+    if img.mode not in _PASSTHROUGH_MODES:
+        img = img.convert("RGB")
+    return _eight_bit(img).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def _flatten(img: Image.Image) -> tuple[Image.Image, str]:
-    """Composite onto white: what a member sees on a light background, without an alpha channel."""
-    rgba = img.convert("RGBA")
-    alpha = rgba.getchannel("A")
+    """Composite onto white: what a member sees on a light background, without an alpha channel.
+
+    The image is its own mask (its alpha band), so no full-size copy of the alpha is made."""
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")
     background = Image.new("RGB", rgba.size, "white")
-    background.paste(rgba, mask=alpha)
-    if alpha.getextrema()[0] == 255:
+    background.paste(rgba, mask=rgba)
+    # A multi-band image gives one (low, high) per band; alpha is the fourth.
+    bands = cast(tuple[tuple[int, int], ...], rgba.getextrema())
+    if bands[3][0] == 255:
         return background, (
             "Removed the unused transparency channel (the model does not accept transparency)."
         )
@@ -324,6 +488,7 @@ def _encode(
 
 
 def _save(img: Image.Image, image_format: str, **params: object) -> bytes:
+    """Pillow's encoding, through the metadata filter too: nothing but the profile leaves."""
     buffer = io.BytesIO()
     img.save(buffer, image_format, **params)
-    return buffer.getvalue()
+    return strip_metadata(buffer.getvalue())

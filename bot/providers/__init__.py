@@ -18,6 +18,7 @@ from bot.providers.base import GenerationProvider, PollResult, TaskFailure, Task
 from bot.providers.http import ProviderHTTP, RetryPolicy
 from bot.providers.mulerouter import MuleRouterClient
 from bot.providers.vtrix import VtrixClient
+from bot.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = [
     "GenerationProvider",
@@ -72,11 +73,13 @@ class Providers:
         *,
         create_retry: RetryPolicy | None = None,
         poll_retry: RetryPolicy | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._settings = settings
         self._session = session
         self._create_retry = create_retry
         self._poll_retry = poll_retry
+        self._telemetry = telemetry
         self._clients: dict[ProviderName, MuleRouterClient | VtrixClient] = {}
 
     def for_spec(self, spec: ModelSpec) -> GenerationProvider:
@@ -94,6 +97,7 @@ class Providers:
                 timeout=self._settings.http_timeout,
                 create_retry=self._create_retry,
                 poll_retry=self._poll_retry,
+                telemetry=self._telemetry,
             )
             client = self._clients[name] = _CLIENTS[name](http)
         return client

@@ -37,7 +37,9 @@ def read_state(raw_status: str, provider: str, words: dict[str, TaskState]) -> T
     state = words.get(raw_status.strip().lower())
     if state is None:
         log.warning(
-            "%s sent an unknown task status %r; treating it as still running", provider, raw_status
+            "%s sent an unknown task status %r; treating it as still running",
+            provider,
+            raw_status[:64],
         )
         return TaskState.RUNNING
     return state
@@ -73,7 +75,13 @@ class TaskFailure:
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """One look at a task. ``result_urls`` and ``billed_cost`` are set once it succeeded."""
+    """One look at a task. ``result_urls`` and ``billed_cost`` are set once it succeeded.
+
+    The parsers keep these invariants whatever the provider sent (tests/providers/
+    test_parsers_properties.py): ``result_urls`` are http(s) links taken whole from a list in the
+    answer, and there is at least one exactly when ``state`` is SUCCEEDED; ``billed_cost`` is
+    a finite, non-negative Decimal or ``None``; every text is short and printable.
+    """
 
     state: TaskState
     raw_status: str
@@ -87,6 +95,9 @@ class PollResult:
     # ``updated_at`` once a task moved from pending to processing. Separates queue wait from run
     # time for the poll planner; ``None`` while queued or when the provider does not say.
     started_at: float | None = None
+    # Why the answer could not be read safely (with a clipped excerpt of it), when it could not:
+    # the task is then reported as not finished, never as a success with wrong links.
+    unreadable: str | None = None
 
 
 class GenerationProvider(Protocol):

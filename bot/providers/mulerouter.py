@@ -5,13 +5,16 @@ between pages of its docs; a failed task's error sits either in ``task_info.erro
 level with ``error_code``). This module reads every documented shape into one
 :class:`~bot.providers.base.PollResult` so nothing downstream has to know.
 
+What it must never do: read an answer of another shape as a success. Every value is read
+through :mod:`bot.providers.reading`; what cannot be read is "not finished yet", logged once per
+task with a clipped excerpt.
+
 MuleRouter reports neither progress nor cost: ``progress`` and ``billed_cost`` stay ``None``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.catalog import ModelSpec, ResultKind, WanRequest
@@ -19,6 +22,18 @@ from bot.config import ProviderName
 from bot.providers.base import PollResult, TaskFailure, TaskState, read_state
 from bot.providers.errors import SubmissionOutcomeUnknown
 from bot.providers.http import ProviderHTTP
+from bot.providers.reading import (
+    MAX_WORD_CHARS,
+    OnceLog,
+    Unreadable,
+    epoch,
+    excerpt,
+    kind,
+    task_id,
+    text,
+    url_list,
+    word,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,41 +60,49 @@ STATUS_WORDS: dict[str, TaskState] = {
 }
 
 
-def parse_task(body: dict[str, Any], result_kind: ResultKind) -> PollResult:
-    """Read a MuleRouter poll answer (any documented shape) into a :class:`PollResult`."""
+def parse_task(body: object, result_kind: ResultKind) -> PollResult:
+    """Read a MuleRouter poll answer (any documented shape) into a :class:`PollResult`.
+
+    An answer of another shape (a string where the result list belongs, a link that is not
+    http(s), a status that is not a word) is "not finished", with ``unreadable`` saying why.
+    """
+    if not isinstance(body, dict):
+        return _unreadable("", f"the answer is {kind(body)}, not an object", body)
     raw_task_info = body.get("task_info")
-    task_info: dict[str, Any] = raw_task_info if isinstance(raw_task_info, dict) else {}
-    raw_status = str(task_info.get("status") or body.get("status") or "")
+    if raw_task_info is not None and not isinstance(raw_task_info, dict):
+        return _unreadable("", f"task_info is {kind(raw_task_info)}", body)
+    task_info: dict[str, Any] = raw_task_info or {}
+    found = task_info.get("status") or body.get("status") or ""
+    raw_status = word(found)
+    if raw_status is None:
+        return _unreadable("", f"the status is {kind(found)}, not a word", body)
     state = read_state(raw_status, "mulerouter", STATUS_WORDS)
     if state is TaskState.FAILED:
         return PollResult(state, raw_status, failure=_failure(body, task_info))
     if state is TaskState.SUCCEEDED:
         key = "videos" if result_kind is ResultKind.VIDEO else "images"
-        urls = tuple(url for url in body.get(key) or () if isinstance(url, str) and url)
+        try:
+            urls = url_list(body.get(key), what=key)
+        except Unreadable as exc:
+            return _unreadable(raw_status, str(exc), body)
         if not urls:
             # A completed task without its result list: keep looking rather than report a
             # success with nothing to deliver. The job's deadline bounds the wait.
-            log.warning(
-                "mulerouter task %s is %r but has no %s yet", task_info.get("id"), raw_status, key
-            )
-            return PollResult(TaskState.RUNNING, raw_status)
+            return _unreadable(raw_status, f"it is {raw_status!r} but has no {key} yet", body)
         return PollResult(state, raw_status, result_urls=urls)
     if state is TaskState.RUNNING:
-        return PollResult(state, raw_status, started_at=_epoch(task_info.get("updated_at")))
+        return PollResult(state, raw_status, started_at=epoch(task_info.get("updated_at")))
     return PollResult(state, raw_status)
 
 
-def _epoch(stamp: object) -> float | None:
-    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as epoch seconds, else ``None``."""
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+def _unreadable(raw_status: str, why: str, body: object) -> PollResult:
+    return PollResult(TaskState.RUNNING, raw_status, unreadable=f"{why}: {excerpt(body)}")
+
+
+def task_id_from(body: object) -> str | None:
+    """The id of a created task (``task_info.id``), if it is safe to put in the poll path."""
+    task_info = body.get("task_info") if isinstance(body, dict) else None
+    return task_id(task_info.get("id")) if isinstance(task_info, dict) else None
 
 
 def _failure(body: dict[str, Any], task_info: dict[str, Any]) -> TaskFailure:
@@ -88,11 +111,11 @@ def _failure(body: dict[str, Any], task_info: dict[str, Any]) -> TaskFailure:
     if error is None and isinstance(body.get("error"), dict):
         error = body["error"]
     error = error or {}
-    code = error.get("code", error.get("error_code", ""))
+    code = error.get("code", error.get("error_code"))
     return TaskFailure(
-        code=str(code) if code is not None else "",
-        title=str(error.get("title") or ""),
-        detail=str(error.get("detail") or error.get("message") or ""),
+        code=text(code, MAX_WORD_CHARS),
+        title=text(error.get("title")),
+        detail=text(error.get("detail")) or text(error.get("message")),
     )
 
 
@@ -103,20 +126,24 @@ class MuleRouterClient:
 
     def __init__(self, http: ProviderHTTP) -> None:
         self.http = http
+        self._once = OnceLog(log, self.name.value)
 
     def __repr__(self) -> str:
         return f"MuleRouterClient({self.http!r})"
 
     async def submit(self, spec: ModelSpec, request: WanRequest) -> str:
         body = await self.http.create(create_path(spec), request.provider_body())
-        task_info = body.get("task_info")
-        task_id = task_info.get("id") if isinstance(task_info, dict) else None
-        if not isinstance(task_id, str) or not task_id:
+        created = task_id_from(body)
+        if created is None:
             raise SubmissionOutcomeUnknown(
-                "create was accepted but the answer carries no task_info.id",
+                "create was accepted but the answer carries no usable task_info.id: "
+                f"{excerpt(body, 120)}",
                 provider=self.name,
             )
-        return task_id
+        return created
 
     async def poll(self, spec: ModelSpec, task_id: str) -> PollResult:
-        return parse_task(await self.http.get(poll_path(spec, task_id)), spec.result_kind)
+        result = parse_task(await self.http.get(poll_path(spec, task_id)), spec.result_kind)
+        if result.unreadable is not None:
+            self._once.unreadable(task_id, result.unreadable)
+        return result

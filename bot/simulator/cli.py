@@ -123,9 +123,32 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--balance", type=_usd, default=None, help="account balance in USD (default: unlimited)"
     )
     parser.add_argument("--seed", type=int, default=None, help="RNG seed for a repeatable run")
+    hooks = parser.add_argument_group("webhooks (MuleRouter tasks' signed events)")
+    hooks.add_argument("--webhook-url", default=None, help="POST task events here")
+    hooks.add_argument(
+        "--webhook-secret", default=None, help="whsec_... secret to sign them with (with a URL)"
+    )
+    for fault, what in (
+        ("drop", "never sent"),
+        ("duplicate", "sent twice"),
+        ("delay", "sent --webhook-delay-seconds late"),
+        ("out-of-order", "of tasks whose task.created comes after their last event"),
+        ("bad-signature", "signed with a wrong key"),
+    ):
+        hooks.add_argument(
+            f"--webhook-{fault}-rate", type=_rate, default=0.0, help=f"share of events {what}"
+        )
+    hooks.add_argument(
+        "--webhook-delay-seconds",
+        type=float,
+        default=defaults.webhook_delay_seconds,
+        help="delay of a late event (default: %(default)s)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    if args.webhook_url and not args.webhook_secret:
+        raise SystemExit("error: --webhook-url needs --webhook-secret (whsec_...) to sign with")
     return SimulatorConfig(
         speed=args.speed,
         seed=args.seed,
@@ -140,6 +163,14 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         malformed_rate=args.malformed_rate,
         drop_rate=args.drop_rate,
         balance=args.balance,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+        webhook_drop_rate=args.webhook_drop_rate,
+        webhook_duplicate_rate=args.webhook_duplicate_rate,
+        webhook_delay_rate=args.webhook_delay_rate,
+        webhook_delay_seconds=args.webhook_delay_seconds,
+        webhook_out_of_order_rate=args.webhook_out_of_order_rate,
+        webhook_bad_signature_rate=args.webhook_bad_signature_rate,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.config import ProviderName
 from bot.simulator.contracts import MODEL_IDS
@@ -65,6 +65,19 @@ class SimulatorConfig(BaseModel):
     retry_after: int = Field(1, ge=0)
     slow_seconds: float = Field(3.0, ge=0)
 
+    # Signed task events (webhooks) to this URL, MuleRouter tasks only; off when None.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # whsec_...; needed with a URL
+    webhook_drop_rate: Rate = 0.0  # share of events never sent
+    webhook_duplicate_rate: Rate = 0.0  # share sent twice (same id)
+    webhook_delay_rate: Rate = 0.0  # share sent webhook_delay_seconds late
+    webhook_delay_seconds: float = Field(2.0, ge=0)
+    webhook_out_of_order_rate: Rate = 0.0  # share of tasks whose task.created comes last
+    webhook_bad_signature_rate: Rate = 0.0  # share signed with a wrong key (refused: lost)
+    # Deliveries answered 5xx or not answered are tried again this often, backing off.
+    webhook_retries: int = Field(3, ge=0)
+    webhook_retry_seconds: float = Field(0.5, ge=0)
+
     balance: Decimal | None = Field(None, ge=0)
     keys: dict[ProviderName, frozenset[str]] = Field(default_factory=lambda: dict(DEFAULT_KEYS))
     max_recorded_requests: int = Field(10_000, ge=0)
@@ -76,6 +89,12 @@ class SimulatorConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown model ids {unknown}; known: {', '.join(MODEL_IDS)}")
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> SimulatorConfig:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("webhook_url needs webhook_secret (whsec_...) to sign with")
+        return self
 
     def fault_rate(self, kind: FaultKind) -> float:
         rate: float = getattr(self, f"{kind.value}_rate")
@@ -99,5 +118,5 @@ class SimulatorConfig(BaseModel):
         return SimulatorConfig.model_validate(data)
 
     def public_json(self) -> dict[str, Any]:
-        """The settings as JSON, without the accepted keys."""
-        return self.model_dump(mode="json", exclude={"keys"})
+        """The settings as JSON, without the accepted keys or the webhook secret."""
+        return self.model_dump(mode="json", exclude={"keys", "webhook_secret"})

@@ -4,7 +4,8 @@ Why this module exists: a client under test may run in a subprocess (the CLI, be
 each :class:`~bot.simulator.state.SimulatorState` operation is also reachable over HTTP.
 
 Routes: ``GET /_sim/requests[?full=1]``, ``GET|POST /_sim/faults``, ``GET|POST /_sim/config``,
-``GET /_sim/tasks``, ``GET /_sim/tasks/{id}``, ``POST /_sim/reset``.
+``GET /_sim/tasks``, ``GET /_sim/tasks/{id}``, ``GET /_sim/webhooks`` (deliveries made, events
+dropped), ``POST /_sim/reset``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ async def get_task(request: web.Request) -> web.Response:
     return web.json_response(state.describe_task(task))
 
 
+async def list_webhooks(request: web.Request) -> web.Response:
+    queue = state_of(request).webhooks
+    return web.json_response(
+        {
+            "deliveries": [delivery.to_json() for delivery in queue.deliveries],
+            "dropped": list(queue.dropped),
+            "pending": len(queue),
+        }
+    )
+
+
 async def reset(request: web.Request) -> web.Response:
     state_of(request).reset()
     return web.json_response({"ok": True})
@@ -111,5 +123,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/_sim/config", patch_config),
         web.get("/_sim/tasks", list_tasks),
         web.get("/_sim/tasks/{task_id}", get_task),
+        web.get("/_sim/webhooks", list_webhooks),
         web.post("/_sim/reset", reset),
     ]

@@ -1,7 +1,8 @@
 """Runs the simulator on a loopback port: ``SimulatorServer(config)``, ``start``, ``stop``.
 
 Why this module exists: tests, benchmarks and the CLI all need "a fake MuleRouter and Vtrix at
-this base URL"; this wraps aiohttp's runner so that is two lines, or one ``async with``.
+this base URL"; this wraps aiohttp's runner so that is two lines, or one ``async with``. It also
+runs the webhook sender (:mod:`bot.simulator.webhooks`) for as long as the server runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiohttp import web
 from bot.simulator.app import build_app
 from bot.simulator.config import SimulatorConfig
 from bot.simulator.state import SimulatorState
+from bot.simulator.webhooks import WebhookSender
 
 # In-flight handlers (a scripted slow answer) get this long to finish when the server stops.
 _SHUTDOWN_SECONDS = 1.0
@@ -27,6 +29,7 @@ class SimulatorServer:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.state = SimulatorState(config)
         self._runner: web.AppRunner | None = None
+        self._webhooks: WebhookSender | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._runner is not None:
@@ -48,6 +51,8 @@ class SimulatorServer:
         bound_host, bound_port = runner.addresses[0][:2]
         self.state.base_url = f"http://{_url_host(bound_host)}:{bound_port}"
         self._runner = runner
+        self._webhooks = WebhookSender(self.state)  # sends only while webhook_url is set
+        await self._webhooks.start()
 
     @property
     def base_url(self) -> str:
@@ -61,6 +66,9 @@ class SimulatorServer:
         return self.state.config
 
     async def stop(self) -> None:
+        if self._webhooks is not None:
+            sender, self._webhooks = self._webhooks, None
+            await sender.stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

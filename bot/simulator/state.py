@@ -22,6 +22,7 @@ from bot.simulator.inputs import input_image_error
 from bot.simulator.recorder import RecordedRequest, Recorder
 from bot.simulator.shapes import result_urls
 from bot.simulator.tasks import SimTask, plan_task
+from bot.simulator.webhooks import WebhookQueue
 
 
 class BalanceExhausted(Exception):
@@ -36,6 +37,7 @@ class SimulatorState:
         self._prices = PriceTable()
         self.base_url = ""
         self.faults = FaultQueue()
+        self.webhooks = WebhookQueue(self._initial.seed)
         self.reset()
 
     def reset(self) -> None:
@@ -45,6 +47,8 @@ class SimulatorState:
         self.tasks: dict[str, SimTask] = {}
         self.recorder = Recorder(self.config.max_recorded_requests)
         self.faults.clear()
+        self.webhooks.clear()
+        self.webhooks.rng.seed(None if self.config.seed is None else self.config.seed + 1)
         self.balance: Decimal | None = self.config.balance
         self.spent = Decimal(0)
 
@@ -59,6 +63,7 @@ class SimulatorState:
             self.balance = self.config.balance
         if "seed" in changes:
             self.rng.seed(self.config.seed)
+            self.webhooks.rng.seed(None if self.config.seed is None else self.config.seed + 1)
         self.recorder.resize(self.config.max_recorded_requests)
         return self.config
 
@@ -93,6 +98,7 @@ class SimulatorState:
             now_wall=time.time(),
         )
         self.tasks[task.id] = task
+        self.webhooks.task_created(self, task)
         return task
 
     def task(self, task_id: str) -> SimTask | None:
@@ -116,6 +122,7 @@ class SimulatorState:
             "finishes_at_monotonic": task.finishes_at,
             "finished_at_monotonic": task.finished_at(now),
             "seen_finished_at_monotonic": task.seen_finished_at,
+            "pushed_at_monotonic": task.pushed_at,
             "polls": task.polls,
             "cost": str(task.cost),
             "outcome": "failed" if error is not None else "succeeded",

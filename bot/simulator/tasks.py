@@ -90,6 +90,8 @@ class SimTask:
     precise_timestamps: bool
     polls: int = 0
     seen_finished_at: float | None = None
+    # When a task.succeeded/failed webhook about it was first answered 2xx (monotonic).
+    pushed_at: float | None = None
 
     @property
     def provider(self) -> ProviderName:

@@ -981,6 +981,8 @@ class ChaosRun:
             "WANBOT_VIDEO_DEADLINE_SECONDS": str(plan.video_deadline),
             "WANBOT_IMAGE_DEADLINE_SECONDS": str(plan.image_deadline),
             "WANBOT_LOG_LEVEL": "INFO",
+            # Bots share this machine: none listens on the HTTP port (8080 by default).
+            "WANBOT_HTTP_PORT": "off",
             **dict(plan.bot_env),
         }
 

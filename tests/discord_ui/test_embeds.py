@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from bot.discord_ui.embeds import (
     status_embed,
 )
 from bot.jobs.states import JobState
+from tests.discord_ui.markup import active_markup, visible
 from tests.records import NOW, make_job
 
 
@@ -38,6 +40,28 @@ def test_status_embed_while_running() -> None:
     assert values["ETA"] == "about 1:05"
     assert values["Cost"] == "$0.10 (estimated)"
     assert embed.footer.text == "wanbot job #12 · status"
+
+
+@pytest.mark.parametrize(
+    ("code", "state"),
+    [
+        ("provider_unreachable", "⏳ Provider unreachable, retrying (attempt 3)…"),
+        ("provider_unavailable", "⏳ Provider unavailable, retrying (attempt 3)…"),
+        ("provider_busy", "⏳ Provider busy, retrying (attempt 3)…"),
+    ],
+)
+def test_status_embed_of_a_create_waiting_to_be_retried(code: str, state: str) -> None:
+    job = make_job(
+        state=JobState.CREATED,
+        task_id=None,
+        submitted_at=None,
+        submit_attempts=2,
+        error_code=code,
+        error_message="mulerouter ProviderUnavailable: could not connect",
+    )
+    assert fields(status_embed(job, eta=None, now=NOW))["State"] == state
+    never_sent = make_job(state=JobState.CREATED, task_id=None, submit_attempts=0)
+    assert fields(status_embed(never_sent, eta=None, now=NOW))["State"] == "⏳ Queued"
 
 
 def test_status_embed_when_done_has_no_eta_and_stops_the_clock() -> None:
@@ -126,3 +150,53 @@ def test_notice_embed_carries_the_reason_and_the_charge() -> None:
     assert values["Why"] == "The provider refused the content (prompt violation)."
     assert values["Cost"] == "Nothing was charged."
     assert embed.footer.text == "wanbot job #12 · notice"
+
+
+# --- members' text is shown, never rendered -----------------------------------------------------
+
+HOSTILE_PROMPT = (
+    "# Free [nitro](https://evil.example/claim) @everyone <@123456789012345678> ||now|| "
+    "<t:1800000000:R> **bold** `tick"
+)
+
+
+def _quoted(embed: object) -> str:
+    description = embed.description  # type: ignore[attr-defined]
+    assert description.startswith("> ")
+    return str(description.removeprefix("> "))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda job: status_embed(job, eta=None, now=NOW),
+        lambda job: result_embed(job, linked=False),
+        lambda job: notice_embed(job),
+    ],
+    ids=["status", "result", "notice"],
+)
+def test_a_prompt_is_quoted_as_words(build: Any) -> None:
+    hostile = make_job(state=JobState.FAILED, request={"prompt": HOSTILE_PROMPT, "seed": 5})
+    quoted = _quoted(build(hostile))
+    assert active_markup(quoted) == []
+    assert visible(quoted) == HOSTILE_PROMPT
+    # Ordinary punctuation gains nothing.
+    ordinary = make_job(state=JobState.FAILED, request={"prompt": "a cat, 4k, (masterpiece)!"})
+    assert build(ordinary).description == "> a cat, 4k, (masterpiece)!"
+
+
+def test_a_long_prompt_of_markup_still_fits_the_excerpt() -> None:
+    job = make_job(request={"prompt": "**[x](https://e.example)** " * 200})
+    description = status_embed(job, eta=None, now=NOW).description
+    assert description is not None
+    assert len(description) <= 302
+    assert description.endswith("…")
+    assert active_markup(_quoted(status_embed(job, eta=None, now=NOW))) == []
+
+
+def test_a_reason_that_echoes_the_prompt_is_escaped() -> None:
+    reason = "Prompt '[win](https://evil.example)' refused for @here"
+    job = make_job(state=JobState.FAILED, error_code="3005", error_message=reason)
+    why = fields(notice_embed(job))["Why"]
+    assert active_markup(why) == []
+    assert visible(why) == reason

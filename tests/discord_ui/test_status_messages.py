@@ -240,3 +240,17 @@ async def test_fifty_jobs_in_one_channel_stay_within_the_limit_and_all_move(
         # Bounded: re-queued at the next tick (<= 30 s after it was sent), then at most 49
         # messages ahead of it at four edits per 5 s (one write kept for posts): <= 30 + 62 s.
         assert max(gaps) <= 92.5
+
+
+async def test_a_queued_jobs_retry_is_shown_at_once_though_its_state_stays(
+    status: StatusMessages, fake_time: FakeTime, fake_discord: FakeDiscord
+) -> None:
+    # Posted as queued, then the provider was unreachable: still `created`, now retrying.
+    status.job_changed(make_job(state=JobState.CREATED))
+    await fake_time.advance(1)
+    retrying = {"submit_attempts": 1, "error_code": "provider_unreachable", "error_message": "x"}
+    status.job_changed(make_job(state=JobState.CREATED, **retrying))
+    await fake_time.advance(1)
+    status.job_changed(make_job(state=JobState.CREATED, **{**retrying, "submit_attempts": 2}))
+    await fake_time.advance(1)
+    assert len(fake_discord.edits) == 3

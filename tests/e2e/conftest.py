@@ -159,6 +159,9 @@ def bot_env(folder: Path, sim: SimulatorServer, **extra: str) -> dict[str, str]:
         # Discord's 5 per 5 s, tests sharing #general would wait on each other's edits.
         # (bench/discord_writes.py and the chaos harness keep Discord's 5.)
         "WANBOT_CHANNEL_WRITES_PER_5S": "50",
+        # Test bots share this machine: none listens on the HTTP port (8080 by default) unless
+        # a module asks for one (tests/e2e/test_webhooks.py picks a free port).
+        "WANBOT_HTTP_PORT": "off",
         **extra,
     }
 

@@ -302,9 +302,9 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
     await world.wait_job(first, JobState.DELIVERED)
     second = await generate(world, frank, "general", "wan-t2v", {"prompt": "two", **CHEAP})
     third = await generate(world, frank, "general", "wan-t2v", {"prompt": "three", **CHEAP})
+    # Nothing left at all: refused before anything is downloaded or estimated.
     assert await refused(world, frank, "general", "wan-t2v", {"prompt": "four", **CHEAP}) == (
-        "This would cost about $0.10, and you have $0.00 left of your $0.30 daily budget. Try "
-        "a cheaper setting or wait until tomorrow (UTC)."
+        "You have $0.00 left of your $0.30 daily budget. Wait until tomorrow (UTC)."
     )
     # Another member has a budget of their own.
     kate = member(world, "kate")
@@ -357,17 +357,17 @@ async def _server_spend(world: World) -> Decimal:
 
 async def test_server_monthly_budget_refuses_what_would_exceed_it(world: World) -> None:
     spent = await _server_spend(world)
-    cap = spent + Decimal("0.10")
+    cap = spent + Decimal("0.15")
     answer = await staff(world, "budget", {"server_monthly": f"{cap}"})
     assert settings_of(answer)[1] == f"**Server monthly budget:** ${cap:.2f}"
 
     job_id = await generate(world, "alice", "general", "wan-t2v", {"prompt": "last dime", **CHEAP})
-    # Every member draws on the same server budget.
+    # Every member draws on the same server budget: $0.05 is left, not enough for $0.10.
     assert await refused(world, "bob", "general", "wan-t2v", {"prompt": "one more", **CHEAP}) == (
-        f"This would cost about $0.10, and the server has $0.00 left of its ${cap:.2f} monthly "
+        f"This would cost about $0.10, and the server has $0.05 left of its ${cap:.2f} monthly "
         "budget. Ask the server staff."
     )
-    assert await _server_spend(world) == cap
+    assert await _server_spend(world) == cap - Decimal("0.05")
     answer = await staff(world, "budget", {"server_monthly": "0"})
     assert settings_of(answer)[1] == "**Server monthly budget:** generation off"
     assert await refused(world, "staff", "general", "wan-t2v", {"prompt": "staff", **CHEAP}) == (

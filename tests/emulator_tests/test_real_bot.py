@@ -17,6 +17,7 @@ async def test_real_bot_connects_through_the_launcher(tmp_path: Path) -> None:
         # the key points at a closed loopback port.
         "MULEROUTER_API_KEY": "unused",
         "MULEROUTER_BASE_URL": "http://127.0.0.1:9",
+        "WANBOT_HTTP_PORT": "off",  # test bots share the machine; 8080 may be taken
     }
     async with DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as emulator:
         bot = BotProcess(emulator, env=env)

@@ -119,6 +119,7 @@ def fast_timing(speed: float, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "poll_min_interval": 0.1,
         "poll_max_interval": 2.0,
+        "poll_target_delay": 5.0 / speed,
         "poll_first_look": 0.1,
         "submit_retry_seconds": 0.1,
         "outbox_retry_seconds": 0.05,

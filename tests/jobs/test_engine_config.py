@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from bot.catalog import CATALOG
-from bot.config import load_settings
+from bot.config import ProviderName, load_settings
 from bot.jobs.budget import Limits
 from bot.jobs.engine_config import EngineConfig
 
@@ -16,10 +16,12 @@ FROM_SETTINGS = {
     "image_deadline",
     "poll_min_interval",
     "poll_max_interval",
+    "poll_target_delay",
     "requests_per_second",
     "max_concurrent_requests",
     "max_result_bytes",
     "default_limits",
+    "webhook_providers",
 }
 
 
@@ -58,3 +60,12 @@ def test_from_settings_reads_the_operators_values() -> None:
 def test_overrides_replace_by_name() -> None:
     config = EngineConfig.from_settings(load_settings(_env_file=None), outbox_retry_max_seconds=2.0)
     assert config.outbox_retry_max_seconds == 2.0
+
+
+def test_webhooks_reach_the_engine_only_with_a_secret_and_the_server_on() -> None:
+    base = {"_env_file": None, "mulerouter_webhook_secret": "whsec_c2VjcmV0"}
+    on = EngineConfig.from_settings(load_settings(**base))
+    assert on.webhook_providers == {ProviderName.MULEROUTER}
+    off = EngineConfig.from_settings(load_settings(**base, http_port="off"))
+    assert off.webhook_providers == frozenset()
+    assert EngineConfig.from_settings(load_settings(_env_file=None)).webhook_providers == set()

@@ -3,104 +3,182 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import dataclasses
+import itertools
+import math
 import random
+import statistics
 import time
 
 import pytest
 
-from bot.jobs.planning import MIN_HISTORY, DurationEstimate, PollPlanner, eta_seconds
+from bot.jobs.durations import CompletionWindow, LogNormal, completion_window
+from bot.jobs.planning import (
+    DurationEstimate,
+    PollPlanner,
+    calibrated,
+    eta_seconds,
+    lognormal_next_look,
+)
 from bot.jobs.ratelimit import TokenBucket
 
-PLANNER = PollPlanner(min_interval=4.0, max_interval=120.0, first_look=10.0)
+PLANNER = PollPlanner(target_delay=5.0, min_interval=4.0, max_interval=120.0, first_look=10.0)
 WINDOW = DurationEstimate(low=100.0, median=150.0, high=200.0)
 
 
 # ---------------------------------------------------------------------------------------------
-# DurationEstimate
+# DurationEstimate and LogNormal.fit (bot.jobs.durations)
 # ---------------------------------------------------------------------------------------------
 
 
-def test_prior_before_enough_history() -> None:
-    assert MIN_HISTORY == 5
-    prior = DurationEstimate(low=60.0, median=120.0, high=240.0, from_prior=True)
-    assert DurationEstimate.prior(120.0) == prior
-    assert DurationEstimate.from_history((), 120.0) == prior
-    assert DurationEstimate.from_history([300.0, 310.0, 320.0, 330.0], 120.0) == prior
-    # Non-positive durations (clock trouble) do not count as history.
-    assert DurationEstimate.from_history([0.0, -5.0, 300.0, 310.0, 320.0, 330.0], 120.0) == prior
+def test_prior_is_the_expected_seconds_with_a_wide_spread() -> None:
+    prior = DurationEstimate.prior(120.0)
+    assert prior.from_prior
+    assert prior.median == pytest.approx(120.0)
+    assert prior.low < 60.0  # wider than half to twice
+    assert prior.high > 240.0
+    assert DurationEstimate.from_windows((), 120.0) == prior
 
 
-def test_percentiles_once_there_is_history() -> None:
-    durations = [float(n) for n in range(1, 21)]  # 1..20 s
-    random.Random(3).shuffle(durations)
-    estimate = DurationEstimate.from_history(durations, 999.0)
-    assert estimate.low == pytest.approx(1.95)  # 5th percentile, inclusive method
-    assert estimate.median == pytest.approx(10.5)
-    assert estimate.high == pytest.approx(19.05)  # 95th percentile
+def test_a_handful_of_exact_samples_is_enough_to_learn() -> None:
+    rng = random.Random(7)
+    samples = [
+        CompletionWindow(d, d) for d in (300 * math.exp(rng.gauss(0, 0.2)) for _ in range(8))
+    ]
+    learned = DurationEstimate.from_windows(samples, 120.0)  # the prior says 120 s
+    assert not learned.from_prior
+    assert learned.median == pytest.approx(300.0, rel=0.15)
+    assert learned.high / learned.low < 4.0  # the prior: over 10
 
 
-def test_exactly_min_history_samples_are_enough() -> None:
-    estimate = DurationEstimate.from_history([100.0, 110.0, 120.0, 130.0, 140.0], 999.0)
-    assert estimate.median == 120.0
-    assert estimate.low == pytest.approx(102.0)
-    assert estimate.high == pytest.approx(138.0)
-    assert DurationEstimate.from_history([42.0] * 5, 999.0) == DurationEstimate(42.0, 42.0, 42.0)
+def test_a_spread_much_tighter_than_the_prior_is_learned_from_a_handful_of_jobs() -> None:
+    """The prior on the spread pulls by a ratio (on log σ): ten jobs of σ 0.05 against a prior
+    of 0.5 give a fit near 0.05, not one dominated by the prior's squared spread."""
+    rng = random.Random(2)
+    samples = [(d, d) for d in (120.0 * math.exp(rng.gauss(0.0, 0.05)) for _ in range(10))]
+    fit = LogNormal.fit(samples, 120.0)
+    assert 0.03 < fit.sigma < 0.1
+    assert LogNormal.fit(samples[:1], 120.0).sigma > 0.2  # one job: still mostly the prior
+
+
+def test_the_fit_is_not_biased_by_sparse_censoring_windows() -> None:
+    """Durations seen only through wide windows (sparse looks) fit like the exact ones."""
+    rng = random.Random(11)
+    truth = [120.0 * math.exp(rng.gauss(0.0, 0.3)) for _ in range(400)]
+    looks = [60.0 + 30.0 * k for k in range(20)]  # a look every 30 s from 60 s
+    windows = []
+    for duration in truth:
+        by = next(look for look in looks if look >= duration)
+        windows.append((by - 30.0 if by > 60.0 else 0.0, by))
+    fit = LogNormal.fit(windows, 500.0)
+    midpoints = LogNormal.fit([(0.5 * (a + b), 0.5 * (a + b)) for a, b in windows], 500.0)
+    assert fit.median == pytest.approx(120.0, rel=0.04)
+    assert fit.sigma == pytest.approx(0.3, rel=0.12)
+    # Midpoints of wide windows look more spread than the jobs are.
+    assert abs(midpoints.sigma - 0.3) > abs(fit.sigma - 0.3)
+
+
+def test_run_time_is_measured_from_the_start_the_provider_reported() -> None:
+    window = completion_window(1000.0, 1150.0, 1160.0, 1090.0)
+    assert window == CompletionWindow(after=150.0, by=160.0, started=90.0)
+    assert window.run() == (60.0, 70.0)
+    # An unknown last look: only "by 160 s, after the start".
+    assert completion_window(1000.0, None, 1160.0, None) == CompletionWindow(0.0, 160.0, 0.0)
+    # Clock skew: a start after the result was seen is clamped.
+    assert completion_window(1000.0, 1150.0, 1160.0, 1200.0).started == 160.0
 
 
 # ---------------------------------------------------------------------------------------------
-# PollPlanner.next_delay
+# PollPlanner.next_delay: looks spaced c / sqrt(hazard)
 # ---------------------------------------------------------------------------------------------
 
 
-def test_first_look_comes_early() -> None:
-    assert PLANNER.next_delay(WINDOW, elapsed=0.0, polls=0) == 10.0
-    # Resumed after a restart a few seconds in: the first look is still at 10 s.
-    assert PLANNER.next_delay(WINDOW, elapsed=3.0, polls=0) == 7.0
-    # ...but never sooner than the dense interval.
-    assert PLANNER.next_delay(WINDOW, elapsed=8.0, polls=0) == 4.0
+def _plan(planner: PollPlanner, estimate: DurationEstimate, until: float) -> list[float]:
+    looks: list[float] = []
+    now = 0.0
+    while now < until:
+        now += planner.next_delay(estimate, now, len(looks), run_elapsed=now)
+        looks.append(now)
+    return looks
 
 
-def test_no_separate_first_look_when_the_window_is_near() -> None:
-    near = DurationEstimate(low=12.0, median=20.0, high=30.0)
-    assert PLANNER.next_delay(near, elapsed=0.0, polls=0) == 12.0
+def test_looks_are_sparse_early_and_dense_where_jobs_finish() -> None:
+    dist = LogNormal(median=120.0, sigma=0.3, samples=200)
+    looks = _plan(PLANNER, DurationEstimate.of(dist, dist), 300.0)
+    gaps = [b - a for a, b in itertools.pairwise(looks)]
+    assert 60.0 < looks[0] < 100.0  # nothing before the first jobs can finish
+    assert min(gaps) >= PLANNER.min_interval
+    assert 5.0 < gaps[2] < 15.0  # dense around the median
+    assert all(gap <= PLANNER.max_interval for gap in gaps)
 
 
-def test_jump_to_the_window_start_after_the_first_look() -> None:
-    assert PLANNER.next_delay(WINDOW, elapsed=10.0, polls=1) == 90.0
-    assert PLANNER.next_delay(WINDOW, elapsed=50.0, polls=3) == 50.0
-    # A far window is approached at most max_interval at a time.
-    far = DurationEstimate(low=1000.0, median=1200.0, high=1500.0)
-    assert PLANNER.next_delay(far, elapsed=10.0, polls=1) == 120.0
+def test_the_schedule_meets_the_target_delay_on_its_own_distribution() -> None:
+    rng = random.Random(5)
+    dist = LogNormal(median=120.0, sigma=0.3, samples=200)
+    looks = _plan(
+        PollPlanner(target_delay=5.0, min_interval=0.5), DurationEstimate.of(dist, dist), 2000.0
+    )
+    durations = [120.0 * math.exp(rng.gauss(0.0, 0.3)) for _ in range(4000)]
+    delays = [looks[bisect.bisect_left(looks, d)] - d for d in durations]
+    assert statistics.mean(delays) == pytest.approx(5.0, rel=0.15)
 
 
-def test_dense_inside_the_window() -> None:
-    for elapsed in (96.0, 100.0, 150.0, 199.9):
-        assert PLANNER.next_delay(WINDOW, elapsed=elapsed, polls=5) == 4.0
+def test_a_smaller_target_costs_more_looks() -> None:
+    dist = LogNormal(median=120.0, sigma=0.3, samples=200)
+    estimate = DurationEstimate.of(dist, dist)
+    loose = _plan(PollPlanner(target_delay=10.0, min_interval=0.5), estimate, 200.0)
+    tight = _plan(PollPlanner(target_delay=2.5, min_interval=0.5), estimate, 200.0)
+    assert len(tight) > 1.6 * len(loose)
 
 
-def test_backoff_after_the_window_up_to_max_interval() -> None:
-    assert PLANNER.next_delay(WINDOW, elapsed=200.0, polls=9) == 4.0
-    assert PLANNER.next_delay(WINDOW, elapsed=220.0, polls=9) == 10.0
-    assert PLANNER.next_delay(WINDOW, elapsed=260.0, polls=9) == 30.0
-    assert PLANNER.next_delay(WINDOW, elapsed=1000.0, polls=9) == 120.0
+def test_the_first_look_from_the_origin_is_never_past_the_median() -> None:
+    """A tight fit with a sparse calibration would put the first look past most jobs; it is
+    held at the median, and only that look (later ones follow the schedule)."""
+    dist = dataclasses.replace(LogNormal(median=120.0, sigma=0.04, samples=200), delay_ratio=0.5)
+    estimate = DurationEstimate.of(dist, dist)
+    planner = PollPlanner(target_delay=5.0, min_interval=0.5)
+    free = lognormal_next_look(dist, 0.0, 5.0)
+    assert free > 120.0
+    assert planner.next_delay(estimate, 0.0, 0, run_elapsed=0.0) == pytest.approx(120.0)
+    assert planner.next_delay(estimate, 30.0, 1, run_elapsed=0.0) == pytest.approx(120.0)
+    assert planner.next_delay(estimate, 60.0, 1, run_elapsed=60.0) == pytest.approx(
+        lognormal_next_look(dist, 60.0, 5.0)
+    )
+    # A lognormal of ordinary spread looks first long before its median: the bound is idle.
+    usual = LogNormal(median=120.0, sigma=0.3, samples=200)
+    assert lognormal_next_look(usual, 0.0, 5.0) < 100.0
 
 
-def test_a_whole_plan_is_sparse_before_dense_inside_and_sparse_after() -> None:
-    elapsed, polls, delays = 0.0, 0, []
-    while elapsed < 1500.0:
-        delay = PLANNER.next_delay(WINDOW, elapsed, polls)
-        delays.append((elapsed, delay))
-        elapsed += delay
-        polls += 1
-    before = [d for at, d in delays if at < 96.0]
-    inside = [d for at, d in delays if 96.0 <= at < 200.0]
-    after = [d for at, d in delays if at >= 200.0]
-    assert before == [10.0, 90.0]  # first look at 10 s, then straight to the window
-    assert set(inside) == {4.0}
-    assert len(inside) == 25  # 100 s, 104 s … 196 s
-    assert after == sorted(after)  # never denser again
-    assert after[-1] == 120.0
-    assert all(4.0 <= d <= 120.0 for _, d in delays)
+def test_a_task_seen_pending_is_planned_as_starting_now() -> None:
+    run = LogNormal(median=100.0, sigma=0.2, samples=200)
+    estimate = DurationEstimate.of(LogNormal(median=150.0, sigma=0.5, samples=200), run)
+    fresh = PLANNER.next_delay(estimate, 0.0, 0, run_elapsed=0.0)
+    pending = PLANNER.next_delay(estimate, 90.0, 1, run_elapsed=0.0)
+    assert pending == pytest.approx(fresh)
+    # Without a run-time origin the total distribution decides.
+    assert PLANNER.next_delay(estimate, 0.0, 0) != pytest.approx(fresh)
+
+
+def test_far_past_every_similar_job_looks_back_off_to_max_interval() -> None:
+    dist = LogNormal(median=120.0, sigma=0.1, samples=200)
+    estimate = DurationEstimate.of(dist, dist)
+    assert PLANNER.next_delay(estimate, 5000.0, 30, run_elapsed=5000.0) == PLANNER.max_interval
+
+
+def test_calibration_corrects_a_shape_the_lognormal_misses() -> None:
+    """Uniform durations: the fit's tails hold looks no job needs; calibrated, the schedule
+    meets the target over the jobs seen."""
+    rng = random.Random(3)
+    durations = [rng.uniform(108.0, 132.0) for _ in range(200)]
+    windows = [(d, d) for d in durations]
+    fit = LogNormal.fit(windows, 120.0)
+    planner = PollPlanner(target_delay=5.0, min_interval=0.5)
+    tuned = calibrated(fit, windows, 5.0)
+    looks = _plan(planner, DurationEstimate.of(tuned, tuned), 140.0)
+    delays = [looks[bisect.bisect_left(looks, d)] - d for d in durations]
+    assert tuned.delay_ratio < 1.0
+    assert statistics.mean(delays) == pytest.approx(5.0, rel=0.2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,32 +281,19 @@ async def test_bucket_shared_by_concurrent_callers() -> None:
     assert sorted(done)[1] >= 0.015  # the second caller waited for a token
 
 
-def test_rough_samples_count_only_when_they_are_the_majority() -> None:
-    exact = [(d, True) for d in (100.0, 102.0, 104.0, 106.0, 108.0, 110.0)]
-    # A few jobs seen after the long jump into the window: their midpoints are far too early.
-    rough = [(55.0, False), (56.0, False)]
-    assert DurationEstimate.from_samples(exact + rough, 999.0) == (
-        DurationEstimate.from_history([d for d, _ in exact], 999.0)
-    )
-    # Most jobs finish before the window opens: the history is too long and learns down.
-    mostly_rough = [(d, False) for d in (40.0, 42.0, 44.0, 46.0, 48.0, 50.0, 52.0)]
-    learned = DurationEstimate.from_samples(exact + mostly_rough, 999.0)
-    assert learned.low < 45.0
-    # Too few exact samples: everything counts, rough or not.
-    assert DurationEstimate.from_samples(rough * 3, 999.0).median == pytest.approx(55.5)
+# ---------------------------------------------------------------------------------------------
+# PollPlanner.safety_net_delay (webhooks on; polling only backs them up)
+# ---------------------------------------------------------------------------------------------
 
 
-def test_exact_means_two_close_looks() -> None:
-    planner = PollPlanner(min_interval=4.0)
-    assert planner.is_exact(4.0)
-    assert planner.is_exact(10.0)
-    assert not planner.is_exact(10.1)
-
-
-def test_the_prior_window_is_polled_sparsely() -> None:
-    planner = PollPlanner(min_interval=4.0, max_interval=120.0, first_look=10.0)
-    prior = DurationEstimate.prior(150.0)  # window 75 s .. 300 s
-    assert planner.next_delay(prior, 80.0, 2) == pytest.approx(8.0)  # a tenth of the elapsed
-    assert planner.next_delay(prior, 200.0, 5) == pytest.approx(20.0)
-    learned = DurationEstimate(low=75.0, median=150.0, high=300.0)
-    assert planner.next_delay(learned, 200.0, 5) == 4.0  # history: dense inside the window
+def test_safety_net_waits_past_the_late_end_then_looks_sparsely() -> None:
+    estimate = DurationEstimate(low=100.0, median=150.0, high=200.0)
+    # First look after high + a quarter of the median (200 + 37.5).
+    assert PLANNER.safety_net_delay(estimate, elapsed=0.0, polls=0) == pytest.approx(237.5)
+    assert PLANNER.safety_net_delay(estimate, elapsed=230.0, polls=1) == pytest.approx(7.5)
+    # Past it: every max(60 s, median / 2), growing with how overdue the job is, capped.
+    assert PLANNER.safety_net_delay(estimate, elapsed=237.5, polls=1) == pytest.approx(75.0)
+    assert PLANNER.safety_net_delay(estimate, elapsed=237.5 + 400, polls=3) == pytest.approx(200.0)
+    assert PLANNER.safety_net_delay(estimate, elapsed=1e6, polls=50) == pytest.approx(750.0)
+    short = DurationEstimate(low=5.0, median=10.0, high=20.0)
+    assert PLANNER.safety_net_delay(short, elapsed=30.0, polls=2) == pytest.approx(60.0)

@@ -116,8 +116,8 @@ async def test_pragmas_wal_foreign_keys_busy_timeout(store: Store) -> None:
 
 
 async def test_schema_version_is_in_user_version(store: Store) -> None:
-    assert await scalar(store, "PRAGMA user_version") == latest_version() == 2
-    assert await store.schema_version() == 2
+    assert await scalar(store, "PRAGMA user_version") == latest_version() == 4
+    assert await store.schema_version() == 4
     tables = {
         row[0]
         for row in await (
@@ -1162,3 +1162,26 @@ def test_period_start_does_not_depend_on_the_local_time_zone() -> None:
         else:
             os.environ["TZ"] = original
         time.tzset()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pushed events (webhooks)
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_a_webhook_event_is_taken_once_per_source(store: Store) -> None:
+    assert await store.record_webhook_event("mulerouter", "evt_1", NOW)
+    assert not await store.record_webhook_event("mulerouter", "evt_1", NOW + 5)
+    assert await store.record_webhook_event("vtrix", "evt_1", NOW)  # another sender's id space
+    results = await asyncio.gather(
+        *(store.record_webhook_event("mulerouter", "evt_2", NOW) for _ in range(5))
+    )
+    assert sorted(results) == [False, False, False, False, True]
+
+
+async def test_old_webhook_event_ids_are_forgotten(store: Store) -> None:
+    await store.record_webhook_event("mulerouter", "old", NOW - 100)
+    await store.record_webhook_event("mulerouter", "new", NOW)
+    assert await store.forget_webhook_events(NOW - 10) == 1
+    assert await store.record_webhook_event("mulerouter", "old", NOW)
+    assert not await store.record_webhook_event("mulerouter", "new", NOW)

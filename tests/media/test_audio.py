@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import random
 import struct
 import wave
 from pathlib import Path
@@ -157,3 +158,111 @@ def test_metadata_of_another_type_is_refused(content_type: str) -> None:
 def test_metadata_over_the_size_limit_is_refused() -> None:
     with pytest.raises(MediaRejected, match=r"^clip is 20 MB; audio can be at most 15 MB"):
         check_audio_metadata(name="clip", size=20 * 1024 * 1024, content_type="audio/mpeg")
+
+
+# --- files that are really a video or an image, whatever their name -------------------------
+
+
+NOISE = random.Random(7).randbytes(200)
+
+
+def ebml(doc_type: bytes) -> bytes:
+    """The start of a Matroska/WebM file: an EBML header naming its DocType."""
+    body = b"\x42\x82" + bytes([0x80 | len(doc_type)]) + doc_type
+    return b"\x1a\x45\xdf\xa3" + bytes([0x80 | len(body)]) + body + NOISE
+
+
+def ftyp(brand: bytes) -> bytes:
+    return struct.pack(">I", 24) + b"ftyp" + brand + b"\x00\x00\x02\x00" + brand + b"mp41"
+
+
+def riff(form: bytes) -> bytes:
+    return b"RIFF" + struct.pack("<I", 1000) + form + NOISE
+
+
+def picture(kind: str) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(out, format=kind)
+    return out.getvalue()
+
+
+VIDEO = "is a video ({}), not audio: attach a WAV or MP3 file of 3 to 30 seconds instead."
+IMAGE = "is an image ({}), not audio: attach a WAV or MP3 file of 3 to 30 seconds instead."
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (ftyp(b"isom"), VIDEO.format("MP4")),
+        (ftyp(b"mp42"), VIDEO.format("MP4")),
+        (ftyp(b"qt  "), VIDEO.format("QuickTime MOV")),
+        (struct.pack(">I", 8) + b"wide" + struct.pack(">I", 100) + b"mdat", VIDEO.format("MOV")),
+        (struct.pack(">I", 100) + b"moov" + NOISE[:100], VIDEO.format("MOV")),
+        (ebml(b"webm"), VIDEO.format("WebM")),
+        (ebml(b"matroska"), VIDEO.format("MKV")),
+        (riff(b"AVI "), VIDEO.format("AVI")),
+        (b"\x00\x00\x01\xba" + NOISE, VIDEO.format("MPEG")),
+        (b"G" + bytes(187) + b"G" + bytes(187) + b"G" + bytes(187), VIDEO.format("MPEG-TS")),
+        (b"FLV\x01\x05" + bytes(100), VIDEO.format("FLV")),
+        (picture("PNG"), IMAGE.format("PNG")),
+        (picture("JPEG"), IMAGE.format("JPEG")),
+        (picture("GIF"), IMAGE.format("GIF")),
+        (picture("WEBP"), IMAGE.format("WebP")),
+        (picture("BMP"), IMAGE.format("BMP")),
+        (picture("TIFF"), IMAGE.format("TIFF")),
+        (ftyp(b"heic"), IMAGE.format("HEIC")),
+        (ftyp(b"avif"), IMAGE.format("AVIF")),
+    ],
+    ids=lambda value: value.split("(")[1].split(")")[0] if isinstance(value, str) else "",
+)
+def test_a_video_or_an_image_sent_as_audio_says_what_it_is(data: bytes, expected: str) -> None:
+    assert refusal(data, "voice.mp3") == f"voice.mp3 {expected}"
+
+
+def test_an_m4a_is_audio_of_the_wrong_format_not_a_video() -> None:
+    assert refusal(ftyp(b"M4A "), "voice.mp3") == (
+        "voice.mp3 isn't WAV or MP3 (it looks like an M4A (AAC) file). Convert it to WAV or MP3 "
+        "and attach it again."
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"RIFF",
+        b"RIFF\x00\x00\x00\x00WAVE",
+        b"RIFF\xff\xff\xff\xffWAVEfmt ",
+        b"ID3",
+        b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f",
+        b"\xff\xfb",
+        b"\xff\xfb\x90\x00" + bytes(100),
+    ],
+)
+def test_truncated_headers_are_refused_not_crashing(data: bytes) -> None:
+    message = refusal(data, "voice")
+    assert message.startswith("voice ")
+    assert "attach" in message.lower()
+
+
+def test_truncated_copies_of_good_files_are_refused_or_measured() -> None:
+    whole_wav = wav(5)
+    whole_mp3 = MP3_FIXTURE.read_bytes()
+    for whole in (whole_wav, whole_mp3):
+        for cut in (1, 4, 11, 12, 40, 44, 100, len(whole) // 2, len(whole) - 1):
+            try:
+                info = check_audio(whole[:cut], name="voice")
+            except MediaRejected:
+                continue
+            assert 3 <= info.duration_seconds <= 30
+
+
+def test_a_wav_with_a_zero_sample_width_is_damaged() -> None:
+    data = bytearray(wav(5))
+    data[34:36] = struct.pack("<H", 0)  # bits per sample
+    assert "looks like WAV but is damaged or incomplete" in refusal(bytes(data))
+
+
+def test_a_wav_that_holds_no_samples_is_refused() -> None:
+    assert "is 0.0 s long" in refusal(wav(0))

@@ -14,7 +14,7 @@ import zlib
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from bot.catalog import _DATA_URI, I2I_INPUT_BOUNDS, VIDEO_INPUT_BOUNDS
+from bot.catalog import I2I_INPUT_BOUNDS, VIDEO_INPUT_BOUNDS, data_uri, is_data_uri
 from bot.media import MAX_INPUT_DOWNLOAD_BYTES, MediaRejected, PreparedImage, prepare_image
 
 V = VIDEO_INPUT_BOUNDS
@@ -46,7 +46,8 @@ def picture(size: tuple[int, int]) -> Image.Image:
 
 def decoded(prepared: PreparedImage) -> Image.Image:
     """Open the image a provider would receive, from the data URI, and check it is ``raw``."""
-    assert _DATA_URI.match(prepared.data_uri)
+    assert is_data_uri(prepared.data_uri)
+    assert prepared.data_uri == data_uri(prepared.mime, prepared.raw)
     header, payload = prepared.data_uri.split(",", 1)
     assert header == f"data:{prepared.mime};base64"
     raw = base64.b64decode(payload)
@@ -111,7 +112,14 @@ def test_a_multi_picture_jpeg_counts_as_a_still_jpeg() -> None:
     first, second = picture((600, 400)), Image.new("RGB", (600, 400), "blue")
     data = encode(first, "MPO", save_all=True, append_images=[second])
     prepared = prepare_image(data, V)
-    assert (prepared.raw, prepared.mime, prepared.notes) == (data, "image/jpeg", ())
+    assert (prepared.mime, prepared.notes) == ("image/jpeg", ())
+    # Sent as its first picture: the pictures after it (and their own metadata) are dropped,
+    # the first one's compressed data is kept byte for byte.
+    sos = data.index(b"\xff\xda")
+    first_end = data.index(b"\xff\xd9", sos) + 2
+    assert prepared.raw.endswith(data[sos:first_end])
+    assert len(prepared.raw) < first_end
+    assert decoded(prepared).format == "JPEG"
 
 
 def test_the_bytes_are_not_repeated_in_the_repr() -> None:

@@ -528,3 +528,98 @@ def test_settings_for_does_not_read_the_environment() -> None:
     settings = settings_for("http://127.0.0.1:1")
     assert settings.base_url(ProviderName.MULEROUTER) == "http://127.0.0.1:1"
     assert isinstance(settings.mulerouter_base_url, HttpUrl)
+
+
+# --- answers that must not be trusted, from a stand-in server on loopback ---------------------
+
+
+@pytest.fixture
+async def odd_server() -> AsyncIterator[tuple[str, dict[str, tuple[int, bytes]]]]:
+    """A server on 127.0.0.1 that answers every path with ``answers[path]`` (status, body)."""
+    from aiohttp import web
+
+    answers: dict[str, tuple[int, bytes]] = {}
+
+    async def handle(request: web.Request) -> web.Response:
+        status, body = answers[request.path]
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", answers
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"task_info": {"status": "processing"}, "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+        b"[" * 100_000 + b"]" * 100_000,  # json.loads: RecursionError
+        b'{"task_info": {"id": ' + b"9" * 5000 + b"}}",  # json.loads: ValueError (int digits)
+    ],
+    ids=["2MiB", "deep-nesting", "5000-digit-int"],
+)
+async def test_answers_json_cannot_safely_hold_are_unreadable_not_crashes(
+    odd_server: tuple[str, dict[str, tuple[int, bytes]]],
+    session: aiohttp.ClientSession,
+    body: bytes,
+) -> None:
+    base_url, answers = odd_server
+    sleep = RecordingSleep()
+    http = make_http(session, base_url, sleep, attempts=2)
+    client = MuleRouterClient(http)
+    answers[create_path(T2V)] = (202, body)
+    answers[poll_path(T2V, "t-1")] = (200, body)
+    with pytest.raises(SubmissionOutcomeUnknown, match="unreadable body"):
+        await client.submit(T2V, T2V.parse({"prompt": "a boat"}))
+    with pytest.raises(ProviderUnavailable, match="unreadable body"):
+        await client.poll(T2V, "t-1")
+    assert http.requests_sent == 3  # the create once (never resent), the poll twice
+
+
+@pytest.mark.parametrize("task_id", ['"../../v1/other"', '"a/b"', "true", '""', '{"x": 1}', "null"])
+async def test_a_create_answer_without_a_safe_task_id_is_outcome_unknown(
+    odd_server: tuple[str, dict[str, tuple[int, bytes]]],
+    session: aiohttp.ClientSession,
+    task_id: str,
+) -> None:
+    base_url, answers = odd_server
+    client = MuleRouterClient(make_http(session, base_url, RecordingSleep()))
+    answers[create_path(T2V)] = (
+        202,
+        b'{"task_info": {"id": %b, "status": "pending"}}' % task_id.encode(),
+    )
+    with pytest.raises(SubmissionOutcomeUnknown, match=r"no usable task_info\.id"):
+        await client.submit(T2V, T2V.parse({"prompt": "a boat"}))
+
+
+async def test_an_unreadable_poll_answer_is_logged_once_per_task_clipped(
+    odd_server: tuple[str, dict[str, tuple[int, bytes]]],
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base_url, answers = odd_server
+    client = MuleRouterClient(make_http(session, base_url, RecordingSleep()))
+    secretish = "s" * 50_000
+    body = b'{"task_info": {"status": "completed"}, "videos": "https://cdn/v.mp4", "pad": "%b"}'
+    answers[poll_path(T2V, "t-1")] = (200, body % secretish.encode())
+    answers[poll_path(T2V, "t-2")] = (200, body % secretish.encode())
+    caplog.set_level("DEBUG", logger="bot.providers.mulerouter")
+    for task in ("t-1", "t-1", "t-1", "t-2"):
+        result = await client.poll(T2V, task)
+        assert result.state is TaskState.RUNNING
+        assert result.result_urls == ()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage().split(":")[0] for r in warnings] == [
+        "mulerouter task t-1",
+        "mulerouter task t-2",
+    ]
+    assert all("videos is text, not a list" in r.getMessage() for r in warnings)
+    assert all(len(r.getMessage()) < 600 for r in caplog.records)
