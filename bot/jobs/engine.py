@@ -353,12 +353,15 @@ class JobEngine:
             parent_job_id=parent_job_id,
         )
         try:
-            return await self.store.create_job(
+            job = await self.store.create_job(
                 new, limits or self.config.default_limits, self.clock()
             )
         except BaseException:
             await self.inputs.discard_unstored(refs)
             raise
+        if refs:  # its first create need not rebuild the request from the files just written
+            self.inputs.keep_inline(job.id, request)
+        return job
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
         """Cancel; returns the state cancelled from (``running`` means it is still billed)."""
@@ -475,6 +478,8 @@ class JobEngine:
         return bucket
 
     async def _submit(self, job_id: int) -> None:
+        # Taken first, so that whatever happens below the request is not held past this attempt.
+        kept = self.inputs.take_inline(job_id)
         if not self._accepting:
             return
         job = await self.store.get_job(job_id)
@@ -490,8 +495,12 @@ class JobEngine:
             return
         spec = spec_for(job.model_id, ProviderName(job.provider))
         try:
-            mimes = {ref.sha256: ref.mime for ref in await self.store.inputs_of(job.id)}
-            request = await asyncio.to_thread(self.inputs.rehydrate, job, spec, mimes)
+            if kept is not None and job.submit_attempts == 0:
+                request = kept  # what was just stored, as it was checked
+            else:
+                mimes = {ref.sha256: ref.mime for ref in await self.store.inputs_of(job.id)}
+                request = await asyncio.to_thread(self.inputs.rehydrate, job, spec, mimes)
+            del kept
             provider = self.providers.for_spec(spec)
         except (ConfigError, OSError, KeyError, RequestInvalid) as exc:
             log.error("job %d cannot be submitted: %s", job_id, exc)

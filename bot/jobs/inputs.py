@@ -11,14 +11,22 @@ create request, and deletes a file only when no job still waiting for submission
 (the store says which), under one lock so storing a reference and deleting an unreferenced
 file never interleave.
 
-What it must never do: delete a file a waiting job still refers to, or keep a member's input
-after the provider has accepted the task.
+A job's first create follows its storing at once, so the request it was stored from (images
+inline, already checked) is kept in memory for that one attempt, within a byte budget: reading
+the files back, encoding them again and re-checking the result would only rebuild it, holding
+the interpreter for tens of milliseconds per image while other members' images wait. The files
+stay the truth: a later attempt, or any attempt after a restart, is rebuilt from them.
+
+What it must never do: delete a file a waiting job still refers to, keep a member's input
+after the provider has accepted the task, or keep a request in memory past its job's first
+create attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import os
 import re
@@ -34,6 +42,9 @@ from bot.jobs.storage import JobStore
 
 INPUT_PREFIX = "input:"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# At most this many bytes of data: URIs are kept in memory for jobs' first create attempts (a
+# burst of large images waiting for a create slot is rebuilt from the files instead).
+INLINE_KEEP_BYTES = 64 * 1024 * 1024
 
 
 class InputFiles:
@@ -79,12 +90,18 @@ class InputFiles:
 class InputStash:
     """Stash, rehydrate and forget the input images of jobs (one per engine)."""
 
-    def __init__(self, files: InputFiles, store: JobStore) -> None:
+    def __init__(
+        self, files: InputFiles, store: JobStore, *, keep_bytes: int = INLINE_KEEP_BYTES
+    ) -> None:
         self.files = files
         self.store = store
         # One bot process per database: this lock is enough to keep "store a reference" and
         # "delete an unreferenced file" apart.
         self._lock = asyncio.Lock()
+        # Job id -> the request it was stored from and its data: URIs' length (see keep_inline).
+        self._inline: dict[int, tuple[WanRequest, int]] = {}
+        self._inline_bytes = 0
+        self._keep_bytes = keep_bytes
 
     @asynccontextmanager
     async def storing(self, request: WanRequest) -> AsyncIterator[None]:
@@ -110,7 +127,8 @@ class InputStash:
                     continue
                 header, _, payload = value.partition(",")
                 mime = header.removeprefix("data:").split(";", 1)[0]
-                sha = self.files.put(base64.b64decode(payload))
+                # binascii takes the ASCII str as it is (b64decode would copy it to bytes first).
+                sha = self.files.put(binascii.a2b_base64(payload))
                 refs.append(InputRef(name, position, sha, mime))
                 replaced.append(f"{INPUT_PREFIX}{sha}")
             stored[name] = replaced if role is MediaRole.IMAGES else replaced[0]
@@ -135,6 +153,35 @@ class InputStash:
             fields[name] = inlined if isinstance(value, list) else inlined[0]
         return spec.parse(fields)
 
+    def keep_inline(self, job_id: int, request: WanRequest) -> bool:
+        """Keep ``request``, just stashed and stored as job ``job_id``, for its first create
+        attempt (:meth:`take_inline`), unless that would pass the byte budget; whether kept."""
+        size = inline_size(request)
+        if size == 0 or self._inline_bytes + size > self._keep_bytes:
+            return False
+        self._release_inline(job_id)
+        self._inline[job_id] = (request, size)
+        self._inline_bytes += size
+        return True
+
+    def take_inline(self, job_id: int) -> WanRequest | None:
+        """The request kept for ``job_id``'s first create attempt, handed over once: None when
+        it was not kept, was taken already, or the process restarted since (then
+        :meth:`rehydrate` rebuilds it from the files)."""
+        return self._release_inline(job_id)
+
+    @property
+    def kept_inline_bytes(self) -> int:
+        """How many characters of ``data:`` URIs are kept for first create attempts now."""
+        return self._inline_bytes
+
+    def _release_inline(self, job_id: int) -> WanRequest | None:
+        kept = self._inline.pop(job_id, None)
+        if kept is None:
+            return None
+        self._inline_bytes -= kept[1]
+        return kept[0]
+
     def read(self, reference: str) -> bytes:
         """The bytes behind a stored ``input:<sha256>`` reference (``OSError`` once gone)."""
         return self.files.read(str(reference).removeprefix(INPUT_PREFIX))
@@ -148,6 +195,7 @@ class InputStash:
 
     async def drop(self, job_id: int) -> None:
         """A job that will never be submitted (again) lets go of its input files."""
+        self._release_inline(job_id)
         await self.forget(await self.store.release_inputs(job_id))
 
     async def discard_unstored(self, refs: tuple[InputRef, ...]) -> None:
@@ -157,6 +205,19 @@ class InputStash:
     async def _delete_unreferenced(self, hashes: list[str]) -> None:
         for sha in await self.store.unreferenced_inputs(hashes):
             await asyncio.to_thread(self.files.delete, sha)
+
+
+def inline_size(request: WanRequest) -> int:
+    """The characters of the ``data:`` URIs ``request`` carries in its image fields."""
+    size = 0
+    for name, role in request.media_fields().items():
+        if role is MediaRole.AUDIO_URL:
+            continue
+        value = getattr(request, name)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item.startswith("data:"):
+                size += len(item)
+    return size
 
 
 def has_inline_media(request: WanRequest) -> bool:

@@ -2,6 +2,11 @@
 
 Why this module exists: every provider route checks a bearer key, reads a JSON object and is
 recorded the same way; doing it once keeps the route modules about their provider's contract.
+A body is parsed once, by the recording middleware, and the route reads that same parse: create
+bodies carry megabytes of base64 and the simulator shares the machine with the client it serves.
+
+What it must never do: record or hand a route anything but what the client sent (a route must
+not change the body it reads: the recorder keeps that same object).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +31,34 @@ STATE = web.AppKey("simulator_state", SimulatorState)
 # The record of the request being handled (set by the middleware, in the handler's own task).
 _RECORD: ContextVar[RecordedRequest | None] = ContextVar("simulator_record", default=None)
 CONTROL_PREFIX = "/_sim/"
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """A request body read and parsed once: its JSON value when ``is_json``."""
+
+    raw: bytes
+    is_json: bool
+    value: Any = None
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _Body:
+        try:
+            return cls(raw, True, json.loads(raw))
+        except (ValueError, UnicodeDecodeError):
+            return cls(raw, False)
+
+    def loggable(self) -> Any:
+        """What the recorder keeps: the JSON value, else the start of the text (None if empty)."""
+        if not self.raw:
+            return None
+        if self.is_json:
+            return self.value
+        return self.raw[:200].decode("utf-8", errors="replace")
+
+
+# The parsed body of a recorded request (set by the middleware; control routes have none).
+_BODY = web.RequestKey("simulator_body", _Body)
 
 
 def state_of(request: web.Request) -> SimulatorState:
@@ -65,21 +99,15 @@ def authorized(request: web.Request, provider: ProviderName) -> bool:
 
 
 async def json_object(request: web.Request) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is not one."""
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+    """The body as a JSON object, or None when it is not one.
 
-
-def _loggable_body(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return raw[:200].decode("utf-8", errors="replace")
+    For a recorded request this is the object the recorder keeps (parsed once, by
+    :func:`record_requests`): the caller must not change it.
+    """
+    body = request.get(_BODY)
+    if body is None:  # a control route: not recorded, so not read yet
+        body = _Body.parse(await request.read())
+    return body.value if body.is_json and isinstance(body.value, dict) else None
 
 
 @web.middleware
@@ -87,13 +115,15 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
     """Log every provider and media request with its outcome; control routes are not logged."""
     if request.path.startswith(CONTROL_PREFIX):
         return await handler(request)
+    at = time.monotonic()
+    body = request[_BODY] = _Body.parse(await request.read())
     record = state_of(request).recorder.add(
-        at=time.monotonic(),
+        at=at,
         method=request.method,
         path=request.path,
         query=request.query_string,
         provider=provider_of(request.path),
-        body=_loggable_body(await request.read()),
+        body=body.loggable(),
     )
     token = _RECORD.set(record)
     try:

@@ -9,11 +9,13 @@ file deliverer made.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import sqlite3
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,12 +24,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.catalog import ModelSpec, spec_for
+from bot.catalog import ModelSpec, WanRequest, spec_for
 from bot.config import ProviderName
 from bot.jobs.budget import Limits, ReservationRefused
 from bot.jobs.delivery import DeliveryFailed
 from bot.jobs.engine import EngineStopping
-from bot.jobs.inputs import INPUT_PREFIX
+from bot.jobs.inputs import INPUT_PREFIX, InputStash
 from bot.jobs.planning import MIN_HISTORY, DurationEstimate
 from bot.jobs.records import Job, NewJob
 from bot.jobs.states import JobState
@@ -1283,3 +1285,109 @@ async def test_same_image_submitted_while_another_job_is_accepted(
     assert input_hashes(second[0]) == input_hashes(first)
     outcome = await wait_job(parts, second[0].id, JobState.DELIVERED, JobState.FAILED)
     assert (outcome.state, outcome.error_code) == (JobState.DELIVERED, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The first create of a job sent from the request it was stored from
+# ---------------------------------------------------------------------------------------------
+
+
+def count_rehydrations(parts: EngineParts) -> list[int]:
+    """Job ids whose request is rebuilt from the input files, from now on."""
+    rebuilt: list[int] = []
+    real = parts.engine.inputs.rehydrate
+
+    def rehydrate(job: Job, spec: ModelSpec, mimes: Mapping[str, str]) -> WanRequest:
+        rebuilt.append(job.id)
+        return real(job, spec, mimes)
+
+    parts.engine.inputs.rehydrate = rehydrate  # type: ignore[method-assign]
+    return rebuilt
+
+
+def sent_image(create: RecordedRequest) -> str:
+    body = create.body
+    assert isinstance(body, dict)
+    image = body.get("image", body.get("input", {}).get("image"))
+    assert isinstance(image, str)
+    return image
+
+
+async def test_the_first_create_sends_the_stored_request_without_rebuilding_it(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    parts = await engines.build(sim)
+    rebuilt = count_rehydrations(parts)
+    image = png_data_uri(400, 400)
+    job = await submit(parts, I2V, lambda w, h: image)
+    (sha,) = input_hashes(job)
+    # Content addressing is of the member's bytes, exactly; the file is written before the create.
+    raw = base64.b64decode(image.partition(",")[2])
+    assert sha == hashlib.sha256(raw).hexdigest()
+    assert parts.engine.inputs.files.read(sha) == raw
+
+    await wait_delivered(parts, job.id)
+    (create,) = creates(sim)
+    assert sent_image(create) == image  # the member's image, byte for byte
+    assert rebuilt == []
+    assert parts.engine.inputs.kept_inline_bytes == 0  # let go with the first attempt
+    assert not parts.engine.inputs.files.path(sha).exists()
+
+
+async def test_a_later_attempt_and_a_restart_send_the_request_rebuilt_from_the_files(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.RATE_LIMIT, target=FaultTarget.CREATE, count=2, retry_after=0)
+    )
+    parts = await engines.build(sim, submit_retry_seconds=0.2)
+    rebuilt = count_rehydrations(parts)
+    image = png_data_uri(400, 400)
+    retried = await submit(parts, I2V, lambda w, h: image)
+    await wait_delivered(parts, retried.id)
+    assert rebuilt == [retried.id]  # the second attempt, from the file
+    assert [sent_image(r) for r in creates(sim)] == [image] * 3
+
+    # Stored, then the process stops before the create is scheduled: a restart sends it from
+    # the file (nothing of the first process is left in memory).
+    parts.engine.scheduler.push = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    waiting = await submit(parts, I2V, lambda w, h: image, user_id=2)
+    assert parts.engine.inputs.kept_inline_bytes == len(image)
+    await engines.shutdown(parts, grace=0.2)
+    again = await engines.build(sim, start=False)
+    rebuilt_again = count_rehydrations(again)
+    await again.engine.start()
+    await wait_delivered(again, waiting.id)
+    assert rebuilt_again == [waiting.id]
+    assert sent_image(creates(sim)[-1]) == image
+
+
+async def test_requests_kept_for_a_first_create_are_bounded_and_let_go_on_cancel(
+    engines: Engines, make_simulator: MakeSimulator, png_data_uri: PngUri
+) -> None:
+    sim = await make_simulator(speed=SPEED)
+    sim.state.push_faults(
+        ScriptedFault(kind=FaultKind.SLOW, target=FaultTarget.CREATE, seconds=0.5)
+    )
+    parts = await engines.build(sim, max_concurrent_requests=1, start=False)
+    image = png_data_uri(400, 400)
+    parts.engine.inputs = InputStash(
+        parts.engine.inputs.files, parts.store, keep_bytes=len(image) + 1
+    )
+    rebuilt = count_rehydrations(parts)
+    await parts.engine.start()
+    first = await submit(parts, I2V, lambda w, h: image)
+    await wait_creates(sim, lambda n: n == 1, "the first create (held for 0.5 s)")
+    # The create slot is busy: the next two wait, and only one fits the budget.
+    kept = await submit(parts, I2V, lambda w, h: image, user_id=2)
+    assert parts.engine.inputs.kept_inline_bytes == len(image)
+    over = await submit(parts, I2V, lambda w, h: image, user_id=3)
+    assert parts.engine.inputs.kept_inline_bytes == len(image)
+    assert await parts.engine.cancel(kept.id, by_user_id=2) is JobState.CREATED
+    assert parts.engine.inputs.kept_inline_bytes == 0
+    for job in (first, over):
+        await wait_delivered(parts, job.id)
+    assert rebuilt == [over.id]
+    assert [sent_image(r) for r in creates(sim)] == [image, image]
