@@ -52,7 +52,8 @@ class HealthChecks:
         try:
             result = check()
             if inspect.isawaitable(result):
-                return bool(await asyncio.wait_for(result, self._timeout))
+                async with asyncio.timeout(self._timeout):  # not wait_for: see bot.jobs.wakeup
+                    return bool(await result)
             return bool(result)
         except asyncio.CancelledError:
             raise

@@ -31,9 +31,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import SecretStr
@@ -193,4 +195,26 @@ def configure_logging(
     for name in QUIET_AT_DEBUG:
         quiet = logging.getLogger(name)
         quiet.setLevel(logging.INFO if root.getEffectiveLevel() < logging.INFO else logging.NOTSET)
+    # An exception nothing caught would be printed by Python itself, past the filter above.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    logging.getLogger("bot").critical("uncaught exception", exc_info=(kind, error, trace))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    logging.getLogger("bot").critical(
+        "uncaught exception in thread %s",
+        args.thread.name if args.thread else "?",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

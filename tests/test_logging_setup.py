@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -358,3 +362,35 @@ def test_text_stays_the_default_and_unchanged_inside_a_job() -> None:
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO    bot\.jobs\.engine: job 4: polled\n",
         stream.getvalue(),
     )
+
+
+UNCAUGHT = """
+import threading
+from bot.logging_setup import configure_logging
+configure_logging("INFO", secrets=["s3cret-value-123456"])
+def fail():
+    raise ValueError("in a thread: s3cret-value-123456")
+worker = threading.Thread(target=fail, name="worker")
+worker.start()
+worker.join()
+raise RuntimeError("the key is s3cret-value-123456")
+"""
+
+
+def test_an_uncaught_exception_goes_through_the_filter_too() -> None:
+    """Python prints an exception nothing caught itself, past any logging filter; the
+    configured hooks log it instead (main thread and other threads)."""
+    done = subprocess.run(
+        [sys.executable, "-c", UNCAUGHT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "s3cret-value-123456" not in done.stderr + done.stdout
+    assert "CRITICAL bot: uncaught exception in thread worker" in done.stderr
+    assert "ValueError: in a thread: [redacted]" in done.stderr
+    assert "CRITICAL bot: uncaught exception\n" in done.stderr
+    assert "RuntimeError: the key is [redacted]" in done.stderr

@@ -11,4 +11,12 @@ from discord import app_commands
 
 
 class UserFacingError(app_commands.AppCommandError):
-    """A refusal or failure the member can act on. ``str()`` is shown to them as is."""
+    """A refusal or failure the member can act on. ``str()`` is shown to them as is.
+
+    ``reason``, when given, is counted in ``wanbot_refusals_total`` (a short fixed word, never
+    member text). Refusals the engine counts itself (budgets and limits) leave it out.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason

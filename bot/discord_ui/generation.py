@@ -129,10 +129,14 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
     if interaction.guild is None or interaction.channel is None:
-        raise UserFacingError("Generations run in a server channel, not in direct messages.")
+        raise UserFacingError(
+            "Generations run in a server channel, not in direct messages.", reason="not_in_server"
+        )
     spec = resolve(order.model_id, bot.settings)
     if (off := models_off(bot.settings).get(order.model_id)) is not None:
-        raise UserFacingError(off.refusal)  # its provider has no key: nothing to send it to
+        raise UserFacingError(
+            off.refusal, reason="model_off"
+        )  # its provider has no key: nothing to send it to
     _check_bot_can_post(interaction)
     fields = plain_options(order.options)
     try:
@@ -143,7 +147,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         except ReservationRefused as exc:
             raise UserFacingError(str(exc)) from None
     except OrderRefused as exc:
-        raise UserFacingError(str(exc)) from None
+        raise UserFacingError(str(exc), reason="invalid_options") from None
     async with _holding_inputs(order):  # from the first download until the job is stored
         try:
             sources = dict(order.images)
@@ -151,13 +155,14 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
             images = await prepare_images(spec, sources)
         except OrderRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(str(exc), reason="invalid_media") from None
         audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
         notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
         try:
             request = build_request(spec, fields, images, audio_url=audio_url)
         except RequestInvalid as exc:
-            raise UserFacingError("\n".join(f"• {problem}" for problem in exc.problems)) from None
+            problems = "\n".join(f"• {problem}" for problem in exc.problems)
+            raise UserFacingError(problems, reason="invalid_request") from None
         try:
             job = await bot.engine.submit(
                 user_id=interaction.user.id,
@@ -251,7 +256,7 @@ async def _check_policy(
                 prompt=fields.get("prompt"),
                 note=f"matched: {matched}",
             )
-        raise UserFacingError(str(exc)) from None
+        raise UserFacingError(str(exc), reason=f"policy_{exc.reason}") from None
 
 
 def _age_restricted(channel: object) -> bool:
@@ -301,7 +306,7 @@ async def _download_image(bot: WanBot, url: str, name: str) -> InputImage:
     try:
         data = await download(bot.http_session, url, max_bytes=MAX_INPUT_DOWNLOAD_BYTES, name=name)
     except MediaRejected as exc:
-        raise UserFacingError(exc.user_message) from None
+        raise UserFacingError(exc.user_message, reason="invalid_media") from None
     return InputImage(name, data)
 
 
@@ -319,7 +324,7 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
         )
         await asyncio.to_thread(check_audio, data, name=attachment.filename)
     except MediaRejected as exc:
-        raise UserFacingError(exc.user_message) from None
+        raise UserFacingError(exc.user_message, reason="invalid_media") from None
     return attachment.url
 
 

@@ -75,6 +75,9 @@ async def answer_error(interaction: discord.Interaction[WanBot], error: BaseExce
         original, UserFacingError | app_commands.CheckFailure | app_commands.TransformerError
     ):
         log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
+        reason = getattr(original, "reason", None)
+        if isinstance(original, UserFacingError) and reason:
+            interaction.client.metrics.job_refused(reason)
     else:
         log.error(
             "/%s failed for user %s",

@@ -134,12 +134,16 @@ async def test_metrics_count_what_the_bot_did(world: World) -> None:
     world.discord.rules.inject_429(MESSAGES_ROUTE, n=1, retry_after=0.05)
     jobs = [await generate(world, f"lanterns on a lake, take {i}") for i in range(2)]
     done = [await world.wait_job(job_id, JobState.DELIVERED) for job_id in jobs]
+    # A refusal in the command's own checks (a blank prompt) is counted by its reason.
+    itx = await world.discord.slash("alice", "general", "wan-t2v", {"prompt": "   "})
+    await itx.wait_original(lambda m: "prompt is empty" in m.content, timeout=15)
     after = await metrics()
 
     def delta(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
     assert delta("wanbot_submissions_total", model=MODEL) == 2
+    assert delta("wanbot_refusals_total", reason="invalid_options") == 1
     creates = len(world.creates())
     assert summed(after, "wanbot_provider_requests_total", operation="create") == creates
     assert (
