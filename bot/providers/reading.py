@@ -206,19 +206,23 @@ def fraction(value: object) -> float | None:
 
 
 def epoch(stamp: object) -> float | None:
-    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as epoch seconds, else ``None``.
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) or UNIX seconds, as epoch
+    seconds, else ``None``.
 
     Times outside 2000..2100 are taken for what they are: not a time this task ran at.
     """
-    if not isinstance(stamp, str) or not stamp or len(stamp) > 64:
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        seconds = float(stamp)  # NaN and infinities fall outside the range below
+    elif not isinstance(stamp, str) or not stamp or len(stamp) > 64:
         return None
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = moment.timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
+    else:
+        try:
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = moment.timestamp()
+        except (ValueError, OverflowError, OSError):
+            return None
     low, high = _EPOCH_RANGE
     return seconds if low <= seconds <= high else None
 

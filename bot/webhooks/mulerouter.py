@@ -32,7 +32,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -41,6 +40,7 @@ from bot.catalog import ModelSpec
 from bot.config import ProviderName
 from bot.providers import PollResult, TaskState
 from bot.providers.mulerouter import parse_task
+from bot.providers.reading import epoch
 from bot.webhooks.signatures import BadSignature, SignatureVerifier
 
 log = logging.getLogger(__name__)
@@ -122,23 +122,8 @@ def read_event(body: bytes) -> TaskEvent:
         task_id=task_id if isinstance(task_id, str) and task_id else None,
         model_name=model_name if isinstance(model_name, str) else None,
         payload=payload,
-        created_at=_epoch(envelope.get("created_at")),
+        created_at=epoch(envelope.get("created_at")),
     )
-
-
-def _epoch(stamp: object) -> float | None:
-    """An ISO 8601 time (naive means UTC) or UNIX seconds, as epoch seconds; else ``None``."""
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        return float(stamp)
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _answer(status: str, code: int = 200) -> web.Response:

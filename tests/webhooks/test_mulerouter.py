@@ -345,3 +345,23 @@ async def test_events_wait_while_the_engine_is_not_taking_them(
         status, _ = await receiver.post(event)
         assert status == 503  # the provider delivers it again later
         assert receiver.seen_event_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("created_at", "seen"),
+    [
+        ("2026-09-21T08:23:12Z", 1789978992.0),
+        ("2026-09-21T10:23:12+02:00", 1789978992.0),
+        (1789978992, 1789978992.0),  # UNIX seconds
+        (1789978992.5, 1789978992.5),
+        ("yesterday", None),
+        (float("nan"), None),
+        (10**30, None),  # not a time this task ran at
+        (True, None),
+    ],
+)
+def test_an_events_time_is_read_as_the_poll_answers_are(created_at: object, seen: object) -> None:
+    from bot.webhooks.mulerouter import read_event
+
+    body = {"id": "evt_1", "type": "task.succeeded", "created_at": created_at, "data": {}}
+    assert read_event(json.dumps(body).encode()).created_at == seen
