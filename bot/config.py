@@ -88,6 +88,33 @@ class Settings(BaseSettings):
     database_path: Path = Field(
         Path("data/wanbot.sqlite3"), validation_alias=_env("WANBOT_DATABASE")
     )
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("WANBOT_DATABASE_URL"),
+        description="`postgresql://user:password@host:port/db`: a PostgreSQL store shared by "
+        "several bot processes, instead of the SQLite file `WANBOT_DATABASE`.",
+    )
+    lease_seconds: float = Field(
+        30.0,
+        ge=5.0,
+        le=600.0,
+        validation_alias=_env("WANBOT_LEASE_SECONDS"),
+        description="How long a process's claim on its jobs lasts without a heartbeat; after "
+        "that, another process takes them over (PostgreSQL).",
+    )
+    shard_count: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        validation_alias=_env("WANBOT_SHARD_COUNT"),
+        description="Gateway shards of the whole deployment; unset: one process, every shard.",
+    )
+    shard_ids: tuple[int, ...] | None = Field(
+        None,
+        validation_alias=_env("WANBOT_SHARD_IDS"),
+        description="The shards this process runs, e.g. `0-3` or `4,5` (needs "
+        "`WANBOT_SHARD_COUNT`); unset: all of them.",
+    )
     media_dir: Path | None = Field(
         None,
         validation_alias=_env("WANBOT_MEDIA_DIR"),
@@ -214,6 +241,52 @@ class Settings(BaseSettings):
                 return None
             if not text.isdigit():
                 raise ValueError("must be a port number (0-65535) or off")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if not text:
+            return None
+        if not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return SecretStr(text)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        ids: list[int] = []
+        for part in value.replace(" ", "").split(","):
+            low, dash, high = part.partition("-")
+            if not low.isdigit() or (dash and not high.isdigit()):
+                raise ValueError("must be shard numbers like 0-3 or 4,5")
+            first, last = int(low), int(high) if dash else int(low)
+            if last < first:
+                raise ValueError(f"{part}: a range must go up (e.g. {last}-{first})")
+            ids.extend(range(first, last + 1))
+        if len(set(ids)) != len(ids):
+            raise ValueError("names a shard twice")
+        return tuple(sorted(ids))
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_within_count(
+        cls, value: tuple[int, ...] | None, info: ValidationInfo
+    ) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("needs WANBOT_SHARD_COUNT (the shards of the whole deployment)")
+        if not value:
+            raise ValueError("names no shard")
+        if max(value) >= count:
+            raise ValueError(f"shard {max(value)} is out of range for WANBOT_SHARD_COUNT={count}")
         return value
 
     @field_validator("poll_interval_max")
