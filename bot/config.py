@@ -24,7 +24,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ProviderName(StrEnum):
@@ -109,7 +109,8 @@ class Settings(BaseSettings):
         validation_alias=_env("WANBOT_SHARD_COUNT"),
         description="Gateway shards of the whole deployment; unset: one process, every shard.",
     )
-    shard_ids: tuple[int, ...] | None = Field(
+    # NoDecode: "4,5" and "7" are read by the validator below, not as JSON.
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
         None,
         validation_alias=_env("WANBOT_SHARD_IDS"),
         description="The shards this process runs, e.g. `0-3` or `4,5` (needs "

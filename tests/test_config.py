@@ -21,6 +21,10 @@ ENV_NAMES = {
     "vtrix_base_url": "VTRIX_BASE_URL",
     "i2v_flash_provider": "WAN_I2V_FLASH_PROVIDER",
     "database_path": "WANBOT_DATABASE",
+    "database_url": "WANBOT_DATABASE_URL",
+    "lease_seconds": "WANBOT_LEASE_SECONDS",
+    "shard_count": "WANBOT_SHARD_COUNT",
+    "shard_ids": "WANBOT_SHARD_IDS",
     "media_dir": "WANBOT_MEDIA_DIR",
     "price_table": "WANBOT_PRICE_TABLE",
     "poll_interval_min": "WANBOT_POLL_MIN_SECONDS",
@@ -530,3 +534,48 @@ def test_webhooks_need_the_secret_and_the_server(monkeypatch: pytest.MonkeyPatch
     assert load_settings().webhook_providers == {ProviderName.MULEROUTER}
     monkeypatch.setenv("WANBOT_HTTP_PORT", "off")
     assert load_settings().webhook_providers == frozenset()
+
+
+# ---------------------------------------------------------------------------------------------
+# Several processes: the PostgreSQL URL, leases and shards
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0-3", (0, 1, 2, 3)), ("4,5", (4, 5)), ("0-1, 6", (0, 1, 6)), ("7", (7,))],
+)
+def test_shard_ids_are_read_as_ranges_and_lists(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: tuple[int, ...]
+) -> None:
+    monkeypatch.setenv("WANBOT_SHARD_COUNT", "8")
+    monkeypatch.setenv("WANBOT_SHARD_IDS", text)
+    assert load_settings().shard_ids == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "wanted"),
+    [
+        ({"shard_ids": "0"}, "needs WANBOT_SHARD_COUNT"),
+        ({"shard_count": 2, "shard_ids": "1-2"}, "shard 2 is out of range"),
+        ({"shard_count": 4, "shard_ids": "3-1"}, "a range must go up"),
+        ({"shard_count": 4, "shard_ids": "0,0"}, "names a shard twice"),
+        ({"shard_count": 4, "shard_ids": "one"}, "like 0-3 or 4,5"),
+        ({"shard_count": 0}, "WANBOT_SHARD_COUNT"),
+        ({"lease_seconds": 1}, "WANBOT_LEASE_SECONDS"),
+    ],
+)
+def test_bad_shard_and_lease_settings_are_named(overrides: dict[str, Any], wanted: str) -> None:
+    assert wanted in config_error(**overrides)
+
+
+def test_the_database_url_is_a_secret_and_must_be_postgresql() -> None:
+    url = f"postgresql://wanbot:{SECRET}@db.internal:5432/wanbot"
+    settings = load_settings(database_url=url)
+    assert settings.database_url is not None
+    assert settings.database_url.get_secret_value() == url
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    message = config_error(database_url=f"mysql://root:{SECRET}@db/wanbot")
+    assert "WANBOT_DATABASE_URL" in message and "postgresql://" in message
+    assert SECRET not in message
+    assert load_settings().database_url is None
