@@ -224,6 +224,54 @@ def test_compose_reads_env_rotates_logs_and_keeps_data_on_a_volume() -> None:
         assert variable in README
 
 
+def test_compose_default_is_one_sqlite_bot() -> None:
+    """``docker compose up`` starts the services without a profile: the one bot, on SQLite."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    default = [name for name, service in compose["services"].items() if not service.get("profiles")]
+    assert default == ["wanbot"]
+    service = compose["services"]["wanbot"]
+    assert "depends_on" not in service
+    for variable in ("WANBOT_DATABASE_URL", "WANBOT_SHARD_COUNT", "WANBOT_SHARD_IDS"):
+        assert variable not in (service.get("environment") or {})
+
+
+def test_compose_postgres_profile_runs_two_shards_on_a_healthy_database() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert postgres["profiles"] == ["postgres"]
+    assert postgres["image"] == "postgres:15"
+    env = postgres["environment"]
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == ("wanbot",) * 3
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "wanbot-postgres:/var/lib/postgresql/data" in postgres["volumes"]
+    assert "ports" not in postgres  # only on compose's own network
+    bot = services["wanbot"]
+    media_volumes = set()
+    for shard in (0, 1):
+        service = services[f"bot-shard-{shard}"]
+        assert service["profiles"] == ["postgres"]
+        assert service["environment"] == {
+            "WANBOT_DATABASE_URL": "postgresql://wanbot:wanbot@postgres:5432/wanbot",
+            "WANBOT_SHARD_COUNT": "2",
+            "WANBOT_SHARD_IDS": str(shard),
+        }
+        assert service["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        # As the default bot: the same image, .env, user, restart policy and log rotation.
+        for key in ("build", "image", "env_file", "user", "restart", "stop_grace_period"):
+            assert service[key] == bot[key], key
+        assert service["logging"] == bot["logging"]
+        media_volumes.update(service["volumes"])
+    # One media volume both see (either may finish the other's job), not the SQLite bot's.
+    assert media_volumes == {"wanbot-shared:/data"}
+    for volume in ("wanbot-data", "wanbot-postgres", "wanbot-shared"):
+        assert volume in compose["volumes"]
+    # The comment tells how to start only the profile's bots (a service without a profile,
+    # the SQLite bot, would start too and answer beside them).
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "docker compose --profile postgres up -d --build bot-shard-0 bot-shard-1" in text
+
+
 # ---------------------------------------------------------------------------------------------
 # The lock files
 # ---------------------------------------------------------------------------------------------

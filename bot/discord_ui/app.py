@@ -18,7 +18,7 @@ import discord
 from bot.config import ConfigError, Settings
 from bot.discord_ui.buttons import DYNAMIC_ITEMS
 from bot.discord_ui.channel_writer import ChannelWriter
-from bot.discord_ui.client import WanBot
+from bot.discord_ui.client import WanBot, bot_class
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.tree import WanCommandTree
 from bot.http_server import HttpServerError
@@ -32,7 +32,7 @@ def create_bot(settings: Settings) -> WanBot:
     # wanbot has no voice: discord.py's start-up warnings about voice libraries are noise.
     discord.VoiceClient.warn_nacl = False
     discord.VoiceClient.warn_dave = False
-    return WanBot(
+    return bot_class(settings)(
         settings,
         tree_cls=WanCommandTree,
         dynamic_items=DYNAMIC_ITEMS,

@@ -14,6 +14,15 @@ resumed job, so no event finds its job unknown, and stops first at shutdown. Rea
 gateway connected (between ``on_ready``/``on_resumed`` and ``on_disconnect``), the database
 writable, and the scheduler's and the outbox's loops running.
 
+Gateway shards (``WANBOT_SHARD_COUNT``, ``WANBOT_SHARD_IDS``): :func:`bot_class` picks
+:class:`ShardedWanBot`, on discord.py's ``AutoShardedBot``, which runs this process's shards
+(all of them when no ids are given) over one HTTP client; without a shard count the bot is the
+plain one-session ``commands.Bot`` as before. Several processes may each run some shards of one
+deployment: only the one running shard 0 (or an unsharded bot) syncs the slash commands, and a
+sharded process is ready only while every one of its shards is connected. Every process keeps
+to its share of Discord's global 50 requests a second (:meth:`WanBot.set_discord_share`,
+:class:`~bot.discord_ui.rate_limits.RequestLimiter`).
+
 Shutdown: SIGTERM (``docker stop``) and SIGINT close the bot, which stops the engine (no new
 submissions, in-flight requests get a few seconds, state is already persisted) well inside
 Docker's 10-second grace period.
@@ -40,7 +49,7 @@ from discord.ext import commands, tasks
 import cogs
 from bot.blocklist import warm_up as warm_up_blocklist
 from bot.config import Settings
-from bot.discord_ui.rate_limits import RateLimitCounter
+from bot.discord_ui.rate_limits import RateLimitCounter, RequestLimiter
 from bot.health import HealthChecks
 from bot.http_server import HttpServer
 from bot.jobs.build import build_engine
@@ -95,6 +104,29 @@ def refresh_slice(running: Sequence[int], after: int | None, limit: int) -> list
     return picked + ids[: limit - len(picked)]
 
 
+def gateway_shards(settings: Settings) -> tuple[int, tuple[int, ...]] | None:
+    """(shard count, the shards this process runs), or ``None`` for one unsharded session."""
+    if settings.shard_count is None:
+        return None
+    return settings.shard_count, settings.shard_ids or tuple(range(settings.shard_count))
+
+
+def shard_label(shard_ids: Sequence[int]) -> str:
+    """``0-3``, ``4,6`` or ``0-1,5``: the shards, consecutive ones as ranges."""
+    runs: list[list[int]] = []
+    for shard in sorted(shard_ids):
+        if runs and shard == runs[-1][-1] + 1:
+            runs[-1].append(shard)
+        else:
+            runs.append([shard])
+    return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+
+
+def bot_class(settings: Settings) -> type[WanBot]:
+    """:class:`ShardedWanBot` when ``WANBOT_SHARD_COUNT`` is set, else :class:`WanBot`."""
+    return WanBot if settings.shard_count is None else ShardedWanBot
+
+
 class WanBot(commands.Bot):
     """The Discord client. Attributes below exist once ``setup_hook`` has run."""
 
@@ -116,6 +148,14 @@ class WanBot(commands.Bot):
         intents.guilds = True  # channels, roles and permissions; nothing privileged
         self.metrics = Metrics()
         rate_limits = RateLimitCounter(self.metrics.discord_rate_limited)
+        self.shard_plan = gateway_shards(settings)
+        sharded = isinstance(self, commands.AutoShardedBot)
+        if (self.shard_plan is not None) != sharded:
+            raise TypeError(f"{type(self).__name__} for these settings: build bot_class(settings)")
+        shard_options: dict[str, Any] = {}
+        if self.shard_plan is not None:
+            count, ids = self.shard_plan
+            shard_options = {"shard_count": count, "shard_ids": list(ids)}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -123,8 +163,10 @@ class WanBot(commands.Bot):
             tree_cls=tree_cls,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             http_trace=rate_limits.trace,
+            **shard_options,
         )
-        rate_limits.watch(self.http)
+        self.discord_requests = RequestLimiter()
+        rate_limits.watch(self.http, limiter=self.discord_requests)
         self.settings = settings
         self.prices = PriceTable.load(settings.price_table)
         self._dynamic_items = tuple(dynamic_items)
@@ -133,6 +175,17 @@ class WanBot(commands.Bot):
         self._refresh_cursor: int | None = None  # the last job id the status refresh took
         self.http_server = None
         self._gateway_up = False
+        self._shards_up: set[int] = set()  # sharded: the shards READY or RESUMED, still up
+
+    @property
+    def syncs_commands(self) -> bool:
+        """This process syncs the slash commands: it is unsharded, or runs shard 0."""
+        return self.shard_plan is None or 0 in self.shard_plan[1]
+
+    def set_discord_share(self, fraction: float) -> None:
+        """Keep this process to ``fraction`` (0 < fraction <= 1) of the bot's 50 Discord
+        requests a second from now on, e.g. ``1 / live_processes``; 1.0 until called."""
+        self.discord_requests.set_share(fraction)
 
     async def setup_hook(self) -> None:
         self.http_session = aiohttp.ClientSession()
@@ -151,7 +204,18 @@ class WanBot(commands.Bot):
         self.add_dynamic_items(*self._dynamic_items)
         for name in extension_names():
             await self.load_extension(name)
-        await self._sync_commands_if_changed()
+        if self.shard_plan is not None:
+            count, ids = self.shard_plan
+            log.info(
+                "gateway shards %s of %d (%s)",
+                shard_label(ids),
+                count,
+                "this process syncs the slash commands"
+                if self.syncs_commands
+                else "the process running shard 0 syncs the slash commands",
+            )
+        if self.syncs_commands:
+            await self._sync_commands_if_changed()
         await self.engine.start()
         if server is not None:
             self.http_server = server
@@ -195,8 +259,14 @@ class WanBot(commands.Bot):
 
     @property
     def gateway_connected(self) -> bool:
-        """The gateway session is up: READY or RESUMED received since the last disconnect."""
-        return self._gateway_up and not self.is_closed()
+        """The gateway session is up: READY or RESUMED received since the last disconnect.
+        Sharded: every shard of this process is (each READY, with its servers, or RESUMED
+        since its last disconnect)."""
+        if self.is_closed():
+            return False
+        if self.shard_plan is None:
+            return self._gateway_up
+        return self._shards_up >= set(self.shard_plan[1])
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("%s received: shutting down", sig.name)
@@ -278,6 +348,16 @@ class WanBot(commands.Bot):
     async def on_disconnect(self) -> None:
         self._gateway_up = False
 
+    # Sharded only (discord.py's AutoShardedClient sends these; one-session clients do not).
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self._shards_up.add(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._shards_up.add(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._shards_up.discard(shard_id)
+
     async def close(self) -> None:
         """Close once; a second caller (signal handler and ``run``'s own exit) waits for the
         first instead of returning while resources are still open."""
@@ -298,3 +378,8 @@ class WanBot(commands.Bot):
         if hasattr(self, "http_session"):
             await self.http_session.close()
         await super().close()
+
+
+class ShardedWanBot(WanBot, commands.AutoShardedBot):
+    """:class:`WanBot` on discord.py's ``AutoShardedBot``: the process's gateway shards
+    (``WANBOT_SHARD_IDS``, or all ``WANBOT_SHARD_COUNT`` of them), one session each."""

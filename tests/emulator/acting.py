@@ -31,6 +31,7 @@ from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, Guild, User
 from tests.emulator.recorder import UploadedFile
 from tests.emulator.rules import Rules
+from tests.emulator.snowflakes import shard_of
 from tests.emulator.state import EmulatorState
 
 _SELECTS = (3, 5, 6, 7, 8)
@@ -281,12 +282,23 @@ class UserActions:
 
     async def _deliver(self, record: InteractionRecord) -> InteractionHandle:
         state = self.state
-        if state.gateway.current is None:
+        gateway = state.gateway
+        if gateway.current is None:
             raise RuntimeError("no bot is connected to the emulator's gateway")
+        if not gateway.targets(record.guild_id):
+            shards = sorted({s.shard for s in gateway.live if s.shard is not None})
+            counts = sorted({count for _, count in shards})
+            where = ", ".join(
+                f"shard {shard_of(record.guild_id, n) if record.guild_id else 0} of {n}"
+                for n in counts
+            )
+            raise RuntimeError(
+                f"no bot session receives this interaction ({where}); live shards: {shards}"
+            )
         state.interactions[record.id] = record
         state.by_token[record.token] = record
         record.created_at = state.now()
-        await state.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        await gateway.dispatch("INTERACTION_CREATE", record.payload, guild_id=record.guild_id)
         handle = InteractionHandle(state, record)
         self.handles.append(handle)
         return handle

@@ -26,6 +26,11 @@ class EmulatorConfig:
     heartbeat_interval_ms: int = 41250
     heartbeat_ack_delay: float = 0.005
     replay_buffer: int = 2000
+    # GET /gateway/bot: the recommended shard count and identifies per 5 s (Discord's
+    # "shards" and "session_start_limit.max_concurrency"). Any IDENTIFY's shard is accepted.
+    gateway_shards: int = 1
+    max_concurrency: int = 1
+    session_start_total: int = 1000
     # Discord's rules (each can be changed per test through ``emulator.rules``).
     deadline_seconds: float | None = 3.0
     token_ttl_seconds: float | None = 15 * 60.0

@@ -187,11 +187,27 @@ class DiscordEmulator(UserActions):
             target.add_member(user, roles=roles)
         return user
 
-    def add_guild(self, name: str, *, premium_tier: int = 0) -> Guild:
-        guild = self.state.world.add_guild(name, premium_tier=premium_tier)
-        if self.state.gateway.current is not None:
-            self.state.gateway.dispatch_soon(
-                "GUILD_CREATE", guild.create_payload(bot_id=self.bot_user.id, all_members=False)
+    def add_guild(
+        self,
+        name: str,
+        *,
+        premium_tier: int = 0,
+        shard: tuple[int, int] | None = None,
+        layout: bool = False,
+    ) -> Guild:
+        """A new server the bot is in (it gets GUILD_CREATE on the shard that owns it).
+        ``shard=(k, n)``: its id lands on gateway shard ``k`` of ``n``. ``layout=True``: the
+        default server's roles, channels (``general``...) and members (the same ``alice``,
+        ``bob``, ``staff`` users) as well."""
+        guild = self.state.world.add_guild(
+            name, premium_tier=premium_tier, shard=shard, layout=layout
+        )
+        gateway = self.state.gateway
+        if gateway.targets(guild.id):
+            gateway.dispatch_soon(
+                "GUILD_CREATE",
+                guild.create_payload(bot_id=self.bot_user.id, all_members=False),
+                guild_id=guild.id,
             )
         return guild
 
@@ -294,6 +310,39 @@ class DiscordEmulator(UserActions):
             return session
 
         return await self.state.notifier.wait_for(check, timeout, "the bot to identify")
+
+    async def wait_shards(
+        self,
+        shard_count: int,
+        timeout: float = 30.0,
+        *,
+        shards: list[int] | None = None,
+        identifies: int | None = None,
+    ) -> dict[int, Session]:
+        """Wait until every shard of a deployment of ``shard_count`` (or only ``shards``) has a
+        live session, identified with ``[shard_id, shard_count]``, connected and with all its
+        GUILD_CREATEs; returns them by shard id. ``identifies=n``: only once the emulator has
+        had n IDENTIFYs in all (e.g. after one shard's process restarted)."""
+        gateway = self.state.gateway
+        wanted = list(range(shard_count)) if shards is None else list(shards)
+
+        def check() -> dict[int, Session] | None:
+            if identifies is not None and gateway.identifies < identifies:
+                return None
+            found: dict[int, Session] = {}
+            for session in gateway.live:
+                if session.shard is None or session.shard[1] != shard_count:
+                    continue
+                conn = session.connection
+                if session.handshake_done and conn is not None and conn.open:
+                    found[session.shard[0]] = session
+            if not set(wanted) <= set(found):
+                return None
+            return {shard: found[shard] for shard in wanted}
+
+        return await self.state.notifier.wait_for(
+            check, timeout, f"shards {wanted} of {shard_count} to identify"
+        )
 
     async def wait_commands(
         self, timeout: float = 30.0, *, guild: Any = None, names: list[str] | None = None

@@ -1,9 +1,16 @@
-"""The gateway: HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, dispatches, RESUME.
+"""The gateway: HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, dispatches, RESUME, shards.
 
 Why this module exists: discord.py connects to ``DEFAULT_GATEWAY``, identifies, then lives on
 dispatches with sequence numbers; after a disconnect it resumes at ``resume_gateway_url`` with
 the last sequence it saw and expects the missed dispatches replayed. A session outlives its
 connection; a new IDENTIFY (a restarted bot) starts a new session and receives what follows.
+
+Shards, as Discord does them: an IDENTIFY may carry ``shard: [shard_id, shard_count]``; that
+session gets only the guilds with ``(guild_id >> 22) % shard_count == shard_id`` (in READY, as
+GUILD_CREATE, and every dispatch about them), and the dispatches without a guild (DMs) only if
+``shard_id`` is 0. An IDENTIFY without ``shard`` gets everything, as before. Sessions of
+different shards (several bot processes, or one running several shards) are live side by
+side; a new IDENTIFY replaces only the live session of its own shard (a restarted process).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from aiohttp import WSMsgType, web
 
 from tests.emulator.compression import FrameEncoder
 from tests.emulator.config import EmulatorConfig
+from tests.emulator.snowflakes import shard_of
 from tests.emulator.waiting import Notifier
 from tests.emulator.world import World
 
@@ -29,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, VOICE, RESUME = 0, 1, 2, 3, 4, 6
 RECONNECT, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 7, 8, 9, 10, 11
+INVALID_SHARD = 4010
 
 INTENT_GUILDS = 1 << 0
 INTENT_GUILD_MEMBERS = 1 << 1
@@ -88,10 +97,28 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     presence: dict[str, Any] | None = None
     handshake_done: bool = False  # READY and every GUILD_CREATE sent
+    shard: tuple[int, int] | None = None  # (shard_id, shard_count); None: unsharded
+    number: int = 0  # the n-th IDENTIFY of this emulator
+    # Every dispatch given to this session, as (event, guild id or None), oldest first.
+    events: list[tuple[str, int | None]] = field(default_factory=list)
 
     @property
     def intents(self) -> int:
         return int(self.identify.get("intents") or 0)
+
+    @property
+    def shard_id(self) -> int | None:
+        return self.shard[0] if self.shard else None
+
+    def owns(self, guild_id: int | None) -> bool:
+        """This session receives the dispatches about ``guild_id`` (None: not about a guild,
+        e.g. a DM, which Discord sends on shard 0)."""
+        return shard_owns(self.shard, guild_id)
+
+    @property
+    def guild_ids(self) -> set[int]:
+        """The guilds this session was given a GUILD_CREATE for."""
+        return {g for event, g in self.events if event == "GUILD_CREATE" and g is not None}
 
     @property
     def ready(self) -> bool:
@@ -113,7 +140,8 @@ class GatewayServer:
         self.heartbeat_interval_ms = config.heartbeat_interval_ms
         self.ack_heartbeats = True
         self.sessions: dict[str, Session] = {}
-        self.current: Session | None = None
+        # The live session of each shard (None: unsharded), in the order they identified.
+        self._live: dict[tuple[int, int] | None, Session] = {}
         self.connections: list[Connection] = []
         self.identifies = 0
         self.resumes = 0
@@ -122,12 +150,38 @@ class GatewayServer:
 
     # -- test API ------------------------------------------------------------------------------
     @property
-    def connection(self) -> Connection | None:
-        """The open connection of the current session, if any."""
-        session = self.current
+    def current(self) -> Session | None:
+        """The live session that identified last (the only one, unsharded)."""
+        return next(reversed(self._live.values()), None)
+
+    @property
+    def live(self) -> list[Session]:
+        """Every live session (one per shard), in the order they identified."""
+        return list(self._live.values())
+
+    def shard(self, shard_id: int) -> Session | None:
+        """The live session of shard ``shard_id`` (the latest, if several shard counts)."""
+        found = [s for s in self._live.values() if s.shard_id == shard_id]
+        return found[-1] if found else None
+
+    def targets(self, guild_id: int | None) -> list[Session]:
+        """The live sessions that receive dispatches about ``guild_id`` (None: no guild)."""
+        return [s for s in self._live.values() if s.owns(guild_id)]
+
+    def _session(self, shard: int | None) -> Session | None:
+        return self.current if shard is None else self.shard(shard)
+
+    def connection_of(self, shard: int | None = None) -> Connection | None:
+        """The open connection of shard ``shard``'s session (None: the current session)."""
+        session = self._session(shard)
         if session is None or session.connection is None or not session.connection.open:
             return None
         return session.connection
+
+    @property
+    def connection(self) -> Connection | None:
+        """The open connection of the current session, if any."""
+        return self.connection_of(None)
 
     @property
     def connected(self) -> bool:
@@ -135,63 +189,103 @@ class GatewayServer:
 
     @property
     def session_id(self) -> str | None:
-        return self.current.id if self.current else None
+        current = self.current
+        return current.id if current else None
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        if self._live.get(session.shard) is session:
+            del self._live[session.shard]
 
     async def disconnect(
-        self, code: int = 4000, message: str = "emulator disconnect", *, resumable: bool = True
+        self,
+        code: int = 4000,
+        message: str = "emulator disconnect",
+        *,
+        resumable: bool = True,
+        shard: int | None = None,
     ) -> None:
-        """Close the current connection with ``code``. The session stays resumable unless
-        ``resumable=False`` (then a RESUME gets INVALID_SESSION and the bot identifies)."""
-        session = self.current
-        conn = self.connection
+        """Close the current connection (``shard``: that shard's) with ``code``. The session
+        stays resumable unless ``resumable=False`` (then a RESUME gets INVALID_SESSION and
+        the bot identifies)."""
+        session = self._session(shard)
+        conn = self.connection_of(shard)
         if session is not None:
             session.connection = None
             if not resumable:
-                self.sessions.pop(session.id, None)
-                self.current = None
+                self._forget(session)
         if conn is not None:
             await conn.ws.close(code=code, message=message.encode())
 
-    async def drop(self) -> None:
-        """Cut the TCP connection without a close frame (a network failure)."""
-        conn = self.connection
-        if conn is not None and self.current is not None:
-            self.current.connection = None
+    async def drop(self, *, shard: int | None = None) -> None:
+        """Cut the TCP connection (``shard``: that shard's) without a close frame (a network
+        failure)."""
+        session = self._session(shard)
+        conn = self.connection_of(shard)
+        if conn is not None and session is not None:
+            session.connection = None
             transport = conn.request.transport
             if transport is not None:
                 transport.abort()
 
-    async def request_reconnect(self) -> None:
+    async def request_reconnect(self, *, shard: int | None = None) -> None:
         """Send op 7 RECONNECT: discord.py closes and resumes."""
-        conn = self.connection
+        conn = self.connection_of(shard)
         if conn is not None:
             await conn.send({"op": RECONNECT, "d": None, "s": None, "t": None})
 
-    async def invalidate_session(self, resumable: bool = False) -> None:
+    async def invalidate_session(
+        self, resumable: bool = False, *, shard: int | None = None
+    ) -> None:
         """Send op 9 INVALID_SESSION; with ``resumable=False`` the session is forgotten."""
-        conn = self.connection
-        session = self.current
+        conn = self.connection_of(shard)
+        session = self._session(shard)
         if not resumable and session is not None:
-            self.sessions.pop(session.id, None)
-            self.current = None
+            self._forget(session)
         if conn is not None:
             await conn.send({"op": INVALID_SESSION, "d": resumable, "s": None, "t": None})
 
     # -- dispatching ---------------------------------------------------------------------------
-    async def dispatch(self, event: str, data: dict[str, Any], *, intent: int = 0) -> bool:
-        """Send a dispatch on the current session (buffered for RESUME if disconnected).
-        False when no bot has a session, or it did not ask for ``intent``."""
-        session = self.current
-        if session is None:
+    async def dispatch(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int = 0,
+        guild_id: int | None = None,
+        session: Session | None = None,
+    ) -> bool:
+        """Send a dispatch on every live session of the shard that owns its guild (buffered
+        for RESUME if disconnected): ``guild_id``, else the payload's ``guild_id`` (a
+        GUILD_CREATE/UPDATE/DELETE's ``id``); none: shard 0. ``session``: on that one only.
+        False when no session gets it (none owns the guild, or asked for ``intent``)."""
+        if session is not None:
+            targets = [session]
+        else:
+            targets = self.targets(guild_id if guild_id is not None else guild_of(event, data))
+        if not targets:
             self.undelivered.append({"t": event, "d": data})
             return False
-        if intent and not session.intents & intent:
-            return False
-        await self._dispatch_on(session, event, data)
-        return True
+        sent = False
+        for target in targets:
+            if intent and not target.intents & intent:
+                continue
+            await self._dispatch_on(target, event, data)
+            sent = True
+        return sent
 
-    def dispatch_soon(self, event: str, data: dict[str, Any], *, intent: int = 0) -> None:
-        task = asyncio.ensure_future(self.dispatch(event, data, intent=intent))
+    def dispatch_soon(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int = 0,
+        guild_id: int | None = None,
+        session: Session | None = None,
+    ) -> None:
+        task = asyncio.ensure_future(
+            self.dispatch(event, data, intent=intent, guild_id=guild_id, session=session)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -203,6 +297,7 @@ class GatewayServer:
     async def _append_and_send(self, session: Session, event: str, data: dict[str, Any]) -> None:
         """Give the dispatch the next sequence number, keep it for RESUME, send it if the
         session has a connection. The caller holds ``session.lock``."""
+        session.events.append((event, guild_of(event, data)))
         session.seq += 1
         frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": data}
         session.buffer.append((session.seq, frame))
@@ -316,14 +411,24 @@ class GatewayServer:
         if data.get("token") != self.config.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return False
+        shard = _shard(data.get("shard"))
+        if shard is False:
+            await conn.ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
+            return False
         loop = asyncio.get_running_loop()
-        session = Session(id=secrets.token_hex(16), identify=data, created_at=loop.time())
+        self.identifies += 1
+        session = Session(
+            id=secrets.token_hex(16),
+            identify=data,
+            created_at=loop.time(),
+            shard=shard,
+            number=self.identifies,
+        )
         self.sessions[session.id] = session
-        previous = self.current
+        previous = self._live.pop(shard, None)  # the same shard identifying again: a restart
         if previous is not None and previous.connection is not None:
             previous.connection = None
-        self.current = session
-        self.identifies += 1
+        self._live[shard] = session
         conn.session = session
         # Without the presences intent Discord sends only the bot's own member; discord.py
         # then asks for the rest (op 8) if it has the members intent.
@@ -331,7 +436,7 @@ class GatewayServer:
         async with session.lock:
             session.connection = conn
             await self._append_and_send(session, "READY", self._ready_payload(session, data))
-            for guild in list(self.world.guilds.values()):
+            for guild in [g for g in self.world.guilds.values() if session.owns(g.id)]:
                 await self._append_and_send(
                     session,
                     "GUILD_CREATE",
@@ -342,6 +447,7 @@ class GatewayServer:
         return True
 
     def _ready_payload(self, session: Session, identify: dict[str, Any]) -> dict[str, Any]:
+        shard = _shard(identify.get("shard"))
         user = {
             **self.world.bot_user.payload(),
             "verified": True,
@@ -359,7 +465,11 @@ class GatewayServer:
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [
+                {"id": str(g), "unavailable": True}
+                for g in self.world.guilds
+                if shard_owns(shard if isinstance(shard, tuple) else None, g)
+            ],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["emulator"],
             "game_relationships": [],
@@ -377,7 +487,11 @@ class GatewayServer:
     async def _resume(self, conn: Connection, data: dict[str, Any]) -> bool:
         session = self.sessions.get(str(data.get("session_id")))
         seq = data.get("seq")
-        if session is None or data.get("token") != self.config.token or session is not self.current:
+        if (
+            session is None
+            or data.get("token") != self.config.token
+            or self._live.get(session.shard) is not session
+        ):
             await asyncio.sleep(0.05)
             await conn.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
             return True
@@ -413,7 +527,7 @@ class GatewayServer:
         wanted = {str(u) for u in data.get("user_ids") or []}
         for gid in guild_ids:
             guild = self.world.guilds.get(int(gid))
-            if guild is None:
+            if guild is None or not session.owns(guild.id):
                 continue
             members = []
             for member in guild.members.values():
@@ -444,3 +558,43 @@ class GatewayServer:
                     await conn.ws.close(code=1001, message=b"emulator stopping")
         for task in list(self._tasks):
             task.cancel()
+
+
+def _shard(raw: Any) -> tuple[int, int] | bool | None:
+    """IDENTIFY's ``shard``: (id, count), None when absent, False when Discord would refuse it
+    (close 4010 Invalid shard)."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, list | tuple)
+        or len(raw) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in raw)
+    ):
+        return False
+    shard_id, count = raw
+    if count < 1 or not 0 <= shard_id < count:
+        return False
+    return shard_id, count
+
+
+def shard_owns(shard: tuple[int, int] | None, guild_id: int | None) -> bool:
+    """A session of ``shard`` ((id, count); None: unsharded) receives the dispatches about
+    ``guild_id`` (None: about no guild, e.g. a DM, which Discord sends on shard 0)."""
+    if shard is None:
+        return True
+    shard_id, count = shard
+    if guild_id is None:
+        return shard_id == 0
+    return shard_of(guild_id, count) == shard_id
+
+
+def guild_of(event: str, data: dict[str, Any]) -> int | None:
+    """The guild a dispatch is about: its ``guild_id``, or a GUILD_CREATE/UPDATE/DELETE's
+    ``id``; None when it is about none (a DM, the bot's user)."""
+    raw = data.get("guild_id")
+    if raw is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        raw = data.get("id")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None

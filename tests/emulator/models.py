@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.emulator import permissions as perms
 from tests.emulator.permissions import Overwrite
-from tests.emulator.snowflakes import iso_of_snowflake
+from tests.emulator.snowflakes import iso_of_snowflake, shard_of
 
 TEXT = 0
 DM = 1
@@ -214,6 +214,10 @@ class Guild:
     @property
     def everyone(self) -> Role:
         return self.roles_by_id[self.id]
+
+    def shard(self, shard_count: int) -> int:
+        """The gateway shard (of ``shard_count``) that gets this guild: ``(id >> 22) % n``."""
+        return shard_of(self.id, shard_count)
 
     def channel(self, name_or_id: str | int) -> Channel:
         if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):

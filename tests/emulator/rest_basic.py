@@ -117,14 +117,18 @@ async def gateway(call: Call) -> Any:
 
 
 async def gateway_bot(call: Call) -> Any:
+    """The gateway URL, the recommended shard count (``EmulatorConfig.gateway_shards``) and the
+    session start limit: IDENTIFYs left of the day, and how many may start per 5 s."""
+    config = call.state.config
+    total = config.session_start_total
     return {
         "url": call.state.ws_url(),
-        "shards": 1,
+        "shards": config.gateway_shards,
         "session_start_limit": {
-            "total": 1000,
-            "remaining": 999,
+            "total": total,
+            "remaining": max(total - call.state.gateway.identifies, 0),
             "reset_after": 14400000,
-            "max_concurrency": 1,
+            "max_concurrency": config.max_concurrency,
         },
     }
 

@@ -111,43 +111,42 @@ class EmulatorState:
 
     # -- events --------------------------------------------------------------------------------
     def message_event(self, event: str, message: StoredMessage) -> None:
-        """MESSAGE_CREATE / MESSAGE_UPDATE for a non-ephemeral message, with the content
-        hidden as Discord hides it from a bot without the message content intent."""
+        """MESSAGE_CREATE / MESSAGE_UPDATE for a non-ephemeral message, to the session(s) of
+        the shard owning its guild (shard 0 for a DM), with the content hidden as Discord
+        hides it from a session without the message content intent."""
         if message.ephemeral:
-            return
-        session = self.gateway.current
-        if session is None:
             return
         intent = INTENT_GUILD_MESSAGES if message.guild_id else INTENT_DIRECT_MESSAGES
-        data = self.messages.render(message)
         bot_id = self.world.bot_user.id
-        privileged = bool(session.intents & INTENT_MESSAGE_CONTENT)
-        if not (
-            privileged
-            or message.author_id == bot_id
-            or message.guild_id is None
-            or bot_id in message.mentions
-        ):
-            data.update(content="", embeds=[], attachments=[], components=[])
-        if message.guild_id is not None:
-            data["guild_id"] = str(message.guild_id)
-            guild = self.world.guilds.get(message.guild_id)
-            member = guild.members.get(message.author_id) if guild else None
-            if member is not None:
-                data["member"] = member.payload(with_user=False)
-        self.gateway.dispatch_soon(event, data, intent=intent)
+        for session in self.gateway.targets(message.guild_id):
+            data = self.messages.render(message)
+            privileged = bool(session.intents & INTENT_MESSAGE_CONTENT)
+            if not (
+                privileged
+                or message.author_id == bot_id
+                or message.guild_id is None
+                or bot_id in message.mentions
+            ):
+                data.update(content="", embeds=[], attachments=[], components=[])
+            if message.guild_id is not None:
+                data["guild_id"] = str(message.guild_id)
+                guild = self.world.guilds.get(message.guild_id)
+                member = guild.members.get(message.author_id) if guild else None
+                if member is not None:
+                    data["member"] = member.payload(with_user=False)
+            self.gateway.dispatch_soon(event, data, intent=intent, session=session)
 
     def message_delete_event(self, message: StoredMessage) -> None:
-        if message.ephemeral:
+        if message.ephemeral or not self.gateway.targets(message.guild_id):
             return
         data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
         intent = INTENT_GUILD_MESSAGES if message.guild_id else INTENT_DIRECT_MESSAGES
         if message.guild_id is not None:
             data["guild_id"] = str(message.guild_id)
-        self.gateway.dispatch_soon("MESSAGE_DELETE", data, intent=intent)
+        self.gateway.dispatch_soon("MESSAGE_DELETE", data, intent=intent, guild_id=message.guild_id)
 
     def _world_event(self, guild_id: int | None, event: str, data: dict[str, Any]) -> None:
         gateway = getattr(self, "gateway", None)
-        if gateway is not None and gateway.current is not None:
+        if gateway is not None and gateway.targets(guild_id):
             intent = INTENT_GUILD_MEMBERS if event.startswith("GUILD_MEMBER") else INTENT_GUILDS
-            gateway.dispatch_soon(event, copy.deepcopy(data), intent=intent)
+            gateway.dispatch_soon(event, copy.deepcopy(data), intent=intent, guild_id=guild_id)

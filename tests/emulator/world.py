@@ -53,8 +53,20 @@ class World:
         raise KeyError(f"no user named {ref!r}")
 
     # -- guilds --------------------------------------------------------------------------------
-    def add_guild(self, name: str, *, owner: User | None = None, premium_tier: int = 0) -> Guild:
-        gid = self.ids.next()
+    def add_guild(
+        self,
+        name: str,
+        *,
+        owner: User | None = None,
+        premium_tier: int = 0,
+        shard: tuple[int, int] | None = None,
+        layout: bool = False,
+    ) -> Guild:
+        """A new guild with the owner and the bot as members. ``shard=(k, n)``: its id puts it
+        on gateway shard ``k`` of ``n``. ``layout=True``: the default server's roles, channels
+        and members too (the users ``alice``, ``bob``, ``staff``, made when missing), built
+        before any event about the guild is emitted."""
+        gid = self.ids.next(shard=shard)
         owner = owner or self.owner
         guild = Guild(id=gid, name=name, owner_id=owner.id, premium_tier=premium_tier)
         guild._new_id = self.ids.next
@@ -64,12 +76,17 @@ class World:
         )
         guild.add_member(owner)
         guild.add_member(self.bot_user, roles=[bot_role])
+        if layout:
+            self._lay_out(guild)
         guild._on_event = lambda event, data: self._emit(gid, event, data)
         self.guilds[gid] = guild
         return guild
 
     def build_default_guild(self, name: str) -> Guild:
-        guild = self.add_guild(name)
+        return self.add_guild(name, layout=True)
+
+    def _lay_out(self, guild: Guild) -> None:
+        """The default server's roles, channels and members in ``guild``."""
         staff_role = guild.add_role("staff", perms.STAFF_DEFAULT, hoist=True, color=0x3498DB)
         member_role = guild.add_role("member", 0, color=0x2ECC71)
         category = guild.add_channel("Text Channels", type=CATEGORY)
@@ -94,8 +111,9 @@ class World:
             ("bob", [member_role]),
             ("staff", [member_role, staff_role]),
         ):
-            guild.add_member(self.add_user(username), roles=list(roles))
-        return guild
+            existing = [u for u in self.users.values() if u.username == username]
+            user = existing[0] if existing else self.add_user(username)
+            guild.add_member(user, roles=list(roles))
 
     def guild(self, ref: Guild | int | str) -> Guild:
         if isinstance(ref, Guild):
