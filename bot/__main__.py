@@ -1,8 +1,9 @@
 """``python -m bot``: the command-line entry point.
 
 Subcommands: ``run`` (the Discord bot; the default), ``generate`` (one generation from the
-terminal), ``models`` (the catalog), ``backup`` and ``restore`` (the database), ``doctor``
-(every setting and outside party checked), ``simulator`` (both providers' APIs on loopback).
+terminal), ``models`` (the catalog), ``backup`` and ``restore`` (the database),
+``migrate-to-postgres`` (the SQLite data into a shared PostgreSQL database), ``doctor`` (every
+setting and outside party checked), ``simulator`` (both providers' APIs on loopback).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.availability import models_off, none_usable
 from bot.catalog import MODEL_IDS
 from bot.cli.backup import add_backup_parsers
 from bot.cli.generate import add_generate_parser
+from bot.cli.migrate_postgres import add_migrate_parser
 from bot.cli.models import add_models_parser
 from bot.config import ConfigError, load_settings
 from bot.logging_setup import configure_logging, configured_secrets
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(subparsers)
     add_models_parser(subparsers)
     add_backup_parsers(subparsers)
+    add_migrate_parser(subparsers)
     doctor = subparsers.add_parser(
         "doctor",
         help="check the settings, database, provider keys and Discord token",

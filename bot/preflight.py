@@ -28,8 +28,9 @@ def preflight(settings: Settings) -> None:
         PriceTable.load(settings.price_table)
     except PriceTableError as exc:
         raise ConfigError(f"{exc} (WANBOT_PRICE_TABLE)") from None
-    _usable_folder(settings.database_path.parent, "WANBOT_DATABASE")
-    _usable_database(settings.database_path)
+    if settings.database_url is None:  # PostgreSQL: reached (and named) when the store opens
+        _usable_folder(settings.database_path.parent, "WANBOT_DATABASE")
+        _usable_database(settings.database_path)
     _usable_folder(settings.resolved_media_dir, "WANBOT_MEDIA_DIR")
 
 

@@ -574,8 +574,10 @@ def test_the_database_url_is_a_secret_and_must_be_postgresql() -> None:
     settings = load_settings(database_url=url)
     assert settings.database_url is not None
     assert settings.database_url.get_secret_value() == url
-    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
     message = config_error(database_url=f"mysql://root:{SECRET}@db/wanbot")
-    assert "WANBOT_DATABASE_URL" in message and "postgresql://" in message
+    assert "WANBOT_DATABASE_URL" in message
+    assert "postgresql://" in message
     assert SECRET not in message
     assert load_settings().database_url is None

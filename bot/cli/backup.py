@@ -111,7 +111,13 @@ def restore(backup_file: Path, database: Path) -> str:
 
 
 def _database() -> Path:
-    return load_settings().database_path
+    settings = load_settings()
+    if settings.database_url is not None:
+        raise BackupFailed(
+            "the database is PostgreSQL (WANBOT_DATABASE_URL): back it up with pg_dump, and "
+            "restore it with pg_restore (README, Operations)"
+        )
+    return settings.database_path
 
 
 def _report(action: Callable[[], str]) -> int:

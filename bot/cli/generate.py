@@ -138,7 +138,11 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
         # A private, throw-away database: a terminal run never touches the bot's own jobs.
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wanbot-")))
         private = settings.model_copy(
-            update={"database_path": workdir / "jobs.sqlite3", "media_dir": workdir / "media"}
+            update={
+                "database_path": workdir / "jobs.sqlite3",
+                "database_url": None,  # never a shared PostgreSQL database either
+                "media_dir": workdir / "media",
+            }
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
         deliverer = TerminalDeliverer(args.out, out)

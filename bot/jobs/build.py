@@ -41,14 +41,16 @@ async def build_engine(
     telemetry: Telemetry = NO_TELEMETRY,
     **config: Any,
 ) -> JobEngine:
-    """An engine on the store at ``settings.database_path``; ``config`` overrides
+    """An engine on the store named by the settings (PostgreSQL at ``WANBOT_DATABASE_URL``,
+    else the SQLite file at ``settings.database_path``); ``config`` overrides
     :class:`~bot.jobs.engine_config.EngineConfig` fields by name. ``telemetry`` receives what
     the engine, the outbox and the provider clients report (:mod:`bot.metrics` in the bot)."""
     prices = prices if prices is not None else PriceTable.load(settings.price_table)
     providers = Providers(
         settings, session, create_retry=create_retry, poll_retry=poll_retry, telemetry=telemetry
     )
-    store = await open_store(settings.database_path)
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    store = await open_store(settings.database_path, url)
     return JobEngine(
         store,
         providers,

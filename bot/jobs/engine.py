@@ -40,6 +40,7 @@ from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
 from bot.jobs.history import DurationHistory, HistoryKey
 from bot.jobs.inputs import InputFiles, InputStash
+from bot.jobs.leases import Membership
 from bot.jobs.outbox import Outbox
 from bot.jobs.planning import DurationEstimate, PollPlanner
 from bot.jobs.pushed import PushedEvents
@@ -82,6 +83,15 @@ GAVE_UP_WAITING = (
 )
 
 
+# Channels between the processes sharing a database (bot.jobs.leases; SQLite: this process).
+# "<provider>:<task id>": a pushed event about that task reached another process; its owner
+# looks at the task at once.
+TASK_NEWS = "wanbot_task_news"
+# "<job id>": the job was cancelled (by a member whose interaction reached another process);
+# its owner stops following it.
+JOB_CANCELLED = "wanbot_job_cancelled"
+
+
 class EngineStopping(Exception):
     """The engine is shutting down and takes no new jobs."""
 
@@ -113,6 +123,9 @@ class _Running:
     overdue: bool = False
     # An answer saying it finished is being settled (a poll's and a pushed event's may meet).
     settling: bool = False
+    # Another process received a pushed event about this task (TASK_NEWS): the look it
+    # prompted counts as pushed, not as a completion polling found on its own.
+    news: bool = False
 
     def note_start(self, result: PollResult, now: float) -> None:
         """Move the run-time origin on from a look at the unfinished task: still pending means
@@ -214,8 +227,28 @@ class JobEngine:
             first_look=config.poll_first_look,
         )
         self.scheduler = Scheduler(self._run_action, config.max_concurrent_requests, clock=clock)
-        self.outbox = Outbox(store, deliverer, session, config, clock=clock, telemetry=telemetry)
+        self.membership = Membership(
+            store,
+            config.lease_seconds,
+            on_claimed=self._take_over,
+            on_lost=self._forget_all,
+            on_share=self._share_with,
+            shards=config.shards,
+            clock=clock,
+        )
+        self.outbox = Outbox(
+            store,
+            deliverer,
+            session,
+            config,
+            clock=clock,
+            telemetry=telemetry,
+            owner=lambda: self.membership.instance_id,
+        )
         self._buckets: dict[ProviderName, TokenBucket] = {}
+        # This process's part of the deployment's request rates (1 / live processes).
+        self.rate_share = 1.0
+        self.share_listeners: list[Callable[[float], None]] = []
         self._running = _Following()
         self.pushed = PushedEvents(config.webhook_providers, miss_limit=config.webhook_miss_limit)
         self._poll_updates: list[PollUpdate] = []
@@ -229,16 +262,39 @@ class JobEngine:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume every job left in flight, then start the scheduler and the outbox.
+        """Join the deployment (claiming the jobs nobody live owns: with SQLite, every job the
+        last run left in flight), resume them, then start the scheduler, the outbox and the
+        lease heartbeat."""
+        now = self.clock()
+        await self.store.listen(TASK_NEWS, self._heard_task_news)
+        await self.store.listen(JOB_CANCELLED, self._heard_job_cancelled)
+        resumed = await self._resume(await self.membership.join(), now)
+        await self.store.reset_outbox_claims(now)
+        for job_id in await self.store.jobs_holding_inputs():
+            await self.inputs.drop(job_id)
+        self._accepting = True
+        self.scheduler.start()
+        self.outbox.start()
+        self.membership.start()
+        self._flusher = asyncio.create_task(self._flush_polls_forever(), name="poll-flusher")
+        log.info(
+            "job engine started: resumed %d to submit, %d running, %d marked unknown",
+            resumed[JobState.CREATED],
+            resumed[JobState.RUNNING],
+            resumed[JobState.SUBMITTING],
+        )
 
-        Running jobs resume at their saved next look; those overdue (the bot was down) are
-        spread out at the provider's request rate, oldest first, rather than all polled at
+    async def _resume(self, jobs: list[Job], now: float) -> dict[JobState, int]:
+        """Take up jobs this process just claimed (at start-up, or from a process whose lease
+        ran out): queue the unsent, report the caught mid-create, follow the running.
+
+        Running jobs resume at their saved next look; those overdue (their process was down)
+        are spread out at the provider's request rate, oldest first, rather than all polled at
         once, so new members' creates are not stuck behind thousands of re-polls.
         """
-        now = self.clock()
         resumed = {state: 0 for state in JobState}
         overdue: dict[str, list[Job]] = {}
-        for job in await self.store.active_jobs():
+        for job in jobs:
             resumed[job.state] += 1
             if job.state is JobState.CREATED:
                 self.scheduler.push(
@@ -258,24 +314,41 @@ class JobEngine:
                     self.scheduler.push(job.next_attempt_at, job.id, Action.POLL, job.provider)
                 else:
                     overdue.setdefault(job.provider, []).append(job)
-        for provider, jobs in overdue.items():
-            jobs.sort(key=lambda job: job.next_attempt_at or 0.0)
-            for index, job in enumerate(jobs):
-                due = now + index / self.config.requests_per_second
-                self.scheduler.push(due, job.id, Action.POLL, provider)
-        await self.store.reset_outbox_claims(now)
-        for job_id in await self.store.jobs_holding_inputs():
-            await self.inputs.drop(job_id)
-        self._accepting = True
-        self.scheduler.start()
-        self.outbox.start()
-        self._flusher = asyncio.create_task(self._flush_polls_forever(), name="poll-flusher")
+        rate = self.config.requests_per_second * self.rate_share
+        for provider, waiting in overdue.items():
+            waiting.sort(key=lambda job: job.next_attempt_at or 0.0)
+            for index, job in enumerate(waiting):
+                self.scheduler.push(now + index / rate, job.id, Action.POLL, provider)
+        return resumed
+
+    async def _take_over(self, jobs: list[Job]) -> None:
+        """Jobs claimed from a process whose lease ran out (or that stopped cleanly)."""
+        resumed = await self._resume(jobs, self.clock())
+        self.outbox.wake()  # their results and notices may be waiting too
+        if not jobs:
+            return
         log.info(
-            "job engine started: resumed %d to submit, %d running, %d marked unknown",
+            "took over %d to submit, %d running, %d marked unknown",
             resumed[JobState.CREATED],
             resumed[JobState.RUNNING],
             resumed[JobState.SUBMITTING],
         )
+
+    async def _forget_all(self) -> None:
+        """This process's lease ran out: other processes may own its jobs now. Stop following
+        them (queued creates are safe: a create is sent only by the process that moves the job
+        to ``submitting``, a compare-and-set)."""
+        for job_id in list(self._running):
+            self._running.pop(job_id)
+        await self._flush_polls()
+
+    def _share_with(self, live: int) -> None:
+        """``live`` processes share the database: take a ``1/live`` share of every rate."""
+        self.rate_share = 1.0 / max(live, 1)
+        for bucket in self._buckets.values():
+            bucket.set_rate(self.config.requests_per_second * self.rate_share)
+        for listener in self.share_listeners:
+            listener(self.rate_share)
 
     async def stop(self, grace: float = 8.0) -> None:
         """Stop taking jobs, let in-flight requests finish for up to ``grace`` seconds, persist.
@@ -292,6 +365,7 @@ class JobEngine:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self._flush_polls()
+        await self.membership.leave()  # others (or the next start) take its jobs at once
 
     # --- front-end API --------------------------------------------------------------------------
 
@@ -354,7 +428,10 @@ class JobEngine:
         )
         try:
             job = await self.store.create_job(
-                new, limits or self.config.default_limits, self.clock()
+                new,
+                limits or self.config.default_limits,
+                self.clock(),
+                owner=self.membership.instance_id,
             )
         except BaseException:
             await self.inputs.discard_unstored(refs)
@@ -367,7 +444,8 @@ class JobEngine:
         """Cancel; returns the state cancelled from (``running`` means it is still billed)."""
         cancelled_from = await self.store.cancel(job_id, self.clock(), by_user_id)
         if cancelled_from is not None:
-            self._running.pop(job_id, None)
+            if self._running.pop(job_id, None) is None and self.membership.live > 1:
+                await self._tell_others(JOB_CANCELLED, str(job_id))
             await self.inputs.drop(job_id)
             self.outbox.wake()
             await self._notify(job_id)
@@ -439,6 +517,41 @@ class JobEngine:
         task.add_done_callback(self._background.discard)
         return True
 
+    def forward_task_event(self, provider: ProviderName, task_id: str) -> bool:
+        """A verified event about a task this process does not follow: when other processes
+        share the database, tell them (its owner looks at it at once); whether it was sent."""
+        if self.membership.live <= 1:
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._tell_others(TASK_NEWS, f"{provider.value}:{task_id}")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
+
+    async def _tell_others(self, channel: str, payload: str) -> None:
+        try:
+            await self.store.notify(channel, payload)
+        except Exception as exc:  # polling still covers every job
+            log.warning("could not tell the other bot processes (%s): %s", channel, exc)
+
+    def _heard_task_news(self, payload: str) -> None:
+        name, _, task_id = payload.partition(":")
+        try:
+            provider = ProviderName(name)
+        except ValueError:
+            return
+        running = self._running.by_task(provider, task_id)
+        if running is None or running.settling or not self._accepting:
+            return
+        running.news = True
+        self.pushed.heard(provider)
+        self.scheduler.push(self.clock(), running.job_id, Action.POLL, provider.value)
+
+    def _heard_job_cancelled(self, payload: str) -> None:
+        if payload.isdigit():
+            self._running.pop(int(payload))
+
     async def _on_pushed(self, running: _Running, result: PollResult, now: float) -> None:
         try:
             await self._on_answer(running, result, now)
@@ -474,7 +587,8 @@ class JobEngine:
     def _bucket(self, provider: ProviderName) -> TokenBucket:
         bucket = self._buckets.get(provider)
         if bucket is None:
-            bucket = self._buckets[provider] = TokenBucket(self.config.requests_per_second)
+            rate = self.config.requests_per_second * self.rate_share
+            bucket = self._buckets[provider] = TokenBucket(rate)
         return bucket
 
     async def _submit(self, job_id: int) -> None:
@@ -634,7 +748,10 @@ class JobEngine:
         running.polls += 1
         followed = self._running.get(job_id) is running and not running.settling
         if result.state in _FINISHED and followed:
-            self.pushed.polled_completion(running.spec.provider)  # no event came first
+            if running.news:  # an event reached another process first
+                self.pushed.pushed_completion(running.spec.provider)
+            else:
+                self.pushed.polled_completion(running.spec.provider)  # no event came first
         await self._on_answer(running, result, now)
 
     async def _on_answer(self, running: _Running, result: PollResult, now: float) -> None:

@@ -43,6 +43,10 @@ class EngineConfig:
     default_limits: Limits
     # Providers whose webhooks reach this bot: polling is then only their safety net.
     webhook_providers: frozenset[ProviderName]
+    # How long this process's claim on its jobs lasts without a heartbeat (bot.jobs.leases).
+    lease_seconds: float = 30.0
+    # The gateway shards this process runs, as the instances table shows them ("0-1 of 4").
+    shards: str = ""
     # The engine's own constants.
     # The very first look at a task never comes sooner than this (the planner decides when).
     poll_first_look: float = 10.0
@@ -86,6 +90,8 @@ class EngineConfig:
             max_result_bytes=settings.max_result_bytes,
             default_limits=Limits(max_concurrent_per_user=settings.max_jobs_per_member),
             webhook_providers=settings.webhook_providers,
+            lease_seconds=settings.lease_seconds,
+            shards=_shards_label(settings),
         )
         return dataclasses.replace(config, **overrides)
 
@@ -93,3 +99,10 @@ class EngineConfig:
         if spec.result_kind is ResultKind.VIDEO:
             return self.video_deadline
         return self.image_deadline
+
+
+def _shards_label(settings: Settings) -> str:
+    if settings.shard_count is None:
+        return ""
+    ids = settings.shard_ids or tuple(range(settings.shard_count))
+    return f"{','.join(str(i) for i in ids)} of {settings.shard_count}"

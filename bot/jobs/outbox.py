@@ -71,8 +71,11 @@ class Outbox:
         *,
         clock: Callable[[], float] = time.time,
         telemetry: Telemetry = NO_TELEMETRY,
+        owner: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.store = store
+        # The instance claims are made for (bot.jobs.leases): when it is gone, they are due.
+        self._owner = owner
         self.deliverer = deliverer
         self.telemetry = telemetry
         self.session = session
@@ -174,7 +177,11 @@ class Outbox:
 
     async def _deliver_once(self, item: OutboxItem) -> None:
         claimed = await self.store.claim_outbox(
-            item.id, self.clock(), self.config.outbox_lease_seconds, attempts=item.attempts
+            item.id,
+            self.clock(),
+            self.config.outbox_lease_seconds,
+            attempts=item.attempts,
+            owner=self._owner(),
         )
         if claimed is None:
             return  # delivered meanwhile, or another claim won: it is not ours to post

@@ -29,6 +29,16 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
+    def set_rate(self, rate: float) -> None:
+        """Change the rate from now on (e.g. this process's share of a deployment's rate);
+        tokens already earned are kept, up to the new capacity."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self._refill()
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self._tokens = min(self._tokens, self.capacity)
+
     async def acquire(self, *, priority: bool = False) -> None:
         """Wait until a token is available and take it; ``priority`` waiters go first."""
         if priority:

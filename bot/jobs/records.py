@@ -87,6 +87,8 @@ class Job:
     unit: str
     # When staff released the estimate this job held (see ``holds_estimate``).
     hold_released_at: float | None = None
+    # The instance (bot process) working on it; ``None``: nobody (see ``JobStore.claim_jobs``).
+    lease_owner: str | None = None
 
     @property
     def cost(self) -> Decimal:

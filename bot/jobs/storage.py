@@ -2,11 +2,18 @@
 
 Why this module exists: callers (the engine, the outbox, cogs, the terminal front end) speak
 to "the store" through :class:`JobStore` and receive records (:mod:`bot.jobs.records`), never
-rows or SQL, so a second backend (PostgreSQL, for several bot processes) implements this
-protocol and no caller changes. :func:`open_store` is the one place that picks a backend.
+rows or SQL, so either backend, SQLite (one file, one process) or PostgreSQL (several bot
+processes), serves them and no caller changes. :func:`open_store` is the one place that picks
+a backend: a URL means PostgreSQL.
 
 Every method that moves a job is a compare-and-set against :data:`bot.jobs.states.TRANSITIONS`
 and commits the move with its ledger entry and outbox row in one transaction.
+
+Several processes on one database share the work through leases: each process registers an
+instance (:meth:`JobStore.register_instance`) and renews it (:meth:`JobStore.heartbeat`); each
+job names the instance working on it and each outbox claim the instance that made it; when an
+instance's lease runs out (or it retires), the live ones take its jobs over
+(:meth:`JobStore.claim_jobs`). On SQLite there is only ever one live instance.
 
 What it must never do: grow a method that only one backend can honour, or expose a backend's
 connection.
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.jobs.budget import Limits, Totals
+from bot.jobs.connectors import CHANNEL_JOBS_FREE, StoreUnavailable
 from bot.jobs.durations import CompletionWindow
 from bot.jobs.records import (
     GuildConfig,
@@ -32,9 +40,17 @@ from bot.jobs.records import (
     UsageRow,
 )
 from bot.jobs.states import JobState
-from bot.jobs.store import DatabaseInUse, ProcessLock, SQLiteStore
+from bot.jobs.store import DatabaseInUse, PostgresStore, ProcessLock, SQLiteStore
 
-__all__ = ["DatabaseInUse", "JobStore", "PollUpdate", "ProcessLock", "open_store"]
+__all__ = [
+    "CHANNEL_JOBS_FREE",
+    "DatabaseInUse",
+    "JobStore",
+    "PollUpdate",
+    "ProcessLock",
+    "StoreUnavailable",
+    "open_store",
+]
 
 # (job id, next poll time, progress or None, whether the look failed)
 PollUpdate = tuple[int, float, float | None, bool]
@@ -49,9 +65,13 @@ class JobStore(Protocol):
 
     # --- a job's life ---------------------------------------------------------------------
 
-    async def create_job(self, new: NewJob, limits: Limits, now: float) -> Job:
-        """Check every limit and reserve the estimate atomically; raises
-        :class:`~bot.jobs.budget.ReservationRefused` (nothing written) when one says no."""
+    async def create_job(
+        self, new: NewJob, limits: Limits, now: float, *, owner: str | None = None
+    ) -> Job:
+        """Check every limit and reserve the estimate atomically (concurrent submissions of
+        the same server and member, from any process, are serialised); raises
+        :class:`~bot.jobs.budget.ReservationRefused` (nothing written) when one says no.
+        ``owner``: the instance that will work on the job (its ``lease_owner``)."""
         ...
 
     async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
@@ -150,10 +170,18 @@ class JobStore(Protocol):
     async def next_outbox_time(self) -> float | None: ...
 
     async def claim_outbox(
-        self, item_id: int, now: float, lease_seconds: float, *, attempts: int
+        self,
+        item_id: int,
+        now: float,
+        lease_seconds: float,
+        *,
+        attempts: int,
+        owner: str | None = None,
     ) -> OutboxItem | None:
         """Record that an attempt starts, before posting; compare-and-set on ``attempts`` (the
-        count the caller read). ``None``: the caller lost (or it was delivered) and stops."""
+        count the caller read). ``None``: the caller lost (or it was delivered, or another
+        process holds the row right now) and stops. ``owner``: the claiming instance
+        (``claimed_by``)."""
         ...
 
     async def complete_outbox(
@@ -163,17 +191,73 @@ class JobStore(Protocol):
     async def retry_outbox(self, item_id: int, retry_at: float, error: str) -> None: ...
 
     async def reset_outbox_claims(self, now: float) -> int:
-        """At start-up: every claim is from a process that is gone; make them due now."""
+        """Claims made by instances that are not live any more (or by nobody) become due
+        now: they were cut off mid-post, and their next attempt reconciles before posting.
+        On SQLite, after :meth:`register_instance`, that is every claim but the live
+        instance's. Returns how many."""
         ...
 
     async def abandon_outbox(self, item_id: int, error: str, now: float) -> None: ...
+
+    # --- leases: several processes on one database ----------------------------------------
+
+    async def register_instance(
+        self, instance_id: str, now: float, lease_seconds: float, *, shards: str = ""
+    ) -> None:
+        """Record this process (``instance_id``, unique per process start) as live until
+        ``now + lease_seconds``; ``shards`` says which gateway shards it runs (for operators).
+        On SQLite (one process per file) every other instance is removed: they are dead."""
+        ...
+
+    async def heartbeat(self, instance_id: str, now: float, lease_seconds: float) -> int | None:
+        """Renew the lease (``expires_at = now + lease_seconds``) only while it holds.
+
+        Returns the number of live instances (this one included), or ``None`` when this
+        instance had lost its lease (its row gone or expired at ``now``): others may own its
+        jobs now, so it must stop working on them (and register anew to go on).
+        """
+        ...
+
+    async def claim_jobs(self, instance_id: str, now: float, *, limit: int = 500) -> list[Job]:
+        """Take over jobs in ``created``, ``submitting`` or ``running`` that nobody owns, or
+        whose owner's row is missing or expired: they are ``instance_id``'s now. Returns them
+        ordered by id (at most ``limit``). Two instances claiming at once never get the same
+        job and never wait for each other. An instance that is not live claims nothing."""
+        ...
+
+    async def retire_instance(self, instance_id: str) -> int:
+        """A graceful stop: release this instance's waiting jobs (``lease_owner`` NULL) and its
+        undelivered outbox claims, delete its row, and notify :data:`CHANNEL_JOBS_FREE` so the
+        others claim at once. Returns the number of jobs released."""
+        ...
+
+    async def live_instances(self, now: float) -> int:
+        """How many instances hold a lease at ``now``."""
+        ...
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(payload)`` for each notification on ``channel`` (a constant such as
+        :data:`CHANNEL_JOBS_FREE`, ``[a-z_]+``; anything else raises ``ValueError``).
+
+        PostgreSQL: LISTEN on one dedicated connection, from any process; a dropped connection
+        is logged and re-established, never raised, and once it is back every callback is
+        called with ``""`` (what was sent meanwhile is lost). SQLite: notifications sent by
+        stores of the same file in this process (there is no other process).
+        """
+        ...
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Notify every listener of ``channel``; logged, never raised, when it cannot be sent
+        (a notification is a hint: whoever misses one finds the work at its next look)."""
+        ...
 
     # --- reading jobs and inputs ----------------------------------------------------------
 
     async def get_job(self, job_id: int) -> Job | None: ...
 
     async def active_jobs(self) -> list[Job]:
-        """Every job the engine still has work for (resumed at start-up)."""
+        """Every job that still has work (created to delivering), whoever owns it: what one
+        process resumes at start-up on SQLite, and what tools list."""
         ...
 
     async def jobs_for_user(
@@ -270,7 +354,14 @@ class JobStore(Protocol):
     ) -> None: ...
 
 
-async def open_store(path: Path) -> JobStore:
-    """Open (creating and migrating as needed) the store at ``path``; raises
-    :class:`DatabaseInUse` while another process has it open."""
+async def open_store(path: Path, url: str | None = None) -> JobStore:
+    """Open (creating and migrating as needed) the store: PostgreSQL at ``url`` when one is
+    given, else the SQLite file at ``path``.
+
+    Raises :class:`DatabaseInUse` while another process has the SQLite file open, and
+    :class:`StoreUnavailable` when PostgreSQL cannot be reached or refuses the login (naming
+    host, port and database: the URL's password is never repeated).
+    """
+    if url:
+        return await PostgresStore.open(url)
     return await SQLiteStore.open(path)

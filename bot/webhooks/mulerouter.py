@@ -64,6 +64,8 @@ class TaskEvents(Protocol):
 
     def task_spec(self, provider: ProviderName, task_id: str) -> ModelSpec | None: ...
 
+    def forward_task_event(self, provider: ProviderName, task_id: str) -> bool: ...
+
     def on_task_event(
         self,
         provider: ProviderName,
@@ -179,6 +181,13 @@ class MuleRouterWebhooks:
             self._engine.on_task_event(provider, "", None)  # heard, nothing to act on
             return _answer("ignored")
         spec = self._engine.task_spec(provider, event.task_id)
+        # Followed by another bot process on the same database, perhaps: it looks now.
+        if (
+            spec is None
+            and event.type in FINISHED_TYPES
+            and self._engine.forward_task_event(provider, event.task_id)
+        ):
+            return _answer("forwarded")
         result = None
         if spec is not None and event.type in FINISHED_TYPES:
             result = parse_task(event.payload, spec.result_kind)

@@ -557,14 +557,14 @@ async def test_same_image_submitted_while_another_job_is_accepted_keeps_its_inpu
         real_create, real_running = store.create_job, store.mark_running
         first_accepted = asyncio.Event()
 
-        async def create_job(new: Any, limits: Limits, now: float) -> Job:
+        async def create_job(new: Any, limits: Limits, now: float, **options: Any) -> Job:
             # A legal interleaving, made likely: the second job's insert is delayed (as it may
             # be, waiting for the store's lock) until the first job is accepted and its inputs
             # released, or for a second if the engine makes the first wait for it instead.
             if new.request["prompt"] == "second":
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(first_accepted.wait(), 1.0)
-            return await real_create(new, limits, engine.clock())
+            return await real_create(new, limits, engine.clock(), **options)
 
         async def mark_running(job_id: int, *args: Any) -> list[str]:
             unused = await real_running(job_id, *args)

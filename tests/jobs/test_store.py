@@ -1,11 +1,14 @@
-"""The job store on a real SQLite file: schema, transitions, ledger, outbox, budgets, usage."""
+"""The job store on a real database: schema, transitions, ledger, outbox, budgets, usage.
+
+Every test that takes ``store`` (or ``backend``) runs twice: on a SQLite file and on PostgreSQL
+(see ``conftest.py``; the PostgreSQL half is skipped without ``WANBOT_TEST_POSTGRES_URL``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,10 +21,11 @@ import pytest
 from bot.jobs.budget import Limits, ReservationRefused, period_start
 from bot.jobs.migrations import latest_version
 from bot.jobs.money import from_micros, to_micros
-from bot.jobs.records import InputRef, Job, NewJob, UsageRow
+from bot.jobs.records import GuildConfig, InputRef, Job, NewJob, UsageRow
 from bot.jobs.states import TRANSITIONS, JobState
-from bot.jobs.store import BUSY_TIMEOUT_MS, DatabaseInUse
-from bot.jobs.store import SQLiteStore as Store
+from bot.jobs.store import BUSY_TIMEOUT_MS, DatabaseInUse, SQLiteStore
+from bot.jobs.store import SQLStore as Store
+from tests.jobs.conftest import Backend, connector
 
 # Wednesday 2025-06-18 12:00:00 UTC: well inside a day and a month.
 NOW = datetime(2025, 6, 18, 12, 0, tzinfo=UTC).timestamp()
@@ -70,8 +74,15 @@ def new_job(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "wanbot.sqlite3")
+async def store(backend: Backend) -> Store:
+    """A store on each backend in turn (closed by ``backend``)."""
+    return await backend.open()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """SQLite only: for what only a file has (pragmas, the process lock)."""
+    opened = await SQLiteStore.open(tmp_path / "wanbot.sqlite3")
     try:
         yield opened
     finally:
@@ -79,8 +90,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def scalar(store: Store, sql: str, *params: Any) -> Any:
-    row = await (await store._db.execute(sql, params)).fetchone()
-    return row[0]
+    return await connector(store).fetchval(sql, *params)
 
 
 async def count_rows(store: Store) -> dict[str, int]:
@@ -91,10 +101,10 @@ async def count_rows(store: Store) -> dict[str, int]:
 
 
 async def outbox_rows(store: Store, job_id: int) -> list[tuple[str, int]]:
-    cursor = await store._db.execute(
-        "SELECT kind, attempts FROM outbox WHERE job_id = ? ORDER BY id", (job_id,)
+    rows = await connector(store).fetch(
+        "SELECT kind, attempts FROM outbox WHERE job_id = ? ORDER BY id", job_id
     )
-    return [(row[0], row[1]) for row in await cursor.fetchall()]
+    return [(row[0], row[1]) for row in rows]
 
 
 async def state_of(store: Store, job_id: int) -> JobState:
@@ -108,32 +118,39 @@ async def state_of(store: Store, job_id: int) -> JobState:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_pragmas_wal_foreign_keys_busy_timeout(store: Store) -> None:
-    assert await scalar(store, "PRAGMA journal_mode") == "wal"
-    assert await scalar(store, "PRAGMA foreign_keys") == 1
-    assert await scalar(store, "PRAGMA busy_timeout") == BUSY_TIMEOUT_MS
+async def test_pragmas_wal_foreign_keys_busy_timeout(sqlite_store: SQLiteStore) -> None:
+    assert await scalar(sqlite_store, "PRAGMA journal_mode") == "wal"
+    assert await scalar(sqlite_store, "PRAGMA foreign_keys") == 1
+    assert await scalar(sqlite_store, "PRAGMA busy_timeout") == BUSY_TIMEOUT_MS
     assert BUSY_TIMEOUT_MS > 0
 
 
-async def test_schema_version_is_in_user_version(store: Store) -> None:
-    assert await scalar(store, "PRAGMA user_version") == latest_version() == 4
-    assert await store.schema_version() == 4
+async def test_schema_version_is_in_user_version(sqlite_store: SQLiteStore) -> None:
+    assert await scalar(sqlite_store, "PRAGMA user_version") == latest_version() == 5
+    assert await sqlite_store.schema_version() == 5
     tables = {
         row[0]
-        for row in await (
-            await store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        ).fetchall()
+        for row in await connector(sqlite_store).fetch(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
     }
-    assert {"jobs", "job_inputs", "outbox", "guild_settings", "user_settings", "ledger"} <= tables
+    assert {
+        "jobs",
+        "job_inputs",
+        "outbox",
+        "guild_settings",
+        "user_settings",
+        "ledger",
+        "instances",
+    } <= tables
 
 
-async def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
-    path = tmp_path / "wanbot.sqlite3"
-    first = await Store.open(path)
+async def test_reopening_does_not_reapply_migrations(backend: Backend) -> None:
+    first = await backend.open()
     job = await first.create_job(new_job(), OPEN, NOW)
-    await first.close()
+    await backend.close(first)
     for _ in range(2):  # a re-applied CREATE TABLE would raise "table jobs already exists"
-        again = await Store.open(path)
+        again = await backend.open()
         try:
             assert await again.schema_version() == latest_version()
             kept = await again.get_job(job.id)
@@ -142,30 +159,30 @@ async def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
             assert await again.ledger_entries(job.id) == [("reserve", Decimal("0.50"), False)]
             assert await scalar(again, "SELECT COUNT(*) FROM jobs") == 1
         finally:
-            await again.close()
+            await backend.close(again)
 
 
-async def test_ledger_is_append_only(store: Store, tmp_path: Path) -> None:
+async def test_ledger_is_append_only(backend: Backend) -> None:
+    store = await backend.open()
     job = await store.create_job(new_job(), OPEN, NOW)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        await store._db.execute("UPDATE ledger SET amount_micros = 0")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        await store._db.execute("DELETE FROM ledger")
-    # The triggers live in the file: another connection is refused too.
-    other = sqlite3.connect(tmp_path / "wanbot.sqlite3")
-    try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            other.execute("UPDATE ledger SET note = 'edited' WHERE job_id = ?", (job.id,))
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            other.execute("DELETE FROM ledger WHERE job_id = ?", (job.id,))
-    finally:
-        other.close()
+    with pytest.raises(backend.refused, match="append-only"):
+        await connector(store).execute("UPDATE ledger SET amount_micros = 0")
+    with pytest.raises(backend.refused, match="append-only"):
+        await connector(store).execute("DELETE FROM ledger")
+    # The triggers live in the database: another connection is refused too.
+    other = connector(await backend.open())
+    with pytest.raises(backend.refused, match="append-only"):
+        await other.execute("UPDATE ledger SET note = 'edited' WHERE job_id = ?", job.id)
+    with pytest.raises(backend.refused, match="append-only"):
+        async with other.transaction() as tx:
+            await tx.execute("DELETE FROM ledger WHERE job_id = ?", job.id)
     assert await store.ledger_entries(job.id) == [("reserve", Decimal("0.50"), False)]
 
 
-async def test_foreign_keys_are_enforced(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        await store._db.execute(
+async def test_foreign_keys_are_enforced(backend: Backend) -> None:
+    store = await backend.open()
+    with pytest.raises(backend.refused, match=r"(?i)foreign key"):
+        await connector(store).execute(
             "INSERT INTO ledger (job_id, user_id, model_id, entry, amount_micros, charged_at,"
             " created_at) VALUES (999, 1, 'm', 'reserve', 1, 0, 0)"
         )
@@ -177,7 +194,7 @@ async def test_foreign_keys_are_enforced(store: Store) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_money_is_exact_decimal_in_micro_dollars(store: Store) -> None:
+async def test_money_is_exact_decimal_in_micro_dollars(store: Store, backend: Backend) -> None:
     estimate = Decimal("0.014") * 5  # wan2.2-i2v-flash 480P, 5 s
     assert sum([0.014 * 5] * 10) != 0.7  # what floats would have summed to
     jobs = [
@@ -191,7 +208,10 @@ async def test_money_is_exact_decimal_in_micro_dollars(store: Store) -> None:
     assert (
         await scalar(store, "SELECT estimated_micros FROM jobs WHERE id = ?", jobs[0].id) == 70_000
     )
-    assert await scalar(store, "SELECT typeof(amount_micros) FROM ledger LIMIT 1") == "integer"
+    typeof, integer = ("typeof", "integer") if backend.name == "sqlite" else ("pg_typeof", "bigint")
+    assert await scalar(store, f"SELECT CAST({typeof}(amount_micros) AS TEXT) FROM ledger") == (
+        integer
+    )
     total = await store.ledger_total(user_id=1)
     assert total == Decimal("0.7")
     assert isinstance(total, Decimal)
@@ -311,40 +331,33 @@ async def test_second_claim_of_the_same_job_loses(store: Store) -> None:
     assert claimed.next_attempt_at is None
 
 
-async def test_concurrent_claims_have_exactly_one_winner(tmp_path: Path) -> None:
-    path = tmp_path / "wanbot.sqlite3"
-    # Four connections (as several processes on PostgreSQL would be): the one-process lock
-    # is held by the first only.
-    stores = [await Store.open(path, process_lock=i == 0) for i in range(4)]
-    try:
-        job = await stores[0].create_job(new_job(), OPEN, NOW)
-        wins = await asyncio.gather(
-            *(stores[i % 4].claim_submission(job.id, NOW) for i in range(20))
-        )
-        assert wins.count(True) == 1
-        assert wins.count(False) == 19
-        claimed = await stores[0].get_job(job.id)
-        assert claimed is not None
-        assert claimed.submit_attempts == 1
-    finally:
-        for opened in stores:
-            await opened.close()
+async def test_concurrent_claims_have_exactly_one_winner(backend: Backend) -> None:
+    # Four stores (as several processes on PostgreSQL would be; on SQLite four connections, the
+    # one-process lock held by the first only).
+    stores = [await backend.open() for _ in range(4)]
+    job = await stores[0].create_job(new_job(), OPEN, NOW)
+    wins = await asyncio.gather(*(stores[i % 4].claim_submission(job.id, NOW) for i in range(20)))
+    assert wins.count(True) == 1
+    assert wins.count(False) == 19
+    claimed = await stores[0].get_job(job.id)
+    assert claimed is not None
+    assert claimed.submit_attempts == 1
 
 
 async def test_a_second_opener_is_refused_naming_the_file_and_the_holder(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "wanbot.sqlite3"
-    first = await Store.open(path)
+    first = await SQLiteStore.open(path)
     try:
         with pytest.raises(DatabaseInUse) as refused:
-            await Store.open(path)
+            await SQLiteStore.open(path)
         message = str(refused.value)
         assert str(path) in message
         assert f"pid {os.getpid()}" in message
     finally:
         await first.close()
-    again = await Store.open(path)  # closed: free again
+    again = await SQLiteStore.open(path)  # closed: free again
     await again.close()
 
 
@@ -810,15 +823,11 @@ async def test_fifty_concurrent_submissions_on_one_store_take_exactly_five(
 
 @pytest.mark.parametrize("variant", list(ROOM_FOR_FIVE))
 async def test_fifty_concurrent_submissions_over_five_connections_take_exactly_five(
-    tmp_path: Path, variant: str
+    backend: Backend, variant: str
 ) -> None:
-    path = tmp_path / "wanbot.sqlite3"
-    stores = [await Store.open(path, process_lock=i == 0) for i in range(5)]
-    try:
-        await assert_exactly_five(stores, variant)
-    finally:
-        for opened in stores:
-            await opened.close()
+    # Five stores: five processes on PostgreSQL (five pools), five connections on SQLite.
+    stores = [await backend.open() for _ in range(5)]
+    await assert_exactly_five(stores, variant)
 
 
 async def test_user_budget_refusal_names_the_limit_and_numbers(store: Store) -> None:
@@ -1185,3 +1194,163 @@ async def test_old_webhook_event_ids_are_forgotten(store: Store) -> None:
     assert await store.forget_webhook_events(NOW - 10) == 1
     assert await store.record_webhook_event("mulerouter", "old", NOW)
     assert not await store.record_webhook_event("mulerouter", "new", NOW)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rest of the protocol, on both backends
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_ledger_rows_stream_oldest_first_with_their_jobs_state(store: Store) -> None:
+    kept = await running_job(store, cost="0.50")
+    await store.mark_succeeded(kept.id, ["u"], Decimal("0.40"), NOW + 5)
+    elsewhere = await store.create_job(new_job(user_id=2, guild_id=OTHER_GUILD), OPEN, NOW + 1)
+    rows = [row async for row in store.ledger_rows(since=0.0)]
+    assert [(r.job_id, r.entry, r.amount, r.billed, r.job_state) for r in rows] == [
+        (kept.id, "reserve", Decimal("0.50"), False, "succeeded"),
+        (kept.id, "settle", Decimal("-0.10"), True, "succeeded"),
+        (elsewhere.id, "reserve", Decimal("0.50"), False, "created"),
+    ]
+    assert rows[0].note == "estimate reserved at submission"
+    assert (rows[1].created_at, rows[1].charged_at) == (NOW + 5, NOW)  # counts in its job's day
+    only = [row async for row in store.ledger_rows(since=0.0, guild_id=OTHER_GUILD)]
+    assert [r.job_id for r in only] == [elsewhere.id]
+    assert [row async for row in store.ledger_rows(since=NOW + 2)] == []
+
+
+async def test_gauges_count_jobs_by_state_and_model_and_the_outbox_backlog(store: Store) -> None:
+    await running_job(store)
+    failed = await running_job(store, user_id=2)
+    await store.mark_failed(failed.id, "x", "y", NOW)
+    await store.create_job(new_job(user_id=3, model_id="wan2.2-t2v-plus"), OPEN, NOW)
+    gauges = await store.gauges()
+    assert gauges.jobs == {
+        ("running", "wan2.6-i2v"): 1,
+        ("failed", "wan2.6-i2v"): 1,
+        ("created", "wan2.2-t2v-plus"): 1,
+    }
+    assert gauges.outbox_backlog == {"notice": 1}
+
+
+async def test_meta_and_the_writable_check(store: Store) -> None:
+    assert await store.get_meta("commands_hash") is None
+    await store.set_meta("commands_hash", "abc")
+    await store.set_meta("commands_hash", "def")
+    assert await store.get_meta("commands_hash") == "def"
+    await store.check_writable(NOW)
+    await store.check_writable(NOW + 1)
+    assert await store.get_meta("health_checked_at") == repr(NOW + 1)
+
+
+async def test_duration_history_and_completion_windows_of_similar_jobs(store: Store) -> None:
+    job = await running_job(store)  # submitted at NOW + 1
+    await store.mark_succeeded(
+        job.id,
+        ["u"],
+        None,
+        NOW + 100,
+        completed_at=NOW + 91,
+        completion_exact=True,
+        completion_after=NOW + 81,
+        started_at=NOW + 11,
+    )
+    other_tier = await store.create_job(new_job(user_id=2, tier="1080P"), OPEN, NOW)
+    await store.claim_submission(other_tier.id, NOW)
+    await store.mark_running(other_tier.id, "t", NOW, NOW)
+    await store.mark_succeeded(other_tier.id, ["u"], None, NOW + 50, completed_at=NOW + 40)
+    assert await store.duration_history("wan2.6-i2v", "720P", Decimal(5)) == [(90.0, True)]
+    assert await store.duration_history("wan2.6-i2v", "720P", Decimal(10)) == []
+    (window,) = await store.completion_windows("wan2.6-i2v", "720P", Decimal(5))
+    assert (window.after, window.by, window.started) == (80.0, 99.0, 10.0)
+
+
+async def test_jobs_for_a_user_are_per_server_newest_first(store: Store) -> None:
+    here = [await store.create_job(new_job(), OPEN, NOW + i) for i in range(3)]
+    direct = await store.create_job(new_job(guild_id=None), OPEN, NOW)
+    await store.create_job(new_job(user_id=2), OPEN, NOW)
+    assert [j.id for j in await store.jobs_for_user(1, GUILD)] == [j.id for j in here[::-1]]
+    assert [j.id for j in await store.jobs_for_user(1, GUILD, limit=2)] == [
+        here[2].id,
+        here[1].id,
+    ]
+    assert [j.id for j in await store.jobs_for_user(1, None)] == [direct.id]
+
+
+async def test_inputs_are_held_until_released(store: Store) -> None:
+    refs = (InputRef("image", 0, SHA_A, "image/png"), InputRef("image", 1, SHA_B, "image/png"))
+    job = await store.create_job(new_job(inputs=refs), OPEN, NOW)
+    other = await store.create_job(new_job(user_id=2, inputs=refs[:1]), OPEN, NOW)
+    assert await store.inputs_of(job.id) == list(refs)
+    assert await store.jobs_holding_inputs() == []
+    await store.cancel(job.id, NOW + 1, 1)  # past submission's wait, inputs still listed
+    assert await store.jobs_holding_inputs() == [job.id]
+    assert await store.release_inputs(job.id) == [SHA_B]  # SHA_A: the other job waits on it
+    assert await store.jobs_holding_inputs() == []
+    assert await store.release_inputs(other.id) == [SHA_A]
+
+
+async def test_status_message_is_set_and_forgotten(store: Store) -> None:
+    job = await store.create_job(new_job(), OPEN, NOW)
+    await store.set_status_message(job.id, 1_400_000_000_000_000_001)
+    shown = await store.get_job(job.id)
+    assert shown is not None
+    assert shown.status_message_id == 1_400_000_000_000_000_001
+    await store.forget_status_message(job.id)
+    forgotten = await store.get_job(job.id)
+    assert forgotten is not None
+    assert forgotten.status_message_id is None
+
+
+async def test_limits_and_totals_a_precheck_reads(store: Store) -> None:
+    await set_guild_limits(
+        store, GUILD, Limits(user_daily_budget=Decimal(2), cooldown_seconds=30.0), NOW
+    )
+    await store.set_user_daily_budget(GUILD, 1, Decimal(3), NOW)
+    defaults = Limits(max_concurrent_per_user=4)
+    assert await store.limits_for(GUILD, 1, defaults) == Limits(
+        max_concurrent_per_user=4, user_daily_budget=Decimal(3), cooldown_seconds=30.0
+    )
+    assert await store.limits_for(None, 1, defaults) == defaults
+    await store.create_job(new_job(cost="0.75"), OPEN, NOW - 10)
+    totals = await store.member_totals(GUILD, 1, NOW)
+    assert (totals.user_day_micros, totals.guild_month_micros, totals.generating) == (
+        750_000,
+        750_000,
+        1,
+    )
+    assert totals.last_created == NOW - 10
+    assert await store.member_totals(None, 1, NOW) == type(totals)()
+
+
+async def test_guild_config_round_trips_limits_and_policy(store: Store) -> None:
+    assert await store.guild_config(GUILD) == GuildConfig()
+
+    def edit(config: GuildConfig) -> GuildConfig:
+        policy = config.policy.model_copy(update={"disabled_models": ["wan2.6-i2v"]})
+        limits = Limits(guild_monthly_budget=Decimal("12.5"), max_concurrent_per_user=2)
+        return GuildConfig(limits=limits, policy=policy)
+
+    edited = await store.edit_guild_config(GUILD, NOW, edit)
+    assert await store.guild_config(GUILD) == edited
+    assert edited.policy.disabled_models == ["wan2.6-i2v"]
+    # Concurrent edits never lose one: each reads what the last one wrote.
+
+    def one_more(config: GuildConfig) -> GuildConfig:
+        slots = (config.limits.max_concurrent_per_user or 0) + 1
+        return dataclasses.replace(
+            config, limits=dataclasses.replace(config.limits, max_concurrent_per_user=slots)
+        )
+
+    await asyncio.gather(*(store.edit_guild_config(GUILD, NOW, one_more) for _ in range(10)))
+    final = await store.guild_config(GUILD)
+    assert final.limits.max_concurrent_per_user == 12
+
+
+async def test_usage_of_jobs_outside_a_server(store: Store) -> None:
+    await store.create_job(new_job(guild_id=None, cost="0.25"), OPEN, NOW)
+    await store.create_job(new_job(cost="0.25"), OPEN, NOW)
+    by_guild = await store.usage(group_by="guild", since=0.0)
+    assert [(r.key, r.total) for r in by_guild] == [
+        ("None", Decimal("0.25")),
+        (str(GUILD), Decimal("0.25")),
+    ]
