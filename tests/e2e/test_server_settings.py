@@ -599,6 +599,8 @@ async def test_audit_channel_records_submissions_and_cancels(world: World) -> No
     audit = guild.channels["audit"]
     before = last_id(world, "audit")
     quiet = await generate(world, "alice", "general", "wan-t2v", {"prompt": "unaudited", **CHEAP})
+    # Its submission is announced in the background: let it finish before the channel is set.
+    await world.wait_job(quiet, JobState.DELIVERED)
     assert last_id(world, "audit") == before  # no audit channel yet: nothing posted
 
     answer = await staff(world, "audit-channel", {"channel": "audit"})
