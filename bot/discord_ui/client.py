@@ -185,6 +185,8 @@ class WanBot(commands.Bot):
     def set_discord_share(self, fraction: float) -> None:
         """Keep this process to ``fraction`` (0 < fraction <= 1) of the bot's 50 Discord
         requests a second from now on, e.g. ``1 / live_processes``; 1.0 until called."""
+        if fraction != self.discord_requests.share:
+            log.info("Discord requests: this process takes %.0f%% of 50 a second", fraction * 100)
         self.discord_requests.set_share(fraction)
 
     async def setup_hook(self) -> None:
@@ -198,6 +200,8 @@ class WanBot(commands.Bot):
             telemetry=self.metrics,
         )
         self.store = self.engine.store
+        # Discord's 50 requests a second are the token's, shared like the provider rates.
+        self.engine.share_listeners.append(self.set_discord_share)
         server = self._http_server()  # a bad webhook secret stops start-up before any job runs
         # The blocklist's Unicode tables (~0.2 s) are built now, not in a member's first command.
         await asyncio.to_thread(warm_up_blocklist)

@@ -201,6 +201,9 @@ async def test_jobs_from_every_server_are_made_by_its_own_process_and_posted_onc
     assert len(set().union(*by_server)) == COUNT
     jobs = await deployment.wait_jobs(ids, JobState.DELIVERED, within=60)
     await assert_settled_once(deployment, jobs)
+    # Discord's global rate is shared too: each of the three takes a third.
+    for bot in deployment.bots:
+        await bot.wait_for_output("this process takes 33% of 50 a second", timeout=20)
 
 
 async def test_a_killed_process_s_jobs_are_taken_over_and_delivered_once(

@@ -33,10 +33,6 @@ POSTGRES_URL_ENV = "WANBOT_TEST_POSTGRES_URL"
 NO_POSTGRES = f"{POSTGRES_URL_ENV} is not set: the PostgreSQL half of the store tests is skipped"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"postgres: needs PostgreSQL ({POSTGRES_URL_ENV})")
-
-
 def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_URL_ENV) or None
 
