@@ -21,7 +21,8 @@ claims every job of the process that ran before.
 
 What it must never do: claim a job whose owner's lease is still valid, keep following jobs
 after its own lease was lost, or poll the database for wake-ups it can be notified of (it
-listens for ``wanbot_jobs_free``, sent by a process that stops cleanly).
+listens for ``wanbot_jobs_free``, sent by a process that stops cleanly, and
+``wanbot_instance_joined``, sent by one that starts).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from bot.jobs.wakeup import sleep_until_woken
 
 log = logging.getLogger(__name__)
 
+# Sent by a process that joins: the others beat at once, so every share of the rates is
+# recomputed now rather than at their next heartbeat.
+INSTANCE_JOINED = "wanbot_instance_joined"
 # Jobs taken over in one claim; more are claimed at the next beat (or at once, while full).
 CLAIM_BATCH = 500
 
@@ -95,8 +99,10 @@ class Membership:
         )
         if not self._listening:
             await self.store.listen(CHANNEL_JOBS_FREE, self._heard_jobs_free)
+            await self.store.listen(INSTANCE_JOINED, self._heard_jobs_free)
             self._listening = True
         self._set_live(await self.store.live_instances(now))
+        await self.store.notify(INSTANCE_JOINED, self.instance_id)
         claimed: list[Job] = []
         while True:
             batch = await self.store.claim_jobs(self.instance_id, now, limit=CLAIM_BATCH)
@@ -124,8 +130,9 @@ class Membership:
         if released:
             log.info("released %d jobs to the other bot processes", released)
 
-    def _heard_jobs_free(self, _payload: str) -> None:
-        self._wake.set()
+    def _heard_jobs_free(self, payload: str) -> None:
+        if payload != self.instance_id:  # not its own joining
+            self._wake.set()
 
     def _set_live(self, live: int) -> None:
         live = max(live, 1)

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 
 from bot.jobs.budget import Limits
+from bot.jobs.leases import Membership
 from bot.jobs.records import Job, NewJob
 from bot.jobs.states import JobState
 from bot.jobs.storage import CHANNEL_JOBS_FREE
@@ -285,3 +286,40 @@ async def test_jobs_returned_by_a_claim_are_records(store: Store) -> None:
 
 def _fields(job: Job) -> dict[str, object]:
     return {name: getattr(job, name) for name in job.__dataclass_fields__}
+
+
+# ---------------------------------------------------------------------------------------------
+# Membership (bot.jobs.leases): a joining process makes the others recount at once
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_a_joining_process_makes_the_others_take_their_new_share_at_once(
+    postgres_backend: Backend,
+) -> None:
+    """With a 300 s lease the next heartbeat is 100 s away: only the joiner's notice can make
+    the first process see two live processes within seconds (before it, a deployment that
+    grew kept sending its old share: 145 requests a second against a 100 for four)."""
+
+    async def nothing(*_args: object) -> None:
+        return None
+
+    seen: dict[str, list[int]] = {"first": [], "second": []}
+    members = []
+    for name in ("first", "second"):
+        store = await postgres_backend.open()
+        member = Membership(
+            store, 300.0, on_claimed=nothing, on_lost=nothing, on_share=seen[name].append
+        )
+        await member.join()
+        member.start()
+        members.append(member)
+    try:
+        for _ in range(100):
+            if seen["first"][-1:] == [2]:
+                break
+            await asyncio.sleep(0.05)
+        assert seen["first"][-1:] == [2], seen
+        assert seen["second"] == [2], seen
+    finally:
+        for member in members:
+            await member.leave()
