@@ -1354,3 +1354,27 @@ async def test_usage_of_jobs_outside_a_server(store: Store) -> None:
         ("None", Decimal("0.25")),
         (str(GUILD), Decimal("0.25")),
     ]
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path: Path) -> None:
+    """A stop cancels tasks wherever they are, e.g. a heartbeat awaiting its ``BEGIN``. SQLite
+    runs the statement to its end in its thread anyway: the cancelled transaction must be
+    rolled back, or every later one fails with "cannot start a transaction within a
+    transaction" (a terminal ``generate`` died that way on shutdown)."""
+    store = await SQLiteStore.open(tmp_path / "cancelled.sqlite3")
+    try:
+        connector = store._connector
+
+        async def one() -> None:
+            async with connector.transaction() as tx:
+                await tx.execute("SELECT 1")
+
+        for _ in range(20):
+            task = asyncio.create_task(one())
+            await asyncio.sleep(0)  # it holds the lock and awaits BEGIN
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await one()  # raised OperationalError before the fix
+            assert await store.get_meta("nothing") is None
+    finally:
+        await store.close()

@@ -14,6 +14,7 @@ between), or let a listener's exception reach the notifier.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -185,13 +186,26 @@ class SQLiteConnector(_SQLiteTx):
         """``BEGIN IMMEDIATE`` takes the file's write lock up front: every writer is
         serialised, so ``lock_keys`` need nothing more here."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield _SQLiteTx(self._db)
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, undone if the caller is cancelled while it waits: aiosqlite
+        runs the statement to its end in its thread whatever happens to the awaiting task,
+        and a transaction left open would make every later ``BEGIN`` fail."""
+        begin = asyncio.ensure_future(self._db.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await begin
+                await self._db.execute("ROLLBACK")
+            raise
 
     async def iterate(self, sql: str, *args: object) -> AsyncIterator[Row]:
         async with self._db.execute(sql, args) as cursor:
