@@ -3,7 +3,8 @@
 Why this module exists: an operator finds out that a key is wrong, a folder is not writable or
 the token was reset from members, hours later, or from a traceback. The doctor asks each party
 once, harmlessly, before the bot is trusted with members' money: the settings, the database and
-its migrations (read-only, so it may run beside the bot), each provider key that serves a model
+its migrations (read-only, so it may run beside the bot; on PostgreSQL also how many bot
+processes hold a lease), each provider key that serves a model
 (a look at a task that cannot exist: 404 means the key was accepted, 401 names the key; a key
 that is not set only switches its models off, unless no model is left), the Discord token (the
 application it belongs to), and it prints the invite link with the exact permissions the bot
@@ -22,6 +23,7 @@ import contextlib
 import os
 import socket
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ from bot.availability import key_variable, usable_models
 from bot.catalog import CATALOG, MODEL_IDS, ModelSpec, resolve, spec_for
 from bot.config import ConfigError, ProviderName, Settings, load_settings
 from bot.discord_ui.client import REQUIRED_PERMISSIONS
+from bot.jobs.connectors import StoreUnavailable
+from bot.jobs.connectors.postgres import describe_url, look_read_only
 from bot.jobs.migrations import latest_version
 from bot.pricing import PriceTable, PriceTableError
 from bot.providers import poll_path
@@ -77,7 +81,11 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 async def _diagnose(settings: Settings) -> list[Check]:
-    checks = [_price_table(settings), *_database(settings)]
+    checks = [_price_table(settings)]
+    if settings.database_url is None:
+        checks += _database(settings)
+    else:
+        checks += [await _postgres(settings.database_url.get_secret_value()), _media(settings)]
     some_usable = bool(usable_models(settings))
     async with aiohttp.ClientSession() as session:
         for provider, models in _models_by_provider(settings).items():
@@ -142,7 +150,6 @@ def _price_table(settings: Settings) -> Check:
 
 def _database(settings: Settings) -> list[Check]:
     path = settings.database_path
-    media = settings.resolved_media_dir
     checks = []
     folder = path.parent
     if not folder.is_dir():
@@ -157,12 +164,42 @@ def _database(settings: Settings) -> list[Check]:
         checks.append(Check("database", True, f"{path} will be created at the first start"))
     else:
         checks.append(_schema(path))
+    checks.append(_media(settings))
+    return checks
+
+
+def _media(settings: Settings) -> Check:
+    media = settings.resolved_media_dir
     media_parent = next((p for p in (media, *media.parents) if p.exists()), None)
     if media_parent is None or not os.access(media_parent, os.W_OK | os.X_OK):
-        checks.append(Check("media", False, f"{media} cannot be created (WANBOT_MEDIA_DIR)"))
-    else:
-        checks.append(Check("media", True, f"{media} is writable"))
-    return checks
+        return Check("media", False, f"{media} cannot be created (WANBOT_MEDIA_DIR)")
+    return Check("media", True, f"{media} is writable")
+
+
+async def _postgres(url: str) -> Check:
+    """The shared database: reachable, its migrations, and how many bot processes use it."""
+    where = describe_url(url)
+    try:
+        look = await look_read_only(url, time.time())
+    except StoreUnavailable as exc:
+        return Check("database", False, f"{exc} (WANBOT_DATABASE_URL)")
+    latest = latest_version("postgres")
+    running = {0: "no bot process running", 1: "1 bot process running"}.get(
+        look.live_instances, f"{look.live_instances} bot processes running"
+    )
+    if look.version > latest:
+        return Check(
+            "database",
+            False,
+            f"{where} has schema {look.version}, newer than this wanbot ({latest})",
+        )
+    if look.version == 0:
+        return Check("database", True, f"{where}: empty, migrated to {latest} at the first start")
+    if look.version < latest:
+        return Check(
+            "database", True, f"{where}: schema {look.version}, migrated to {latest} at start"
+        )
+    return Check("database", True, f"{where}: schema {look.version} (up to date), {running}")
 
 
 def _schema(path: Path) -> Check:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from bot.discord_ui.client import REQUIRED_PERMISSIONS
 from bot.simulator import DEFAULT_MULEROUTER_KEY, DEFAULT_VTRIX_KEY, SimulatorServer
 from tests.emulator import DiscordEmulator, EmulatorConfig
+from tests.postgres import NO_POSTGRES, POSTGRES_URL, fresh_database
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -240,3 +242,69 @@ async def test_an_unusable_webhook_secret_is_named(
         lines, "webhook secret"
     )
     assert "whsec_@@@" not in "\n".join(lines)
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+async def test_a_postgresql_database_is_read_only_checked_with_its_schema_and_processes(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    from bot.jobs.connectors.postgres import describe_url
+    from bot.jobs.migrations import latest_version
+    from bot.jobs.store import PostgresStore
+
+    async with fresh_database("wanbot_doctor") as url:
+        code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_DATABASE_URL=url)
+        assert code == 0, lines
+        where = describe_url(url)  # host:port/database, as the operator configured it
+        assert line(lines, "database").endswith(
+            f"{where}: empty, migrated to {latest_version('postgres')} at the first start"
+        )
+        assert not (tmp_path / "wanbot.sqlite3").exists()  # the SQLite file is not looked at
+        # A running bot: the schema is up to date and its lease is counted; nothing is written.
+        store = await PostgresStore.open(url)
+        try:
+            await store.register_instance("doctor-test", time.time(), 60.0)
+            before = await _row_counts(url)
+            code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_DATABASE_URL=url)
+            assert await _row_counts(url) == before
+        finally:
+            await store.close()
+        assert code == 0, lines
+        assert f"schema {latest_version('postgres')} (up to date), 1 bot process running" in line(
+            lines, "database"
+        )
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+async def test_an_unreachable_postgresql_server_is_named_without_its_password(
+    tmp_path: Path, emulator: DiscordEmulator, simulator: SimulatorServer
+) -> None:
+    url = f"postgresql://wanbot:s3cret-pw@127.0.0.1:{free_port()}/wanbot"
+    code, lines = await doctor(tmp_path, emulator, simulator, WANBOT_DATABASE_URL=url)
+    assert code == 1
+    entry = line(lines, "database")
+    assert entry.startswith("FAIL"), entry
+    assert f"cannot read {url.split('@', 1)[1]}: " in entry, entry
+    assert "WANBOT_DATABASE_URL" in entry
+    assert "s3cret-pw" not in "\n".join(lines)
+    # Every other check still ran.
+    assert "discord" in [check_name(entry) for entry in lines]
+
+
+async def _row_counts(url: str) -> dict[str, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        counts = {}
+        for (table,) in tables:
+            counts[table] = await conn.fetchval(f'SELECT COUNT(*) FROM "{table}"')
+        counts["instances_heartbeat"] = await conn.fetchval(
+            "SELECT COALESCE(SUM(expires_at), 0)::bigint FROM instances"
+        )
+        return counts
+    finally:
+        await conn.close()

@@ -5,13 +5,9 @@ Needs ``WANBOT_TEST_POSTGRES_URL``; skipped, saying so, without it."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -20,25 +16,18 @@ from bot.jobs.store import PostgresStore
 from bot.jobs.store import SQLiteStore as Store
 from tests.cli.test_backup import wanbot
 from tests.jobs.test_store import NOW, OPEN, new_job
+from tests.postgres import NO_POSTGRES, POSTGRES_URL, fresh_database
 
-POSTGRES_URL = os.environ.get("WANBOT_TEST_POSTGRES_URL")
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not POSTGRES_URL, reason="WANBOT_TEST_POSTGRES_URL is not set"),
+    pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES),
 ]
 
 
 @pytest_asyncio.fixture
 async def empty_database() -> AsyncIterator[str]:
-    assert POSTGRES_URL is not None
-    name = f"wanbot_migrate_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+    async with fresh_database("wanbot_migrate") as url:
+        yield url
 
 
 async def test_a_running_bot_s_data_is_copied_verified_and_keeps_working(

@@ -13,14 +13,11 @@ Needs ``WANBOT_TEST_POSTGRES_URL`` (``.ci/run`` sets it); skipped, saying so, wi
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -34,16 +31,10 @@ from bot.simulator import SimulatorConfig, SimulatorServer
 from tests.e2e.conftest import EXPECTED_LOG_LINES, bot_env
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 from tests.emulator.models import Guild
+from tests.postgres import NO_POSTGRES, POSTGRES_URL, fresh_database
 from tests.waiting import wait_until
 
-POSTGRES_URL = os.environ.get("WANBOT_TEST_POSTGRES_URL")
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        not POSTGRES_URL,
-        reason="WANBOT_TEST_POSTGRES_URL is not set: no PostgreSQL server for several processes",
-    ),
-]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)]
 
 COUNT = 3
 LEASE = 5.0
@@ -109,71 +100,58 @@ class Deployment:
         ]
 
 
-def _database_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
-    assert POSTGRES_URL is not None
-    name = f"wanbot_e2e_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f"CREATE DATABASE {name}")
-    url = _database_url(POSTGRES_URL, name)
     folder = tmp_path_factory.mktemp("processes")
     media = folder / "media"  # shared: unsent inputs must be readable by whoever takes over
-    try:
-        async with (
-            DiscordEmulator(
-                EmulatorConfig(heartbeat_interval_ms=1000, gateway_shards=COUNT)
-            ) as discord,
-            SimulatorServer(SimulatorConfig(speed=SIM_SPEED, seed=11)) as sim,
-        ):
-            servers = [
-                discord.add_guild(f"Shard {k} server", shard=(k, COUNT), layout=True)
-                for k in range(COUNT)
+    async with (
+        fresh_database("wanbot_e2e") as url,
+        DiscordEmulator(
+            EmulatorConfig(heartbeat_interval_ms=1000, gateway_shards=COUNT)
+        ) as discord,
+        SimulatorServer(SimulatorConfig(speed=SIM_SPEED, seed=11)) as sim,
+    ):
+        servers = [
+            discord.add_guild(f"Shard {k} server", shard=(k, COUNT), layout=True)
+            for k in range(COUNT)
+        ]
+        bots = []
+        for k in range(COUNT):
+            own = folder / f"process-{k}"
+            own.mkdir()
+            env = bot_env(
+                own,
+                sim,
+                WANBOT_DATABASE_URL=url,
+                WANBOT_MEDIA_DIR=str(media),
+                WANBOT_SHARD_COUNT=str(COUNT),
+                WANBOT_SHARD_IDS=str(k),
+                WANBOT_LEASE_SECONDS=str(LEASE),
+            )
+            bots.append(BotProcess(discord, env=env))
+        # One after the other: the first creates the schema (the others would wait on its
+        # migration lock anyway), and the logs read in order.
+        for bot in bots:
+            await bot.start()
+        await discord.wait_shards(COUNT, 40)
+        await discord.wait_commands(30, names=["wan-t2v"])
+        store = await PostgresStore.open(url)
+        raw = await asyncpg.connect(url)
+        try:
+            yield Deployment(discord, sim, bots, servers, store, raw)
+        finally:
+            await raw.close()
+            await store.close()
+            await asyncio.gather(*(bot.stop() for bot in bots if bot.running))
+        for k, bot in enumerate(bots):
+            unexpected = [
+                line
+                for line in bot.lines
+                if ("Traceback" in line or " ERROR " in line)
+                and not any(ok in line for ok in EXPECTED_LOG_LINES)
             ]
-            bots = []
-            for k in range(COUNT):
-                own = folder / f"process-{k}"
-                own.mkdir()
-                env = bot_env(
-                    own,
-                    sim,
-                    WANBOT_DATABASE_URL=url,
-                    WANBOT_MEDIA_DIR=str(media),
-                    WANBOT_SHARD_COUNT=str(COUNT),
-                    WANBOT_SHARD_IDS=str(k),
-                    WANBOT_LEASE_SECONDS=str(LEASE),
-                )
-                bots.append(BotProcess(discord, env=env))
-            # One after the other: the first creates the schema (the others would wait on its
-            # migration lock anyway), and the logs read in order.
-            for bot in bots:
-                await bot.start()
-            await discord.wait_shards(COUNT, 40)
-            await discord.wait_commands(30, names=["wan-t2v"])
-            store = await PostgresStore.open(url)
-            raw = await asyncpg.connect(url)
-            try:
-                yield Deployment(discord, sim, bots, servers, store, raw)
-            finally:
-                await raw.close()
-                await store.close()
-                await asyncio.gather(*(bot.stop() for bot in bots if bot.running))
-            for k, bot in enumerate(bots):
-                unexpected = [
-                    line
-                    for line in bot.lines
-                    if ("Traceback" in line or " ERROR " in line)
-                    and not any(ok in line for ok in EXPECTED_LOG_LINES)
-                ]
-                assert unexpected == [], f"bot {k}:\n{bot.tail(120)}"
-            assert discord.internal_errors == []
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+            assert unexpected == [], f"bot {k}:\n{bot.tail(120)}"
+        assert discord.internal_errors == []
 
 
 async def assert_settled_once(deployment: Deployment, jobs: list[Job]) -> None:

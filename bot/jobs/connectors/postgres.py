@@ -26,6 +26,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -34,7 +35,7 @@ import asyncpg
 from bot.jobs import migrations
 from bot.jobs.connectors import Dialect, Row, StoreUnavailable, Tx, check_channel
 
-__all__ = ["PostgresConnector", "describe_url", "numbered"]
+__all__ = ["PostgresConnector", "SchemaLook", "describe_url", "look_read_only", "numbered"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,44 @@ def describe_url(url: str) -> str:
     except ValueError:
         return "the configured PostgreSQL server"
     return f"{host}:{port}/{database}"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaLook:
+    """What ``doctor`` reports of a PostgreSQL database: its migrations and who is using it."""
+
+    version: int  # the last migration applied (0: an empty database)
+    live_instances: int  # bot processes whose lease holds now (0 before migration 005)
+
+
+async def look_read_only(url: str, now: float) -> SchemaLook:
+    """Read the schema version and the live bot processes in a read-only session.
+
+    The session is ``default_transaction_read_only``: nothing this does can write, so it may
+    run beside the bot. Raises :class:`StoreUnavailable` (host, port and database; never the
+    password) when the server cannot be reached or read.
+    """
+    conn: Any = None
+    try:
+        conn = await asyncpg.connect(
+            url,
+            server_settings={"default_transaction_read_only": "on"},
+            timeout=_CONNECT_TIMEOUT,
+        )
+        version = await migrations.postgres_schema_version(conn)
+        live = 0
+        if await conn.fetchval("SELECT to_regclass('instances') IS NOT NULL"):
+            live = int(
+                await conn.fetchval("SELECT COUNT(*) FROM instances WHERE expires_at > $1", now)
+            )
+    except Exception as error:
+        reason = _scrub(f"{type(error).__name__}: {error}", _secrets_of(url), "the URL")
+        raise StoreUnavailable(f"cannot read {describe_url(url)}: {reason}") from None
+    finally:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=_CLOSE_TIMEOUT)
+    return SchemaLook(version=version, live_instances=live)
 
 
 def _secrets_of(url: str) -> list[str]:
