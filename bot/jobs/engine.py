@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -45,7 +45,7 @@ from bot.jobs.outbox import Outbox
 from bot.jobs.planning import DurationEstimate, PollPlanner
 from bot.jobs.pushed import PushedEvents
 from bot.jobs.ratelimit import TokenBucket
-from bot.jobs.records import Job, NewJob
+from bot.jobs.records import InputRef, Job, NewJob
 from bot.jobs.scheduler import Action, Scheduler
 from bot.jobs.states import JobState
 from bot.jobs.storage import JobStore, PollUpdate
@@ -388,10 +388,9 @@ class JobEngine:
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
         try:
-            async with self.inputs.storing(request):
-                job = await self._create(
-                    user_id, guild_id, channel_id, spec, request, limits, parent_job_id
-                )
+            job = await self._create(
+                user_id, guild_id, channel_id, spec, request, limits, parent_job_id
+            )
         except ReservationRefused as refused:
             self.telemetry.job_refused(refused.reason)
             raise
@@ -409,36 +408,32 @@ class JobEngine:
         limits: Limits | None,
         parent_job_id: int | None,
     ) -> Job:
-        """Store the inputs and the job (under the inputs lock)."""
-        stored, refs = await asyncio.to_thread(self.inputs.stash, request)
-        new = NewJob(
-            user_id=user_id,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            model_id=spec.model_id,
-            provider=spec.provider.value,
-            request=stored,
-            price_tier=request.price_tier(),
-            estimated_cost=self.prices.estimate(spec.model_id, request),
-            units=request.billable_units(),
-            unit=spec.price_unit.value,
-            deadline_seconds=self.config.deadline_for(spec),
-            inputs=refs,
-            parent_job_id=parent_job_id,
-        )
-        try:
-            job = await self.store.create_job(
+        """Store the inputs and the job (see :meth:`InputStash.store_job`)."""
+
+        async def create(stored: dict[str, Any], refs: tuple[InputRef, ...]) -> Job:
+            new = NewJob(
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                model_id=spec.model_id,
+                provider=spec.provider.value,
+                request=stored,
+                price_tier=request.price_tier(),
+                estimated_cost=self.prices.estimate(spec.model_id, request),
+                units=request.billable_units(),
+                unit=spec.price_unit.value,
+                deadline_seconds=self.config.deadline_for(spec),
+                inputs=refs,
+                parent_job_id=parent_job_id,
+            )
+            return await self.store.create_job(
                 new,
                 limits or self.config.default_limits,
                 self.clock(),
                 owner=self.membership.instance_id,
             )
-        except BaseException:
-            await self.inputs.discard_unstored(refs)
-            raise
-        if refs:  # its first create need not rebuild the request from the files just written
-            self.inputs.keep_inline(job.id, request)
-        return job
+
+        return await self.inputs.store_job(request, create)
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
         """Cancel; returns the state cancelled from (``running`` means it is still billed)."""

@@ -9,7 +9,10 @@ file, and written atomically, so a crash never leaves a half-written input under
 files (the stored request keeps ``input:<sha256>`` references), puts them back before the
 create request, and deletes a file only when no job still waiting for submission refers to it
 (the store says which), under one lock so storing a reference and deleting an unreferenced
-file never interleave.
+file never interleave. Several processes on PostgreSQL share one media folder (a job taken over
+is submitted from the files its first owner wrote): a deletion is checked and done under the
+database's inputs lock, which storing a job's references also takes, and a job just stored puts
+back a shared file another process deleted before the references were committed.
 
 A job's first create follows its storing at once, so the request it was stored from (images
 inline, already checked) is kept in memory for that one attempt, within a byte budget: reading
@@ -31,7 +34,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -95,8 +98,8 @@ class InputStash:
     ) -> None:
         self.files = files
         self.store = store
-        # One bot process per database: this lock is enough to keep "store a reference" and
-        # "delete an unreferenced file" apart.
+        # Keeps "store a reference" and "delete an unreferenced file" apart in this process;
+        # across processes sharing the folder, see store_job and keep.
         self._lock = asyncio.Lock()
         # Job id -> the request it was stored from and its data: URIs' length (see keep_inline).
         self._inline: dict[int, tuple[WanRequest, int]] = {}
@@ -104,13 +107,36 @@ class InputStash:
         self._keep_bytes = keep_bytes
 
     @asynccontextmanager
-    async def storing(self, request: WanRequest) -> AsyncIterator[None]:
+    async def _storing(self, request: WanRequest) -> AsyncIterator[None]:
         """Hold the lock while a job with inline images is being stored (if it has any)."""
         if not has_inline_media(request):
             yield
             return
         async with self._lock:
             yield
+
+    async def store_job(
+        self,
+        request: WanRequest,
+        create: Callable[[dict[str, Any], tuple[InputRef, ...]], Awaitable[Job]],
+    ) -> Job:
+        """Stash ``request``'s images, then store its job with ``create(stored, refs)``.
+
+        A refused ``create`` deletes the files no other job needs. A stored job gets back any
+        file another process deleted meanwhile (:meth:`keep`), and its request is kept for its
+        first create attempt (:meth:`keep_inline`).
+        """
+        async with self._storing(request):
+            stored, refs = await asyncio.to_thread(self.stash, request)
+            try:
+                job = await create(stored, refs)
+            except BaseException:
+                await self._discard_unstored(refs)
+                raise
+        if refs:
+            await self.keep(request, refs)
+            self.keep_inline(job.id, request)
+        return job
 
     def stash(self, request: WanRequest) -> tuple[dict[str, Any], tuple[InputRef, ...]]:
         """Move inline images to content-addressed files; the stored request keeps references."""
@@ -198,13 +224,36 @@ class InputStash:
         self._release_inline(job_id)
         await self.forget(await self.store.release_inputs(job_id))
 
-    async def discard_unstored(self, refs: tuple[InputRef, ...]) -> None:
-        """Files stashed for a job that was then refused (the caller holds :meth:`storing`)."""
+    async def _discard_unstored(self, refs: tuple[InputRef, ...]) -> None:
+        """Files stashed for a job that was then refused (the caller holds :meth:`_storing`)."""
         await self._delete_unreferenced([ref.sha256 for ref in refs])
 
     async def _delete_unreferenced(self, hashes: list[str]) -> None:
-        for sha in await self.store.unreferenced_inputs(hashes):
-            await asyncio.to_thread(self.files.delete, sha)
+        # Checked and deleted under the deployment's inputs lock: another process sharing the
+        # media folder may be storing a job with the same image right now.
+        await self.store.sweep_inputs(hashes, self.files.delete)
+
+    async def keep(self, request: WanRequest, refs: tuple[InputRef, ...]) -> None:
+        """After ``request``'s job is stored with ``refs``: put back any of its files that a
+        process sharing the media folder deleted between :meth:`stash` (which found the file
+        there already, from another job of the same image) and the job's references being
+        committed. A deletion is checked and done under the inputs lock the job's storing also
+        held, so it came wholly before the commit (the file is missing now) or wholly after
+        it (it saw the references and kept the file): looking once, now, is enough."""
+        missing = {ref.sha256 for ref in refs if not self.files.path(ref.sha256).exists()}
+        if missing:
+            await asyncio.to_thread(self._restore, request, missing)
+
+    def _restore(self, request: WanRequest, missing: set[str]) -> None:
+        for name, role in request.media_fields().items():
+            if role is MediaRole.AUDIO_URL:
+                continue
+            value = getattr(request, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and item.startswith("data:"):
+                    data = binascii.a2b_base64(item.partition(",")[2])
+                    if hashlib.sha256(data).hexdigest() in missing:
+                        self.files.put(data)
 
 
 def inline_size(request: WanRequest) -> int:

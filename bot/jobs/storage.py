@@ -274,8 +274,9 @@ class JobStore(Protocol):
         """Jobs past submission that still list inputs (a crash came between two steps)."""
         ...
 
-    async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
-        """Those of ``hashes`` that no job waiting for submission refers to."""
+    async def sweep_inputs(self, hashes: Sequence[str], delete: Callable[[str], None]) -> list[str]:
+        """Call ``delete`` for each of ``hashes`` no job waiting for submission refers to (and
+        return those) under the deployment's inputs lock."""
         ...
 
     async def duration_history(

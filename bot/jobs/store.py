@@ -856,16 +856,18 @@ class SQLStore:
         )
         return [int(row[0]) for row in rows]
 
-    async def unreferenced_inputs(self, hashes: Sequence[str]) -> list[str]:
-        """Those of ``hashes`` that no job waiting for submission refers to."""
-        unused = []
-        for sha in dict.fromkeys(hashes):
-            still = await self._connector.fetchval(
-                "SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", sha
-            )
-            if still is None:
+    async def sweep_inputs(self, hashes: Sequence[str], delete: Callable[[str], None]) -> list[str]:
+        """Call ``delete`` for each of ``hashes`` no job waiting for submission refers to, and
+        return those, while holding :data:`_INPUTS_KEY`: no process stores a reference to one
+        of them between the check and the deletion (processes share one media folder)."""
+        async with self._connector.transaction((_INPUTS_KEY,)) as tx:
+            unused = []
+            for sha in dict.fromkeys(hashes):
+                if await tx.fetchval("SELECT 1 FROM job_inputs WHERE sha256 = ? LIMIT 1", sha):
+                    continue
+                delete(sha)
                 unused.append(sha)
-        return unused
+            return unused
 
     async def duration_history(
         self, model_id: str, price_tier: str, units: Decimal, *, limit: int = 200

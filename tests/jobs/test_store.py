@@ -406,14 +406,16 @@ async def test_mark_running_releases_inputs_no_other_waiting_job_needs(store: St
     own = InputRef("last_frame", 0, SHA_B, "image/png")
     first = await store.create_job(new_job(inputs=(shared, own)), OPEN, NOW)
     second = await store.create_job(new_job(user_id=2, inputs=(shared,)), OPEN, NOW)
-    assert await store.unreferenced_inputs([SHA_A, SHA_B]) == []
+    deleted: list[str] = []
+    assert await store.sweep_inputs([SHA_A, SHA_B], deleted.append) == []
     await store.claim_submission(first.id, NOW)
     assert await store.mark_running(first.id, "task-1", NOW + 1, NOW + 2) == [SHA_B]
     assert await store.inputs_of(first.id) == []
-    assert await store.unreferenced_inputs([SHA_A, SHA_B]) == [SHA_B]
+    assert await store.sweep_inputs([SHA_A, SHA_B], deleted.append) == [SHA_B]
     await store.claim_submission(second.id, NOW)
     assert await store.mark_running(second.id, "task-2", NOW + 1, NOW + 2) == [SHA_A]
-    assert await store.unreferenced_inputs([SHA_A, SHA_B, SHA_A]) == [SHA_A, SHA_B]
+    assert await store.sweep_inputs([SHA_A, SHA_B, SHA_A], deleted.append) == [SHA_A, SHA_B]
+    assert deleted == [SHA_B, SHA_A, SHA_B]  # each unreferenced hash handed over once a sweep
 
 
 async def test_running_job_records_task_and_times(store: Store) -> None:
@@ -951,7 +953,7 @@ async def test_refused_reservation_writes_nothing(store: Store) -> None:
     with pytest.raises(ReservationRefused):
         await store.create_job(new_job(cost="0.30", inputs=inputs), limits, NOW)
     assert await count_rows(store) == before
-    assert await store.unreferenced_inputs([SHA_A]) == [SHA_A]
+    assert await store.sweep_inputs([SHA_A], lambda sha: None) == [SHA_A]
     assert await store.ledger_total() == Decimal("0.80")
 
 
