@@ -130,13 +130,22 @@ def build_request(
     images: Sequence[PreparedInput] = (),
     *,
     audio_url: str | None = None,
-) -> WanRequest:
-    """The typed request; raises :class:`~bot.catalog.RequestInvalid` naming each problem."""
+) -> tuple[WanRequest, dict[str, bytes]]:
+    """The typed request, and the bytes behind each ``data:`` URI it holds, keyed by the URI
+    (:meth:`~bot.jobs.engine.JobEngine.submit` stores those as they are, instead of decoding
+    megabytes of base64 back). Raises :class:`~bot.catalog.RequestInvalid` naming each
+    problem."""
     values = dict(fields)
     media = spec.request_type.media_fields()
+    raw: dict[str, bytes] = {}
     for name in dict.fromkeys(item.field for item in images):
-        uris = [item.image.data_uri for item in images if item.field == name]
+        uris = []
+        for item in images:
+            if item.field == name:
+                uri = item.image.data_uri
+                raw[uri] = item.image.raw
+                uris.append(uri)
         values[name] = uris if media[name] is MediaRole.IMAGES else uris[0]
     if audio_url is not None:
         values["audio_url"] = audio_url
-    return spec.parse(values)
+    return spec.parse(values), raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import typing
 
@@ -50,19 +51,24 @@ def test_an_option_the_serving_provider_lacks_is_refused_by_name() -> None:
 
 async def test_images_become_data_uris_in_their_fields() -> None:
     images = await prepare_images(I2V, {"image": [png(640, 480)], "last_frame": [png(640, 480)]})
-    request = build_request(I2V, {"prompt": "waves"}, images)
+    request, media = build_request(I2V, {"prompt": "waves"}, images)
     assert isinstance(request, WanI2V26Request)
     assert request.image.startswith("data:image/png;base64,")
     assert request.last_frame is not None
     assert [item.preview_name for item in images] == ["input-image-1.png", "input-last_frame-1.png"]
+    # Each URI with the checked bytes it encodes, so storing the job need not decode it back.
+    assert media == {request.image: images[0].image.raw, request.last_frame: images[1].image.raw}
+    for uri, raw in media.items():
+        assert base64.b64decode(uri.partition(",")[2]) == raw
 
 
 async def test_a_list_field_keeps_every_image_in_order() -> None:
     sources = {"images": [png(400, 400), png(500, 500), png(600, 600)]}
     images = await prepare_images(I2I, sources)
-    request = build_request(I2I, {"prompt": "autumn"}, images)
+    request, media = build_request(I2I, {"prompt": "autumn"}, images)
     assert isinstance(request, WanI2I25Request)
     assert len(request.images) == 3
+    assert [media[uri] for uri in request.images] == [item.image.raw for item in images]
     assert [item.source.name for item in images] == ["400x400.png", "500x500.png", "600x600.png"]
 
 

@@ -123,7 +123,7 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
         spec = resolve(args.model, settings)
         prices = PriceTable.load(settings.price_table)
         settings.api_key(spec.provider)  # a missing key stops here, naming the variable to set
-        request, notes = await _build_request(args, spec)
+        request, media, notes = await _build_request(args, spec)
         if await _prepare_out_dir(args.out):
             # Leave no empty folder behind if the run ends without a result.
             stack.callback(_remove_if_empty, args.out)
@@ -166,7 +166,9 @@ async def _generate(args: argparse.Namespace, out: TextIO) -> None:
         deliverer.eta = engine.eta
         await engine.start()
         stack.push_async_callback(engine.stop)
-        await engine.submit(user_id=0, guild_id=None, channel_id=None, spec=spec, request=request)
+        await engine.submit(
+            user_id=0, guild_id=None, channel_id=None, spec=spec, request=request, media=media
+        )
         ticker = asyncio.create_task(deliverer.tick_forever())
         try:
             await deliverer.finished.wait()
@@ -240,7 +242,9 @@ def _simulated_timing(speed: float) -> dict[str, Any]:
     }
 
 
-async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[WanRequest, list[str]]:
+async def _build_request(
+    args: argparse.Namespace, spec: ModelSpec
+) -> tuple[WanRequest, dict[str, bytes], list[str]]:
     """The typed request from the flags, with local images checked and turned into data URIs."""
     scratch = argparse.ArgumentParser(add_help=False)
     options = add_request_arguments(scratch, spec.request_type)
@@ -265,10 +269,10 @@ async def _build_request(args: argparse.Namespace, spec: ModelSpec) -> tuple[Wan
     try:
         fields = check_options(spec, fields)
         images = await prepare_images(spec, sources)
-        request = build_request(spec, fields, images)
+        request, media = build_request(spec, fields, images)
     except (OrderRefused, RequestInvalid) as exc:
         raise GenerateFailed(str(exc)) from None
-    return request, [note for item in images for note in item.image.notes]
+    return request, media, [note for item in images for note in item.image.notes]
 
 
 def _all_request_fields() -> set[str]:

@@ -159,7 +159,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
         notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
         try:
-            request = build_request(spec, fields, images, audio_url=audio_url)
+            request, media = build_request(spec, fields, images, audio_url=audio_url)
         except RequestInvalid as exc:
             problems = "\n".join(f"• {problem}" for problem in exc.problems)
             raise UserFacingError(problems, reason="invalid_request") from None
@@ -170,13 +170,14 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 channel_id=interaction.channel.id,
                 spec=spec,
                 request=request,
+                media=media,
                 parent_job_id=order.parent_job_id,
             )
         except ReservationRefused as exc:
             raise UserFacingError(str(exc)) from None
         except EngineStopping as exc:
             raise UserFacingError(f"The bot is restarting ({exc}).") from None
-        del request  # stored: its data: URIs (4/3 of each image) need not outlive this block
+        del request, media  # stored: its data: URIs (4/3 of each image) need not outlive this
     # From here on the job exists and will be charged: failures below must not say otherwise.
     status: discord.Message | None = None
     try:

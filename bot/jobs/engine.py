@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -379,8 +379,12 @@ class JobEngine:
         request: WanRequest,
         limits: Limits | None = None,
         parent_job_id: int | None = None,
+        media: Mapping[str, bytes] | None = None,
     ) -> Job:
         """Reserve the budget and persist the job; the create request follows in the background.
+
+        ``media`` may give the bytes behind ``data:`` URIs of ``request``, keyed by the URI
+        (as :func:`bot.orders.build_request` returns them): those are stored as they are.
 
         Raises :class:`~bot.jobs.store.ReservationRefused` when a budget or limit says no
         (nothing stored, nothing sent) and :class:`EngineStopping` during shutdown.
@@ -389,7 +393,7 @@ class JobEngine:
             raise EngineStopping("the bot is restarting; try again in a minute")
         try:
             job = await self._create(
-                user_id, guild_id, channel_id, spec, request, limits, parent_job_id
+                user_id, guild_id, channel_id, spec, request, limits, parent_job_id, media or {}
             )
         except ReservationRefused as refused:
             self.telemetry.job_refused(refused.reason)
@@ -407,6 +411,7 @@ class JobEngine:
         request: WanRequest,
         limits: Limits | None,
         parent_job_id: int | None,
+        media: Mapping[str, bytes],
     ) -> Job:
         """Store the inputs and the job (see :meth:`InputStash.store_job`)."""
 
@@ -433,7 +438,7 @@ class JobEngine:
                 owner=self.membership.instance_id,
             )
 
-        return await self.inputs.store_job(request, create)
+        return await self.inputs.store_job(request, create, media)
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
         """Cancel; returns the state cancelled from (``running`` means it is still billed)."""

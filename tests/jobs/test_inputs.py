@@ -9,6 +9,7 @@ processes (two pools on PostgreSQL; two connections on SQLite), each with its ow
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -76,3 +77,16 @@ async def test_a_deletion_after_the_references_are_committed_keeps_the_file(
     assert folder.path(sha).exists()
     await a.drop(second.id)  # now nobody does
     assert not folder.path(sha).exists()
+
+
+async def test_the_checked_bytes_are_stored_as_the_decoded_uri_would_be(
+    backend: Backend, tmp_path: Path, png_data_uri: Callable[[int, int], str]
+) -> None:
+    uri = png_data_uri(64, 48)
+    raw = base64.b64decode(uri.partition(",")[2])
+    request = I2V.parse({"prompt": "a lighthouse", "image": uri})
+    decoded = InputStash(InputFiles(tmp_path / "decoded"), await backend.open())
+    given = InputStash(InputFiles(tmp_path / "given"), decoded.store)
+    assert given.stash(request, {request.image: raw}) == decoded.stash(request)
+    (ref,) = decoded.stash(request)[1]
+    assert given.files.read(ref.sha256) == decoded.files.read(ref.sha256) == raw
