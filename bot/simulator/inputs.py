@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.simulator.contracts import Endpoint
+from bot.simulator.contracts import Endpoint, strict_base64
 from bot.simulator.failures import INVALID_DIMENSIONS, INVALID_IMAGE, TaskError
 
 
@@ -57,9 +57,6 @@ HEADER_CHARS = 512 * 1024
 # of them opening the prefix means the same reader opens the whole file, to the same size
 # (WEBP's reader takes the whole file, so a prefix would not help it).
 _HEADER_FORMATS = ("PNG", "JPEG", "BMP")
-_DELETE_BASE64 = str.maketrans(
-    "", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-)
 
 
 def image_size(data_uri: str) -> tuple[int, int] | None:
@@ -70,7 +67,7 @@ def image_size(data_uri: str) -> tuple[int, int] | None:
     without decoding it) is first tried from its decoded prefix alone.
     """
     payload = data_uri.partition(",")[2]
-    if len(payload) > HEADER_CHARS and _strict_base64(payload):
+    if len(payload) > HEADER_CHARS and strict_base64(payload):
         size = _open_size(payload[:HEADER_CHARS], _HEADER_FORMATS)
         if size is not None:
             return size
@@ -84,16 +81,6 @@ def _open_size(payload: str, formats: tuple[str, ...] | None) -> tuple[int, int]
             return image.size
     except (binascii.Error, OSError, ValueError, Image.DecompressionBombError):
         return None
-
-
-def _strict_base64(payload: str) -> bool:
-    """Whether ``b64decode(payload, validate=True)`` would succeed: a multiple of four
-    characters of the alphabet, padded with at most two ``=`` at the end. One pass that
-    allocates nothing large (``str.translate`` leaves only what is not base64)."""
-    if len(payload) % 4 or not payload.isascii():
-        return False
-    padding = 2 if payload.endswith("==") else 1 if payload.endswith("=") else 0
-    return payload.translate(_DELETE_BASE64) == "=" * padding
 
 
 def _references(value: object) -> Iterator[str]:

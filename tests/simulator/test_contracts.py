@@ -74,6 +74,32 @@ def test_every_problem_is_named_with_its_place() -> None:
     assert len(caught.value.problems) == 6
 
 
+@pytest.mark.parametrize(
+    ("image", "accepted"),
+    [
+        ("data:image/png;base64,iVBORw0KGgo=", True),
+        ("data:image/jpeg;base64,/9j/4AAQ", True),
+        # The contract reads the shape only (the letters and =); decoding is the task's part.
+        ("data:image/png;base64,iVBO=Rw0K", True),
+        ("data:image/png;base64,", False),
+        ("data:image/png;base64,iVBO Rw0K", False),
+        ("data:image/png;base64,iVBOR\u00e9w0K", False),
+        ("data:image/tiff;base64,iVBORw0KGgo=", False),
+        ("data:image/png,iVBORw0KGgo=", False),
+        ("data:image/png;base64,iVBORw0KGgo=\n", False),
+    ],
+)
+def test_an_inline_image_is_read_for_its_format_and_base64_shape(
+    image: str, accepted: bool
+) -> None:
+    body = {"prompt": "waves", "image": image}
+    if accepted:
+        assert validate(MULEROUTER["wan2.6-i2v"], body)["image"] == image
+    else:
+        with pytest.raises(Refused, match=r"image must be an http\(s\) URL or a data:image/"):
+            validate(MULEROUTER["wan2.6-i2v"], body)
+
+
 def test_types_are_not_coerced() -> None:
     t2v = MULEROUTER["wan2.2-t2v-plus"]
     for field, value in (("duration", "5"), ("seed", 1.0), ("prompt_extend", 1), ("seed", True)):
