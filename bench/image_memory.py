@@ -115,9 +115,15 @@ async def burst(
     folder: Path,
     within: float,
     extra_env: dict[str, str] | None = None,
+    channels: int = 1,
+    sim_speed: float = 50.0,
 ) -> BurstResult:
-    """Every member runs ``command`` at once with their own file; wait for every final answer."""
-    sim = start_simulator(folder, speed=50.0)
+    """Every member runs ``command`` at once with their own file; wait for every final answer.
+
+    With ``channels`` > 1 the members are spread over that many channels of the server (member
+    ``k`` in channel ``k % channels``), so that no one channel's write window binds.
+    ``sim_speed`` is the simulator's: simulated seconds per real second of a task."""
+    sim = start_simulator(folder, speed=sim_speed)
     try:
         env = {
             **bot_env(folder, sim),  # type: ignore[arg-type]  # base_url is all it reads
@@ -130,6 +136,9 @@ async def burst(
         }
         async with DiscordEmulator(EmulatorConfig(heartbeat_interval_ms=1000)) as discord:
             users = [discord.add_user(f"member{i:03d}", roles=["member"]) for i in range(members)]
+            rooms = ["general"] + [
+                discord.guild.add_channel(f"burst-{k}").name for k in range(1, channels)
+            ]
             files = [make_file(i) for i in range(members)]
             attachments = [
                 discord.cdn.add(name, data, content_type) for name, data, content_type in files
@@ -141,7 +150,7 @@ async def burst(
                 assert bot.pid is not None
                 sim_before = sim.cpu_seconds()
                 result = await _drive(
-                    discord, bot, bot.pid, users, attachments, command, options, within
+                    discord, bot, bot.pid, users, rooms, attachments, command, options, within
                 )
                 result.simulator_cpu_s = sim.cpu_seconds() - sim_before
                 return result
@@ -157,6 +166,7 @@ async def _drive(
     bot: BotProcess,
     pid: int,
     users: list[object],
+    rooms: list[str],
     attachments: list[dict[str, object]],
     command: str,
     options: dict[str, str],
@@ -178,8 +188,10 @@ async def _drive(
     cpu_before, own_before = process_cpu_seconds(pid), time.process_time()
     started = loop.time()
     sends = [
-        discord.slash(user, "general", command, options, attachments={"image": attachment})
-        for user, attachment in zip(users, attachments, strict=True)
+        discord.slash(
+            user, rooms[k % len(rooms)], command, options, attachments={"image": attachment}
+        )
+        for k, (user, attachment) in enumerate(zip(users, attachments, strict=True))
     ]
     answers = [Answer(getattr(user, "name", str(user)), started) for user in users]
     handles: list[InteractionHandle] = await asyncio.gather(*sends)

@@ -153,9 +153,11 @@ def strip_png(data: bytes) -> bytes:
     """A PNG of its critical chunks and those that say how to read the pixels, ending at IEND."""
     if not data.startswith(PNG_SIGNATURE):
         raise MetadataError("not a PNG")
-    out = bytearray(PNG_SIGNATURE)
+    view = memoryview(data)
+    kept: list[memoryview] = [view[: len(PNG_SIGNATURE)]]
     pos = len(PNG_SIGNATURE)
     size = len(data)
+    dropped = False
     while True:
         if pos + 8 > size:
             raise MetadataError("PNG ends before IEND")
@@ -165,12 +167,15 @@ def strip_png(data: bytes) -> bytes:
             raise MetadataError("PNG chunk runs past the end of the file")
         critical = kind[0:1].isupper()
         if critical or kind in PNG_KEPT_ANCILLARY:
-            out += data[pos:end]
+            kept.append(view[pos:end])
+        else:
+            dropped = True
         pos = end
         if kind == b"IEND":
             break
-    stripped = bytes(out)
-    return data if stripped == data else stripped
+    if not dropped and pos == size:
+        return data  # nothing to remove: no copy of megabytes
+    return b"".join(kept)
 
 
 # --- WebP -------------------------------------------------------------------------------------

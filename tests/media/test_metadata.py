@@ -221,6 +221,12 @@ def test_png_transparency_and_colour_chunks_are_kept_unknown_ones_and_trailing_b
     assert kinds[-1] == b"IEND"
 
 
+def test_a_png_with_nothing_to_remove_is_returned_as_it_is_and_trailing_bytes_still_go() -> None:
+    clean = save(quadrants((500, 400)), "PNG")
+    assert strip_png(clean) is clean  # megabytes are not copied for nothing
+    assert strip_png(clean + b"junk") == clean
+
+
 # --- WebP -------------------------------------------------------------------------------------
 
 
