@@ -33,6 +33,8 @@ class GuildPolicy(BaseModel):
     safety_locked: bool = False
     blocklist: list[str] = Field(default_factory=list)
     audit_channel_id: int | None = None
+    # Per model id: the value each option takes when a member leaves it out (bot.defaults).
+    option_defaults: dict[str, dict[str, str | int | bool]] = Field(default_factory=dict)
 
     @field_validator("blocklist")
     @classmethod

@@ -26,8 +26,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import defaults
 from bot.availability import ModelOff, models_off
-from bot.catalog import MODEL_IDS
+from bot.catalog import MODEL_IDS, resolve
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff, require_staff
 from bot.discord_ui.embeds import cost_text, model_title
@@ -95,6 +96,15 @@ def describe(
         f"**Blocklist:** {entries} {'entry' if entries == 1 else 'entries'}",
         "**Audit channel:** "
         + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
+        "**Defaults:** "
+        + (
+            "; ".join(
+                f"{model} {defaults.describe(values)}"
+                for model, values in sorted(policy.option_defaults.items())
+                if values
+            )
+            or "the bot's (cheapest size or resolution)"
+        ),
     ]
     return "\n".join(lines)
 
@@ -426,6 +436,80 @@ class Admin(
             lambda config: self._policy(config, audit_channel_id=value),
             f"Audit channel: {channel.mention if channel else 'none'}.",
         )
+
+    @app_commands.command(
+        name="defaults", description="What an option is when a member leaves it out"
+    )
+    @app_commands.describe(
+        model="The model these defaults are for",
+        option="The option to set (leave value out to go back to the bot's default)",
+        value="Its value here, e.g. 1920*1080, 1080P, 10, on",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=model_id, value=model_id) for model_id in MODEL_IDS],
+        option=[
+            app_commands.Choice(name=name.replace("_", " "), value=name)
+            for name in defaults.DEFAULTABLE
+        ],
+    )
+    async def defaults_(
+        self,
+        interaction: discord.Interaction[WanBot],
+        model: app_commands.Choice[str],
+        option: app_commands.Choice[str],
+        value: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        spec = resolve(model.value, self.bot.settings)
+        try:
+            chosen = None if value is None else defaults.parse_default(spec, option.value, value)
+        except defaults.DefaultRefused as exc:
+            raise UserFacingError(str(exc)) from None
+        if chosen is False and option.value == "safety_filter":
+            config = await self.bot.store.guild_config(interaction.guild_id or 0)
+            if config.policy.safety_locked:
+                raise UserFacingError(
+                    "The safety filter is locked on here (`/wanbot safety`), so its default "
+                    "stays on."
+                )
+
+        def edit(config: GuildConfig) -> GuildConfig:
+            every = {key: dict(values) for key, values in config.policy.option_defaults.items()}
+            own = every.setdefault(model.value, {})
+            if chosen is None:
+                own.pop(option.value, None)
+            else:
+                own[option.value] = chosen
+            return self._policy(config, option_defaults={k: v for k, v in every.items() if v})
+
+        if chosen is None:
+            done = (
+                f"{model.value}: {option.name} is back to the bot's default "
+                f"({defaults.shown(defaults.built_in(spec, option.value))})."
+            )
+        else:
+            done = (
+                f"{model.value}: {option.name} is {defaults.shown(chosen)} when a member "
+                "leaves it out."
+            )
+        await self._edit(interaction, edit, done)
+
+    @defaults_.autocomplete("value")
+    async def default_values(
+        self, interaction: discord.Interaction[WanBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        model = getattr(interaction.namespace, "model", None)
+        option = getattr(interaction.namespace, "option", None)
+        if model not in MODEL_IDS or option not in defaults.DEFAULTABLE:
+            return []
+        spec = resolve(model, self.bot.settings)
+        if option not in defaults.defaultable(spec):
+            return []
+        words = [defaults.shown(v) for v in defaults.allowed_values(spec, option) or ()]
+        return [
+            app_commands.Choice(name=word, value=word)
+            for word in words
+            if current.lower() in word.lower()
+        ][:25]
 
     @app_commands.command(
         name="release",

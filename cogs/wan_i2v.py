@@ -32,7 +32,7 @@ class WanI2V(commands.Cog):
         audio_file="Your own soundtrack: WAV or MP3, 3–30 seconds, up to 15 MB",
         audio="Generate sound (default on)",
         negative_prompt="What should not appear",
-        resolution="Output resolution (default 720P)",
+        resolution="Output resolution (default 720P, or the server's)",
         duration="Length in seconds (default 5)",
         shot_type="Single shot or multiple shots (multi needs prompt extend on)",
         prompt_extend="Let the model enrich a short prompt (default on)",

@@ -29,7 +29,7 @@ class WanI2VFlash(commands.Cog):
         image="The first frame (JPEG, PNG, BMP or WEBP, 360–2000 px per side)",
         prompt="How it should move",
         negative_prompt="What should not appear",
-        resolution="Output resolution (default 720P)",
+        resolution="Output resolution (default 480P, or the server's)",
         prompt_extend="Let the model enrich a short prompt (default on)",
         seed="Fix the randomness to repeat a result",
         safety_filter="Content safety filter (default on; off only in age-restricted channels)",

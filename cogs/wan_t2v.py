@@ -27,7 +27,7 @@ class WanT2V(commands.Cog):
     @app_commands.describe(
         prompt="What happens in the video",
         negative_prompt="What should not appear",
-        size="Frame size and aspect ratio (default 1920×1080)",
+        size="Frame size and aspect ratio (default 832×480, or the server's)",
         prompt_extend="Let the model enrich a short prompt (default on)",
         seed="Fix the randomness to repeat a result",
     )

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import aiohttp
 from pydantic import HttpUrl, SecretStr
 
+from bot import defaults
 from bot.catalog import (
     CATALOG,
     ModelSpec,
@@ -267,7 +268,7 @@ async def _build_request(
         else:
             fields[option.field] = value
     try:
-        fields = check_options(spec, fields)
+        fields = defaults.fill(spec, check_options(spec, fields), {})  # the bot's defaults
         images = await prepare_images(spec, sources)
         request, media = build_request(spec, fields, images)
     except (OrderRefused, RequestInvalid) as exc:

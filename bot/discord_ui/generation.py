@@ -32,10 +32,12 @@ import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import defaults
 from bot.availability import models_off
 from bot.catalog import (
     SEED_MAX,
@@ -120,6 +122,9 @@ class GenerationOrder:
     images: dict[str, list[InputImage]] = field(default_factory=dict)
     audio: discord.Attachment | None = None
     parent_job_id: int | None = None
+    # A command asks before spending more than the server's default settings would; a button
+    # repeating an earlier job's settings does not ask again.
+    confirm_dearer: bool = True
 
 
 async def start_generation(interaction: discord.Interaction[WanBot], order: GenerationOrder) -> Job:
@@ -139,15 +144,22 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         )  # its provider has no key: nothing to send it to
     _check_bot_can_post(interaction)
     fields = plain_options(order.options)
+    config = await bot.store.guild_config(interaction.guild.id)
+    server_defaults = config.policy.option_defaults.get(spec.model_id, {})
     try:
-        fields = check_options(spec, fields)
+        fields = defaults.fill(spec, check_options(spec, fields), server_defaults)
         await _check_policy(interaction, spec, fields)
-        try:  # the member's limits, before any attachment is downloaded or decoded
-            await bot.engine.precheck(user_id=interaction.user.id, guild_id=interaction.guild.id)
+        cost = defaults.estimate(bot.engine.prices, spec, fields)  # images never change it
+        try:  # the member's limits and budgets, before any attachment is downloaded or decoded
+            await bot.engine.precheck(
+                user_id=interaction.user.id, guild_id=interaction.guild.id, estimate=cost
+            )
         except ReservationRefused as exc:
             raise UserFacingError(str(exc)) from None
     except OrderRefused as exc:
         raise UserFacingError(str(exc), reason="invalid_options") from None
+    if order.confirm_dearer:
+        await _confirm_if_dearer(interaction, spec, fields, server_defaults, cost)
     async with _holding_inputs(order):  # from the first download until the job is stored
         try:
             sources = dict(order.images)
@@ -215,6 +227,79 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         interaction.guild.id,
     )
     return job
+
+
+CONFIRM_SECONDS = 120.0
+"""How long a member has to accept a dearer setting before the order lapses (nothing spent)."""
+
+
+class _CostConfirmation(discord.ui.View):
+    """Go ahead / Cancel under the member's own ephemeral reply."""
+
+    def __init__(self, member_id: int, price: str) -> None:
+        super().__init__(timeout=CONFIRM_SECONDS)
+        self.member_id = member_id
+        self.accepted: bool | None = None
+        go: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
+            label=f"Generate for {price}", style=discord.ButtonStyle.primary
+        )
+        stop: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.secondary
+        )
+        go.callback = self._answer(True)  # type: ignore[method-assign]
+        stop.callback = self._answer(False)  # type: ignore[method-assign]
+        self.add_item(go)
+        self.add_item(stop)
+
+    def _answer(self, accepted: bool) -> Any:
+        async def callback(interaction: discord.Interaction[WanBot]) -> None:
+            self.accepted = accepted
+            if accepted:
+                await interaction.response.edit_message(content="Starting…", view=None)
+            else:  # the order's error answer says so, in the same place
+                await interaction.response.defer()
+            self.stop()
+
+        return callback
+
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        return interaction.user.id == self.member_id
+
+
+async def _confirm_if_dearer(
+    interaction: discord.Interaction[WanBot],
+    spec: ModelSpec,
+    fields: dict[str, Any],
+    server_defaults: dict[str, defaults.Value],
+    cost: Decimal,
+) -> None:
+    """When the member's options cost ``cost``, more than the server's default settings
+    would, show both prices and wait for the member to accept; declining or not answering
+    ends the order before anything is downloaded, reserved or sent."""
+    prices = interaction.client.engine.prices
+    usual = defaults.estimate(prices, spec, defaults.at_defaults(spec, fields, server_defaults))
+    if cost <= usual:
+        return
+    view = _CostConfirmation(interaction.user.id, format_usd(cost))
+    await interaction.edit_original_response(
+        content=(
+            f"These settings are estimated at **{format_usd(cost)}**; this server's default "
+            f"settings for {spec.model_id} ({defaults.describe_all(spec, server_defaults)}) "
+            f"cost {format_usd(usual)}. Generate anyway?"
+        ),
+        view=view,
+    )
+    if await view.wait():  # timed out
+        raise UserFacingError(
+            f"No answer within {CONFIRM_SECONDS:.0f} seconds: nothing was started or charged.",
+            reason="not_confirmed",
+        )
+    if not view.accepted:
+        raise UserFacingError(
+            "Cancelled: nothing was started or charged. Leave the options out to use this "
+            "server's defaults.",
+            reason="not_confirmed",
+        )
 
 
 async def _check_policy(
@@ -442,13 +527,15 @@ async def order_from_job(bot: WanBot, job: Job) -> GenerationOrder:
         if media[name] is not MediaRole.AUDIO_URL and job.request.get(name) is not None
     }
     if not wanted:
-        return GenerationOrder(job.model_id, options, parent_job_id=job.id)
+        return GenerationOrder(job.model_id, options, parent_job_id=job.id, confirm_dearer=False)
     on_disk = await _inputs_on_disk(bot, wanted)
     if on_disk is not None:
         images = on_disk
     else:
         images = await _inputs_from_status_message(bot, job, wanted)
-    return GenerationOrder(job.model_id, options, images=images, parent_job_id=job.id)
+    return GenerationOrder(
+        job.model_id, options, images=images, parent_job_id=job.id, confirm_dearer=False
+    )
 
 
 async def _inputs_on_disk(

@@ -35,12 +35,13 @@ import aiohttp
 
 from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
 from bot.config import ConfigError, ProviderName
-from bot.jobs.budget import Limits, ReservationRefused, precheck_limits
+from bot.jobs.budget import Limits, ReservationRefused, check_limits, precheck_limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
 from bot.jobs.history import DurationHistory, HistoryKey
 from bot.jobs.inputs import InputFiles, InputStash
 from bot.jobs.leases import Membership
+from bot.jobs.money import to_micros
 from bot.jobs.outbox import Outbox
 from bot.jobs.planning import DurationEstimate, PollPlanner
 from bot.jobs.pushed import PushedEvents
@@ -456,17 +457,26 @@ class JobEngine:
         return self.history.eta(job)
 
     async def precheck(
-        self, *, user_id: int, guild_id: int | None, limits: Limits | None = None
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        limits: Limits | None = None,
+        estimate: Decimal | None = None,
     ) -> None:
-        """Refuse early, before a member's attachments are downloaded: the limits that need
-        no estimate (generation off, concurrent jobs, cooldown, a budget with nothing left),
-        worded as :meth:`submit` would refuse them. Only a read: :meth:`submit` still checks
-        and reserves atomically. Raises :class:`~bot.jobs.budget.ReservationRefused`."""
+        """Refuse early, before a member's attachments are downloaded: generation off,
+        concurrent jobs, cooldown, and the budgets (against ``estimate`` when the order's
+        price is known from its options, else only a budget with nothing left), worded as
+        :meth:`submit` would refuse them. Only a read: :meth:`submit` still checks and
+        reserves atomically. Raises :class:`~bot.jobs.budget.ReservationRefused`."""
         defaults = limits or self.config.default_limits
         effective = await self.store.limits_for(guild_id, user_id, defaults)
         now = self.clock()
         try:
-            precheck_limits(effective, await self.store.member_totals(guild_id, user_id, now), now)
+            totals = await self.store.member_totals(guild_id, user_id, now)
+            precheck_limits(effective, totals, now)
+            if estimate is not None:
+                check_limits(effective, totals, to_micros(estimate), now)
         except ReservationRefused as refused:
             self.telemetry.job_refused(refused.reason)
             raise

@@ -151,9 +151,9 @@ async def test_fresh_machine_t2v_example_leaves_a_playable_mp4(tmp_path: Path) -
     assert_playable_mp4(video)
     assert video.read_bytes() == sample_mp4()
     lines = run.err_lines
-    assert lines[0] == "submitting wan2.2-t2v-plus to mulerouter (estimated $0.50)"
+    assert lines[0] == "submitting wan2.2-t2v-plus to mulerouter (estimated $0.10)"
     assert re.fullmatch(r"\[fetching result\] · elapsed \d+:\d\d", lines[-2]), lines
-    assert lines[-1] == "cost: $0.50 (estimated)"
+    assert lines[-1] == "cost: $0.10 (estimated)"
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ async def test_fresh_machine_t2v_example_leaves_a_playable_mp4(tmp_path: Path) -
                 "--image",
                 str(write_png(d / "cat.png", (800, 600))),
             ],
-            "$0.14",
+            "$0.07",  # 480P, the bot's default
             id="wan2.2-i2v-flash",
         ),
     ],
@@ -274,8 +274,8 @@ async def test_simulate_image_edit_three_distinct_pngs(tmp_path: Path) -> None:
         pytest.param(
             [],
             {},
-            {"resolution": "720P", "duration": 5, "prompt_extend": True, "watermark": False},
-            "$0.14",
+            {"resolution": "480P", "duration": 5, "prompt_extend": True, "watermark": False},
+            "$0.07",
             id="defaults",
         ),
         pytest.param(
@@ -370,8 +370,8 @@ async def test_flash_via_vtrix_reports_billed_cost_and_sends_nested_body(
     [
         pytest.param(
             [],
-            {"prompt": "a cat surfing", "size": "1920*1080", "duration": 5, "prompt_extend": True},
-            "$0.50",
+            {"prompt": "a cat surfing", "size": "832*480", "duration": 5, "prompt_extend": True},
+            "$0.10",
             id="defaults",
         ),
         pytest.param(
@@ -832,7 +832,7 @@ async def test_transparent_png_is_flattened_with_a_note(
     sent = create.body["image"]
     assert {k: v for k, v in create.body.items() if k != "image"} == {
         "prompt": "the cat blinks",
-        "resolution": "720P",
+        "resolution": "480P",
         "duration": 5,
         "prompt_extend": True,
         "safety_filter": True,
@@ -846,4 +846,4 @@ async def test_transparent_png_is_flattened_with_a_note(
         assert not decoded.has_transparency_data
         assert decoded.getpixel((0, 0)) == (255, 255, 255)
         assert decoded.getextrema() == ((255, 255), (255, 255), (255, 255))
-    assert run.err_lines[-1] == "cost: $0.14 (estimated)"
+    assert run.err_lines[-1] == "cost: $0.07 (estimated)"

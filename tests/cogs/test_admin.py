@@ -70,6 +70,7 @@ def test_describe_lists_every_setting() -> None:
         "**Safety filter:** locked on",
         "**Blocklist:** 1 entry",
         "**Audit channel:** <#9>",
+        "**Defaults:** the bot's (cheapest size or resolution)",
     ]
 
 

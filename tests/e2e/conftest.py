@@ -218,6 +218,21 @@ async def reply_of(itx: Any, within: float = 10) -> StoredMessage:
     return await itx.wait_original(lambda m: not m.loading, timeout=within)
 
 
+async def accept_cost(world: World, user: str | User, itx: Any, within: float = 15) -> None:
+    """If the member's options cost more than the server's defaults, the bot asks first: click
+    "Generate for $…" as ``user``. Returns at once when the order went ahead without asking."""
+    original = await itx.wait_original(
+        lambda m: not m.loading and not m.content.startswith("Starting"), timeout=within
+    )
+    go = [b for b in original.buttons if str(b.get("label", "")).startswith("Generate for ")]
+    if go:
+        click = await world.discord.click(user, original, go[0]["custom_id"])
+        await click.response(timeout=within)
+        await itx.wait_original(
+            lambda m: not m.buttons and not m.content.startswith("Starting"), timeout=within
+        )
+
+
 async def ephemeral_text(
     world: World,
     user: str | User,

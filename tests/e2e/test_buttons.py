@@ -23,7 +23,7 @@ from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.simulator import ScriptedFault, SimulatorServer
 from bot.simulator.config import SimulatorConfig
-from tests.e2e.conftest import SIM_SPEED, World, bot_env, png_bytes
+from tests.e2e.conftest import SIM_SPEED, World, accept_cost, bot_env, png_bytes
 from tests.emulator import BotProcess, DiscordEmulator, EmulatorConfig
 from tests.emulator.interaction_builder import InteractionRefused
 from tests.emulator.messages import StoredMessage, walk_components
@@ -69,6 +69,8 @@ async def generate(
     """Run a command in #general: the job id and its public status message."""
     attachments = {name: world.discord.cdn.add(*file) for name, file in (files or {}).items()}
     itx = await world.discord.slash(user, CHANNEL, command, options, attachments=attachments)
+    await itx.response(timeout=15)
+    await accept_cost(world, user, itx)  # a dearer choice is asked about first
     job_id = await queued_job(itx)
     status = await world.discord.wait_for_message(CHANNEL, footer(job_id, "status"), timeout=10)
     return job_id, status
@@ -278,7 +280,7 @@ async def test_vary_keeps_the_settings_with_a_new_seed(world: World) -> None:
     assert (
         after
         == before
-        == {"prompt": "paper lanterns", "size": "1920*1080", "duration": 5, "prompt_extend": False}
+        == {"prompt": "paper lanterns", "size": "832*480", "duration": 5, "prompt_extend": False}
     )
     varied = await result_of(world, vary_id)
     assert 0 <= int(field_value(varied, "Seed")) <= SEED_MAX

@@ -26,7 +26,7 @@ from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.jobs.store import job_from_row
 from bot.simulator.media import render_png
-from tests.e2e.conftest import World, png_bytes
+from tests.e2e.conftest import World, accept_cost, png_bytes
 from tests.emulator.handles import InteractionHandle
 from tests.emulator.messages import StoredMessage
 
@@ -90,11 +90,16 @@ def option_schema(world: World, command: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in o.items() if k != "description"} for o in options]
 
 
-async def queued(itx: InteractionHandle) -> int:
-    """Check the ephemeral thinking defer and return the job id from "Queued as job #N"."""
+async def queued(itx: InteractionHandle, confirm: tuple[World, str] | None = None) -> int:
+    """Check the ephemeral thinking defer and return the job id from "Queued as job #N".
+
+    Options dearer than the server's defaults are asked about first (tests/e2e/test_defaults
+    checks the question): with ``confirm`` (the world and the member) the member accepts."""
     response = await itx.response(timeout=3)
     assert response.type == 5  # deferred channel message ("thinking")
     assert response.data["flags"] & 64  # ephemeral
+    if confirm is not None:
+        await accept_cost(*confirm, itx)
     original = await itx.wait_original(lambda m: "Queued as job" in m.content, timeout=15)
     assert original.ephemeral
     match = re.search(r"Queued as job #(\d+)", original.content)
@@ -161,7 +166,7 @@ async def run(
     Checks what every successful run must show: the result replies to the status message
     and mentions the requester, and the status message ends "Done"."""
     itx = await world.discord.slash(user, "general", command, options, attachments=attachments)
-    job_id = await queued(itx)
+    job_id = await queued(itx, confirm=(world, user))
     status = await status_of(world, job_id)
     result = await outcome_of(world, job_id, "result")
     done = await final_status(world, status, "✅ Done")
@@ -364,14 +369,14 @@ async def test_i2i_size_autocomplete(world: World, typed: str, offered: list[str
             {"prompt": "a paper boat on a rainy street", "seed": 7},
             {
                 "prompt": "a paper boat on a rainy street",
-                "size": "1920*1080",
+                "size": "832*480",  # the bot's default: the cheaper 480P tier
                 "duration": 5,
                 "prompt_extend": True,
                 "seed": 7,
             },
-            "size: 1920*1080\nduration: 5\nprompt extend: on\nseed: 7",
+            "size: 832*480\nduration: 5\nprompt extend: on\nseed: 7",
             "7",
-            "$0.50 (estimated)",
+            "$0.10 (estimated)",
             id="defaults",
         ),
         pytest.param(
@@ -439,7 +444,7 @@ async def test_i2v_flash_runs_end_to_end(world: World) -> None:
     assert decode_data_uri(body.pop("image")) == ("image/jpeg", image)  # byte for byte
     assert body == {
         "prompt": "the boats rock gently",
-        "resolution": "720P",
+        "resolution": "480P",  # the bot's default: the cheaper tier
         "duration": 5,
         "prompt_extend": True,
         "safety_filter": True,
@@ -452,10 +457,10 @@ async def test_i2v_flash_runs_end_to_end(world: World) -> None:
     assert world.discord.attachment_bytes(video) == SAMPLE_MP4
     assert result.embeds[0]["title"] == "Wan 2.2 image to video (Flash)"
     assert fields_of(result) == {
-        "Settings": "resolution: 720P\nduration: 5\nprompt extend: on\nsafety filter: on",
+        "Settings": "resolution: 480P\nduration: 5\nprompt extend: on\nsafety filter: on",
         "Seed": "random",
         "Duration": "5 s",
-        "Cost": "$0.14 (estimated)",
+        "Cost": "$0.07 (estimated)",
     }
 
 
@@ -693,7 +698,7 @@ async def test_upstream_failure_posts_a_notice_with_retry(world: World) -> None:
     assert retried.parent_job_id == job_id
     assert create_of(world, retried).body == {
         "prompt": "a storm over the sea",
-        "size": "1920*1080",
+        "size": "832*480",
         "duration": 5,
         "prompt_extend": True,
         "seed": 1234,
@@ -718,7 +723,7 @@ async def test_out_of_balance_is_a_definite_refusal(world: World) -> None:
     assert create.status == 402
     assert create.body == {
         "prompt": "a quiet pond",
-        "size": "1920*1080",
+        "size": "832*480",
         "duration": 5,
         "prompt_extend": True,
     }

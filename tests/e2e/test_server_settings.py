@@ -20,7 +20,7 @@ import pytest_asyncio
 from bot.catalog import MODEL_IDS
 from bot.jobs.states import JobState
 from bot.simulator.config import DEFAULT_DURATIONS
-from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
+from tests.e2e.conftest import World, accept_cost, ephemeral_text, png_bytes, reply_of
 from tests.emulator import InteractionRefused
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, User
@@ -37,6 +37,7 @@ DEFAULTS = [
     "**Safety filter:** members may turn it off in age-restricted channels",
     "**Blocklist:** 0 entries",
     "**Audit channel:** none",
+    "**Defaults:** the bot's (cheapest size or resolution)",
 ]
 NEEDS_MANAGE_GUILD = "This needs the Manage Server permission."
 BLOCKED = (
@@ -44,7 +45,8 @@ BLOCKED = (
 )
 SLOW_T2V = {"durations": {"wan2.2-t2v-plus": 20000.0}}  # ~100 s at the simulator's speed
 FAST_T2V = {"durations": {"wan2.2-t2v-plus": DEFAULT_DURATIONS["wan2.2-t2v-plus"]}}
-CHEAP = {"size": "832*480"}  # wan2.2-t2v-plus 480P: $0.02/s x 5 s = $0.10
+CHEAP = {"size": "832*480"}  # wan2.2-t2v-plus 480P: $0.02/s x 5 s = $0.10 (the default)
+DEAR = {"size": "1920*1080"}  # 1080P: $0.10/s x 5 s = $0.50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,6 +74,8 @@ async def attempt(
 ) -> tuple[int | None, str]:
     """Run a generation command: (job id or None when refused, the member's private answer)."""
     itx = await world.discord.slash(user, channel, command, options, attachments=attachments)
+    await itx.response(timeout=15)
+    await accept_cost(world, user, itx)  # a dearer choice is asked about first
     reply = await reply_of(itx, within=15)
     assert reply.ephemeral
     match = re.match(r"Queued as job #(\d+)", reply.content)
@@ -262,6 +266,7 @@ async def test_settings_persist_across_a_restart(world: World) -> None:
         "**Safety filter:** locked on",
         "**Blocklist:** 1 entry",
         f"**Audit channel:** <#{guild.channels['audit'].id}>",
+        "**Defaults:** the bot's (cheapest size or resolution)",
     ]
     assert settings_of(answer) == expected
 
@@ -290,7 +295,9 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
     assert settings_of(answer)[0] == "**Per-member daily budget:** $0.30"
 
     first = await generate(world, frank, "general", "wan-t2v", {"prompt": "a lantern", **CHEAP})
-    assert await refused(world, frank, "general", "wan-t2v", {"prompt": "a lantern, 1080P"}) == (
+    # Over budget is said before anything else, even before a dearer choice is asked about.
+    dear = {"prompt": "a lantern, 1080P", **DEAR}
+    assert await refused(world, frank, "general", "wan-t2v", dear) == (
         "This would cost about $0.50, and you have $0.20 left of your $0.30 daily budget. Try "
         "a cheaper setting or wait until tomorrow (UTC)."
     )
@@ -323,7 +330,7 @@ async def test_per_member_daily_budget_refuses_what_would_exceed_it(world: World
 async def test_member_budget_overrides_the_servers_per_member_cap(world: World) -> None:
     greta = member(world, "greta")
     await staff(world, "budget", {"user_daily": "0.10"})
-    assert await refused(world, greta, "general", "wan-t2v", {"prompt": "a heron"}) == (
+    assert await refused(world, greta, "general", "wan-t2v", {"prompt": "a heron", **DEAR}) == (
         "This would cost about $0.50, and you have $0.10 left of your $0.10 daily budget. Try "
         "a cheaper setting or wait until tomorrow (UTC)."
     )
@@ -331,7 +338,7 @@ async def test_member_budget_overrides_the_servers_per_member_cap(world: World) 
         f"{mention(world, 'greta')} may spend $0.60 a day (UTC). It applies from their next "
         "submission."
     )
-    job_id = await generate(world, greta, "general", "wan-t2v", {"prompt": "a heron"})
+    job_id = await generate(world, greta, "general", "wan-t2v", {"prompt": "a heron", **DEAR})
     assert (await ephemeral_text(world, greta, "general", "usage me")).splitlines()[-1] == (
         "Daily budget: $0.10 left of $0.60 (resets at 00:00 UTC)."
     )

@@ -78,7 +78,7 @@ async def test_one_generation_end_to_end(world: World) -> None:
     assert job.delivered_message_ids == (result.id,)
     assert [c.body for c in world.creates()][-1] == {
         "prompt": "a cat surfing at dawn",
-        "size": "1920*1080",
+        "size": "832*480",  # the bot's default: 480P
         "duration": 5,
         "prompt_extend": True,
         "seed": 42,

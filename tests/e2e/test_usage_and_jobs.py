@@ -6,7 +6,7 @@ The default server's ledger is seeded once per module (``seeded``) by five real 
 member    command                what                         charge
 ========  =====================  ==========================  =======================
 alice     /wan-t2v 832*480       wan2.2-t2v-plus 480P, 5 s    $0.10 estimated
-alice     /wan-t2v (1920*1080)   wan2.2-t2v-plus 1080P, 5 s   $0.50 estimated
+alice     /wan-t2v 1920*1080     wan2.2-t2v-plus 1080P, 5 s   $0.50 estimated
 alice     /wan-i2i n=2           wan2.5-i2i-preview, 2 images $0.06 estimated
 bob       /wan-i2v-flash 720P    wan2.2-i2v-flash via Vtrix   $0.14 billed (Vtrix cost)
 bob       /wan-t2v 480*832       wan2.2-t2v-plus 480P, 5 s    $0.10 estimated
@@ -34,7 +34,7 @@ import pytest_asyncio
 
 from bot.jobs.states import JobState
 from bot.simulator.config import DEFAULT_DURATIONS
-from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
+from tests.e2e.conftest import World, accept_cost, ephemeral_text, png_bytes, reply_of
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import Channel, Guild, User
 from tests.waiting import wait_until
@@ -64,6 +64,8 @@ async def generate(
 ) -> int:
     """Run a generation command; return the job id from the "Queued as job #N" answer."""
     itx = await world.discord.slash(user, channel, command, options, attachments=attachments)
+    await itx.response(timeout=15)
+    await accept_cost(world, user, itx)  # a dearer choice is asked about first
     reply = await reply_of(itx, within=15)
     match = re.search(r"Queued as job #(\d+)", reply.content)
     assert match, f"/{command} was not queued: {reply.content!r}"
@@ -111,7 +113,11 @@ async def seeded(module_world: World) -> Seeded:
             {"prompt": "a paper boat on a pond", "size": "832*480"},
         ),
         a_1080=await generate(
-            world, "alice", "general", "wan-t2v", {"prompt": "a lighthouse in a storm"}
+            world,
+            "alice",
+            "general",
+            "wan-t2v",
+            {"prompt": "a lighthouse in a storm", "size": "1920*1080"},  # confirmed dearer
         ),
         a_i2i=await generate(
             world,

@@ -33,9 +33,9 @@ BOT_ENV = {"WAN_I2V_FLASH_PROVIDER": "vtrix"}
             {"prompt": "the flag waves in the wind"},
             png_bytes(640, 640),
             {"prompt": "the flag waves in the wind"},
-            {"resolution": "720P", "duration": 5, "prompt_extend": True, "watermark": False},
-            "resolution: 720P\nduration: 5\nprompt extend: on\nwatermark: off",
-            Decimal("0.14"),
+            {"resolution": "480P", "duration": 5, "prompt_extend": True, "watermark": False},
+            "resolution: 480P\nduration: 5\nprompt extend: on\nwatermark: off",
+            Decimal("0.07"),  # 480P, the bot's default
             id="defaults",
         ),
         pytest.param(
