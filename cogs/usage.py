@@ -19,8 +19,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_ui.budget_left import budget_left_line
 from bot.discord_ui.checks import staff_only
-from bot.jobs.budget import day_start, period_start
+from bot.jobs.budget import period_start
 from bot.jobs.records import Job, UsageRow
 from bot.jobs.reports import ledger_csv
 from bot.pricing import format_usd
@@ -113,7 +114,7 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         ]
         lines += usage_lines(rows)
         lines += await self._held(interaction.guild.id, interaction.user.id, staff=False)
-        lines.append(await self._budget_left(interaction.guild.id, interaction.user.id))
+        lines.append(await budget_left_line(self.bot, interaction.guild.id, interaction.user.id))
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     async def _held(self, guild_id: int, user_id: int | None, *, staff: bool) -> list[str]:
@@ -121,21 +122,6 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
             await self.bot.store.held_jobs(guild_id=guild_id, user_id=user_id), staff=staff
         )
         return [] if line is None else [line]
-
-    async def _budget_left(self, guild_id: int, user_id: int) -> str:
-        limits = await self.bot.store.limits_for(
-            guild_id, user_id, self.bot.engine.config.default_limits
-        )
-        if limits.user_daily_budget is None:
-            return "Daily budget: no cap."
-        spent = await self.bot.store.ledger_total(
-            user_id=user_id, guild_id=guild_id, since=day_start(time.time())
-        )
-        left = max(limits.user_daily_budget - spent, Decimal(0))
-        return (
-            f"Daily budget: {format_usd(left)} left of "
-            f"{format_usd(limits.user_daily_budget)} (resets at 00:00 UTC)."
-        )
 
     @app_commands.command(name="server", description="The server's spend (staff)")
     @staff_only()
@@ -188,7 +174,7 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         ]
         lines += usage_lines(rows)
         lines += await self._held(interaction.guild.id, member.id, staff=True)
-        lines.append(await self._budget_left(interaction.guild.id, member.id))
+        lines.append(await budget_left_line(self.bot, interaction.guild.id, member.id))
         await interaction.response.send_message(
             "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

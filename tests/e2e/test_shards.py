@@ -109,7 +109,7 @@ async def test_each_process_runs_its_own_shard_and_only_shard_0_syncs(
     await one.wait_for_output("gateway shards 1 of 2 (the process running shard 0 syncs")
     await discord.wait_commands(30, names=["wan-t2v", "usage"])
     assert len(discord.requests.matching(SYNC)) == 1
-    assert "synced 7 slash commands globally" in zero.output
+    assert "synced 8 slash commands globally" in zero.output
     assert "slash commands" not in one.output.replace("shard 0 syncs the slash commands", "")
     sessions = await discord.wait_shards(COUNT, 5)
     owned = {k: {g for g in discord.guilds if (g >> 22) % COUNT == k} for k in range(COUNT)}

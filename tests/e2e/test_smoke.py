@@ -17,7 +17,9 @@ BOT_ENV = {"WANBOT_STATUS_REFRESH_SECONDS": "1"}
 
 async def test_commands_are_registered_with_their_options(world: World) -> None:
     names = {command["name"] for command in world.discord.commands()}
-    assert names == {"wan-t2v", "wan-i2v", "wan-i2v-flash", "wan-i2i", "usage", "jobs", "wanbot"}
+    assert names == {
+        "wan-t2v", "wan-i2v", "wan-i2v-flash", "wan-i2i", "usage", "jobs", "wanbot", "help"
+    }  # fmt: skip
     t2v = world.discord.command("wan-t2v")
     options = {option["name"]: option for option in t2v["options"]}
     assert list(options) == ["prompt", "negative_prompt", "size", "prompt_extend", "seed"]

@@ -1,0 +1,121 @@
+"""/help: what the bot does here, for the member asking, privately.
+
+Why this module exists: a member should not have to try a command to learn that a model is off
+in this server, what a video costs at this server's settings, how much of their budget is left
+today or that generation only works in one channel. ``/help`` answers from the same settings
+the checks read, so it can never say something the next command would contradict.
+
+What it must never do: answer publicly, show another member's figures, or price anything but
+from the price table and this server's defaults (bot.defaults).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import defaults
+from bot.availability import models_off
+from bot.catalog import resolve
+from bot.discord_ui.budget_left import budget_left_line
+from bot.discord_ui.checks import is_staff
+from bot.jobs.records import GuildConfig
+from bot.pricing import format_usd
+
+if TYPE_CHECKING:
+    from bot.discord_ui.client import WanBot
+
+# Each generation command and the model it runs.
+GENERATION_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("wan-t2v", "wan2.2-t2v-plus"),
+    ("wan-i2v", "wan2.6-i2v"),
+    ("wan-i2v-flash", "wan2.2-i2v-flash"),
+    ("wan-i2i", "wan2.5-i2i-preview"),
+)
+OTHER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("/usage me", "your jobs and spend, and your budget left"),
+    ("/jobs list", "your recent and running jobs, with links"),
+    ("/jobs cancel", "stop one of your jobs (free until the provider accepted it)"),
+    ("/jobs show", "post one of your results again, with its buttons"),
+)
+
+
+class Help(commands.Cog):
+    def __init__(self, bot: WanBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help", description="What wanbot does here, and what it costs")
+    @app_commands.guild_only()
+    async def help(self, interaction: discord.Interaction[WanBot]) -> None:
+        assert interaction.guild is not None
+        config = await self.bot.store.guild_config(interaction.guild.id)
+        lines = ["**Generate**", *self._generation_lines(config)]
+        lines += ["", "**Your jobs**"]
+        lines += [f"{name}: {what}" for name, what in OTHER_COMMANDS]
+        lines += ["", "**You, here**"]
+        lines.append(await budget_left_line(self.bot, interaction.guild.id, interaction.user.id))
+        lines += self._rules(interaction, config)
+        if is_staff(interaction):
+            lines += ["", "Staff: `/wanbot show` lists every setting; `/usage server` the spend."]
+        await interaction.response.send_message(
+            "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    def _generation_lines(self, config: GuildConfig) -> list[str]:
+        off_here = set(config.policy.disabled_models)
+        off_on_bot = models_off(self.bot.settings)
+        lines = []
+        for command, model_id in GENERATION_COMMANDS:
+            found = self.bot.tree.get_command(command)
+            what = found.description if found is not None else model_id
+            if model_id in off_on_bot:
+                lines.append(f"/{command}: off on this bot ({off_on_bot[model_id].reason})")
+                continue
+            if model_id in off_here:
+                lines.append(f"/{command}: turned off on this server")
+                continue
+            spec = resolve(model_id, self.bot.settings)
+            server = config.policy.option_defaults.get(model_id, {})
+            settings = defaults.at_defaults(spec, {}, server)
+            cost = defaults.estimate(self.bot.engine.prices, spec, settings)
+            lines.append(
+                f"/{command}: {what} About {format_usd(cost)} at this server's defaults "
+                f"({defaults.describe_all(spec, server)})."
+            )
+        return lines
+
+    def _rules(self, interaction: discord.Interaction[WanBot], config: GuildConfig) -> list[str]:
+        policy, limits = config.policy, config.limits
+        default_limits = self.bot.engine.config.default_limits
+        concurrent = limits.max_concurrent_per_user or default_limits.max_concurrent_per_user
+        cooldown = limits.cooldown_seconds or default_limits.cooldown_seconds or 0
+        lines = []
+        if policy.allowed_channel_ids:
+            where = ", ".join(f"<#{channel}>" for channel in policy.allowed_channel_ids)
+            lines.append(f"Generation works in: {where}.")
+        else:
+            lines.append("Generation works in every channel the bot can post in.")
+        if policy.allowed_role_ids:
+            roles = {role.id for role in getattr(interaction.user, "roles", ())}
+            allowed = ", ".join(f"<@&{role}>" for role in policy.allowed_role_ids)
+            mine = "you have one" if roles & set(policy.allowed_role_ids) else "you have none"
+            if is_staff(interaction):
+                mine = "staff always may"
+            lines.append(f"Who may generate: members with {allowed} ({mine}).")
+        lines.append(
+            f"Jobs at once: {concurrent or 'no limit'}; cooldown between submissions: "
+            f"{cooldown:.0f} s."
+        )
+        lines.append(
+            "Safety filter: locked on."
+            if policy.safety_locked
+            else "Safety filter: on, except where you turn it off in an age-restricted channel."
+        )
+        return lines
+
+
+async def setup(bot: WanBot) -> None:
+    await bot.add_cog(Help(bot))
