@@ -54,7 +54,7 @@ from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.errors import UserFacingError
 from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
-from bot.jobs.records import Job
+from bot.jobs.records import GuildConfig, Job
 from bot.jobs.states import JobState
 from bot.log_context import add_log_context
 from bot.media import (
@@ -148,7 +148,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     server_defaults = config.policy.option_defaults.get(spec.model_id, {})
     try:
         fields = defaults.fill(spec, check_options(spec, fields), server_defaults)
-        await _check_policy(interaction, spec, fields)
+        await _check_policy(interaction, spec, fields, config)
         cost = defaults.estimate(bot.engine.prices, spec, fields)  # images never change it
         try:  # the member's limits and budgets, before any attachment is downloaded or decoded
             await bot.engine.precheck(
@@ -303,7 +303,10 @@ async def _confirm_if_dearer(
 
 
 async def _check_policy(
-    interaction: discord.Interaction[WanBot], spec: ModelSpec, fields: dict[str, Any]
+    interaction: discord.Interaction[WanBot],
+    spec: ModelSpec,
+    fields: dict[str, Any],
+    config: GuildConfig,
 ) -> None:
     """The server's rules (channels, roles, models, safety, blocklist); blocklist hits are
     audited with the full prompt, while the member is not shown the matched word."""
@@ -311,7 +314,6 @@ async def _check_policy(
     assert interaction.channel is not None
     member = interaction.user
     roles = {role.id for role in getattr(member, "roles", ())}
-    config = await interaction.client.store.guild_config(interaction.guild.id)
     # Every piece of text the request sends upstream (prompt, negative prompt, template name…);
     # image and audio references are not text.
     media = spec.request_type.media_fields()
