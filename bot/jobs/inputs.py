@@ -34,7 +34,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -258,28 +258,26 @@ class InputStash:
             await asyncio.to_thread(self._restore, request, missing)
 
     def _restore(self, request: WanRequest, missing: set[str]) -> None:
-        for name, role in request.media_fields().items():
-            if role is MediaRole.AUDIO_URL:
-                continue
-            value = getattr(request, name)
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and item.startswith("data:"):
-                    data = binascii.a2b_base64(item.partition(",")[2])
-                    if hashlib.sha256(data).hexdigest() in missing:
-                        self.files.put(data)
+        for uri in _inline_uris(request):
+            data = binascii.a2b_base64(uri.partition(",")[2])
+            if hashlib.sha256(data).hexdigest() in missing:
+                self.files.put(data)
 
 
-def inline_size(request: WanRequest) -> int:
-    """The characters of the ``data:`` URIs ``request`` carries in its image fields."""
-    size = 0
+def _inline_uris(request: WanRequest) -> Iterator[str]:
+    """The ``data:`` URIs ``request`` carries in its image fields."""
     for name, role in request.media_fields().items():
         if role is MediaRole.AUDIO_URL:
             continue
         value = getattr(request, name)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and item.startswith("data:"):
-                size += len(item)
-    return size
+                yield item
+
+
+def inline_size(request: WanRequest) -> int:
+    """The characters of the ``data:`` URIs ``request`` carries in its image fields."""
+    return sum(len(uri) for uri in _inline_uris(request))
 
 
 def has_inline_media(request: WanRequest) -> bool:
