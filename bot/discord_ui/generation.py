@@ -145,7 +145,11 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     _check_bot_can_post(interaction)
     fields = plain_options(order.options)
     config = await bot.store.guild_config(interaction.guild.id)
-    server_defaults = config.policy.option_defaults.get(spec.model_id, {})
+    server_defaults = dict(config.policy.option_defaults.get(spec.model_id, {}))
+    if config.policy.safety_locked or not _age_restricted(interaction.channel):
+        # A server's "safety filter off" is for where it may be off: elsewhere a member who
+        # leaves the option out gets the filter, not a refusal.
+        server_defaults.pop("safety_filter", None)
     try:
         fields = defaults.fill(spec, check_options(spec, fields), server_defaults)
         await _check_policy(interaction, spec, fields, config)

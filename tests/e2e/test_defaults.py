@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest_asyncio
 
-from tests.e2e.conftest import World, ephemeral_text, reply_of
+from tests.e2e.conftest import World, ephemeral_text, png_bytes, reply_of
 from tests.emulator.messages import StoredMessage
 
 T2V = "wan2.2-t2v-plus"
@@ -143,3 +143,27 @@ def _past_create() -> tuple[Any, ...]:
     from bot.jobs.states import JobState
 
     return (JobState.RUNNING, JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
+
+
+async def test_a_safety_filter_default_of_off_applies_only_where_it_may_be_off(
+    world: World,
+) -> None:
+    answer = await staff(
+        world, {"model": "wan2.5-i2i-preview", "option": "safety_filter", "value": "off"}
+    )
+    assert answer.startswith("wan2.5-i2i-preview: safety filter is off when a member leaves")
+    try:
+        image = {"image": ("p.png", png_bytes(512, 512))}
+        ids = {}
+        for channel in ("nsfw-art", "general"):
+            itx = await world.discord.slash(
+                "alice", channel, "wan-i2i", {"prompt": f"an edit in {channel}"}, attachments=image
+            )
+            reply = await reply_of(itx, within=15)
+            match = re.match(r"Queued as job #(\d+)", reply.content)
+            assert match, reply.content  # never a refusal for an option the member left out
+            ids[channel] = int(match.group(1))
+        assert (await world.job(ids["nsfw-art"])).request["safety_filter"] is False
+        assert (await world.job(ids["general"])).request["safety_filter"] is True
+    finally:
+        await staff(world, {"model": "wan2.5-i2i-preview", "option": "safety_filter"})
