@@ -14,17 +14,16 @@ from bot.discord_ui.errors import UserFacingError
 from bot.jobs.records import GuildConfig
 from bot.policy import GuildPolicy
 
+BLOCKS_GORE = GuildConfig(policy=GuildPolicy(blocklist=["gore"]))
 
-def interaction(policy: GuildPolicy) -> Any:
-    async def guild_config(guild_id: int) -> GuildConfig:
-        return GuildConfig(policy=policy)
 
+def interaction() -> Any:
     return SimpleNamespace(
         guild=SimpleNamespace(id=1),
         channel=SimpleNamespace(id=2, parent_id=None, is_nsfw=lambda: False),
         user=SimpleNamespace(id=3, roles=[]),
         permissions=SimpleNamespace(manage_guild=False),
-        client=SimpleNamespace(store=SimpleNamespace(guild_config=guild_config)),
+        client=SimpleNamespace(),
     )
 
 
@@ -45,7 +44,7 @@ async def test_the_template_name_is_checked_and_the_audit_names_the_entry(
     spec = spec_for("wan2.2-i2v-flash", ProviderName.MULEROUTER)
     fields = {"prompt": "a calm lake", "template": "effect-gоre-v2", "resolution": "720P"}
     with pytest.raises(UserFacingError) as refused:
-        await generation._check_policy(interaction(GuildPolicy(blocklist=["gore"])), spec, fields)
+        await generation._check_policy(interaction(), spec, fields, BLOCKS_GORE)
     assert "gore" not in str(refused.value).lower()  # the member is not shown the word
     assert [(a["title"], a["note"], a["prompt"]) for a in audits] == [
         ("Refused by the blocklist", "matched: gore", "a calm lake")
@@ -59,5 +58,5 @@ async def test_image_and_audio_references_are_not_text(audits: list[dict[str, An
         "image": "https://cdn.example/gore.png",
         "audio_url": "https://cdn.example/gore.mp3",
     }
-    await generation._check_policy(interaction(GuildPolicy(blocklist=["gore"])), spec, fields)
+    await generation._check_policy(interaction(), spec, fields, BLOCKS_GORE)
     assert audits == []
