@@ -5,7 +5,9 @@ else is the same and must be right every time:
 
 1. acknowledge within Discord's 3 seconds, ephemerally, before anything slow;
 2. check attachments (type and size from Discord's metadata, then the bytes), repair what can be
-   repaired, validate the typed request, and reserve the budget — every refusal is an edit of the
+   repaired, validate the typed request, and reserve the budget; options the member left out
+   take the server's defaults (:mod:`bot.defaults`), and options dearer than those are priced
+   and confirmed by the member before anything is downloaded — every refusal is an edit of the
    ephemeral acknowledgement that says what to change, and nothing is charged or sent upstream;
    from the first download until the job is stored an order holds one of a few process-wide
    slots (:data:`MAX_ORDERS_HOLDING_INPUTS`), so a burst of members never holds every file;
