@@ -1,5 +1,6 @@
 """/wanbot: the server staff's settings (budgets, limits, channels, roles, models, safety,
-blocklist, audit channel) and ``/wanbot release``, which gives back an estimate a job holds.
+blocklist, audit channel, option defaults) and ``/wanbot release``, which gives back an estimate
+a job holds.
 
 Hidden from members by ``default_member_permissions`` (Manage Server) and checked again at run
 time, since servers can re-grant commands per role and a hidden command can still be invoked.
