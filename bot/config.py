@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         description="Generations one member may have running at once, unless a server sets "
         "its own limit (`/wanbot limits`).",
     )
+    queue_per_member: int = Field(
+        3,
+        ge=0,
+        validation_alias=_env("WANBOT_QUEUE_PER_MEMBER"),
+        description="Generations a member at that limit may queue (reserved, started in turn), "
+        "unless a server sets its own (`/wanbot limits queue:`); 0: refuse instead.",
+    )
     max_result_bytes: int = Field(
         500 * 1024 * 1024, gt=0, validation_alias=_env("WANBOT_MAX_RESULT_BYTES")
     )

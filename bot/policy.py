@@ -12,7 +12,8 @@ text, disguised or not, is :mod:`bot.blocklist`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,6 +21,10 @@ from bot.blocklist import MAX_ENTRY_LENGTH, Entry, compile_blocklist, compile_en
 
 MAX_BLOCKLIST = 200
 MAX_PATTERN_LENGTH = MAX_ENTRY_LENGTH
+
+
+DEFAULT_APPROVAL_EXPIRE_HOURS = 24.0
+"""How long a request for approval waits for a staff decision unless the server says."""
 
 
 class GuildPolicy(BaseModel):
@@ -35,6 +40,24 @@ class GuildPolicy(BaseModel):
     audit_channel_id: int | None = None
     # Per model id: the value each option takes when a member leaves it out (bot.defaults).
     option_defaults: dict[str, dict[str, str | int | bool]] = Field(default_factory=dict)
+    # Jobs estimated above this (USD) wait for a staff decision (None: no approval needed);
+    # requests go to approval_channel_id, else the audit channel. Members with an exempt role
+    # never wait; a request nobody decides within approval_expire_hours lapses (released).
+    approval_above: Decimal | None = None
+    approval_channel_id: int | None = None
+    approval_exempt_role_ids: list[int] = Field(default_factory=list)
+    approval_expire_hours: float = Field(DEFAULT_APPROVAL_EXPIRE_HOURS, gt=0)
+
+    def needs_approval(self, estimate: Decimal, role_ids: Iterable[int]) -> bool:
+        """Whether a job of ``estimate`` by a member with ``role_ids`` waits for staff."""
+        if self.approval_above is None or estimate <= self.approval_above:
+            return False
+        return not set(role_ids) & set(self.approval_exempt_role_ids)
+
+    @property
+    def approval_destination(self) -> int | None:
+        """The channel approval requests are posted in (None: none set at all)."""
+        return self.approval_channel_id or self.audit_channel_id
 
     @field_validator("blocklist")
     @classmethod

@@ -28,7 +28,9 @@ class StateWords:
 
 
 STATE_WORDS: dict[JobState, StateWords] = {
-    JobState.CREATED: StateWords("⏳", "Queued", "queued"),
+    JobState.AWAITING_APPROVAL: StateWords("🛂", "Waiting for staff approval", "awaiting approval"),
+    JobState.QUEUED: StateWords("🕒", "Queued", "queued"),
+    JobState.CREATED: StateWords("⏳", "Starting", "starting"),
     JobState.SUBMITTING: StateWords("📤", "Sending to the provider", "sending"),
     JobState.RUNNING: StateWords("🎨", "Generating", "generating"),
     JobState.SUCCEEDED: StateWords("📥", "Fetching the result", "fetching result"),
@@ -58,6 +60,15 @@ def retry_words(job: Job) -> str | None:
         return None
     reason = RETRY_REASONS.get(job.error_code or "", "Provider not answering")
     return f"{reason}, retrying (attempt {job.submit_attempts + 1})"
+
+
+def queue_words(job: Job) -> str | None:
+    """``Queued — 2 ahead of you`` for a queued job whose place is known; else ``None``."""
+    if job.state is not JobState.QUEUED or job.queue_ahead is None:
+        return None
+    if job.queue_ahead == 0:
+        return "Queued — next: it starts when one of your generations finishes"
+    return f"Queued — {job.queue_ahead} ahead of you"
 
 
 def clock(seconds: float) -> str:

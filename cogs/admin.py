@@ -34,6 +34,7 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff, require_staff
 from bot.discord_ui.embeds import cost_text, model_title
 from bot.discord_ui.errors import UserFacingError
+from bot.jobs.budget import Limits
 from bot.jobs.records import GuildConfig, Job
 from bot.jobs.states import JobState
 from bot.policy import MAX_BLOCKLIST, GuildPolicy, compile_pattern
@@ -64,10 +65,11 @@ def parse_budget(text: str | None) -> Decimal | None:
 
 def describe(
     config: GuildConfig,
-    default_concurrency: int | None,
+    bot_limits: Limits,
     off_on_this_bot: Mapping[str, ModelOff] | None = None,
 ) -> str:
-    """The server's settings, and the models the operator's settings switch off everywhere."""
+    """The server's settings over the bot's (``bot_limits``: the operator's defaults), and
+    the models the operator's settings switch off everywhere."""
     policy = config.policy
 
     def money(value: Decimal | None) -> str:
@@ -76,7 +78,8 @@ def describe(
         return "generation off" if value == 0 else format_usd(value)
 
     limits = config.limits
-    concurrency = limits.max_concurrent_per_user or default_concurrency
+    concurrency = limits.max_concurrent_per_user or bot_limits.max_concurrent_per_user
+    queue = limits.over(bot_limits).queue_per_user or 0
     safety = (
         "locked on"
         if policy.safety_locked
@@ -87,6 +90,7 @@ def describe(
         f"**Per-member daily budget:** {money(limits.user_daily_budget)}",
         f"**Server monthly budget:** {money(limits.guild_monthly_budget)}",
         f"**Jobs at once per member:** {concurrency or 'no limit'}",
+        f"**Queue per member:** {queue or 'none (refused at the limit)'}",
         f"**Cooldown between submissions:** {limits.cooldown_seconds or 0:.0f} s",
         "**Channels:** "
         + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or "everywhere"),
@@ -97,6 +101,7 @@ def describe(
         f"**Blocklist:** {entries} {'entry' if entries == 1 else 'entries'}",
         "**Audit channel:** "
         + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
+        f"**Approval:** {approval_rule(policy)}",
         "**Defaults:** "
         + (
             "; ".join(
@@ -108,6 +113,23 @@ def describe(
         ),
     ]
     return "\n".join(lines)
+
+
+def approval_rule(policy: GuildPolicy) -> str:
+    """``/wanbot show``'s and ``/help``'s line on approval: threshold, where, who is exempt."""
+    if policy.approval_above is None:
+        return "not needed"
+    where = (
+        f"<#{policy.approval_destination}>"
+        if policy.approval_destination
+        else "nowhere (set a channel: requests are refused)"
+    )
+    exempt = ", ".join(f"<@&{role}>" for role in policy.approval_exempt_role_ids)
+    return (
+        f"staff approve jobs above {format_usd(policy.approval_above)} (requests in {where}, "
+        f"lapse after {policy.approval_expire_hours:g} h)"
+        + (f"; exempt: {exempt}" if exempt else "")
+    )
 
 
 def _off_on_this_bot(off: Mapping[str, ModelOff]) -> list[str]:
@@ -211,7 +233,7 @@ class Admin(
     ) -> None:
         assert interaction.guild is not None
         config = await self.bot.store.edit_guild_config(interaction.guild.id, time.time(), edit)
-        default = self.bot.engine.config.default_limits.max_concurrent_per_user
+        default = self.bot.engine.config.default_limits
         off = models_off(self.bot.settings)
         await interaction.response.send_message(
             f"{done}\n\n{describe(config, default, off)}",
@@ -232,7 +254,7 @@ class Admin(
     async def show(self, interaction: discord.Interaction[WanBot]) -> None:
         assert interaction.guild is not None
         config = await self.bot.store.guild_config(interaction.guild.id)
-        default = self.bot.engine.config.default_limits.max_concurrent_per_user
+        default = self.bot.engine.config.default_limits
         await interaction.response.send_message(
             describe(config, default, models_off(self.bot.settings)),
             ephemeral=True,
@@ -291,24 +313,30 @@ class Admin(
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    @app_commands.command(name="limits", description="Jobs at once per member, and cooldown")
+    @app_commands.command(
+        name="limits", description="Jobs at once per member, their queue, and cooldown"
+    )
     @app_commands.describe(
         concurrent="Generations one member may have running at once (0: back to the bot's default)",
+        queue="Generations a member at that limit may queue, started in turn (0: refuse instead)",
         cooldown="Seconds a member waits between two submissions",
     )
     async def limits(
         self,
         interaction: discord.Interaction[WanBot],
         concurrent: app_commands.Range[int, 0, 50] | None = None,
+        queue: app_commands.Range[int, 0, 20] | None = None,
         cooldown: app_commands.Range[int, 0, 86400] | None = None,
     ) -> None:
         changes: dict[str, object] = {}
         if concurrent is not None:
             changes["max_concurrent_per_user"] = concurrent or None
+        if queue is not None:
+            changes["queue_per_user"] = queue
         if cooldown is not None:
             changes["cooldown_seconds"] = float(cooldown)
         if not changes:
-            raise UserFacingError("Give concurrent, cooldown or both.")
+            raise UserFacingError("Give concurrent, queue, cooldown or several.")
         await self._edit(
             interaction, lambda config: self._limits(config, **changes), "Limits updated."
         )
@@ -437,6 +465,54 @@ class Admin(
             lambda config: self._policy(config, audit_channel_id=value),
             f"Audit channel: {channel.mention if channel else 'none'}.",
         )
+
+    @app_commands.command(
+        name="approval", description="Jobs above a cost wait for a staff decision"
+    )
+    @app_commands.rename(role_exempt="role-exempt", expire_hours="expire-hours")
+    @app_commands.describe(
+        above="Dollars: jobs estimated above this wait for Approve or Deny (none: no approval)",
+        channel="Where requests are posted (default: the audit channel)",
+        role_exempt="A role whose members never wait (give an exempt role again to remove it)",
+        expire_hours="Hours a request waits for a decision before it lapses (default 24)",
+    )
+    async def approval(
+        self,
+        interaction: discord.Interaction[WanBot],
+        above: str | None = None,
+        channel: discord.TextChannel | None = None,
+        role_exempt: discord.Role | None = None,
+        expire_hours: app_commands.Range[float, 0.001, 720.0] | None = None,
+    ) -> None:
+        changes: dict[str, object] = {}
+        if above is not None:
+            threshold = parse_budget(above)
+            changes["approval_above"] = threshold
+        if channel is not None:
+            changes["approval_channel_id"] = channel.id
+        if expire_hours is not None:
+            changes["approval_expire_hours"] = float(expire_hours)
+        if not changes and role_exempt is None:
+            raise UserFacingError("Give above, channel, role-exempt, expire-hours or several.")
+
+        def edit(config: GuildConfig) -> GuildConfig:
+            exempt = list(config.policy.approval_exempt_role_ids)
+            if role_exempt is not None:
+                exempt = (
+                    [role for role in exempt if role != role_exempt.id]
+                    if role_exempt.id in exempt
+                    else [*exempt, role_exempt.id]
+                )
+            edited = self._policy(config, **changes, approval_exempt_role_ids=exempt)
+            policy = edited.policy
+            if policy.approval_above is not None and policy.approval_destination is None:
+                raise UserFacingError(
+                    "Approval needs a channel for its requests: give channel, or set an "
+                    "audit channel first (`/wanbot audit-channel`)."
+                )
+            return edited
+
+        await self._edit(interaction, edit, "Approval updated; it applies from the next job.")
 
     @app_commands.command(
         name="defaults", description="What an option is when a member leaves it out"

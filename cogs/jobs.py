@@ -23,7 +23,7 @@ from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.generation import cancel_generation
 from bot.discord_ui.views import result_view
 from bot.jobs.records import Job
-from bot.jobs.states import GENERATING_STATES, JobState
+from bot.jobs.states import JobState
 from bot.wording import STATE_WORDS, clock
 
 if TYPE_CHECKING:
@@ -41,8 +41,11 @@ def jump_url(guild_id: int, job: Job) -> str | None:
 
 
 def state_text(job: Job) -> str:
-    """The state in a few words, saying when the job's estimate is held."""
+    """The state in a few words, saying when the job's estimate is held, and a queued job's
+    place in the member's queue."""
     short = STATE_WORDS[job.state].short
+    if job.state is JobState.QUEUED and job.queue_ahead is not None:
+        return f"{short}, #{job.queue_ahead + 1} in your queue"
     return f"{short}, estimate held" if job.holds_estimate else short
 
 
@@ -141,7 +144,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         jobs = await self.bot.store.jobs_for_user(
             interaction.user.id, interaction.guild.id, limit=50
         )
-        active = [job for job in jobs if job.state in GENERATING_STATES]
+        active = [job for job in jobs if job.state.generating or job.state.waiting]
         return [
             app_commands.Choice(
                 name=f"#{job.id} {model_title(job)}: {job.request.get('prompt', '')}"[:100],

@@ -34,6 +34,7 @@ ENV_NAMES = {
     "requests_per_second": "WANBOT_REQUESTS_PER_SECOND",
     "max_concurrent_requests": "WANBOT_MAX_CONCURRENT_REQUESTS",
     "max_jobs_per_member": "WANBOT_MAX_JOBS_PER_MEMBER",
+    "queue_per_member": "WANBOT_QUEUE_PER_MEMBER",
     "max_result_bytes": "WANBOT_MAX_RESULT_BYTES",
     "video_deadline": "WANBOT_VIDEO_DEADLINE_SECONDS",
     "image_deadline": "WANBOT_IMAGE_DEADLINE_SECONDS",

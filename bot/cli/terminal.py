@@ -57,6 +57,10 @@ class TerminalDeliverer:
         self._end(job)
         return [0]
 
+    async def deliver_approval(self, job: Job) -> list[int]:
+        # Approval is a server's rule; a terminal run has no server and no staff to ask.
+        raise DeliveryFailed("there is no one to ask for approval here", permanent=True)
+
     async def job_changed(self, job: Job) -> None:
         # The end (result or notice) is shown once, by _end; later states add nothing here.
         if self.ended is None and not job.state.final and job.state not in _DELIVERY_STATES:

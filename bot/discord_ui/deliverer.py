@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 import discord
 from discord.utils import time_snowflake
 
+from bot.discord_ui.approvals import ApprovalRequests, lapsed_outcome
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.channel_writer import ChannelWriter
 from bot.discord_ui.embeds import marker, notice_embed, result_embed, status_embed
@@ -63,6 +64,7 @@ class DiscordDeliverer:
             on_message_gone=lambda job_id: self.bot.store.forget_status_message(job_id),
         )
         self._guild_limits: dict[int, tuple[float, int]] = {}
+        self.approvals = ApprovalRequests(bot, self.writer)
 
     async def _channel(self, job: Job) -> discord.abc.Messageable:
         """The job's channel. :class:`ChannelGone` when it was deleted or the bot lost access
@@ -98,7 +100,10 @@ class DiscordDeliverer:
     ) -> list[int] | None:
         """Look for the bot's own post with the job's marker, newest first, among messages
         posted since the earlier attempt began (a minute of clock skew allowed): in the job's
-        channel, then in the member's direct messages (the fallback destination)."""
+        channel, then in the member's direct messages (the fallback destination); an
+        approval request in the channel requests go to."""
+        if kind is DeliveryKind.APPROVAL:
+            return await self.approvals.find(job, since=since)
         wanted = marker(job.id, kind.value)
         after = discord.Object(time_snowflake(_utc(since)))
         destinations: list[discord.abc.Messageable] = []
@@ -204,17 +209,39 @@ class DiscordDeliverer:
                 nonce=_nonce(job, DeliveryKind.RESULT),
             )
 
+    async def deliver_approval(self, job: Job) -> list[int]:
+        return await self.approvals.post(job)
+
     async def deliver_notice(self, job: Job) -> list[int]:
         try:
             channel = await self._channel(job)
             try:
-                return [(await self._send_notice(channel, job)).id]
+                posted = [(await self._send_notice(channel, job)).id]
             except DeliveryFailed as exc:
                 if not exc.permanent:
                     raise
                 raise ChannelGone(str(exc)) from None
         except ChannelGone as gone:
-            return await self._to_member(job, str(gone), (), direct=False)
+            posted = await self._to_member(job, str(gone), (), direct=False)
+        if job.approval_expires_at is not None and job.decided_by is None:
+            await self._undecided(job)
+        return posted
+
+    async def _undecided(self, job: Job) -> None:
+        """A job that awaited approval ended without a decision (it lapsed, or its member
+        withdrew it): its request says so, and a lapse is audited like a decision."""
+        await self.approvals.close(job, lapsed_outcome(job))
+        if job.error_code == "approval_expired" and job.guild_id is not None:
+            await post_audit(
+                self.bot,
+                job.guild_id,
+                "Approval lapsed",
+                user_id=job.user_id,
+                model_id=job.model_id,
+                prompt=job.request.get("prompt"),
+                cost="nothing (released)",
+                note=f"job #{job.id} of <@{job.user_id}>: no decision in time",
+            )
 
     async def _send_notice(self, channel: discord.abc.Messageable, job: Job) -> discord.Message:
         view = notice_view(job) if job.state is not JobState.CANCELLED else discord.utils.MISSING

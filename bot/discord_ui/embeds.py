@@ -24,7 +24,7 @@ from bot.discord_ui.markdown import excerpt
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
-from bot.wording import STATE_WORDS, clock, retry_words
+from bot.wording import STATE_WORDS, clock, queue_words, retry_words
 
 PROMPT_EXCERPT = 300
 _COLOURS = {
@@ -80,6 +80,8 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
     state = STATE_WORDS[job.state].with_emoji
     if (retrying := retry_words(job)) is not None:
         state = f"{STATE_WORDS[job.state].emoji} {retrying}…"
+    if (waiting := queue_words(job)) is not None:
+        state = f"{STATE_WORDS[job.state].emoji} {waiting}"
     if job.state is JobState.RUNNING and job.progress:
         state += f" · {job.progress:.0%}"
     colour = (
@@ -165,6 +167,14 @@ def charge_sentence(job: Job, cancelled_from: JobState | None = None) -> str:
     return "Nothing was charged."
 
 
+# A job that waited for approval and ended without being approved.
+_APPROVAL_HEADLINES = {
+    "approval_denied": "Not approved by the server staff",
+    "approval_expired": "No staff decision in time",
+    "approval_unavailable": "Approval could not be asked for",
+}
+
+
 def notice_embed(job: Job) -> discord.Embed:
     """Posted when a job ends without a result: what happened and what was charged."""
     headline = {
@@ -175,7 +185,9 @@ def notice_embed(job: Job) -> discord.Embed:
     }.get(job.state, "The generation ended")
     reason = job.error_message or ""
     if job.state is JobState.CANCELLED:
-        reason = "Cancelled on request."
+        headline = _APPROVAL_HEADLINES.get(job.error_code or "", headline)
+        if job.error_code not in _APPROVAL_HEADLINES:
+            reason = "Cancelled on request."
     embed = discord.Embed(
         title=f"{headline} · {model_title(job)}",
         colour=_COLOURS["failed"],

@@ -166,6 +166,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         raise UserFacingError(str(exc), reason="invalid_options") from None
     if order.confirm_dearer:
         await _confirm_if_dearer(interaction, spec, fields, server_defaults, cost)
+    approval_hours = _approval_hours(interaction, config, cost)
     async with _holding_inputs(order):  # from the first download until the job is stored
         try:
             sources = dict(order.images)
@@ -190,6 +191,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 request=request,
                 media=media,
                 parent_job_id=order.parent_job_id,
+                approval_hours=approval_hours,
             )
         except ReservationRefused as exc:
             raise UserFacingError(str(exc)) from None
@@ -205,7 +207,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
         status_url, follow = None, "The result will be posted in this channel."
-    text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. {follow}"]
+    text = [_accepted_text(job, config, follow)]
     text += [f"• {note}" for note in notes]
     try:
         await interaction.edit_original_response(content="\n".join(text))
@@ -233,6 +235,48 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         interaction.guild.id,
     )
     return job
+
+
+def _approval_hours(
+    interaction: discord.Interaction[WanBot], config: GuildConfig, cost: Decimal
+) -> float | None:
+    """How long the job may wait for a staff decision, or ``None`` when it needs none: its
+    estimate is at or below the server's threshold, the member has an exempt role, or the
+    member is staff (who decide)."""
+    roles = {role.id for role in getattr(interaction.user, "roles", ())}
+    policy = config.policy
+    if is_staff(interaction) or not policy.needs_approval(cost, roles):
+        return None
+    if policy.approval_destination is None:
+        raise UserFacingError(
+            f"This server asks staff to approve generations above "
+            f"{format_usd(policy.approval_above or Decimal(0))}, but has no channel for the "
+            "requests. Ask the server staff, or choose cheaper settings.",
+            reason="approval_unavailable",
+        )
+    return policy.approval_expire_hours
+
+
+def _accepted_text(job: Job, config: GuildConfig, follow: str) -> str:
+    """The member's private answer once the job exists: started, queued, or waiting."""
+    estimate = format_usd(job.estimated_cost)
+    if job.state is JobState.QUEUED:
+        ahead = job.queue_ahead or 0
+        place = "next in your queue" if ahead == 0 else f"{ahead} ahead of you"
+        return (
+            f"Queued as job #{job.id} ({place}): your generation slots are full, so it starts "
+            f"by itself when one of them finishes. Estimated {estimate}, reserved now; cancel "
+            f"it for free until it starts. {follow}"
+        )
+    if job.state is JobState.AWAITING_APPROVAL:
+        threshold = format_usd(config.policy.approval_above or Decimal(0))
+        hours = config.policy.approval_expire_hours
+        return (
+            f"Job #{job.id} is waiting for staff approval: its estimate ({estimate}) is above "
+            f"this server's {threshold} threshold. The estimate is reserved meanwhile; if "
+            f"nobody decides within {hours:g} hour(s) it lapses and nothing is charged. {follow}"
+        )
+    return f"Queued as job #{job.id}: estimated {estimate}. {follow}"
 
 
 CONFIRM_SECONDS = 120.0
@@ -471,6 +515,8 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
             f"Cancelled job #{job.id}. It was already running at the provider, which "
             "still bills it, so the estimate stays charged."
         )
+    elif cancelled_from.waiting:
+        text = f"Cancelled job #{job.id} before it started. Nothing was charged."
     else:
         text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
     await interaction.edit_original_response(content=text)

@@ -25,7 +25,7 @@ from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.views import status_view
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
-from bot.wording import retry_words
+from bot.wording import queue_words, retry_words
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ _Shown = tuple[JobState, str | None]
 
 def _shown(job: Job) -> _Shown:
     """What a status message says beyond progress and time: a change of it is edited at once
-    (a queued job's "retrying (attempt N)" is one, though its state stays ``created``)."""
-    return job.state, retry_words(job)
+    (a job's "retrying (attempt N)" is one, though its state stays ``created``; so is a
+    queued job's place)."""
+    return job.state, retry_words(job) or queue_words(job)
 
 
 class StatusMessages:

@@ -19,7 +19,7 @@ from typing import Any
 import discord
 
 from bot.jobs.records import Job
-from bot.jobs.states import GENERATING_STATES
+from bot.jobs.states import GENERATING_STATES, WAITING_STATES
 
 MAX_ANIMATE_BUTTONS = 4
 MAX_LINK_BUTTONS = 5
@@ -31,6 +31,8 @@ class Action(StrEnum):
     VARY = "vary"
     DELETE = "delete"
     ANIMATE = "animate"
+    APPROVE = "approve"
+    DENY = "deny"
 
 
 def custom_id(action: Action, job_id: int, index: int | None = None) -> str:
@@ -59,6 +61,8 @@ LOOKS: dict[Action, Look] = {
     Action.VARY: Look("Vary", emoji="🎲"),
     Action.DELETE: Look("Delete", emoji="🗑️"),
     Action.ANIMATE: Look("Animate", discord.ButtonStyle.primary, emoji="🎬"),
+    Action.APPROVE: Look("Approve", discord.ButtonStyle.success, emoji="✅"),
+    Action.DENY: Look("Deny", discord.ButtonStyle.danger, emoji="✖️"),
 }
 
 
@@ -85,10 +89,16 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
 
 
 def status_view(job: Job) -> discord.ui.View | None:
-    """Cancel while the job can still be cancelled; nothing once it ended."""
-    if job.state not in GENERATING_STATES:
+    """Cancel while the job can still be cancelled (waiting: for free); nothing once it
+    ended."""
+    if job.state not in GENERATING_STATES | WAITING_STATES:
         return None
     return _view(button(Action.CANCEL, job.id))
+
+
+def approval_view(job: Job) -> discord.ui.View:
+    """Approve / Deny under a request for approval (staff only: checked on click)."""
+    return _view(button(Action.APPROVE, job.id), button(Action.DENY, job.id))
 
 
 def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> discord.ui.View:

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import TypeVar
 
 from bot.jobs.money import from_micros, to_micros
@@ -43,6 +44,8 @@ class Limits:
     user_daily_budget: Decimal | None = None
     guild_monthly_budget: Decimal | None = None
     cooldown_seconds: float | None = None
+    # Jobs a member at their concurrent-job limit may queue (reserved, started in turn).
+    queue_per_user: int | None = None
 
     def over(self, base: Limits) -> Limits:
         """These settings where set, ``base``'s where not."""
@@ -53,6 +56,7 @@ class Limits:
             user_daily_budget=_first(self.user_daily_budget, base.user_daily_budget),
             guild_monthly_budget=_first(self.guild_monthly_budget, base.guild_monthly_budget),
             cooldown_seconds=_first(self.cooldown_seconds, base.cooldown_seconds),
+            queue_per_user=_first(self.queue_per_user, base.queue_per_user),
         )
 
 
@@ -79,6 +83,14 @@ class Totals:
     guild_month_micros: int = 0
     generating: int = 0
     last_created: float | None = None
+    queued: int = 0  # waiting for one of the member's slots (not awaiting approval)
+
+
+class Admission(StrEnum):
+    """Where a submission that passed every limit goes."""
+
+    START = "start"  # a job slot is free: send it now
+    QUEUE = "queue"  # the member's slots are full and their queue has room: wait in turn
 
 
 class ReservationRefused(Exception):
@@ -89,9 +101,19 @@ class ReservationRefused(Exception):
         super().__init__(message)
 
 
-def check_limits(limits: Limits, totals: Totals, estimate_micros: int, now: float) -> None:
-    """Raise :class:`ReservationRefused` naming the first limit this submission would break."""
-    _check_standing(limits, totals, now)
+def check_limits(
+    limits: Limits,
+    totals: Totals,
+    estimate_micros: int,
+    now: float,
+    *,
+    needs_slot: bool = True,
+) -> Admission:
+    """Raise :class:`ReservationRefused` naming the first limit this submission would break;
+    else say whether it starts now or waits in the member's queue. ``needs_slot=False`` (a
+    job that waits for staff approval first) skips the job-slot check: the queue takes it
+    once approved."""
+    admission = _check_standing(limits, totals, now, needs_slot=needs_slot)
     estimate = format_usd(from_micros(estimate_micros))
     if limits.user_daily_budget is not None:
         cap = to_micros(limits.user_daily_budget)
@@ -112,6 +134,7 @@ def check_limits(limits: Limits, totals: Totals, estimate_micros: int, now: floa
                 f"This would cost about {estimate}, and the server has {left} left of its "
                 f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
             )
+    return admission
 
 
 def precheck_limits(limits: Limits, totals: Totals, now: float) -> None:
@@ -142,23 +165,40 @@ def precheck_limits(limits: Limits, totals: Totals, now: float) -> None:
             )
 
 
-def _check_standing(limits: Limits, totals: Totals, now: float) -> None:
-    """Generation on, a free job slot, no cooldown running: whatever the request costs."""
+def _check_standing(
+    limits: Limits, totals: Totals, now: float, *, needs_slot: bool = True
+) -> Admission:
+    """Generation on, a free job slot (or room in the member's queue), no cooldown running:
+    whatever the request costs."""
     if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
         raise ReservationRefused(
             "generation_off", "Generation is turned off for you on this server."
         )
     if limits.guild_monthly_budget is not None and limits.guild_monthly_budget == 0:
         raise ReservationRefused("generation_off", "Generation is turned off on this server.")
+    admission = Admission.START
     if (
-        limits.max_concurrent_per_user is not None
+        needs_slot
+        and limits.max_concurrent_per_user is not None
         and totals.generating >= limits.max_concurrent_per_user
     ):
-        raise ReservationRefused(
-            "concurrency",
-            f"You already have {totals.generating} generation(s) running; the limit is "
-            f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.",
-        )
+        room = limits.queue_per_user or 0
+        if totals.queued < room:
+            admission = Admission.QUEUE
+        elif room:
+            raise ReservationRefused(
+                "concurrency",
+                f"You already have {totals.generating} generation(s) running and "
+                f"{totals.queued} queued; the limits are {limits.max_concurrent_per_user} "
+                f"running and {room} queued. Wait for one to finish or cancel one "
+                "(`/jobs list`).",
+            )
+        else:
+            raise ReservationRefused(
+                "concurrency",
+                f"You already have {totals.generating} generation(s) running; the limit is "
+                f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.",
+            )
     if (
         limits.cooldown_seconds
         and totals.last_created is not None
@@ -168,6 +208,7 @@ def _check_standing(limits: Limits, totals: Totals, now: float) -> None:
         raise ReservationRefused(
             "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation."
         )
+    return admission
 
 
 def day_start(now: float) -> float:

@@ -23,6 +23,7 @@ from bot.jobs.records import Job
 class DeliveryKind(StrEnum):
     RESULT = "result"  # the generated media (or links to it)
     NOTICE = "notice"  # the job ended without a result: failed, cancelled, timed out, unknown
+    APPROVAL = "approval"  # staff are asked to approve or deny a job above the threshold
 
 
 class DeliveryFailed(Exception):
@@ -50,6 +51,11 @@ class Deliverer(Protocol):
 
     async def deliver_notice(self, job: Job) -> list[int]:
         """Tell the member the job ended without a result (``job.state`` says how)."""
+        ...
+
+    async def deliver_approval(self, job: Job) -> list[int]:
+        """Ask the people who decide (the server's staff) to approve or deny ``job``, which
+        waits in ``awaiting_approval``; returns the request's message ids."""
         ...
 
     async def job_changed(self, job: Job) -> None:

@@ -45,6 +45,7 @@ from bot.jobs.money import to_micros
 from bot.jobs.outbox import Outbox
 from bot.jobs.planning import DurationEstimate, PollPlanner
 from bot.jobs.pushed import PushedEvents
+from bot.jobs.queue import WaitingRoom
 from bot.jobs.ratelimit import TokenBucket
 from bot.jobs.records import InputRef, Job, NewJob
 from bot.jobs.scheduler import Action, Scheduler
@@ -246,6 +247,14 @@ class JobEngine:
             telemetry=telemetry,
             owner=lambda: self.membership.instance_id,
         )
+        self.waiting = WaitingRoom(
+            store,
+            config.default_limits,
+            owner=lambda: self.membership.instance_id,
+            on_started=self._queued_started,
+            on_lapsed=self._approval_lapsed,
+            clock=clock,
+        )
         self._buckets: dict[ProviderName, TokenBucket] = {}
         # This process's part of the deployment's request rates (1 / live processes).
         self.rate_share = 1.0
@@ -277,6 +286,7 @@ class JobEngine:
         self.scheduler.start()
         self.outbox.start()
         self.membership.start()
+        self.waiting.start()
         self._flusher = asyncio.create_task(self._flush_polls_forever(), name="poll-flusher")
         log.info(
             "job engine started: resumed %d to submit, %d running, %d marked unknown",
@@ -358,6 +368,7 @@ class JobEngine:
         the next start (and reported, not resent); polls and deliveries simply run again.
         """
         self._accepting = False
+        await self.waiting.stop()
         await self.scheduler.stop(grace * 0.7)
         await self.outbox.stop(grace * 0.2)
         if self._background:
@@ -381,11 +392,16 @@ class JobEngine:
         limits: Limits | None = None,
         parent_job_id: int | None = None,
         media: Mapping[str, bytes] | None = None,
+        approval_hours: float | None = None,
     ) -> Job:
         """Reserve the budget and persist the job; the create request follows in the background.
 
         ``media`` may give the bytes behind ``data:`` URIs of ``request``, keyed by the URI
         (as :func:`bot.orders.build_request` returns them): those are stored as they are.
+        The job may wait instead of starting: ``queued`` when the member's slots are full and
+        their queue has room (it starts in turn, :mod:`bot.jobs.queue`), or
+        ``awaiting_approval`` for up to ``approval_hours`` when given (staff are asked through
+        the outbox). ``job.state`` says which.
 
         Raises :class:`~bot.jobs.store.ReservationRefused` when a budget or limit says no
         (nothing stored, nothing sent) and :class:`EngineStopping` during shutdown.
@@ -393,14 +409,29 @@ class JobEngine:
         if not self._accepting:
             raise EngineStopping("the bot is restarting; try again in a minute")
         try:
+            approval_until = (
+                None if approval_hours is None else self.clock() + approval_hours * 3600
+            )
             job = await self._create(
-                user_id, guild_id, channel_id, spec, request, limits, parent_job_id, media or {}
+                user_id,
+                guild_id,
+                channel_id,
+                spec,
+                request,
+                limits,
+                parent_job_id,
+                media or {},
+                approval_until,
             )
         except ReservationRefused as refused:
             self.telemetry.job_refused(refused.reason)
             raise
         self.telemetry.job_submitted(spec.model_id)
-        self.scheduler.push(self.clock(), job.id, Action.SUBMIT, spec.provider.value)
+        if job.state is JobState.CREATED:
+            self.scheduler.push(self.clock(), job.id, Action.SUBMIT, spec.provider.value)
+        elif job.state is JobState.AWAITING_APPROVAL:
+            self.outbox.wake()  # the request to staff
+            self.waiting.wake()  # its expiry may be the next
         return job
 
     async def _create(
@@ -413,6 +444,7 @@ class JobEngine:
         limits: Limits | None,
         parent_job_id: int | None,
         media: Mapping[str, bytes],
+        approval_until: float | None,
     ) -> Job:
         """Store the inputs and the job (see :meth:`InputStash.store_job`)."""
 
@@ -437,20 +469,94 @@ class JobEngine:
                 limits or self.config.default_limits,
                 self.clock(),
                 owner=self.membership.instance_id,
+                approval_until=approval_until,
             )
 
         return await self.inputs.store_job(request, create, media)
 
     async def cancel(self, job_id: int, by_user_id: int) -> JobState | None:
-        """Cancel; returns the state cancelled from (``running`` means it is still billed)."""
+        """Cancel; returns the state cancelled from (``running`` means it is still billed;
+        ``queued``, ``awaiting_approval`` and ``created`` that nothing was)."""
         cancelled_from = await self.store.cancel(job_id, self.clock(), by_user_id)
         if cancelled_from is not None:
-            if self._running.pop(job_id, None) is None and self.membership.live > 1:
+            if (
+                self._running.pop(job_id, None) is None
+                and cancelled_from.generating
+                and self.membership.live > 1
+            ):
                 await self._tell_others(JOB_CANCELLED, str(job_id))
-            await self.inputs.drop(job_id)
-            self.outbox.wake()
-            await self._notify(job_id)
+            await self._ended_waiting(job_id, cancelled_from)
         return cancelled_from
+
+    async def approve(self, job_id: int, by_user_id: int) -> Job | None:
+        """Staff approved a job awaiting approval: it joins its member's queue and starts in
+        turn (at once when a slot is free). ``None``: no longer awaiting a decision."""
+        job = await self.store.approve(job_id, by_user_id, self.clock())
+        if job is not None:
+            self.waiting.wake()
+            await self._notify(job_id)
+        return job
+
+    async def deny(self, job_id: int, by_user_id: int) -> bool:
+        """Staff denied a job awaiting approval: released, the member told. ``False``: it was
+        no longer awaiting a decision."""
+        cancelled_from = await self.store.cancel(
+            job_id,
+            self.clock(),
+            by_user_id,
+            only_from=JobState.AWAITING_APPROVAL,
+            code="approval_denied",
+            message="Server staff did not approve this request.",
+            decided_by=by_user_id,
+        )
+        if cancelled_from is None:
+            return False
+        await self._ended_waiting(job_id, cancelled_from)
+        return True
+
+    async def _approval_lapsed(self, job_id: int) -> None:
+        """No decision in time: released, the member told (the waiting room calls this)."""
+        cancelled_from = await self.store.cancel(
+            job_id,
+            self.clock(),
+            0,
+            only_from=JobState.AWAITING_APPROVAL,
+            code="approval_expired",
+            message="No staff member approved this request in time, so it was not started.",
+        )
+        if cancelled_from is not None:
+            log.info("job %d: approval lapsed; released", job_id)
+            await self._ended_waiting(job_id, cancelled_from)
+
+    async def _ended_waiting(self, job_id: int, ended_from: JobState) -> None:
+        """After a cancel, a denial or a lapse: drop its inputs, post the notice, update the
+        status; a freed slot or a shorter queue moves the member's queue on."""
+        await self.inputs.drop(job_id)
+        self.outbox.wake()
+        await self._notify(job_id)
+        if ended_from is JobState.QUEUED:
+            job = await self.store.get_job(job_id)
+            if job is not None:
+                await self._show_queue(job.user_id, job.guild_id)
+
+    async def _queued_started(self, jobs: list[Job]) -> None:
+        """The waiting room moved these from ``queued`` to ``created``: send them, and show
+        the member's remaining queued jobs their new places."""
+        members: set[tuple[int, int | None]] = set()
+        for job in jobs:
+            log.info("job %d: its turn came; starting", job.id)
+            self.scheduler.push(self.clock(), job.id, Action.SUBMIT, job.provider)
+            await self._notify(job.id)
+            members.add((job.user_id, job.guild_id))
+        for user_id, guild_id in members:
+            await self._show_queue(user_id, guild_id)
+
+    async def _show_queue(self, user_id: int, guild_id: int | None) -> None:
+        for queued in await self.store.queued_jobs(user_id, guild_id):
+            try:
+                await self.deliverer.job_changed(queued)
+            except Exception:
+                log.exception("job %d: status update failed (ignored)", queued.id)
 
     def eta(self, job: Job) -> float | None:
         """Seconds until the result is likely ready, or ``None`` when not being made."""
@@ -932,6 +1038,8 @@ class JobEngine:
         job = await self.store.get_job(job_id)
         if job is None:
             return
+        if not job.state.generating and not job.state.waiting:
+            self.waiting.wake()  # a slot may have freed: the member's queue moves on
         try:
             await self.deliverer.job_changed(job)
         except Exception:

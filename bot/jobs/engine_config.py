@@ -88,7 +88,10 @@ class EngineConfig:
             requests_per_second=settings.requests_per_second,
             max_concurrent_requests=settings.max_concurrent_requests,
             max_result_bytes=settings.max_result_bytes,
-            default_limits=Limits(max_concurrent_per_user=settings.max_jobs_per_member),
+            default_limits=Limits(
+                max_concurrent_per_user=settings.max_jobs_per_member,
+                queue_per_user=settings.queue_per_member,
+            ),
             webhook_providers=settings.webhook_providers,
             lease_seconds=settings.lease_seconds,
             shards=_shards_label(settings),

@@ -47,6 +47,7 @@ from bot.catalog import ResultKind, spec_for
 from bot.config import ProviderName
 from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job, OutboxItem
+from bot.jobs.states import JobState
 from bot.jobs.storage import JobStore
 from bot.jobs.wakeup import sleep_until_woken
 from bot.log_context import add_log_context, log_context
@@ -222,6 +223,8 @@ class Outbox:
         if kind is DeliveryKind.RESULT:
             files = await self._download(job)
             return await self.deliverer.deliver_result(job, files)
+        if kind is DeliveryKind.APPROVAL:
+            return await self.deliverer.deliver_approval(job)
         return await self.deliverer.deliver_notice(job)
 
     async def _complete(self, item: OutboxItem, job: Job, message_ids: list[int]) -> None:
@@ -254,6 +257,18 @@ class Outbox:
                 error,
             )
             await self.store.abandon_outbox(item.id, error, now)
+            if item.kind == DeliveryKind.APPROVAL:
+                # Nobody can be asked: the job would wait for a decision nobody can make.
+                await self.store.cancel(
+                    job.id,
+                    now,
+                    0,
+                    only_from=JobState.AWAITING_APPROVAL,
+                    code="approval_unavailable",
+                    message="The bot could not ask the server staff for approval (it cannot "
+                    "post where requests go), so it was not started. Ask the staff.",
+                )
+                self.wake()
             if item.kind == DeliveryKind.RESULT:
                 await self._remove_files(job)
                 await self.store.mark_failed(

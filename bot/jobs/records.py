@@ -89,6 +89,12 @@ class Job:
     hold_released_at: float | None = None
     # The instance (bot process) working on it; ``None``: nobody (see ``JobStore.claim_jobs``).
     lease_owner: str | None = None
+    # ``awaiting_approval`` until then; then it lapses (released, member told).
+    approval_expires_at: float | None = None
+    # The staff member who approved or denied it.
+    decided_by: int | None = None
+    # ``queued``: how many of the member's queued jobs start before it (as last read).
+    queue_ahead: int | None = None
 
     @property
     def cost(self) -> Decimal:
@@ -127,7 +133,7 @@ class OutboxItem:
 
     id: int
     job_id: int
-    kind: str  # "result" | "notice"
+    kind: str  # "result" | "notice" | "approval"
     attempts: int
     claimed_at: float | None
     message_ids: tuple[int, ...]

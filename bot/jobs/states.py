@@ -8,6 +8,12 @@ cannot both win.
 =====================  ===============================================  ========================
 state                  meaning                                           next states
 =====================  ===============================================  ========================
+awaiting_approval      persisted, budget reserved, inputs on disk;       queued (approved),
+                       its estimate is above the server's approval       cancelled (denied,
+                       threshold: staff decide (:mod:`bot.jobs.queue`)   expired, or cancelled)
+queued                 persisted, budget reserved, inputs on disk; the   created (a slot freed),
+                       member's job slots are full: it starts by itself  cancelled (free)
+                       when one frees, oldest first
 created                persisted, budget reserved, inputs on disk        submitting, cancelled,
                                                                          timed_out (never sent:
                                                                          past its deadline)
@@ -40,6 +46,8 @@ from enum import StrEnum
 
 
 class JobState(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
     CREATED = "created"
     SUBMITTING = "submitting"
     RUNNING = "running"
@@ -56,12 +64,19 @@ class JobState(StrEnum):
         return self in FINAL_STATES
 
     @property
+    def waiting(self) -> bool:
+        """Reserved but not started: queued for a slot, or awaiting a staff decision."""
+        return self in WAITING_STATES
+
+    @property
     def generating(self) -> bool:
         """Counts against the per-user concurrent-job limit."""
         return self in GENERATING_STATES
 
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.AWAITING_APPROVAL: frozenset({JobState.QUEUED, JobState.CANCELLED}),
+    JobState.QUEUED: frozenset({JobState.CREATED, JobState.CANCELLED}),
     JobState.CREATED: frozenset({JobState.SUBMITTING, JobState.CANCELLED, JobState.TIMED_OUT}),
     JobState.SUBMITTING: frozenset(
         {
@@ -90,6 +105,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 
 FINAL_STATES = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 GENERATING_STATES = frozenset({JobState.CREATED, JobState.SUBMITTING, JobState.RUNNING})
+# Waiting for a slot or a decision: reserved, never sent, cancelled for free.
+WAITING_STATES = frozenset({JobState.AWAITING_APPROVAL, JobState.QUEUED})
 
 
 def sources_of(target: JobState) -> frozenset[JobState]:

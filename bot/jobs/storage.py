@@ -66,7 +66,13 @@ class JobStore(Protocol):
     # --- a job's life ---------------------------------------------------------------------
 
     async def create_job(
-        self, new: NewJob, limits: Limits, now: float, *, owner: str | None = None
+        self,
+        new: NewJob,
+        limits: Limits,
+        now: float,
+        *,
+        owner: str | None = None,
+        approval_until: float | None = None,
     ) -> Job:
         """Check every limit and reserve the estimate atomically (concurrent submissions of
         the same server and member, from any process, are serialised); raises
@@ -149,8 +155,40 @@ class JobStore(Protocol):
         """running -> succeeded; settles the cost and queues the result for delivery."""
         ...
 
-    async def cancel(self, job_id: int, now: float, by_user_id: int) -> JobState | None:
+    async def cancel(
+        self,
+        job_id: int,
+        now: float,
+        by_user_id: int,
+        *,
+        only_from: JobState | None = None,
+        code: str = "cancelled",
+        message: str | None = None,
+        decided_by: int | None = None,
+    ) -> JobState | None:
         """Cancel a job; the state it was cancelled from, or ``None`` if too late."""
+        ...
+
+    async def start_queued(self, now: float, owner: str | None, defaults: Limits) -> list[Job]:
+        """Start the queued jobs whose members have a free slot (oldest first)."""
+        ...
+
+    async def queued_jobs(self, user_id: int, guild_id: int | None) -> list[Job]:
+        """A member's queued jobs, in the order they will start."""
+        ...
+
+    async def approve(self, job_id: int, by_user_id: int, now: float) -> Job | None:
+        """awaiting_approval -> queued; ``None`` when no longer awaiting a decision."""
+        ...
+
+    async def lapsed_approvals(self, now: float) -> list[int]:
+        """Jobs awaiting a decision past their expiry."""
+        ...
+
+    async def next_approval_expiry(self) -> float | None: ...
+
+    async def posted_message_ids(self, job_id: int, kind: str) -> list[int]:
+        """The message ids the outbox recorded for a job's post of ``kind``."""
         ...
 
     async def record_polls(self, updates: Iterable[PollUpdate]) -> None:

@@ -47,7 +47,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.jobs.budget import Limits, Totals, check_limits, day_start, effective_limits, month_start
+from bot.jobs.budget import (
+    Admission,
+    Limits,
+    Totals,
+    check_limits,
+    day_start,
+    effective_limits,
+    month_start,
+)
 from bot.jobs.connectors import CHANNEL_JOBS_FREE, Connector, Dialect, Row, Tx
 from bot.jobs.connectors.postgres import PostgresConnector
 from bot.jobs.connectors.sqlite import (
@@ -68,7 +76,7 @@ from bot.jobs.records import (
     StoreGauges,
     UsageRow,
 )
-from bot.jobs.states import GENERATING_STATES, JobState, sources_of
+from bot.jobs.states import GENERATING_STATES, WAITING_STATES, JobState, sources_of
 from bot.policy import GuildPolicy
 
 __all__ = [
@@ -100,6 +108,16 @@ _INSTANCE_RETENTION = 86_400.0
 # Every change to job_inputs holds this key: "no waiting job refers to this file" stays true
 # until the transaction that says it commits (PostgreSQL; SQLite serialises all writers).
 _INPUTS_KEY = "inputs"
+
+# A job row with, for a queued job, how many of the member's queued jobs start before it.
+_JOB_SELECT = (
+    "SELECT jobs.*, CASE WHEN jobs.state = 'queued' THEN (SELECT COUNT(*) FROM jobs AS q"
+    " WHERE q.state = 'queued' AND q.user_id = jobs.user_id"
+    " AND q.guild_id IS NOT DISTINCT FROM jobs.guild_id AND q.id < jobs.id) END AS queue_ahead"
+    " FROM jobs"
+)
+# Never sent: cancelling or denying one gives its reservation back.
+_NEVER_SENT = frozenset({JobState.CREATED} | WAITING_STATES)
 
 # Row locks, which only PostgreSQL can (and must) say.
 _ROW_LOCK: dict[Dialect, str] = {"sqlite": "", "postgres": " FOR UPDATE"}
@@ -155,25 +173,45 @@ class SQLStore:
     # --- creating a job: the atomic reservation -----------------------------------------------
 
     async def create_job(
-        self, new: NewJob, limits: Limits, now: float, *, owner: str | None = None
+        self,
+        new: NewJob,
+        limits: Limits,
+        now: float,
+        *,
+        owner: str | None = None,
+        approval_until: float | None = None,
     ) -> Job:
         """Check every limit and reserve the estimate in one transaction that holds the
         server's and the member's locks; ``owner`` is the instance that will work on it.
 
-        Raises :class:`ReservationRefused` (nothing written) when a limit would be broken.
+        The job starts ``created`` (to be sent now), ``queued`` when the member's job slots
+        are full and their queue has room (:func:`bot.jobs.budget.check_limits`), or
+        ``awaiting_approval`` until ``approval_until`` when given (staff decide; the request
+        to them is queued in the outbox in the same transaction). Raises
+        :class:`ReservationRefused` (nothing written) when a limit would be broken.
         """
         estimate = to_micros(new.estimated_cost)
         keys = _budget_keys(new.guild_id, new.user_id) + ((_INPUTS_KEY,) if new.inputs else ())
         async with self._connector.transaction(keys) as tx:
             effective = await self._effective_limits(tx, new.guild_id, new.user_id, limits)
             totals = await self._totals(tx, new, now)
-            check_limits(effective, totals, estimate, now)
+            admission = check_limits(
+                effective, totals, estimate, now, needs_slot=approval_until is None
+            )
+            if approval_until is not None:
+                state = JobState.AWAITING_APPROVAL
+            elif admission is Admission.QUEUE:
+                state = JobState.QUEUED
+            else:
+                state = JobState.CREATED
+            starts = state is JobState.CREATED
             job_id = int(
                 await tx.fetchval(
                     "INSERT INTO jobs (user_id, guild_id, channel_id, parent_job_id, model_id,"
                     " provider, request_json, price_tier, state, created_at, deadline_at,"
-                    " next_attempt_at, estimated_micros, units, unit, lease_owner)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    " next_attempt_at, estimated_micros, units, unit, lease_owner,"
+                    " approval_expires_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     new.user_id,
                     new.guild_id,
                     new.channel_id,
@@ -182,14 +220,15 @@ class SQLStore:
                     new.provider,
                     json.dumps(new.request, separators=(",", ":")),
                     new.price_tier,
-                    JobState.CREATED.value,
+                    state.value,
                     now,
                     now + new.deadline_seconds,
-                    now,
+                    now if starts else None,
                     estimate,
                     str(new.units),
                     new.unit,
-                    owner,
+                    owner if starts else None,
+                    approval_until,
                 )
             )
             await tx.executemany(
@@ -210,6 +249,8 @@ class SQLStore:
                 now=now,
                 note="estimate reserved at submission",
             )
+            if state is JobState.AWAITING_APPROVAL:
+                await self._enqueue(tx, job_id, "approval", now)
             return await self._job(tx, job_id)
 
     async def limits_for(self, guild_id: int | None, user_id: int, defaults: Limits) -> Limits:
@@ -267,11 +308,19 @@ class SQLStore:
             new.user_id,
             new.guild_id,
         )
+        queued = await db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
+            " AND state = ?",
+            new.user_id,
+            new.guild_id,
+            JobState.QUEUED.value,
+        )
         return Totals(
             user_day_micros=int(user_day),
             guild_month_micros=int(guild_month),
             generating=int(generating),
             last_created=last,
+            queued=int(queued),
         )
 
     # --- transitions ---------------------------------------------------------------------------
@@ -283,9 +332,17 @@ class SQLStore:
         to: JobState,
         assignments: str = "",
         params: Sequence[object] = (),
+        *,
+        only_from: JobState | None = None,
     ) -> bool:
-        """Compare-and-set a job's state. ``assignments`` is a constant SQL fragment."""
-        sources = tuple(sorted(state.value for state in sources_of(to)))
+        """Compare-and-set a job's state. ``assignments`` is a constant SQL fragment.
+        ``only_from``: the one source this move is for, where the table allows several
+        (``created`` is entered from ``submitting`` and from ``queued``, by different moves)."""
+        allowed = sources_of(to)
+        assert only_from is None or only_from in allowed
+        sources = tuple(
+            sorted(state.value for state in (allowed if only_from is None else {only_from}))
+        )
         extra = f", {assignments}" if assignments else ""
         changed = await tx.execute(
             f"UPDATE jobs SET state = ?{extra} WHERE id = ? AND state IN"
@@ -339,6 +396,7 @@ class SQLStore:
                 JobState.CREATED,
                 "next_attempt_at = ?, error_message = ?, error_code = ?",
                 (retry_at, reason, code),
+                only_from=JobState.SUBMITTING,
             )
 
     async def mark_submission_unknown(
@@ -495,27 +553,49 @@ class SQLStore:
                 await self._enqueue(tx, job_id, "result", now)
             return moved
 
-    async def cancel(self, job_id: int, now: float, by_user_id: int) -> JobState | None:
+    async def cancel(
+        self,
+        job_id: int,
+        now: float,
+        by_user_id: int,
+        *,
+        only_from: JobState | None = None,
+        code: str = "cancelled",
+        message: str | None = None,
+        decided_by: int | None = None,
+    ) -> JobState | None:
         """Cancel a job; returns the state it was cancelled from, or ``None`` if too late.
 
-        Before submission nothing was sent and the reservation is released. After submission
-        the upstream task keeps running and is billed, so the estimate stays charged.
+        Before submission (queued, awaiting approval, created) nothing was sent and the
+        reservation is released. After submission the upstream task keeps running and is
+        billed, so the estimate stays charged. ``only_from`` cancels only a job in that state
+        (a staff denial of a job awaiting approval); ``code`` and ``message`` say why, for the
+        member's notice (a member's own cancel: ``cancelled``); ``decided_by``: the staff
+        member who denied it.
         """
         async with self._connector.transaction() as tx:
             job = await self._locked_job(tx, job_id)
             if job.state not in sources_of(JobState.CANCELLED):
                 return None
+            if only_from is not None and job.state is not only_from:
+                return None
             moved = await self._move(
                 tx,
                 job_id,
                 JobState.CANCELLED,
-                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?",
-                (now, "cancelled", f"cancelled by {by_user_id}"),
+                "finished_at = ?, next_attempt_at = NULL, error_code = ?, error_message = ?,"
+                " decided_by = COALESCE(?, decided_by)",
+                (
+                    now,
+                    code,
+                    message or f"cancelled by {by_user_id}",
+                    decided_by,
+                ),
             )
             if not moved:
                 return None
-            if job.state is JobState.CREATED:
-                await self._release(tx, job, now, "cancelled before submission")
+            if job.state in _NEVER_SENT:
+                await self._release(tx, job, now, f"{code.replace('_', ' ')} before submission")
             else:
                 await self._ledger(
                     tx,
@@ -532,6 +612,102 @@ class SQLStore:
                 )
             await self._enqueue(tx, job_id, "notice", now)
             return job.state
+
+    # --- waiting: the member's queue and staff approval ---------------------------------------
+
+    async def start_queued(self, now: float, owner: str | None, defaults: Limits) -> list[Job]:
+        """Start, oldest first, every queued job whose member has a free job slot now:
+        ``queued -> created`` (to be sent by ``owner``), its deadline counted from now.
+
+        Each member's turn runs in the transaction and under the locks a reservation takes
+        (:meth:`create_job`), so a slot is never given twice, whichever process asks.
+        """
+        members = await self._connector.fetch(
+            "SELECT DISTINCT user_id, guild_id FROM jobs WHERE state = ?", JobState.QUEUED.value
+        )
+        started: list[Job] = []
+        for member in members:
+            user_id, guild_id = member["user_id"], member["guild_id"]
+            async with self._connector.transaction(_budget_keys(guild_id, user_id)) as tx:
+                limits = await self._effective_limits(tx, guild_id, user_id, defaults)
+                totals = await self._totals(tx, _Member(user_id, guild_id), now)
+                free = (
+                    totals.queued
+                    if limits.max_concurrent_per_user is None
+                    else limits.max_concurrent_per_user - totals.generating
+                )
+                if free <= 0:
+                    continue
+                rows = await tx.fetch(
+                    "SELECT id FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
+                    " AND state = ? ORDER BY id LIMIT ?",
+                    user_id,
+                    guild_id,
+                    JobState.QUEUED.value,
+                    free,
+                )
+                for row in rows:
+                    if await self._move(
+                        tx,
+                        row["id"],
+                        JobState.CREATED,
+                        "lease_owner = ?, next_attempt_at = ?,"
+                        " deadline_at = ? + (deadline_at - created_at)",
+                        (owner, now, now),
+                        only_from=JobState.QUEUED,
+                    ):
+                        started.append(await self._job(tx, row["id"]))
+        return started
+
+    async def queued_jobs(self, user_id: int, guild_id: int | None) -> list[Job]:
+        """A member's queued jobs in the order they will start."""
+        rows = await self._connector.fetch(
+            f"{_JOB_SELECT} WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
+            " AND state = ? ORDER BY id",
+            user_id,
+            guild_id,
+            JobState.QUEUED.value,
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def approve(self, job_id: int, by_user_id: int, now: float) -> Job | None:
+        """``awaiting_approval -> queued`` (it starts in the member's turn; see
+        :meth:`start_queued`); ``None`` when it is no longer awaiting a decision."""
+        async with self._connector.transaction() as tx:
+            job = await self._locked_job(tx, job_id)
+            if job.state is not JobState.AWAITING_APPROVAL:
+                return None
+            if job.approval_expires_at is not None and job.approval_expires_at <= now:
+                return None  # lapsed: the next expiry sweep releases it
+            if not await self._move(tx, job_id, JobState.QUEUED, "decided_by = ?", (by_user_id,)):
+                return None
+            return await self._job(tx, job_id)
+
+    async def lapsed_approvals(self, now: float) -> list[int]:
+        """Jobs still awaiting a decision past their expiry."""
+        rows = await self._connector.fetch(
+            "SELECT id FROM jobs WHERE state = ? AND approval_expires_at <= ? ORDER BY id",
+            JobState.AWAITING_APPROVAL.value,
+            now,
+        )
+        return [row["id"] for row in rows]
+
+    async def next_approval_expiry(self) -> float | None:
+        value: float | None = await self._connector.fetchval(
+            "SELECT MIN(approval_expires_at) FROM jobs WHERE state = ?",
+            JobState.AWAITING_APPROVAL.value,
+        )
+        return value
+
+    async def posted_message_ids(self, job_id: int, kind: str) -> list[int]:
+        """What the outbox posted of a job's ``kind`` (e.g. the approval request)."""
+        raw = await self._connector.fetchval(
+            "SELECT message_ids FROM outbox WHERE job_id = ? AND kind = ?"
+            " AND delivered_at IS NOT NULL",
+            job_id,
+            kind,
+        )
+        return [int(value) for value in json.loads(raw or "[]")]
 
     async def record_polls(self, updates: Iterable[tuple[int, float, float | None, bool]]) -> None:
         """Looks at running jobs that did not finish them, in one transaction.
@@ -782,7 +958,7 @@ class SQLStore:
     # --- reading jobs -------------------------------------------------------------------------
 
     async def _job(self, tx: Tx, job_id: int) -> Job:
-        row = await tx.fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
+        row = await tx.fetchrow(f"{_JOB_SELECT} WHERE id = ?", job_id)
         if row is None:
             raise KeyError(job_id)
         return job_from_row(row)
@@ -796,7 +972,7 @@ class SQLStore:
         return job_from_row(row)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await self._connector.fetchrow("SELECT * FROM jobs WHERE id = ?", job_id)
+        row = await self._connector.fetchrow(f"{_JOB_SELECT} WHERE id = ?", job_id)
         return None if row is None else job_from_row(row)
 
     async def active_jobs(self) -> list[Job]:
@@ -811,7 +987,7 @@ class SQLStore:
         self, user_id: int, guild_id: int | None, *, limit: int = 25
     ) -> list[Job]:
         rows = await self._connector.fetch(
-            "SELECT * FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
+            f"{_JOB_SELECT} WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
             " ORDER BY id DESC LIMIT ?",
             user_id,
             guild_id,
@@ -1162,18 +1338,20 @@ class SQLStore:
             await tx.execute(
                 "INSERT INTO guild_settings (guild_id, user_daily_budget_micros,"
                 " guild_monthly_budget_micros, max_concurrent_per_user, cooldown_seconds,"
-                " extra_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " queue_per_user, extra_json, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (guild_id) DO UPDATE SET"
                 " user_daily_budget_micros = excluded.user_daily_budget_micros,"
                 " guild_monthly_budget_micros = excluded.guild_monthly_budget_micros,"
                 " max_concurrent_per_user = excluded.max_concurrent_per_user,"
                 " cooldown_seconds = excluded.cooldown_seconds,"
+                " queue_per_user = excluded.queue_per_user,"
                 " extra_json = excluded.extra_json, updated_at = excluded.updated_at",
                 guild_id,
                 _opt_micros(config.limits.user_daily_budget),
                 _opt_micros(config.limits.guild_monthly_budget),
                 config.limits.max_concurrent_per_user,
                 config.limits.cooldown_seconds,
+                config.limits.queue_per_user,
                 config.policy.model_dump_json(),
                 now,
             )
@@ -1235,7 +1413,7 @@ class PostgresStore(SQLStore):
 
 _GUILD_CONFIG_SQL = (
     "SELECT user_daily_budget_micros, guild_monthly_budget_micros, max_concurrent_per_user,"
-    " cooldown_seconds, extra_json FROM guild_settings WHERE guild_id = ?"
+    " cooldown_seconds, queue_per_user, extra_json FROM guild_settings WHERE guild_id = ?"
 )
 # {lock}: "" on SQLite, a row lock that skips rows others hold on PostgreSQL (_SKIP_LOCKED).
 _CLAIM_OUTBOX_SQL = (
@@ -1295,6 +1473,7 @@ def _guild_limits(row: Row) -> Limits:
         guild_monthly_budget=_opt_money(row["guild_monthly_budget_micros"]),
         max_concurrent_per_user=row["max_concurrent_per_user"],
         cooldown_seconds=row["cooldown_seconds"],
+        queue_per_user=row["queue_per_user"],
     )
 
 
@@ -1362,4 +1541,7 @@ def job_from_row(row: Row) -> Job:
         unit=row["unit"],
         hold_released_at=row["hold_released_at"],
         lease_owner=_column(row, "lease_owner"),
+        approval_expires_at=_column(row, "approval_expires_at"),
+        decided_by=_column(row, "decided_by"),
+        queue_ahead=_column(row, "queue_ahead"),
     )

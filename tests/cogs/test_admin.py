@@ -59,10 +59,11 @@ def test_describe_lists_every_setting() -> None:
             audit_channel_id=9,
         ),
     )
-    assert describe(config, 3).splitlines() == [
+    assert describe(config, Limits(max_concurrent_per_user=3, queue_per_user=2)).splitlines() == [
         "**Per-member daily budget:** $2.50",
         "**Server monthly budget:** generation off",
         "**Jobs at once per member:** 3",
+        "**Queue per member:** 2",
         "**Cooldown between submissions:** 30 s",
         "**Channels:** <#5>",
         "**Roles:** <@&6>",
@@ -70,13 +71,17 @@ def test_describe_lists_every_setting() -> None:
         "**Safety filter:** locked on",
         "**Blocklist:** 1 entry",
         "**Audit channel:** <#9>",
+        "**Approval:** not needed",
         "**Defaults:** the bot's (cheapest size or resolution)",
     ]
 
 
 def test_a_servers_own_concurrency_wins_over_the_default() -> None:
     config = GuildConfig(limits=Limits(max_concurrent_per_user=7))
-    assert "**Jobs at once per member:** 7" in describe(config, 3).splitlines()
+    assert (
+        "**Jobs at once per member:** 7"
+        in describe(config, Limits(max_concurrent_per_user=3)).splitlines()
+    )
 
 
 # ---------------------------------------------------------------------------------------------

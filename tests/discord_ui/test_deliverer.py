@@ -90,7 +90,8 @@ async def test_an_available_guild_gives_its_own_limit_without_asking() -> None:
     assert bot.fetched_guilds == []
 
 
-@pytest.mark.parametrize("kind", list(DeliveryKind))
+# An approval request is looked for where requests go (tests/e2e/test_approval.py).
+@pytest.mark.parametrize("kind", [DeliveryKind.RESULT, DeliveryKind.NOTICE])
 async def test_an_earlier_post_is_looked_for_newest_first_since_the_earlier_attempt(
     kind: DeliveryKind,
 ) -> None:

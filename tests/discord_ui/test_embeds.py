@@ -61,7 +61,7 @@ def test_status_embed_of_a_create_waiting_to_be_retried(code: str, state: str) -
     )
     assert fields(status_embed(job, eta=None, now=NOW))["State"] == state
     never_sent = make_job(state=JobState.CREATED, task_id=None, submit_attempts=0)
-    assert fields(status_embed(never_sent, eta=None, now=NOW))["State"] == "⏳ Queued"
+    assert fields(status_embed(never_sent, eta=None, now=NOW))["State"] == "⏳ Starting"
 
 
 def test_status_embed_when_done_has_no_eta_and_stops_the_clock() -> None:

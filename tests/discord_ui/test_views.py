@@ -21,7 +21,7 @@ from bot.discord_ui.views import (
     result_view,
     status_view,
 )
-from bot.jobs.states import GENERATING_STATES, JobState
+from bot.jobs.states import GENERATING_STATES, WAITING_STATES, JobState
 from tests.records import make_job
 
 
@@ -47,9 +47,9 @@ def test_custom_ids_keep_their_shipped_shape() -> None:
 
 
 @pytest.mark.parametrize("state", sorted(JobState))
-def test_status_view_offers_cancel_only_while_generating(state: JobState) -> None:
+def test_status_view_offers_cancel_only_while_generating_or_waiting(state: JobState) -> None:
     view = status_view(make_job(state=state))
-    if state in GENERATING_STATES:
+    if state in GENERATING_STATES | WAITING_STATES:
         [cancel] = buttons(view)
         assert (cancel.label, cancel.custom_id) == ("Cancel", "wan:cancel:12")
         assert cancel.style is discord.ButtonStyle.danger

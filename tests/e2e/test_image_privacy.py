@@ -14,7 +14,7 @@ from tests.e2e.conftest import World, reply_of
 from tests.e2e.test_generation_commands import decode_data_uri, queued, status_of
 
 # One job at a time per member, and text-to-video slow enough to still run when the next comes.
-BOT_ENV = {"WANBOT_MAX_JOBS_PER_MEMBER": "1"}
+BOT_ENV = {"WANBOT_MAX_JOBS_PER_MEMBER": "1", "WANBOT_QUEUE_PER_MEMBER": "0"}
 SIM_CONFIG = {"durations": {"wan2.2-t2v-plus": 3600.0}}
 PLACE = "Rue de la Paix 1"
 

@@ -30,6 +30,7 @@ DEFAULTS = [
     "**Per-member daily budget:** no cap",
     "**Server monthly budget:** no cap",
     "**Jobs at once per member:** 3",
+    "**Queue per member:** 3",
     "**Cooldown between submissions:** 0 s",
     "**Channels:** everywhere",
     "**Roles:** everyone",
@@ -37,6 +38,7 @@ DEFAULTS = [
     "**Safety filter:** members may turn it off in age-restricted channels",
     "**Blocklist:** 0 entries",
     "**Audit channel:** none",
+    "**Approval:** not needed",
     "**Defaults:** the bot's (cheapest size or resolution)",
 ]
 NEEDS_MANAGE_GUILD = "This needs the Manage Server permission."
@@ -197,7 +199,8 @@ async def fresh_settings(world: World) -> AsyncIterator[None]:
     yield
     world.sim.state.patch_config(FAST_T2V)
     await staff(world, "budget", {"user_daily": "none", "server_monthly": "none"})
-    await staff(world, "limits", {"concurrent": 3, "cooldown": 0})
+    await staff(world, "limits", {"concurrent": 3, "queue": 3, "cooldown": 0})
+    await staff(world, "approval", {"above": "none"})
     await staff(world, "channels", {"action": "clear"})
     await staff(world, "roles", {"action": "clear"})
     await staff(world, "blocklist", {"action": "clear"})
@@ -259,6 +262,7 @@ async def test_settings_persist_across_a_restart(world: World) -> None:
         "**Per-member daily budget:** $2.50",
         "**Server monthly budget:** $100.00",
         "**Jobs at once per member:** 2",
+        "**Queue per member:** 3",
         "**Cooldown between submissions:** 5 s",
         f"**Channels:** <#{guild.channels['general'].id}>",
         f"**Roles:** <@&{guild.roles['member'].id}>",
@@ -266,6 +270,7 @@ async def test_settings_persist_across_a_restart(world: World) -> None:
         "**Safety filter:** locked on",
         "**Blocklist:** 1 entry",
         f"**Audit channel:** <#{guild.channels['audit'].id}>",
+        "**Approval:** not needed",
         "**Defaults:** the bot's (cheapest size or resolution)",
     ]
     assert settings_of(answer) == expected
@@ -397,7 +402,7 @@ async def test_allowed_channels_refuse_generation_elsewhere(world: World) -> Non
     await announced(world, "CHANNEL_CREATE", before)
     answer = await staff(world, "channels", {"action": "add", "channel": renders})
     assert answer.startswith("Channels updated.")
-    assert settings_of(answer)[4] == f"**Channels:** <#{renders.id}>"
+    assert settings_of(answer)[5] == f"**Channels:** <#{renders.id}>"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "here?", **CHEAP}) == (
         f"Generation isn't allowed in this channel. Use <#{renders.id}>."
@@ -414,7 +419,7 @@ async def test_allowed_channels_refuse_generation_elsewhere(world: World) -> Non
     assert (await world.job(there)).channel_id == renders.id
 
     answer = await staff(world, "channels", {"action": "remove", "channel": renders})
-    assert settings_of(answer)[4] == "**Channels:** everywhere"
+    assert settings_of(answer)[5] == "**Channels:** everywhere"
     back = await generate(world, "alice", "general", "wan-t2v", {"prompt": "back", **CHEAP})
     for job_id in (there, back):
         await world.wait_job(job_id, JobState.DELIVERED)
@@ -426,7 +431,7 @@ async def test_allowed_roles_refuse_members_without_one_but_not_staff(world: Wor
     await announced(world, "GUILD_ROLE_CREATE", before)
     gina = world.discord.add_user("gina", roles=["member", creators])
     answer = await staff(world, "roles", {"action": "add", "role": "creators"})
-    assert settings_of(answer)[5] == f"**Roles:** <@&{creators.id}>"
+    assert settings_of(answer)[6] == f"**Roles:** <@&{creators.id}>"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "me?", **CHEAP}) == (
         f"Generation on this server is for members with one of these roles: <@&{creators.id}>."
@@ -443,7 +448,7 @@ async def test_allowed_roles_refuse_members_without_one_but_not_staff(world: Wor
 async def test_a_model_turned_off_is_refused_until_turned_on_again(world: World) -> None:
     answer = await staff(world, "model", {"model": "wan2.2-t2v-plus", "enabled": False})
     assert answer.startswith("wan2.2-t2v-plus is off on this server.")
-    assert settings_of(answer)[6] == "**Models off:** wan2.2-t2v-plus"
+    assert settings_of(answer)[7] == "**Models off:** wan2.2-t2v-plus"
 
     assert await refused(world, "alice", "general", "wan-t2v", {"prompt": "off?", **CHEAP}) == (
         "wan2.2-t2v-plus is turned off on this server. Try another model."
@@ -460,7 +465,7 @@ async def test_a_model_turned_off_is_refused_until_turned_on_again(world: World)
 
     answer = await staff(world, "model", {"model": "wan2.2-t2v-plus", "enabled": True})
     assert answer.startswith("wan2.2-t2v-plus is on on this server.")
-    assert settings_of(answer)[6] == "**Models off:** none"
+    assert settings_of(answer)[7] == "**Models off:** none"
     again = await generate(world, "alice", "general", "wan-t2v", {"prompt": "on", **CHEAP})
     for job_id in (edit, again):
         await world.wait_job(job_id, JobState.DELIVERED)
@@ -473,13 +478,13 @@ async def test_safety_lock_keeps_the_filter_on_even_in_age_restricted_channels(
     unfiltered = {"prompt": "a moody portrait", "safety_filter": False}
     answer = await staff(world, "safety", {"locked": True})
     assert answer.startswith("Safety filter locked on.")
-    assert settings_of(answer)[7] == "**Safety filter:** locked on"
+    assert settings_of(answer)[8] == "**Safety filter:** locked on"
     locked = "The safety filter is locked on by this server's staff; leave it on."
     assert await refused(world, "alice", "nsfw-art", "wan-i2i", unfiltered, image) == locked
     assert await refused(world, "alice", "general", "wan-i2i", unfiltered, image) == locked
 
     answer = await staff(world, "safety", {"locked": False})
-    assert settings_of(answer)[7] == (
+    assert settings_of(answer)[8] == (
         "**Safety filter:** members may turn it off in age-restricted channels"
     )
     job_id = await generate(world, "alice", "nsfw-art", "wan-i2i", unfiltered, image)
@@ -495,9 +500,9 @@ async def test_blocklist_refuses_whole_words_in_any_case_without_echoing_them(wo
     await staff(world, "audit-channel", {"channel": "audit"})
     answer = await staff(world, "blocklist", {"action": "add", "pattern": "dragon"})
     assert answer.startswith("Blocklist updated.")
-    assert settings_of(answer)[8] == "**Blocklist:** 1 entry"
+    assert settings_of(answer)[9] == "**Blocklist:** 1 entry"
     answer = await staff(world, "blocklist", {"action": "add", "pattern": "gore*"})
-    assert settings_of(answer)[8] == "**Blocklist:** 2 entries"
+    assert settings_of(answer)[9] == "**Blocklist:** 2 entries"
     assert await staff(world, "blocklist", {"action": "list"}) == "• `dragon`\n• `gore*`"
 
     before = last_id(world, "audit")
@@ -538,7 +543,7 @@ async def test_blocklist_refuses_whole_words_in_any_case_without_echoing_them(wo
     assert (await create_of(world, job_id)).body["prompt"] == "a dragonfly over a pond"
 
     answer = await staff(world, "blocklist", {"action": "remove", "pattern": "DRAGON"})
-    assert settings_of(answer)[8] == "**Blocklist:** 1 entry"
+    assert settings_of(answer)[9] == "**Blocklist:** 1 entry"
     again = await generate(
         world, "alice", "general", "wan-t2v", {"prompt": "A DRAGON made of clouds", **CHEAP}
     )
@@ -555,7 +560,7 @@ async def test_cooldown_refuses_a_second_submission_with_the_seconds_left(world:
     hank = member(world, "hank")
     answer = await staff(world, "limits", {"cooldown": 30})
     assert answer.startswith("Limits updated.")
-    assert settings_of(answer)[3] == "**Cooldown between submissions:** 30 s"
+    assert settings_of(answer)[4] == "**Cooldown between submissions:** 30 s"
 
     first = await generate(world, hank, "general", "wan-t2v", {"prompt": "one", **CHEAP})
     text = await refused(world, hank, "general", "wan-t2v", {"prompt": "two", **CHEAP})
@@ -575,8 +580,11 @@ async def test_cooldown_refuses_a_second_submission_with_the_seconds_left(world:
 
 async def test_concurrency_limit_refuses_a_second_running_job(world: World) -> None:
     ivy = member(world, "ivy")
-    answer = await staff(world, "limits", {"concurrent": 1})
-    assert settings_of(answer)[2] == "**Jobs at once per member:** 1"
+    answer = await staff(world, "limits", {"concurrent": 1, "queue": 0})
+    assert settings_of(answer)[2:4] == [
+        "**Jobs at once per member:** 1",
+        "**Queue per member:** none (refused at the limit)",
+    ]
     await submissions_settled(world)
     world.sim.state.patch_config(SLOW_T2V)
 
@@ -612,7 +620,7 @@ async def test_audit_channel_records_submissions_and_cancels(world: World) -> No
 
     answer = await staff(world, "audit-channel", {"channel": "audit"})
     assert answer.startswith(f"Audit channel: <#{audit.id}>.")
-    assert settings_of(answer)[9] == f"**Audit channel:** <#{audit.id}>"
+    assert settings_of(answer)[10] == f"**Audit channel:** <#{audit.id}>"
 
     job_id = await generate(
         world, "alice", "general", "wan-t2v", {"prompt": "a heron at dusk", **CHEAP}
@@ -659,7 +667,7 @@ async def test_audit_channel_records_submissions_and_cancels(world: World) -> No
     }
 
     answer = await staff(world, "audit-channel")
-    assert settings_of(answer)[9] == "**Audit channel:** none"
+    assert settings_of(answer)[10] == "**Audit channel:** none"
     seen = last_id(world, "audit")
     last = await generate(world, "alice", "general", "wan-t2v", {"prompt": "unseen", **CHEAP})
     assert last_id(world, "audit") == seen

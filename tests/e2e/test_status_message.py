@@ -29,7 +29,7 @@ async def test_a_create_refused_before_the_status_is_stored_still_shows_failed(
     await world.discord.wait_for_message(CHANNEL, footer(job_id, "notice"), timeout=15)
     status = await world.discord.wait_for_message(CHANNEL, footer(job_id, "status"), timeout=15)
     first = status.history[0] if status.history else status.data
-    assert any(f["value"] == "⏳ Queued" for e in first["embeds"] for f in e.get("fields", []))
+    assert any(f["value"] == "⏳ Starting" for e in first["embeds"] for f in e.get("fields", []))
 
     status = await world.discord.wait_for_message(
         CHANNEL, lambda m: m.id == status.id and field_value(m, "State") == "❌ Failed", timeout=15

@@ -53,7 +53,7 @@ def test_from_settings_reads_the_operators_values() -> None:
     assert (config.poll_min_interval, config.poll_max_interval) == (2.0, 50.0)
     assert (config.requests_per_second, config.max_concurrent_requests) == (7.0, 5)
     assert config.max_result_bytes == 1234
-    assert config.default_limits == Limits(max_concurrent_per_user=9)
+    assert config.default_limits == Limits(max_concurrent_per_user=9, queue_per_user=3)
     assert config.expected_seconds == {spec.model_id: spec.expected_seconds for spec in CATALOG}
 
 

@@ -73,7 +73,7 @@ def test_the_postgres_migrations_mirror_the_sqlite_ones() -> None:
     sqlite = migrations.load_migrations("sqlite")
     postgres = migrations.load_migrations("postgres")
     assert [m.name for m in postgres] == [m.name for m in sqlite]
-    assert migrations.latest_version("postgres") == migrations.latest_version() == 5
+    assert migrations.latest_version("postgres") == migrations.latest_version() == 6
     assert all(len(m.statements) == 1 for m in postgres)  # one script: $$ bodies stay whole
 
 
@@ -123,7 +123,7 @@ async def test_schema_version_is_kept_in_its_table(postgres_backend: Backend) ->
 
 async def test_processes_starting_together_migrate_once(postgres_backend: Backend) -> None:
     stores = await asyncio.gather(*(postgres_backend.open() for _ in range(4)))
-    assert await connector(stores[0]).fetchval("SELECT COUNT(*) FROM schema_version") == 5
+    assert await connector(stores[0]).fetchval("SELECT COUNT(*) FROM schema_version") == 6
     job = await stores[1].create_job(new_job(), OPEN, NOW)
     assert (await stores[3].get_job(job.id)) == job
 
