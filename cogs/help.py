@@ -109,11 +109,36 @@ class Help(commands.Cog):
             f"Jobs at once: {concurrent or 'no limit'}; cooldown between submissions: "
             f"{cooldown:.0f} s."
         )
+        lines += self._waiting(interaction, config)
         lines.append(
             "Safety filter: locked on."
             if policy.safety_locked
             else "Safety filter: on, except where you turn it off in an age-restricted channel."
         )
+        return lines
+
+    def _waiting(self, interaction: discord.Interaction[WanBot], config: GuildConfig) -> list[str]:
+        """The queue past the job limit, and the approval threshold (who is exempt)."""
+        policy = config.policy
+        queue = config.limits.over(self.bot.engine.config.default_limits).queue_per_user or 0
+        lines = []
+        if queue:
+            lines.append(
+                f"Past that limit up to {queue} more wait in your queue: reserved at once, "
+                "started by themselves in turn, free to cancel until they start."
+            )
+        if policy.approval_above is not None:
+            roles = {role.id for role in getattr(interaction.user, "roles", ())}
+            if is_staff(interaction):
+                you = "staff never wait"
+            elif roles & set(policy.approval_exempt_role_ids):
+                you = "your role is exempt"
+            else:
+                you = f"a request lapses after {policy.approval_expire_hours:g} h"
+            lines.append(
+                f"Jobs estimated above {format_usd(policy.approval_above)} wait for a staff "
+                f"member to approve them ({you})."
+            )
         return lines
 
 

@@ -22,6 +22,9 @@ async def plain_server(world: World) -> AsyncIterator[None]:
     await staff(world, "channels", {"action": "clear"})
     await staff(world, "roles", {"action": "clear"})
     await staff(world, "safety", {"locked": False})
+    await staff(world, "limits", {"queue": 3})
+    await staff(world, "approval", {"above": "none"})
+    await staff(world, "audit-channel", {})
 
 
 async def staff(world: World, subcommand: str, options: dict[str, Any]) -> str:
@@ -63,6 +66,11 @@ async def test_help_prices_each_model_at_the_defaults_and_lists_the_commands(
         "Generation works in every channel the bot can post in."
     )
     assert line_of(lines, "Jobs at once:") == "Jobs at once: 3; cooldown between submissions: 0 s."
+    assert line_of(lines, "Past that limit") == (
+        "Past that limit up to 3 more wait in your queue: reserved at once, started by "
+        "themselves in turn, free to cancel until they start."
+    )
+    assert not any(entry.startswith("Jobs estimated above") for entry in lines)
     assert not any(entry.startswith("Staff:") for entry in lines)  # a member's view
 
 
@@ -76,7 +84,15 @@ async def test_help_follows_the_server_s_settings(world: World) -> None:
     await staff(world, "channels", {"action": "add", "channel": "general"})
     await staff(world, "roles", {"action": "add", "role": "staff"})
     await staff(world, "safety", {"locked": True})
+    await staff(world, "limits", {"queue": 0})
+    await staff(world, "audit-channel", {"channel": "audit"})
+    await staff(world, "approval", {"above": "0.30", "expire-hours": 12})
     lines = await help_lines(world, "bob")
+    assert not any(entry.startswith("Past that limit") for entry in lines)  # no queue here
+    assert line_of(lines, "Jobs estimated above") == (
+        "Jobs estimated above $0.30 wait for a staff member to approve them (a request "
+        "lapses after 12 h)."
+    )
     assert line_of(lines, "/wan-t2v:").endswith(
         "About $0.50 at this server's defaults (size 1920*1080, prompt extend on)."
     )
@@ -93,4 +109,5 @@ async def test_help_follows_the_server_s_settings(world: World) -> None:
     assert line_of(lines, "Safety filter:") == "Safety filter: locked on."
     staff_lines = await help_lines(world, "staff")
     assert line_of(staff_lines, "Who may generate:").endswith("(staff always may).")
+    assert line_of(staff_lines, "Jobs estimated above").endswith("(staff never wait).")
     assert line_of(staff_lines, "Staff:").startswith("Staff: `/wanbot show` lists every setting")
