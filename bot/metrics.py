@@ -62,10 +62,11 @@ class _DatabaseGauges(Collector):
         yield jobs
         backlog = GaugeMetricFamily(
             "wanbot_outbox_backlog",
-            "Posts (results and notices) queued in the outbox and not yet delivered, by kind.",
+            "Posts (results, notices and approval requests) queued in the outbox and not yet "
+            "delivered, by kind.",
             labels=["kind"],
         )
-        for kind in ("result", "notice"):
+        for kind in ("result", "notice", "approval"):
             backlog.add_metric([kind], self.gauges.outbox_backlog.get(kind, 0))
         yield backlog
         spend = GaugeMetricFamily(

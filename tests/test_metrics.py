@@ -153,6 +153,7 @@ async def test_every_metric_is_named_and_labelled_by_convention(
     assert families["wanbot_jobs"][1] == []
     assert value(families, "wanbot_outbox_backlog", kind="result") == 0
     assert value(families, "wanbot_outbox_backlog", kind="notice") == 0
+    assert value(families, "wanbot_outbox_backlog", kind="approval") == 0
     assert families["wanbot_spend_usd"][1] == []
 
 

@@ -1025,10 +1025,12 @@ class SQLStore:
             return await self._release_inputs(tx, job_id)
 
     async def jobs_holding_inputs(self) -> list[int]:
-        """Jobs past submission that still list inputs (a crash came between the two steps)."""
+        """Jobs past submission that still list inputs (a crash came between the two steps);
+        waiting jobs (queued, awaiting approval) have not been sent and keep theirs."""
         rows = await self._connector.fetch(
             "SELECT DISTINCT i.job_id FROM job_inputs i JOIN jobs j ON j.id = i.job_id"
-            " WHERE j.state NOT IN ('created', 'submitting') ORDER BY i.job_id"
+            " WHERE j.state NOT IN ('awaiting_approval', 'queued', 'created', 'submitting')"
+            " ORDER BY i.job_id"
         )
         return [int(row[0]) for row in rows]
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.jobs.budget import Admission, Limits, ReservationRefused, Totals, check_limits
 from bot.jobs.queue import WaitingRoom
-from bot.jobs.records import Job
+from bot.jobs.records import InputRef, Job
 from bot.jobs.states import JobState
 from tests.jobs.conftest import Backend
 from tests.jobs.test_store import (
@@ -202,3 +202,17 @@ async def test_two_processes_never_give_one_slot_twice(store: Store) -> None:
     )
     assert sorted(job.id for batch in results for job in batch) == [third.id]
     assert await state_of(store, fourth.id) is JobState.QUEUED
+
+
+async def test_waiting_jobs_keep_their_inputs_across_a_restart(store: Store) -> None:
+    """Start-up drops the inputs of jobs past submission; a waiting job has not been sent."""
+    image = (InputRef("image", 0, "c" * 64, "image/png"),)
+    await fill(store, 2)
+    queued = await store.create_job(new_job(inputs=image), TWO_AND_QUEUE_OF_TWO, NOW + 3)
+    waiting = await store.create_job(
+        new_job(user_id=4, inputs=image), TWO_AND_QUEUE_OF_TWO, NOW, approval_until=NOW + 60
+    )
+    assert (queued.state, waiting.state) == (JobState.QUEUED, JobState.AWAITING_APPROVAL)
+    assert await store.jobs_holding_inputs() == []
+    await store.cancel(queued.id, NOW + 4, 1)
+    assert await store.jobs_holding_inputs() == [queued.id]
