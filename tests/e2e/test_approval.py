@@ -16,7 +16,7 @@ from typing import Any
 import pytest_asyncio
 
 from bot.jobs.states import JobState
-from tests.e2e.conftest import World, accept_cost, ephemeral_text, reply_of
+from tests.e2e.conftest import World, accept_cost, ephemeral_text, png_bytes, reply_of
 from tests.e2e.test_server_settings import _sent, announced
 from tests.emulator.messages import StoredMessage
 from tests.emulator.models import User
@@ -39,8 +39,18 @@ async def approval_above_twenty_cents(world: World) -> AsyncIterator[None]:
     await staff(world, "audit-channel")
 
 
-async def submit(world: World, user: User, prompt: str, size: dict[str, str]) -> tuple[int, str]:
-    itx = await world.discord.slash(user, "general", "wan-t2v", {"prompt": prompt, **size})
+async def submit(
+    world: World,
+    user: User,
+    prompt: str,
+    size: dict[str, str],
+    *,
+    command: str = "wan-t2v",
+    attachments: dict[str, Any] | None = None,
+) -> tuple[int, str]:
+    itx = await world.discord.slash(
+        user, "general", command, {"prompt": prompt, **size}, attachments=attachments
+    )
     await itx.response(timeout=15)
     await accept_cost(world, user, itx)
     reply = await reply_of(itx, within=15)
@@ -167,10 +177,19 @@ async def test_no_decision_in_time_lapses(world: World) -> None:
     await staff(world, "approval", {"expire-hours": 24})
 
 
-async def test_a_request_survives_a_restart(world: World) -> None:
+async def test_a_request_with_its_image_survives_a_restart(world: World) -> None:
+    """The request shows the input image; the image is kept (and sent) across a restart."""
     xan = world.discord.add_user("xan", roles=["member"])
-    job_id, _ = await submit(world, xan, "across a restart", DEAR)
+    photo = png_bytes(640, 480, colour=(200, 60, 30))
+    attachment = world.discord.cdn.add("harbour.png", photo, "image/png")
+    job_id, text = await submit(
+        world, xan, "across a restart", {}, command="wan-i2v", attachments={"image": attachment}
+    )
+    assert "waiting for staff approval: its estimate ($0.50)" in text
     request = await request_of(world, job_id)
+    [shown] = request.attachments
+    assert shown["filename"] == "input-image-0.png"
+    assert shown["content_type"] == "image/png"
     await wait_until(
         lambda: world.job(job_id),
         done=lambda job: job.status_message_id is not None,
@@ -183,7 +202,9 @@ async def test_a_request_survives_a_restart(world: World) -> None:
     assert (await world.job(job_id)).state is JobState.AWAITING_APPROVAL
     answer = await click(world, "staff", request, "Approve")
     assert answer.startswith(f"Approved job #{job_id}")
-    await world.wait_job(job_id, JobState.DELIVERED, within=30)
+    job = await world.wait_job(job_id, JobState.DELIVERED, within=30)
+    [create] = [c for c in world.creates() if c.task_id == job.task_id]
+    assert str(create.body["image"]).startswith("data:image/png;base64,")
 
 
 async def test_cheap_jobs_and_exempt_roles_do_not_wait(world: World) -> None:
