@@ -31,6 +31,7 @@ class Action(StrEnum):
     VARY = "vary"
     DELETE = "delete"
     ANIMATE = "animate"
+    EXTEND = "extend"
 
 
 def custom_id(action: Action, job_id: int, index: int | None = None) -> str:
@@ -59,6 +60,7 @@ LOOKS: dict[Action, Look] = {
     Action.VARY: Look("Vary", emoji="🎲"),
     Action.DELETE: Look("Delete", emoji="🗑️"),
     Action.ANIMATE: Look("Animate", discord.ButtonStyle.primary, emoji="🎬"),
+    Action.EXTEND: Look("Extend", discord.ButtonStyle.primary, emoji="⏩"),
 }
 
 
@@ -92,7 +94,8 @@ def status_view(job: Job) -> discord.ui.View | None:
 
 
 def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> discord.ui.View:
-    """Retry, Vary, Delete; Animate per image of an image result; download links if given."""
+    """Retry, Vary, Delete; Animate per image of an image result, Extend on a video result;
+    download links if given."""
     items: list[discord.ui.Item[Any]] = [
         button(Action.RETRY, job.id, row=0),
         button(Action.VARY, job.id, row=0),
@@ -103,6 +106,8 @@ def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> d
             button(Action.ANIMATE, job.id, index=index, row=1)
             for index in range(min(image_count, MAX_ANIMATE_BUTTONS))
         ]
+    elif job.unit == "second":
+        items.append(button(Action.EXTEND, job.id, row=1))
     items += [
         discord.ui.Button(label=f"Download {index + 1}", url=url, row=2)
         for index, url in enumerate(links[:MAX_LINK_BUTTONS])
