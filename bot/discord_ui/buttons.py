@@ -20,7 +20,7 @@ import discord
 
 from bot.discord_ui.checks import require_job_manager
 from bot.discord_ui.errors import UserFacingError
-from bot.discord_ui.extend import extend_video
+from bot.discord_ui.extend import extend_video, video_attachment
 from bot.discord_ui.generation import (
     GenerationOrder,
     cancel_generation,
@@ -204,15 +204,7 @@ class ExtendButton(JobButton, template=template(Action.EXTEND)):
         if job.unit != "second":
             raise UserFacingError(f"Job #{job.id} made images, not a video: use Animate instead.")
         message = interaction.message
-        video = next(
-            (
-                attachment
-                for attachment in (message.attachments if message else [])
-                if (attachment.content_type or "").startswith("video/")
-                or attachment.filename.lower().endswith(".mp4")
-            ),
-            None,
-        )
+        video = video_attachment(message)
         await interaction.response.send_modal(
             ExtendModal(
                 job,

@@ -7,9 +7,10 @@ Extend modal (:mod:`bot.discord_ui.buttons`) this module
    lets them use (wan2.6-i2v, and wan2.2-i2v-flash when it is on), through
    :func:`~bot.discord_ui.generation.quote_generation`: the server's rules, defaults, limits
    and budgets refuse here exactly as a command would, before anything is downloaded;
-2. downloads the result's video (the result message's attachment, else the provider's link),
-   capped at :data:`~bot.media.frames.MAX_VIDEO_BYTES`, and takes its last frame on the decode
-   pool (:mod:`bot.media.frames`); at most :data:`~bot.media.MAX_CONCURRENT_DECODES` videos are
+2. downloads the result's video (the clicked message's attachment, else the file on the
+   result as first posted, for a ``/jobs show`` repost, else the provider's link), capped at
+   :data:`~bot.media.frames.MAX_VIDEO_BYTES`, and takes its last frame on the decode pool
+   (:mod:`bot.media.frames`); at most :data:`~bot.media.MAX_CONCURRENT_DECODES` videos are
    held at once in the process;
 3. shows the prices on the member's private reply, one button a model, and starts the job only
    on their choice, through :func:`~bot.discord_ui.generation.start_generation` with the frame
@@ -105,6 +106,8 @@ async def extend_video(
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
     offers, notes = await extend_offers(interaction, job, prompt)
+    if video is None:  # clicked under a repost (/jobs show): the file is on the first post
+        video = await posted_video(interaction.client, job)
     image, frame = await last_frame_of(interaction.client, job, video)
     choice = ExtendChoice(interaction.user.id, offers)
     await interaction.edit_original_response(
@@ -154,6 +157,29 @@ async def extend_offers(
         telling = [r for r in refusals if r.reason not in _MODEL_OFF]
         raise (telling or refusals)[0]
     return offers, notes
+
+
+def video_attachment(message: discord.Message | None) -> discord.Attachment | None:
+    """The video file posted on ``message``, if it has one (a result too large has links)."""
+    for attachment in message.attachments if message is not None else ():
+        declared = (attachment.content_type or "").split(";")[0].strip().lower()
+        if declared.startswith("video/") or attachment.filename.lower().endswith(".mp4"):
+            return attachment
+    return None
+
+
+async def posted_video(bot: WanBot, job: Job) -> discord.Attachment | None:
+    """The video file of ``job``'s result as first posted in its channel, while that message
+    is there (its attachment links are fresh from Discord on each read)."""
+    if job.channel_id is None or not job.delivered_message_ids:
+        return None
+    try:
+        channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        return video_attachment(await channel.fetch_message(job.delivered_message_ids[0]))
+    except discord.HTTPException:  # deleted, or out of reach: the provider's link is next
+        return None
 
 
 async def last_frame_of(

@@ -64,7 +64,6 @@ _DECODE_ERRORS = (
     ValueError,
     IndexError,
     EOFError,
-    UnicodeDecodeError,
 )
 
 

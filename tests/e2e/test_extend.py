@@ -20,7 +20,7 @@ from PIL import Image
 
 import bot.simulator
 from bot.jobs.states import JobState
-from tests.e2e.conftest import World, ephemeral_text
+from tests.e2e.conftest import World, ephemeral_text, reply_of
 from tests.e2e.test_animate_modal import children
 from tests.e2e.test_buttons import (
     MODAL,
@@ -297,3 +297,27 @@ async def test_only_the_models_on_here_are_offered(world: World) -> None:
     assert refusal.content == f"{I2V} is turned off on this server. Try another model."
     assert children(world, job_id) == []
     assert (await world.job(job_id)).state is JobState.DELIVERED
+
+
+async def test_extend_under_a_jobs_show_repost_reads_the_first_posted_file(world: World) -> None:
+    job_id, result = await video_result(world, "alice", "rain on a tin roof")
+    [video] = result.attachments
+    shown = await reply_of(
+        await world.discord.slash("alice", CHANNEL, "jobs show", {"job": job_id})
+    )
+    assert shown.attachments == []  # the repost has the embed and buttons, not the file
+    assert f"wan:extend:{job_id}" in shown.custom_ids
+    downloads = len(world.discord.cdn.downloads)
+
+    extension_id = await extend(world, "alice", shown, job_id, FLASH_BUTTON)
+
+    assert any(
+        path.endswith(f"/{video['id']}/{video['filename']}")
+        for path in world.discord.cdn.downloads[downloads:]
+    )
+    assert rgb(image_of(await create_body(world, extension_id))) == as_input(
+        every_frame(SAMPLE)[-1]
+    )
+    status = await world.discord.wait_for_message(CHANNEL, footer(extension_id, "status"))
+    assert status.reply_to == shown.id  # under the message that was clicked
+    await result_of(world, extension_id)
