@@ -48,6 +48,8 @@ async def plain_server(world: World) -> AsyncIterator[None]:
     yield
     await staff(world, "member-budget", {"member": "bob", "daily": "none"})
     await staff(world, "roles", {"action": "clear"})
+    await staff(world, "blocklist", {"action": "clear"})
+    await staff(world, "audit-channel", {})
     for model in (I2V, FLASH):
         await staff(world, "model", {"model": model, "enabled": True})
 
@@ -321,3 +323,47 @@ async def test_extend_under_a_jobs_show_repost_reads_the_first_posted_file(world
     status = await world.discord.wait_for_message(CHANNEL, footer(extension_id, "status"))
     assert status.reply_to == shown.id  # under the message that was clicked
     await result_of(world, extension_id)
+
+
+async def test_a_model_over_the_clickers_budget_is_listed_with_why_and_the_other_offered(
+    world: World,
+) -> None:
+    carol = world.discord.add_user("carol", roles=["member"])  # nothing spent yet
+    await staff(world, "member-budget", {"member": "carol", "daily": "0.10"})
+    job_id, result = await video_result(world, "alice", "a lighthouse beam at night")
+
+    itx = await submit(world, "carol", await open_extend(world, "carol", result, job_id), "on")
+    reply = await offered(itx)
+
+    assert [b["label"] for b in reply.buttons] == [FLASH_BUTTON, "Cancel"]
+    assert reply.content.splitlines()[1:] == [
+        f"• **{FLASH}**: estimated $0.07",
+        f"• {I2V}: This would cost about $0.50, and you have $0.10 left of your $0.10 daily "
+        "budget. Try a cheaper setting or wait until tomorrow (UTC).",
+        "Nothing is charged until you choose.",
+    ]
+    await choose(world, "carol", itx, FLASH_BUTTON)
+    extension = await world.job(await queued_job(itx))
+    assert (extension.user_id, extension.model_id) == (carol.id, FLASH)
+    assert await world.ledger(extension.id) == [("reserve", Decimal("0.07"))]
+
+
+async def test_a_blocked_prompt_is_refused_and_audited_once_not_per_model(world: World) -> None:
+    await staff(world, "audit-channel", {"channel": "audit"})
+    await staff(world, "blocklist", {"action": "add", "pattern": "dragon"})
+    job_id, result = await video_result(world, "alice", "a quiet valley")
+    audits = len(world.discord.messages("audit"))
+
+    itx = await submit(
+        world, "bob", await open_extend(world, "bob", result, job_id), "a dragon lands"
+    )
+    refusal = await offered(itx)
+
+    assert refusal.buttons == []
+    assert refusal.content == (
+        "Your prompt contains a word or phrase this server doesn't allow. "
+        "Rephrase it and try again."
+    )
+    posted = [m for m in world.discord.messages("audit")[audits:] if m.embeds]
+    assert [m.embeds[0]["title"] for m in posted] == ["Refused by the blocklist"]
+    assert children(world, job_id) == []
