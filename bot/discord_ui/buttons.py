@@ -1,4 +1,4 @@
-"""The handlers of the bot's buttons: Cancel, Retry, Vary, Animate and Delete.
+"""The handlers of the bot's buttons: Cancel, Retry, Vary, Animate, Extend and Delete.
 
 Why this module exists: results stay in channels for days and the bot restarts in between, so
 every button is a :class:`discord.ui.DynamicItem` matching the custom-id scheme of
@@ -20,6 +20,7 @@ import discord
 
 from bot.discord_ui.checks import require_job_manager
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.extend import extend_video, video_attachment
 from bot.discord_ui.generation import (
     GenerationOrder,
     cancel_generation,
@@ -193,6 +194,76 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
             await answer_error(interaction, exc)
 
 
+class ExtendButton(JobButton, template=template(Action.EXTEND)):
+    """On video results: a prompt, then the next clip from this one's last frame
+    (:mod:`bot.discord_ui.extend`)."""
+
+    action = Action.EXTEND
+
+    async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
+        if job.unit != "second":
+            raise UserFacingError(f"Job #{job.id} made images, not a video: use Animate instead.")
+        message = interaction.message
+        video = video_attachment(message)
+        await interaction.response.send_modal(
+            ExtendModal(
+                job,
+                interaction.id,
+                result_message_id=None if message is None else message.id,
+                video=video,
+            )
+        )
+
+
+class ExtendModal(discord.ui.Modal, title="Extend this video"):
+    """One per click, as :class:`AnimateModal` (its ``custom_id`` carries the click's id).
+
+    The prompt is prefilled with the extended job's own: an extension usually goes on with the
+    same scene, and a member changes a word or two more easily than they retype it (the field
+    stays editable, and is checked against this server's rules as typed).
+    """
+
+    prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
+        label="What happens next?",
+        style=discord.TextStyle.paragraph,
+        max_length=2000,  # wan2.6-i2v's limit; flash's 800 is checked when it is priced
+        placeholder="The camera keeps rising as the city lights come on",
+    )
+
+    def __init__(
+        self,
+        job: Job,
+        click_id: int,
+        *,
+        result_message_id: int | None,
+        video: discord.Attachment | None,
+    ) -> None:
+        super().__init__(
+            custom_id=f"wan:extend-modal:{job.id}:{click_id}", timeout=MODAL_TIMEOUT_SECONDS
+        )
+        self.job = job
+        self.result_message_id = result_message_id
+        self.video = video
+        before = job.request.get("prompt")
+        if isinstance(before, str) and before.strip():
+            self.prompt.default = before[: self.prompt.max_length]
+
+    # As JobButton.callback: discord.py's Interaction[ClientT] cannot be narrowed to WanBot.
+    async def on_submit(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
+        prompt = submitted_text(interaction, self.prompt.custom_id)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await extend_video(
+                interaction,
+                self.job,
+                prompt,
+                result_message_id=self.result_message_id,
+                video=self.video,
+            )
+        except Exception as exc:
+            await answer_error(interaction, exc)
+
+
 def submitted_text(interaction: discord.Interaction[Any], custom_id: str) -> str:
     """What the member typed into the text input ``custom_id``, from this submit's payload
     (rows of inputs, or labels holding one)."""
@@ -208,4 +279,11 @@ def submitted_text(interaction: discord.Interaction[Any], custom_id: str) -> str
     return ""
 
 
-DYNAMIC_ITEMS = (CancelButton, RetryButton, VaryButton, DeleteButton, AnimateButton)
+DYNAMIC_ITEMS = (
+    CancelButton,
+    RetryButton,
+    VaryButton,
+    DeleteButton,
+    AnimateButton,
+    ExtendButton,
+)

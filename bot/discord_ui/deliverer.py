@@ -260,15 +260,29 @@ class DiscordDeliverer:
             raise _as_delivery_failure(exc) from None
 
     async def post_status(
-        self, channel: discord.abc.Messageable, job: Job, files: Sequence[discord.File]
+        self,
+        channel: discord.abc.Messageable,
+        job: Job,
+        files: Sequence[discord.File],
+        *,
+        reply_to: int | None = None,
     ) -> discord.Message:
-        """Post a job's status message (in its turn with the channel's writer)."""
+        """Post a job's status message (in its turn with the channel's writer), as a reply to
+        message ``reply_to`` of the same channel when given (without it if that one is gone)."""
+        reference = (
+            None
+            if reply_to is None
+            else discord.MessageReference(
+                message_id=reply_to, channel_id=_channel_id(channel), fail_if_not_exists=False
+            )
+        )
         async with self.writer.post(_channel_id(channel)):
             return await channel.send(
                 embed=status_embed(job, eta=self.bot.engine.eta(job)),
                 files=list(files),
                 # cast: send()'s overloads omit None, which its implementation defaults to.
                 view=cast(discord.ui.View, status_view(job)),
+                reference=cast(discord.MessageReference, reference),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
 

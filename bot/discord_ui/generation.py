@@ -14,10 +14,10 @@ else is the same and must be right every time:
 3. post the public status message through the channel (never through the 15-minute
    interaction token) and hand the job to the engine.
 
-The same path serves Retry, Vary and Animate buttons, so a button behaves exactly like the
-command it repeats; :func:`order_from_job` rebuilds the order of an earlier job, finding its
-input images again (the bot's own copy while it has one, else the status message's
-attachments).
+The same path serves Retry, Vary, Animate and Extend buttons (Extend first shows its prices,
+from :func:`quote_generation`), so a button behaves exactly like the command it repeats;
+:func:`order_from_job` rebuilds the order of an earlier job, finding its input images again
+(the bot's own copy while it has one, else the status message's attachments).
 
 What it must never do: charge or send anything before every check has passed, or say "nothing
 was charged" once the job exists.
@@ -127,6 +127,9 @@ class GenerationOrder:
     # A command asks before spending more than the server's default settings would; a button
     # repeating an earlier job's settings does not ask again.
     confirm_dearer: bool = True
+    # The message (in the same channel) the public status message replies to: Extend's status,
+    # and so its result, hang under the result they continue.
+    reply_to: int | None = None
 
 
 async def start_generation(interaction: discord.Interaction[WanBot], order: GenerationOrder) -> Job:
@@ -135,35 +138,9 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     if not interaction.response.is_done():
         await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
-    if interaction.guild is None or interaction.channel is None:
-        raise UserFacingError(
-            "Generations run in a server channel, not in direct messages.", reason="not_in_server"
-        )
-    spec = resolve(order.model_id, bot.settings)
-    if (off := models_off(bot.settings).get(order.model_id)) is not None:
-        raise UserFacingError(
-            off.refusal, reason="model_off"
-        )  # its provider has no key: nothing to send it to
-    _check_bot_can_post(interaction)
-    fields = plain_options(order.options)
-    config = await bot.store.guild_config(interaction.guild.id)
-    server_defaults = dict(config.policy.option_defaults.get(spec.model_id, {}))
-    if config.policy.safety_locked or not _age_restricted(interaction.channel):
-        # A server's "safety filter off" is for where it may be off: elsewhere a member who
-        # leaves the option out gets the filter, not a refusal.
-        server_defaults.pop("safety_filter", None)
-    try:
-        fields = defaults.fill(spec, check_options(spec, fields), server_defaults)
-        await _check_policy(interaction, spec, fields, config)
-        cost = defaults.estimate(bot.engine.prices, spec, fields)  # images never change it
-        try:  # the member's limits and budgets, before any attachment is downloaded or decoded
-            await bot.engine.precheck(
-                user_id=interaction.user.id, guild_id=interaction.guild.id, estimate=cost
-            )
-        except ReservationRefused as exc:
-            raise UserFacingError(str(exc)) from None
-    except OrderRefused as exc:
-        raise UserFacingError(str(exc), reason="invalid_options") from None
+    spec, fields, server_defaults, cost, config = await _checked(interaction, order)
+    assert interaction.guild is not None  # _checked refused an order outside a server
+    assert interaction.channel is not None
     if order.confirm_dearer:
         await _confirm_if_dearer(interaction, spec, fields, server_defaults, cost)
     approval_hours = _approval_hours(interaction, config, cost)
@@ -201,7 +178,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     # From here on the job exists and will be charged: failures below must not say otherwise.
     status: discord.Message | None = None
     try:
-        status = await _post_status(bot, interaction, job, images)
+        status = await _post_status(bot, interaction, job, images, reply_to=order.reply_to)
         status_url: str | None = status.jump_url
         follow = f"Follow it here: {status_url}"
     except discord.HTTPException as exc:
@@ -277,6 +254,57 @@ def _accepted_text(job: Job, config: GuildConfig, follow: str) -> str:
             f"nobody decides within {hours:g} hour(s) it lapses and nothing is charged. {follow}"
         )
     return f"Queued as job #{job.id}: estimated {estimate}. {follow}"
+
+
+async def quote_generation(
+    interaction: discord.Interaction[WanBot], order: GenerationOrder
+) -> Decimal:
+    """The estimate of ``order`` for this member, after every check that needs no download:
+    the server's rules, defaults, limits and budgets, exactly as :func:`start_generation`
+    applies them (and refuses, with the same :class:`UserFacingError`). For a button that shows
+    prices before anything starts (Extend); nothing is downloaded, reserved or sent."""
+    _, _, _, cost, _ = await _checked(interaction, order)
+    return cost
+
+
+async def _checked(
+    interaction: discord.Interaction[WanBot], order: GenerationOrder
+) -> tuple[ModelSpec, dict[str, Any], dict[str, defaults.Value], Decimal, GuildConfig]:
+    """The checks before any download: where, which model, the options with the server's
+    defaults filled in, the server's rules for this member, and the estimate against their
+    limits and budgets. Returns the spec, the fields, the server's defaults, the estimate and
+    the server's settings (read once)."""
+    bot = interaction.client
+    if interaction.guild is None or interaction.channel is None:
+        raise UserFacingError(
+            "Generations run in a server channel, not in direct messages.", reason="not_in_server"
+        )
+    spec = resolve(order.model_id, bot.settings)
+    if (off := models_off(bot.settings).get(order.model_id)) is not None:
+        raise UserFacingError(
+            off.refusal, reason="model_off"
+        )  # its provider has no key: nothing to send it to
+    _check_bot_can_post(interaction)
+    fields = plain_options(order.options)
+    config = await bot.store.guild_config(interaction.guild.id)
+    server_defaults = dict(config.policy.option_defaults.get(spec.model_id, {}))
+    if config.policy.safety_locked or not _age_restricted(interaction.channel):
+        # A server's "safety filter off" is for where it may be off: elsewhere a member who
+        # leaves the option out gets the filter, not a refusal.
+        server_defaults.pop("safety_filter", None)
+    try:
+        fields = defaults.fill(spec, check_options(spec, fields), server_defaults)
+        await _check_policy(interaction, spec, fields, config)
+        cost = defaults.estimate(bot.engine.prices, spec, fields)  # images never change it
+        try:  # the member's limits and budgets, before any attachment is downloaded or decoded
+            await bot.engine.precheck(
+                user_id=interaction.user.id, guild_id=interaction.guild.id, estimate=cost
+            )
+        except ReservationRefused as exc:
+            raise UserFacingError(str(exc)) from None
+    except OrderRefused as exc:
+        raise UserFacingError(str(exc), reason="invalid_options") from None
+    return spec, fields, server_defaults, cost, config
 
 
 CONFIRM_SECONDS = 120.0
@@ -467,10 +495,16 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
 
 
 async def _post_status(
-    bot: WanBot, interaction: discord.Interaction[WanBot], job: Job, images: list[PreparedInput]
+    bot: WanBot,
+    interaction: discord.Interaction[WanBot],
+    job: Job,
+    images: list[PreparedInput],
+    *,
+    reply_to: int | None = None,
 ) -> discord.Message:
     """The public status message, posted through the channel so it outlives the token; the
-    caller then hands it to :func:`_track_status`.
+    caller then hands it to :func:`_track_status`. ``reply_to``: a message of this channel it
+    replies to (posted without the reply if that message is gone).
 
     Input images ride along as attachments: staff see what was submitted, and Retry reads them
     back from here after the provider accepted the task and the bot deleted its own copy.
@@ -484,7 +518,7 @@ async def _post_status(
     # post takes its turn with the channel's writer like every other write there.
     deliverer = bot.deliverer
     assert isinstance(deliverer, DiscordDeliverer)
-    return await deliverer.post_status(channel, job, previews)
+    return await deliverer.post_status(channel, job, previews, reply_to=reply_to)
 
 
 async def _track_status(bot: WanBot, job: Job, message: discord.Message) -> None:

@@ -33,6 +33,7 @@ class Action(StrEnum):
     ANIMATE = "animate"
     APPROVE = "approve"
     DENY = "deny"
+    EXTEND = "extend"
 
 
 def custom_id(action: Action, job_id: int, index: int | None = None) -> str:
@@ -63,6 +64,7 @@ LOOKS: dict[Action, Look] = {
     Action.ANIMATE: Look("Animate", discord.ButtonStyle.primary, emoji="🎬"),
     Action.APPROVE: Look("Approve", discord.ButtonStyle.success, emoji="✅"),
     Action.DENY: Look("Deny", discord.ButtonStyle.danger, emoji="✖️"),
+    Action.EXTEND: Look("Extend", discord.ButtonStyle.primary, emoji="⏩"),
 }
 
 
@@ -102,7 +104,8 @@ def approval_view(job: Job) -> discord.ui.View:
 
 
 def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> discord.ui.View:
-    """Retry, Vary, Delete; Animate per image of an image result; download links if given."""
+    """Retry, Vary, Delete; Animate per image of an image result, Extend on a video result;
+    download links if given."""
     items: list[discord.ui.Item[Any]] = [
         button(Action.RETRY, job.id, row=0),
         button(Action.VARY, job.id, row=0),
@@ -113,6 +116,8 @@ def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> d
             button(Action.ANIMATE, job.id, index=index, row=1)
             for index in range(min(image_count, MAX_ANIMATE_BUTTONS))
         ]
+    elif job.unit == "second":
+        items.append(button(Action.EXTEND, job.id, row=1))
     items += [
         discord.ui.Button(label=f"Download {index + 1}", url=url, row=2)
         for index, url in enumerate(links[:MAX_LINK_BUTTONS])

@@ -3,8 +3,9 @@
 Why this package exists: everything a member attaches is checked here, before any provider sees
 it, so a bad file costs a message instead of a failed (or billed) task. :mod:`.images` repairs or
 refuses images (on a small decode pool of its own), :mod:`.metadata` drops their location and
-other metadata at the byte level, :mod:`.audio` checks audio for wan2.6-i2v, :mod:`.fetch`
-downloads attachments with a byte cap and a deadline.
+other metadata at the byte level, :mod:`.audio` checks audio for wan2.6-i2v, :mod:`.frames`
+takes the last frame of a video result (for Extend), :mod:`.fetch` downloads attachments with a
+byte cap and a deadline.
 
 What it must never do: trust a filename or a declared content type, decode without bounds (of
 pixels per file, of files at once), pass an image on with its metadata, or let a parser's
@@ -21,6 +22,7 @@ from bot.media.audio import (
 )
 from bot.media.errors import MediaRejected, megabytes
 from bot.media.fetch import DOWNLOAD_TIMEOUT_SECONDS, download
+from bot.media.frames import MAX_VIDEO_BYTES, LastFrame, last_frame, last_frame_async
 from bot.media.images import (
     ACCEPTED_FORMATS,
     JPEG_QUALITIES,
@@ -44,14 +46,18 @@ __all__ = [
     "MAX_DECODED_BYTES",
     "MAX_INPUT_DOWNLOAD_BYTES",
     "MAX_SOURCE_PIXELS",
+    "MAX_VIDEO_BYTES",
     "AudioFormat",
     "AudioInfo",
+    "LastFrame",
     "MediaRejected",
     "MetadataError",
     "PreparedImage",
     "check_audio",
     "check_audio_metadata",
     "download",
+    "last_frame",
+    "last_frame_async",
     "megabytes",
     "prepare_image",
     "prepare_image_async",

@@ -27,10 +27,12 @@ async def download(
     max_bytes: int,
     name: str = "file",
     source: str = "Discord",
+    advice: str = "attach it again.",
 ) -> bytes:
     """The body of ``url``, at most ``max_bytes`` long, fetched within the download deadline.
 
-    ``name`` is the member's filename and ``source`` where it lives, both for messages. Raises
+    ``name`` is the member's filename and ``source`` where it lives, both for messages, and
+    ``advice`` what a failed download's message ends with (what the member can do). Raises
     :class:`MediaRejected` on an HTTP error, a connection failure, a timeout or an oversize body;
     raises :class:`ValueError` if ``session`` would send credentials (a programming error).
     """
@@ -40,7 +42,7 @@ async def download(
         raise MediaRejected(
             f"Couldn't download {name}: the link isn't a web address. Attach the file again."
         )
-    again = "attach it again."
+    again = advice
     try:
         async with session.get(
             url,

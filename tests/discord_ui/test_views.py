@@ -44,6 +44,7 @@ def test_custom_ids_keep_their_shipped_shape() -> None:
     assert custom_id(Action.VARY, 12) == "wan:vary:12"
     assert custom_id(Action.DELETE, 12) == "wan:delete:12"
     assert custom_id(Action.ANIMATE, 12, 3) == "wan:animate:12:3"
+    assert custom_id(Action.EXTEND, 12) == "wan:extend:12"
 
 
 @pytest.mark.parametrize("state", sorted(JobState))
@@ -57,16 +58,17 @@ def test_status_view_offers_cancel_only_while_generating_or_waiting(state: JobSt
         assert view is None
 
 
-def test_video_result_has_retry_vary_delete_and_links_when_too_large() -> None:
+def test_video_result_has_retry_vary_delete_extend_and_links_when_too_large() -> None:
     job = make_job(state=JobState.DELIVERED, result_urls=("https://cdn.example/v.mp4",))
     plain = buttons(result_view(job, image_count=1))
     assert [(b.label, b.custom_id, b.row) for b in plain] == [
         ("Retry", "wan:retry:12", 0),
         ("Vary", "wan:vary:12", 0),
         ("Delete", "wan:delete:12", 0),
+        ("Extend", "wan:extend:12", 1),
     ]
     linked = buttons(result_view(job, image_count=1, links=job.result_urls))
-    assert [(b.label, b.url, b.row) for b in linked[3:]] == [
+    assert [(b.label, b.url, b.row) for b in linked[4:]] == [
         ("Download 1", "https://cdn.example/v.mp4", 2)
     ]
 
@@ -79,6 +81,7 @@ def test_image_result_animates_each_image_up_to_four() -> None:
     ]
     assert [b.label for b in animate] == ["Animate 1", "Animate 2", "Animate 3", "Animate 4"]
     assert {b.row for b in animate} == {1}
+    assert not any(b.label == "Extend" for b in buttons(result_view(job, image_count=6)))
 
 
 def test_notice_view_offers_retry() -> None:
@@ -88,9 +91,15 @@ def test_notice_view_offers_retry() -> None:
 
 def test_every_id_a_view_emits_has_exactly_one_handler() -> None:
     job = make_job(unit="image", state=JobState.DELIVERED)
+    video = make_job(state=JobState.DELIVERED)
     emitted = [
         b.custom_id
-        for view in (status_view(make_job()), result_view(job, 4), notice_view(job))
+        for view in (
+            status_view(make_job()),
+            result_view(job, 4),
+            result_view(video, 1),
+            notice_view(job),
+        )
         for b in buttons(view)
         if b.custom_id is not None
     ]
@@ -101,5 +110,6 @@ def test_every_id_a_view_emits_has_exactly_one_handler() -> None:
         "wan:vary:12": "VaryButton",
         "wan:delete:12": "DeleteButton",
         **{f"wan:animate:12:{i}": "AnimateButton" for i in range(4)},
+        "wan:extend:12": "ExtendButton",
     }
     assert not any(re.fullmatch(r"wan:x:\d+", custom) for custom in emitted)

@@ -242,6 +242,7 @@ async def test_retry_repeats_the_exact_request_and_the_cancel_button_goes_away(
         f"wan:retry:{job_id}",
         f"wan:vary:{job_id}",
         f"wan:delete:{job_id}",
+        f"wan:extend:{job_id}",
     ]
 
     itx = await world.discord.click("alice", result, f"wan:retry:{job_id}")

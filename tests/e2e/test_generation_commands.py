@@ -425,6 +425,7 @@ async def test_t2v_runs_end_to_end(
         f"wan:retry:{job.id}",
         f"wan:vary:{job.id}",
         f"wan:delete:{job.id}",
+        f"wan:extend:{job.id}",
     ]
 
 
@@ -764,6 +765,7 @@ async def test_result_over_the_upload_limit_is_delivered_as_a_link(world: World)
         f"wan:retry:{job.id}",
         f"wan:vary:{job.id}",
         f"wan:delete:{job.id}",
+        f"wan:extend:{job.id}",
     ]
 
 

@@ -404,6 +404,7 @@ async def test_jobs_show_reposts_a_past_result_with_its_buttons(
         f"wan:retry:{seeded.b_flash}",
         f"wan:vary:{seeded.b_flash}",
         f"wan:delete:{seeded.b_flash}",
+        f"wan:extend:{seeded.b_flash}",
     ]
 
     # Someone else's job, and a job that does not exist, are refused privately.
