@@ -88,11 +88,13 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp", "image/x-ms-bmp")
 _INPUT_NAME = re.compile(r"^input-(?P<field>[a-z_]+)-(?P<position>\d+)\.\w+$")
 
-MAX_ORDERS_HOLDING_INPUTS = 3 * MAX_CONCURRENT_DECODES
+MAX_ORDERS_HOLDING_INPUTS = 2 * MAX_CONCURRENT_DECODES
 """Orders with images between their first download and their job being stored, in the whole
 process. Each holds its files, their checked copies and the request's ``data:`` URIs (about
 three times the files' size); a burst of members waits here instead, holding nothing. Enough
-to keep the decode pool fed while others are being built and stored."""
+to keep the decode pool fed while others are being built and stored (twice the pool: three
+times held ~60 MB more in ``bench/image_burst.py`` and was no faster). After it, an order
+holds open files, not images (:func:`_preview_files`)."""
 
 _input_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
@@ -175,15 +177,23 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         except EngineStopping as exc:
             raise UserFacingError(f"The bot is restarting ({exc}).") from None
         del request, media  # stored: its data: URIs (4/3 of each image) need not outlive this
+        # The stored copies, opened before anything else runs (the provider may accept the
+        # task and the bot delete its copy at the next await: an open file outlives that):
+        # from here to the status post the order holds file handles, not the images.
+        previews = _preview_files(bot, job, images)
+        del images, sources
     # From here on the job exists and will be charged: failures below must not say otherwise.
     status: discord.Message | None = None
     try:
-        status = await _post_status(bot, interaction, job, images, reply_to=order.reply_to)
+        status = await _post_status(bot, interaction, job, previews, reply_to=order.reply_to)
         status_url: str | None = status.jump_url
         follow = f"Follow it here: {status_url}"
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
         status_url, follow = None, "The result will be posted in this channel."
+    finally:
+        for preview in previews:
+            preview.fp.close()
     text = [_accepted_text(job, config, follow)]
     text += [f"• {note}" for note in notes]
     try:
@@ -494,11 +504,27 @@ async def _checked_audio(bot: WanBot, attachment: discord.Attachment) -> str:
     return attachment.url
 
 
+def _preview_files(bot: WanBot, job: Job, images: list[PreparedInput]) -> list[discord.File]:
+    """The job's input images as attachments for its status message, streamed from the bot's
+    stored copies (the bytes sent upstream); a copy that cannot be opened is attached from
+    memory instead."""
+    previews = []
+    for item in images:
+        value = job.request.get(item.field)
+        reference = value[item.position] if isinstance(value, list) else value
+        try:
+            handle: io.BufferedIOBase = bot.engine.inputs.open(str(reference))
+        except (OSError, ValueError):
+            handle = io.BytesIO(item.image.raw)
+        previews.append(discord.File(handle, filename=item.preview_name))
+    return previews
+
+
 async def _post_status(
     bot: WanBot,
     interaction: discord.Interaction[WanBot],
     job: Job,
-    images: list[PreparedInput],
+    previews: list[discord.File],
     *,
     reply_to: int | None = None,
 ) -> discord.Message:
@@ -506,12 +532,10 @@ async def _post_status(
     caller then hands it to :func:`_track_status`. ``reply_to``: a message of this channel it
     replies to (posted without the reply if that message is gone).
 
-    Input images ride along as attachments: staff see what was submitted, and Retry reads them
-    back from here after the provider accepted the task and the bot deleted its own copy.
+    Input images ride along as attachments (``previews``, :func:`_preview_files`): staff see
+    what was submitted, and Retry reads them back from here after the provider accepted the
+    task and the bot deleted its own copy.
     """
-    previews = [
-        discord.File(io.BytesIO(item.image.raw), filename=item.preview_name) for item in images
-    ]
     channel = interaction.channel
     assert isinstance(channel, discord.abc.Messageable)
     # The Discord bot's deliverer is always the Discord one (bot.discord_ui.app): the status

@@ -31,6 +31,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -224,6 +225,12 @@ class InputStash:
     def read(self, reference: str) -> bytes:
         """The bytes behind a stored ``input:<sha256>`` reference (``OSError`` once gone)."""
         return self.files.read(str(reference).removeprefix(INPUT_PREFIX))
+
+    def open(self, reference: str) -> io.BufferedReader:
+        """The file behind a stored ``input:<sha256>`` reference, open for reading (not read,
+        not verified: for streaming it somewhere; an open file outlives its deletion).
+        ``OSError`` once gone, ``ValueError`` for anything but a reference."""
+        return self.files.path(str(reference).removeprefix(INPUT_PREFIX)).open("rb")
 
     async def forget(self, hashes: list[str]) -> None:
         """Delete the files of ``hashes`` that no waiting job refers to (checked under lock)."""
