@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.catalog import MODEL_IDS, resolve
 from bot.config import ConfigError, ProviderName, Settings
+from bot.i18n import _
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,9 @@ class ModelOff:
     @property
     def refusal(self) -> str:
         """What a member running it is told (privately)."""
-        return f"This model is off on this bot: the operator has not set {self.variable}."
+        return _("This model is off on this bot: the operator has not set {variable}.").format(
+            variable=self.variable
+        )
 
 
 def key_variable(provider: ProviderName) -> str:

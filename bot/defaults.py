@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import TypeAdapter, ValidationError
 
 from bot.catalog import ModelSpec
+from bot.i18n import N_, _
 from bot.pricing import PriceTable
 
 # The options a server may default, in the order /wanbot show lists them. A model has those
@@ -159,7 +160,7 @@ def describe(server: Mapping[str, Value]) -> str:
     parts = [
         f"{_label(option)} {shown(server[option])}" for option in DEFAULTABLE if option in server
     ]
-    return ", ".join(parts) or "none"
+    return ", ".join(parts) or _("none")
 
 
 def describe_all(spec: ModelSpec, server: Mapping[str, Value]) -> str:
@@ -170,14 +171,27 @@ def describe_all(spec: ModelSpec, server: Mapping[str, Value]) -> str:
     )
 
 
+_LABELS = {
+    "size": N_("size"),
+    "resolution": N_("resolution"),
+    "duration": N_("duration"),
+    "n": N_("number of images"),
+    "prompt_extend": N_("prompt extend"),
+    "shot_type": N_("shot type"),
+    "safety_filter": N_("safety filter"),
+}
+
+
 def _label(option: str) -> str:
-    return {"n": "number of images"}.get(option, option.replace("_", " "))
+    """An option as members read it, in the current language (bot.i18n)."""
+    label = _LABELS.get(option)
+    return _(label) if label is not None else option.replace("_", " ")
 
 
 def shown(value: Value) -> str:
     """A value as members type and read it: ``on``/``off`` for switches."""
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     return str(value)
 
 

@@ -54,6 +54,8 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.translator import use_member_locale
+from bot.i18n import N_, _
 from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
 from bot.jobs.records import GuildConfig, Job
@@ -79,6 +81,7 @@ from bot.orders import (
 )
 from bot.policy import PolicyRefusal, blocked_term, check_policy
 from bot.pricing import format_usd
+from bot.wording import STATE_WORDS
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
@@ -137,7 +140,8 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     bot = interaction.client
     if interaction.guild is None or interaction.channel is None:
         raise UserFacingError(
-            "Generations run in a server channel, not in direct messages.", reason="not_in_server"
+            _("Generations run in a server channel, not in direct messages."),
+            reason="not_in_server",
         )
     spec = resolve(order.model_id, bot.settings)
     if (off := models_off(bot.settings).get(order.model_id)) is not None:
@@ -194,18 +198,22 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
         except ReservationRefused as exc:
             raise UserFacingError(str(exc)) from None
         except EngineStopping as exc:
-            raise UserFacingError(f"The bot is restarting ({exc}).") from None
+            raise UserFacingError(_("The bot is restarting ({why}).").format(why=exc)) from None
         del request, media  # stored: its data: URIs (4/3 of each image) need not outlive this
     # From here on the job exists and will be charged: failures below must not say otherwise.
     status: discord.Message | None = None
     try:
         status = await _post_status(bot, interaction, job, images)
         status_url: str | None = status.jump_url
-        follow = f"Follow it here: {status_url}"
+        follow = _("Follow it here: {link}").format(link=status_url)
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
-        status_url, follow = None, "The result will be posted in this channel."
-    text = [f"Queued as job #{job.id}: estimated {format_usd(job.estimated_cost)}. {follow}"]
+        status_url, follow = None, _("The result will be posted in this channel.")
+    text = [
+        _("Queued as job #{job}: estimated {cost}. {follow}").format(
+            job=job.id, cost=format_usd(job.estimated_cost), follow=follow
+        )
+    ]
     text += [f"• {note}" for note in notes]
     try:
         await interaction.edit_original_response(content="\n".join(text))
@@ -247,10 +255,10 @@ class _CostConfirmation(discord.ui.View):
         self.member_id = member_id
         self.accepted: bool | None = None
         go: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
-            label=f"Generate for {price}", style=discord.ButtonStyle.primary
+            label=_("Generate for {price}").format(price=price), style=discord.ButtonStyle.primary
         )
         stop: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
-            label="Cancel", style=discord.ButtonStyle.secondary
+            label=_("Cancel"), style=discord.ButtonStyle.secondary
         )
         go.callback = self._answer(True)  # type: ignore[method-assign]
         stop.callback = self._answer(False)  # type: ignore[method-assign]
@@ -261,7 +269,7 @@ class _CostConfirmation(discord.ui.View):
         async def callback(interaction: discord.Interaction[WanBot]) -> None:
             self.accepted = accepted
             if accepted:
-                await interaction.response.edit_message(content="Starting…", view=None)
+                await interaction.response.edit_message(content=_("Starting…"), view=None)
             else:  # the order's error answer says so, in the same place
                 await interaction.response.defer()
             self.stop()
@@ -269,6 +277,7 @@ class _CostConfirmation(discord.ui.View):
         return callback
 
     async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # a click runs in a task of its own (bot.i18n)
         return interaction.user.id == self.member_id
 
 
@@ -288,22 +297,30 @@ async def _confirm_if_dearer(
         return
     view = _CostConfirmation(interaction.user.id, format_usd(cost))
     await interaction.edit_original_response(
-        content=(
-            f"These settings are estimated at **{format_usd(cost)}**; this server's default "
-            f"settings for {spec.model_id} ({defaults.describe_all(spec, server_defaults)}) "
-            f"cost {format_usd(usual)}. Generate anyway?"
+        content=_(
+            "These settings are estimated at **{cost}**; this server's default settings for "
+            "{model} ({defaults}) cost {usual}. Generate anyway?"
+        ).format(
+            cost=format_usd(cost),
+            model=spec.model_id,
+            defaults=defaults.describe_all(spec, server_defaults),
+            usual=format_usd(usual),
         ),
         view=view,
     )
     if await view.wait():  # timed out
         raise UserFacingError(
-            f"No answer within {CONFIRM_SECONDS:.0f} seconds: nothing was started or charged.",
+            _("No answer within {seconds} seconds: nothing was started or charged.").format(
+                seconds=f"{CONFIRM_SECONDS:.0f}"
+            ),
             reason="not_confirmed",
         )
     if not view.accepted:
         raise UserFacingError(
-            "Cancelled: nothing was started or charged. Leave the options out to use this "
-            "server's defaults.",
+            _(
+                "Cancelled: nothing was started or charged. Leave the options out to use this "
+                "server's defaults."
+            ),
             reason="not_confirmed",
         )
 
@@ -364,18 +381,19 @@ def _check_bot_can_post(interaction: discord.Interaction[WanBot]) -> None:
     missing = [
         name
         for name, ok in (
-            ("View Channel", perms.view_channel),
-            ("Send Messages", perms.send_messages),
-            ("Embed Links", perms.embed_links),
-            ("Attach Files", perms.attach_files),
+            (N_("View Channel"), perms.view_channel),
+            (N_("Send Messages"), perms.send_messages),
+            (N_("Embed Links"), perms.embed_links),
+            (N_("Attach Files"), perms.attach_files),
         )
         if not ok
     ]
     if missing:
         raise UserFacingError(
-            f"I can't post results in this channel (missing: "
-            f"{', '.join(missing)}). Ask the server staff, or use another "
-            "channel."
+            _(
+                "I can't post results in this channel (missing: {permissions}). Ask the server "
+                "staff, or use another channel."
+            ).format(permissions=", ".join(_(name) for name in missing))
         )
 
 
@@ -383,14 +401,17 @@ async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImag
     declared = (attachment.content_type or "").split(";")[0].strip().lower()
     if declared and not declared.startswith("image/"):
         raise UserFacingError(
-            f"{attachment.filename} isn't an image ({declared}). Attach a "
-            "JPEG, PNG, BMP or WEBP picture."
+            _("{file} isn't an image ({type}). Attach a JPEG, PNG, BMP or WEBP picture.").format(
+                file=attachment.filename, type=declared
+            )
         )
     if attachment.size > MAX_INPUT_DOWNLOAD_BYTES:
         raise UserFacingError(
-            f"{attachment.filename} is {megabytes(attachment.size)}; images "
-            f"may be at most {megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Attach a "
-            "smaller file."
+            _("{file} is {size}; images may be at most {limit}. Attach a smaller file.").format(
+                file=attachment.filename,
+                size=megabytes(attachment.size),
+                limit=megabytes(MAX_INPUT_DOWNLOAD_BYTES),
+            )
         )
     return await _download_image(bot, attachment.url, attachment.filename)
 
@@ -440,7 +461,7 @@ async def _post_status(
     # post takes its turn with the channel's writer like every other write there.
     deliverer = bot.deliverer
     assert isinstance(deliverer, DiscordDeliverer)
-    return await deliverer.post_status(channel, job, previews)
+    return await deliverer.post_status(channel, job, previews)  # in the server's language
 
 
 async def _track_status(bot: WanBot, job: Job, message: discord.Message) -> None:
@@ -464,15 +485,17 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
     cancelled_from = await interaction.client.engine.cancel(job.id, interaction.user.id)
     if cancelled_from is None:
         raise UserFacingError(
-            f"Job #{job.id} can't be cancelled now ({job.state.value.replace('_', ' ')})."
+            _("Job #{job} can't be cancelled now ({state}).").format(
+                job=job.id, state=_(STATE_WORDS[job.state].short)
+            )
         )
     if cancelled_from is JobState.RUNNING:
-        text = (
-            f"Cancelled job #{job.id}. It was already running at the provider, which "
-            "still bills it, so the estimate stays charged."
-        )
+        text = _(
+            "Cancelled job #{job}. It was already running at the provider, which still bills "
+            "it, so the estimate stays charged."
+        ).format(job=job.id)
     else:
-        text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
+        text = _("Cancelled job #{job} before it was sent. Nothing was charged.").format(job=job.id)
     await interaction.edit_original_response(content=text)
     if job.guild_id is not None:
         charged = (
@@ -511,7 +534,7 @@ async def result_image(
     elif index < len(job.result_urls):
         url, name = job.result_urls[index], f"result-{index + 1}.png"
     else:
-        raise UserFacingError("That image is no longer available.")
+        raise UserFacingError(_("That image is no longer available."))
     return await _download_image(interaction.client, url, name)
 
 
@@ -562,21 +585,26 @@ async def _inputs_on_disk(
     return images
 
 
+_INPUTS_GONE = N_(
+    "The input images of this job are no longer available; run the command again with them."
+)
+
+
 async def _inputs_from_status_message(
     bot: WanBot, job: Job, wanted: dict[str, Any]
 ) -> dict[str, list[InputImage]]:
     if job.channel_id is None or job.status_message_id is None:
-        raise UserFacingError(
-            "The input images of this job are no longer available; run the command again with them."
-        )
+        raise UserFacingError(_(_INPUTS_GONE))
     try:
         channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(job.status_message_id)
     except (discord.NotFound, discord.Forbidden):
         raise UserFacingError(
-            "The status message with this job's input images was deleted; "
-            "run the command again with them."
+            _(
+                "The status message with this job's input images was deleted; run the command "
+                "again with them."
+            )
         ) from None
     found: dict[str, dict[int, InputImage]] = {}
     for attachment in message.attachments:
@@ -591,9 +619,6 @@ async def _inputs_from_status_message(
         count = len(value) if isinstance(value, list) else 1
         got = found.get(name, {})
         if len(got) < count:
-            raise UserFacingError(
-                "The input images of this job are no longer available; run "
-                "the command again with them."
-            )
+            raise UserFacingError(_(_INPUTS_GONE))
         images[name] = [got[position] for position in sorted(got)][:count]
     return images

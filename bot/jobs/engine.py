@@ -35,6 +35,7 @@ import aiohttp
 
 from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
 from bot.config import ConfigError, ProviderName
+from bot.i18n import N_
 from bot.jobs.budget import Limits, ReservationRefused, check_limits, precheck_limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
@@ -69,16 +70,17 @@ T = TypeVar("T")
 _FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED})
 
 
-RESTARTED_MID_CREATE = (
+# Stored with the job in English and translated where a front end shows it (N_: bot.i18n).
+RESTARTED_MID_CREATE = N_(
     "The bot restarted while sending this request, so it cannot tell whether the provider "
     "accepted it: there is no task to follow and no result will be posted for it. It was not "
     "resent automatically, to avoid paying twice; use Retry to make a new request."
 )
-NOT_SENT_BEFORE_DEADLINE = (
+NOT_SENT_BEFORE_DEADLINE = N_(
     "The bot could not send this request before its deadline (it was offline or the provider "
     "was busy), so it was not sent at all. Use Retry to try again."
 )
-GAVE_UP_WAITING = (
+GAVE_UP_WAITING = N_(
     "The provider accepted this task but had no result while its result could still be "
     "fetched (about a day), so the bot stopped waiting for it."
 )
@@ -632,8 +634,10 @@ class JobEngine:
             await self._fail(
                 job_id,
                 "not_submitted",
-                "The bot could not send this request (a configuration problem; "
-                "the server staff has been told in the logs). Nothing was charged.",
+                N_(
+                    "The bot could not send this request (a configuration problem; "
+                    "the server staff has been told in the logs). Nothing was charged."
+                ),
                 str(exc),
             )
             return
