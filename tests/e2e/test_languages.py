@@ -1,0 +1,186 @@
+"""Members' languages end to end: a zh-CN member and an en-US member in the same server each
+see the commands and the bot's answers in their own language, and public posts speak the
+server's language.
+
+The real bot process registers its commands with the emulator (which checks the localisations
+as Discord does) and answers interactions that carry each member's client locale; a second
+server whose community language is Simplified Chinese gets its status and result posts in
+Chinese, whoever asked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest_asyncio
+
+from bot.jobs.states import JobState
+from tests.e2e.conftest import World, ephemeral_text, reply_of
+from tests.emulator.messages import StoredMessage
+from tests.emulator.models import Channel, Guild
+from tests.waiting import wait_until
+
+ZH = "zh-CN"
+EN = "en-US"
+
+
+def fields_of(message: StoredMessage) -> dict[str, str]:
+    [embed] = message.embeds
+    return {f["name"]: f["value"] for f in embed.get("fields", [])}
+
+
+def footer(message: StoredMessage) -> str:
+    return "".join(e.get("footer", {}).get("text", "") for e in message.embeds)
+
+
+async def test_commands_are_registered_with_chinese_descriptions(world: World) -> None:
+    zh = world.discord.command_as_seen("wan-t2v", ZH)
+    en = world.discord.command_as_seen("wan-t2v", EN)
+    assert zh["name"] == en["name"] == "wan-t2v"  # names stay English (the translator's doc)
+    assert zh["description"] == "根据文字提示词生成 5 秒视频（Wan 2.2 Plus）。"
+    assert en["description"] == "Make a 5-second video from a text prompt (Wan 2.2 Plus)."
+    zh_options = {option["name"]: option for option in zh["options"]}
+    assert zh_options["prompt"]["description"] == "视频中发生的内容"
+    assert zh_options["negative_prompt"]["description"] == "不希望出现的内容"
+    en_options = {option["name"]: option for option in en["options"]}
+    assert en_options["prompt"]["description"] == "What happens in the video"
+
+    usage = world.discord.command_as_seen("usage", ZH)
+    assert usage["description"] == "生成用量与花费"
+    [me] = [sub for sub in usage["options"] if sub["name"] == "me"]
+    assert me["description"] == "你自己的生成任务与花费"
+    [period] = me["options"]
+    assert [choice["name"] for choice in period["choices"]] == ["今天", "本月", "全部"]
+    assert [choice["value"] for choice in period["choices"]] == ["today", "month", "all"]
+
+    # Every command a zh-CN client lists has its description in Chinese.
+    for command in world.discord.commands():
+        assert ZH in (command.get("description_localizations") or {}), command["name"]
+
+
+async def test_help_answers_each_member_in_their_language(world: World) -> None:
+    english = (await ephemeral_text(world, "alice", "general", "help", locale=EN)).splitlines()
+    chinese = (await ephemeral_text(world, "bob", "general", "help", locale=ZH)).splitlines()
+    assert english[0] == "**Generate**"
+    assert chinese[0] == "**生成**"
+    assert "**你的任务**" in chinese
+    assert "每日预算：无上限。" in chinese
+    [t2v] = [line for line in chinese if line.startswith("/wan-t2v：")]
+    assert t2v == (
+        "/wan-t2v：根据文字提示词生成 5 秒视频（Wan 2.2 Plus）。 按本服务器的默认设置"
+        "（尺寸 832*480, 提示词扩写 开）约 $0.10。"
+    )
+    assert "Daily budget: no cap." in english
+    assert not any(re.search(r"[\u4e00-\u9fff]", line) for line in english)
+
+
+async def test_a_refusal_speaks_the_member_s_language(world: World) -> None:
+    options = {"prompt": "   "}  # blank once cleaned: refused before anything is sent
+    zh = await reply_of(await world.discord.slash("bob", "general", "wan-t2v", options, locale=ZH))
+    en = await reply_of(
+        await world.discord.slash("alice", "general", "wan-t2v", options, locale=EN)
+    )
+    assert zh.content == "提示词为空：请描述要生成的内容。"
+    assert en.content == "The prompt is empty: describe what to generate."
+    zh_no_job = await reply_of(
+        await world.discord.slash("bob", "general", "jobs cancel", {"job": 999999}, locale=ZH)
+    )
+    assert zh_no_job.content == "本服务器没有任务 #999999。"
+
+
+async def _queued(world: World, user: str, channel: str | Channel, locale: str) -> str:
+    itx = await world.discord.slash(
+        user, channel, "wan-t2v", {"prompt": "a cat surfing", "size": "624*624"}, locale=locale
+    )
+    reply = await itx.wait_original(
+        lambda m: not m.loading and "#" in m.content and "$" in m.content, timeout=15
+    )
+    assert reply.ephemeral
+    return reply.content
+
+
+async def test_each_member_is_queued_in_their_language_and_the_post_in_the_server_s(
+    world: World,
+) -> None:
+    zh_reply = await _queued(world, "bob", "general", ZH)
+    en_reply = await _queued(world, "alice", "general", EN)
+    assert re.match(
+        r"已加入队列，任务 #(\d+)：估算费用 \$0\.10。在这里查看进度：https://", zh_reply
+    )
+    assert re.match(r"Queued as job #(\d+): estimated \$0\.10\. Follow it here: https://", en_reply)
+
+    # This server speaks English: the status post of the zh-CN member's job is in English.
+    zh_job = int(re.findall(r"#(\d+)", zh_reply)[0])
+    general = world.discord.guild.channels["general"]
+    status = await world.discord.wait_for_message(
+        general, lambda m: footer(m) == f"wanbot job #{zh_job} · status", timeout=15
+    )
+    assert "Requested by" in fields_of(status)
+    await world.wait_job(zh_job, JobState.DELIVERED)
+    result = await world.discord.wait_for_message(
+        general, lambda m: footer(m) == f"wanbot job #{zh_job} · result", timeout=30
+    )
+    assert result.content.endswith("your video is ready.")
+
+
+@dataclass
+class ChineseServer:
+    guild: Guild
+    general: Channel
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def chinese_server(world: World) -> AsyncIterator[ChineseServer]:
+    """A second server whose community language is Simplified Chinese (the bot is told)."""
+    discord = world.discord
+
+    def sent() -> int:
+        connection = discord.gateway.connection
+        return (
+            sum(1 for _, name, _ in connection.sent if name == "GUILD_CREATE") if connection else 0
+        )
+
+    before = sent()
+    guild = discord.add_guild("万象工作室", layout=True, preferred_locale=ZH)
+    await wait_until(
+        sent,
+        done=lambda count: count > before,
+        timeout=10,
+        interval=0.01,
+        message="the bot to be told of the zh-CN server",
+    )
+    general = guild.channel("general")
+    # The server is known once a command there is answered as in a server.
+    reply = await reply_of(await discord.slash("alice", general, "jobs list", locale=EN))
+    assert reply.content == "You have no generations here yet."
+    yield ChineseServer(guild, general)
+
+
+async def test_public_posts_follow_the_server_s_language(
+    world: World, chinese_server: ChineseServer
+) -> None:
+    en_reply = await _queued(world, "alice", chinese_server.general, EN)
+    assert en_reply.startswith("Queued as job #")  # her own answer stays English
+    job = int(re.findall(r"#(\d+)", en_reply)[0])
+    status = await world.discord.wait_for_message(
+        chinese_server.general, lambda m: footer(m) == f"wanbot job #{job} · status", timeout=15
+    )
+    fields = fields_of(status)
+    assert {"请求者", "状态", "已用时间", "费用", "设置"} <= set(fields)
+    assert fields["费用"] == "$0.10（估算）"
+    assert [b.get("label") for b in status.buttons] == ["取消"]
+    await world.wait_job(job, JobState.DELIVERED)
+    result = await world.discord.wait_for_message(
+        chinese_server.general, lambda m: footer(m) == f"wanbot job #{job} · result", timeout=30
+    )
+    assert result.content.endswith("你的视频已生成。")
+    labels = [b.get("label") for b in result.buttons]
+    assert labels[:3] == ["重试", "变体", "删除"]
+    done = await world.discord.wait_for_message(
+        chinese_server.general,
+        lambda m: m.id == status.id and fields_of(m).get("状态") == "✅ 已完成",
+        timeout=15,
+    )
+    assert done.buttons == []
