@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from bot.config import ProviderName, Settings
+from bot.i18n import _
 
 SEED_MAX = 2_147_483_647
 MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024
@@ -393,12 +394,14 @@ class WanI2V26Request(VideoRequest):
         problems = []
         if self.shot_type == "multi" and not self.prompt_extend:
             problems.append(
-                "shot type 'multi' only works with prompt extend on: turn prompt "
-                "extend on, or choose 'single'."
+                _(
+                    "shot type 'multi' only works with prompt extend on: turn prompt extend on, "
+                    "or choose 'single'."
+                )
             )
         if self.audio_url is not None and not self.audio:
             problems.append(
-                "an audio file was given but audio is off: remove the file, or turn audio on."
+                _("an audio file was given but audio is off: remove the file, or turn audio on.")
             )
         if problems:
             raise ValueError("\n".join(problems))
@@ -613,7 +616,8 @@ def _label(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
         return "request"
     field = str(loc[0])
     info = model.model_fields.get(field)
-    label = (info.title if info and info.title else None) or field.replace("_", " ")
+    # In the member's language where the catalog has the word (bot.i18n), else as named.
+    label = _((info.title if info and info.title else None) or field.replace("_", " "))
     if len(loc) > 1 and isinstance(loc[1], int):
         label = f"{label} #{loc[1] + 1}"
     return label
@@ -650,29 +654,46 @@ def describe_errors(model: type[BaseModel], exc: ValidationError) -> list[str]:
         value = err.get("input")
         if kind == "string_too_long":
             problems.append(
-                f"The {label} is too long: {len(value)} characters; the limit is "
-                f"{ctx['max_length']}."
+                _("The {field} is too long: {length} characters; the limit is {limit}.").format(
+                    field=label, length=len(value), limit=ctx["max_length"]
+                )
             )
         elif kind == "too_long":
-            problems.append(f"Too many {label}: {len(value)} given; at most {ctx['max_length']}.")
+            problems.append(
+                _("Too many {field}: {count} given; at most {limit}.").format(
+                    field=label, count=len(value), limit=ctx["max_length"]
+                )
+            )
         elif kind == "too_short":
-            problems.append(f"At least {ctx['min_length']} of the {label} is needed.")
+            problems.append(
+                _("At least {count} of the {field} is needed.").format(
+                    count=ctx["min_length"], field=label
+                )
+            )
         elif kind in ("missing", "string_too_short"):
-            problems.append(f"The {label} is required.")
+            problems.append(_("The {field} is required.").format(field=label))
         elif kind == "literal_error":
-            problems.append(f"The {label} must be one of: {ctx['expected'].replace(chr(39), '')}.")
+            problems.append(
+                _("The {field} must be one of: {values}.").format(
+                    field=label, values=ctx["expected"].replace(chr(39), "")
+                )
+            )
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             lo, hi = _bounds(model, str(loc[0]))
             if lo is not None and hi is not None:
-                problems.append(f"The {label} must be between {lo} and {hi}.")
+                problems.append(
+                    _("The {field} must be between {low} and {high}.").format(
+                        field=label, low=lo, high=hi
+                    )
+                )
             else:
                 problems.append(f"The {label} {err['msg'].lower()}.")
         elif kind in ("int_parsing", "int_type", "int_from_float"):
-            problems.append(f"The {label} must be a whole number.")
+            problems.append(_("The {field} must be a whole number.").format(field=label))
         elif kind in ("bool_parsing", "bool_type"):
-            problems.append(f"The {label} must be true or false.")
+            problems.append(_("The {field} must be true or false.").format(field=label))
         elif kind == "extra_forbidden":
-            problems.append(f"{loc[-1]} is not an option of this model.")
+            problems.append(_("{option} is not an option of this model.").format(option=loc[-1]))
         elif kind == "value_error":
             message = err["msg"].removeprefix("Value error, ")
             if loc:

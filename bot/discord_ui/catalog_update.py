@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,9 +82,27 @@ def extract() -> Catalog:
 
 
 def _write(catalog: Catalog, path: Path) -> None:
+    """Sorted, file names without line numbers, and left alone when nothing but its date would
+    change: a catalog changes only with its messages, so branches that touch different
+    messages merge cleanly."""
+    rendered = io.BytesIO()
+    write_po(
+        rendered,
+        catalog,
+        width=PO_WIDTH,
+        sort_output=True,
+        ignore_obsolete=True,
+        include_lineno=False,
+    )
+    new = rendered.getvalue()
+    if path.exists() and _undated(path.read_bytes()) == _undated(new):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as out:
-        write_po(out, catalog, width=PO_WIDTH, sort_output=True, ignore_obsolete=True)
+    path.write_bytes(new)
+
+
+def _undated(po: bytes) -> bytes:
+    return re.sub(rb'^"(POT-Creation-Date|PO-Revision-Date): .*$', b"", po, flags=re.MULTILINE)
 
 
 def read(path: Path, catalog: str | None = None) -> Catalog:

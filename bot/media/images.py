@@ -93,14 +93,14 @@ _TRANSPOSE = {
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 _EIGHT_BIT_GREY = frozenset({"1", "L"})  # scaled as L, never widened to RGB
 _MODE_WORDS = {
-    "RGBA": "colour with transparency",
-    "RGB": "colour",
-    "P": "palette colour",
-    "L": "greyscale",
-    "1": "black and white",
-    "LA": "greyscale with transparency",
-    "CMYK": "CMYK colour",
-    "I;16": "16-bit greyscale",
+    "RGBA": N_("colour with transparency"),
+    "RGB": N_("colour"),
+    "P": N_("palette colour"),
+    "L": N_("greyscale"),
+    "1": N_("black and white"),
+    "LA": N_("greyscale with transparency"),
+    "CMYK": N_("CMYK colour"),
+    "I;16": N_("16-bit greyscale"),
 }
 # What Pillow raises, while decoding, on a damaged or hostile file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
@@ -267,11 +267,22 @@ def _decode_budget_refusal(name: str, size: tuple[int, int], mode: str, bpp: int
     pixels = MAX_DECODED_BYTES // bpp
     scale = math.sqrt(pixels / (width * height))
     fit = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
-    kind = _MODE_WORDS.get(mode, f"{mode} colour")
+    kind = _(_MODE_WORDS[mode]) if mode in _MODE_WORDS else f"{mode} colour"
     return MediaRejected(
-        f"{name} is {width}×{height} pixels of {kind} ({width * height / 1e6:.1f} megapixels): "
-        f"too many to decode at once. In this format the most is {pixels / 1e6:.1f} megapixels; "
-        f"resize it to at most {fit[0]}×{fit[1]} (or save it as a JPEG) and attach it again."
+        _(
+            "{file} is {width}×{height} pixels of {kind} ({megapixels} megapixels): too many to "
+            "decode at once. In this format the most is {most} megapixels; resize it to at most "
+            "{fit_width}×{fit_height} (or save it as a JPEG) and attach it again."
+        ).format(
+            file=name,
+            width=width,
+            height=height,
+            kind=kind,
+            megapixels=f"{width * height / 1e6:.1f}",
+            most=f"{pixels / 1e6:.1f}",
+            fit_width=fit[0],
+            fit_height=fit[1],
+        )
     )
 
 
