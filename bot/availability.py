@@ -32,7 +32,7 @@ class ModelOff:
     @property
     def reason(self) -> str:
         """Why, in the operator's words: ``VTRIX_API_KEY is not set``."""
-        return f"{self.variable} is not set"
+        return _("{variable} is not set").format(variable=self.variable)
 
     @property
     def refusal(self) -> str:

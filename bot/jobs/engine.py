@@ -35,7 +35,7 @@ import aiohttp
 
 from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
 from bot.config import ConfigError, ProviderName
-from bot.i18n import N_
+from bot.i18n import N_, _
 from bot.jobs.budget import Limits, ReservationRefused, check_limits, precheck_limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
@@ -393,7 +393,8 @@ class JobEngine:
         (nothing stored, nothing sent) and :class:`EngineStopping` during shutdown.
         """
         if not self._accepting:
-            raise EngineStopping("the bot is restarting; try again in a minute")
+            # Raised in the member's own command: worded in their language (bot.i18n).
+            raise EngineStopping(_("the bot is restarting; try again in a minute"))
         try:
             job = await self._create(
                 user_id, guild_id, channel_id, spec, request, limits, parent_job_id, media or {}
@@ -812,7 +813,7 @@ class JobEngine:
             return
         failure = result.failure
         code = (failure.code if failure else "") or "task_failed"
-        message = failure.user_message() if failure else "The provider reported a failure."
+        message = failure.user_message() if failure else N_("The provider reported a failure.")
         detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
         await self._fail(running.job_id, code, message, detail)
         self._running.pop(running.job_id, None)
@@ -860,7 +861,7 @@ class JobEngine:
 
     async def _lose(self, job_id: int) -> None:
         await self._fail(
-            job_id, "task_lost", "The provider no longer knows this task. Nothing was charged."
+            job_id, "task_lost", N_("The provider no longer knows this task. Nothing was charged.")
         )
         self._running.pop(job_id, None)
 

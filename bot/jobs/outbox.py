@@ -45,6 +45,7 @@ import aiohttp
 
 from bot.catalog import ResultKind, spec_for
 from bot.config import ProviderName
+from bot.i18n import N_
 from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job, OutboxItem
 from bot.jobs.storage import JobStore
@@ -259,8 +260,10 @@ class Outbox:
                 await self.store.mark_failed(
                     job.id,
                     "delivery_failed",
-                    "The result was made but could not be posted here. `/jobs show` has "
-                    "its download links while they last (about a day).",
+                    N_(
+                        "The result was made but could not be posted here. `/jobs show` has "
+                        "its download links while they last (about a day)."
+                    ),
                     now,
                     detail=error,
                 )
