@@ -184,3 +184,29 @@ async def test_public_posts_follow_the_server_s_language(
         timeout=15,
     )
     assert done.buttons == []
+
+
+async def test_a_budget_refusal_and_a_staff_reply_in_each_language(world: World) -> None:
+    staff_zh = await ephemeral_text(
+        world, "staff", "general", "wanbot budget", {"user_daily": "0.05"}, locale=ZH
+    )
+    assert staff_zh.startswith("预算已更新；从下一次提交开始生效。")
+    assert "**每人每日预算：** $0.05" in staff_zh.splitlines()
+    # Members who have spent nothing here yet: each has all of the $0.05 left.
+    li, dana = world.discord.add_user("li", roles=["member"]), world.discord.add_user("dana")
+    try:
+        options = {"prompt": "a cat surfing", "size": "624*624"}
+        zh = await reply_of(await world.discord.slash(li, "general", "wan-t2v", options, locale=ZH))
+        en = await reply_of(
+            await world.discord.slash(dana, "general", "wan-t2v", options, locale=EN)
+        )
+        assert zh.content == (
+            "这大约需要 $0.10，而你的每日预算 $0.05 只剩 $0.05。"
+            "请换用更便宜的设置，或等到明天（UTC）。"
+        )
+        assert en.content == (
+            "This would cost about $0.10, and you have $0.05 left of your $0.05 daily budget. "
+            "Try a cheaper setting or wait until tomorrow (UTC)."
+        )
+    finally:
+        await ephemeral_text(world, "staff", "general", "wanbot budget", {"user_daily": "none"})
