@@ -109,6 +109,44 @@ def using_locale(locale: str | None) -> Iterator[None]:
         _current.reset(token)
 
 
+class Text(str):
+    """A message as shown (in the current language) that keeps its English, ``english``.
+
+    Members read the text; logs quote :func:`english`, so an operator's log stays English
+    whoever was answered. :meth:`format` fills both. A ``Text`` joined to other strings (``+``,
+    f-strings) is a plain ``str`` again: its English is lost and logs quote what was shown.
+    """
+
+    english: str
+
+    def __new__(cls, shown: str, english: str) -> Text:
+        text = super().__new__(cls, shown)
+        text.english = english
+        return text
+
+    def format(self, *args: object, **kwargs: object) -> Text:
+        return Text(
+            str.format(self, *args, **kwargs),
+            self.english.format(
+                *(english(value) for value in args),
+                **{key: english(value) for key, value in kwargs.items()},
+            ),
+        )
+
+
+def english(value: object) -> str:
+    """The English of a :class:`Text` (what the code wrote), else ``str(value)``."""
+    return value.english if isinstance(value, Text) else str(value)
+
+
+def message_of(error: BaseException) -> str:
+    """An exception's message as given (a :class:`Text` stays one; ``str()`` would copy it
+    into a plain ``str``)."""
+    if len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
 def translate(message: str, locale: str | None) -> str | None:
     """``message`` in ``locale``'s catalog, or ``None`` when that locale has no translation of it
     (English, or an entry not translated yet)."""
@@ -121,19 +159,22 @@ def translate(message: str, locale: str | None) -> str | None:
 
 def gettext(message: str | None) -> str:
     """``message`` in the current language; the English itself when there is no translation
-    (``None`` and ``""`` read as ``""``, never as the catalog's header)."""
+    (``None`` and ``""`` read as ``""``, never as the catalog's header). A :class:`Text` at
+    run time, typed ``str`` so that callers mix it freely with other text."""
     if not message:
-        return ""
+        return Text("", "")
+    source = english(message)
     found = _translations_for(_current.get())
-    return message if found is None else found.gettext(message)
+    return Text(source if found is None else found.gettext(source), source)
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural form for ``count``, by the current language's plural rules."""
+    source = singular if count == 1 else plural
     found = _translations_for(_current.get())
     if found is None:
-        return singular if count == 1 else plural
-    return found.ngettext(singular, plural, count)
+        return Text(source, source)
+    return Text(found.ngettext(singular, plural, count), source)
 
 
 def N_(message: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog import MediaRole, ModelSpec, WanRequest
-from bot.i18n import N_, _
+from bot.i18n import N_, _, message_of
 from bot.media import MediaRejected, PreparedImage, prepare_image_async
 from bot.prompts import TEXT_FIELDS, PromptRefused, prepare_text
 
@@ -89,7 +89,7 @@ def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
         try:
             text = prepare_text(label, value, limit=_text_limit(spec, name), required=refuse_blank)
         except PromptRefused as exc:
-            raise OrderRefused(str(exc)) from None
+            raise OrderRefused(message_of(exc)) from None
         if text is None:
             del checked[name]
         else:

@@ -34,7 +34,7 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff, require_staff
 from bot.discord_ui.embeds import cost_text, model_title
 from bot.discord_ui.errors import UserFacingError
-from bot.i18n import _, ngettext
+from bot.i18n import _, message_of, ngettext
 from bot.jobs.records import GuildConfig, Job
 from bot.jobs.states import JobState
 from bot.policy import MAX_BLOCKLIST, GuildPolicy, compile_pattern
@@ -436,7 +436,7 @@ class Admin(
                 try:
                     compile_pattern(pattern)
                 except ValueError as exc:
-                    raise UserFacingError(str(exc)) from None
+                    raise UserFacingError(message_of(exc)) from None
                 if pattern.lower() not in (entry.lower() for entry in entries):
                     if len(entries) >= MAX_BLOCKLIST:
                         raise UserFacingError(
@@ -493,7 +493,7 @@ class Admin(
         try:
             chosen = None if value is None else defaults.parse_default(spec, option.value, value)
         except defaults.DefaultRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
         if chosen is False and option.value == "safety_filter":
             config = await self.bot.store.guild_config(interaction.guild_id or 0)
             if config.policy.safety_locked:

@@ -55,7 +55,7 @@ from bot.discord_ui.checks import is_staff
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.translator import use_member_locale
-from bot.i18n import N_, _
+from bot.i18n import N_, _, message_of
 from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
 from bot.jobs.records import GuildConfig, Job
@@ -165,9 +165,9 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 user_id=interaction.user.id, guild_id=interaction.guild.id, estimate=cost
             )
         except ReservationRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
     except OrderRefused as exc:
-        raise UserFacingError(str(exc), reason="invalid_options") from None
+        raise UserFacingError(message_of(exc), reason="invalid_options") from None
     if order.confirm_dearer:
         await _confirm_if_dearer(interaction, spec, fields, server_defaults, cost)
     async with _holding_inputs(order):  # from the first download until the job is stored
@@ -177,7 +177,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
             images = await prepare_images(spec, sources)
         except OrderRefused as exc:
-            raise UserFacingError(str(exc), reason="invalid_media") from None
+            raise UserFacingError(message_of(exc), reason="invalid_media") from None
         audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
         notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
         try:
@@ -196,7 +196,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 parent_job_id=order.parent_job_id,
             )
         except ReservationRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
         except EngineStopping as exc:
             raise UserFacingError(_("The bot is restarting ({why}).").format(why=exc)) from None
         del request, media  # stored: its data: URIs (4/3 of each image) need not outlive this
@@ -367,7 +367,7 @@ async def _check_policy(
                 prompt=fields.get("prompt"),
                 note=f"matched: {matched}",
             )
-        raise UserFacingError(str(exc), reason=f"policy_{exc.reason}") from None
+        raise UserFacingError(message_of(exc), reason=f"policy_{exc.reason}") from None
 
 
 def _age_restricted(channel: object) -> bool:

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.translator import use_member_locale
-from bot.i18n import N_, _
+from bot.i18n import N_, _, english, message_of
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
@@ -57,7 +57,7 @@ def message_for(error: BaseException) -> str:
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, UserFacingError):
-        return str(error)
+        return message_of(error)
     if isinstance(error, app_commands.MissingPermissions):
         return _("This needs the {permissions} permission.").format(
             permissions=permission_names(error.missing_permissions)
@@ -84,7 +84,13 @@ async def answer_error(interaction: discord.Interaction[WanBot], error: BaseExce
     if isinstance(
         original, UserFacingError | app_commands.CheckFailure | app_commands.TransformerError
     ):
-        log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
+        # In English whatever the member's language (bot.i18n.Text keeps the source).
+        log.info(
+            "refused /%s for user %s: %s",
+            command,
+            interaction.user.id,
+            english(message_of(original)),
+        )
         reason = getattr(original, "reason", None)
         if isinstance(original, UserFacingError) and reason:
             interaction.client.metrics.job_refused(reason)

@@ -210,3 +210,14 @@ async def test_a_budget_refusal_and_a_staff_reply_in_each_language(world: World)
         )
     finally:
         await ephemeral_text(world, "staff", "general", "wanbot budget", {"user_daily": "none"})
+
+
+async def test_the_operator_s_log_stays_english(world: World) -> None:
+    """Every refusal above was logged, the Chinese ones too, in English (bot.i18n.Text)."""
+    lines = world.bot.lines
+    assert any("refused /wan-t2v" in line and "The prompt is empty" in line for line in lines)
+    assert any(
+        "refused /jobs cancel" in line and "There is no job #999999" in line for line in lines
+    )
+    chinese = [line for line in lines if re.search(r"[\u4e00-\u9fff]", line)]
+    assert chinese == []

@@ -118,3 +118,15 @@ async def test_the_translator_localises_descriptions_and_choices_not_names() -> 
 @pytest.mark.parametrize("catalog", sorted(i18n.CATALOGS.values()))
 def test_every_catalog_compiles(catalog: str) -> None:
     assert i18n.translations(catalog).gettext("Queued") != ""
+
+
+def test_a_shown_message_keeps_its_english_for_the_log() -> None:
+    with i18n.using_locale("zh-CN"):
+        state = i18n._("queued")
+        text = i18n._("Job #{job} can't be cancelled now ({state}).").format(job=3, state=state)
+        error = ValueError(text)
+    assert text == "任务 #3 现在无法取消（排队中）。"
+    assert i18n.english(text) == "Job #3 can't be cancelled now (queued)."
+    assert i18n.english(i18n.message_of(error)) == "Job #3 can't be cancelled now (queued)."
+    assert i18n.english("plain") == "plain"
+    assert i18n.message_of(RuntimeError("a", "b")) == "('a', 'b')"
