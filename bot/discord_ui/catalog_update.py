@@ -40,6 +40,11 @@ TEMPLATE = LOCALE_DIR / f"{i18n.DOMAIN}.pot"
 SOURCE_DIRS = ("bot", "cogs")
 COMMANDS_LOCATION = "slash-commands"  # descriptions and choices, read from the command tree
 PO_WIDTH = 100
+HEADER = (
+    "# {what} of wanbot.\n"
+    "# Distributed under the same license as the wanbot project (MIT).\n"
+    '# Update with `python -m bot.discord_ui.catalog_update` (README, "Languages").\n#'
+)
 
 
 def po_file(catalog: str) -> Path:
@@ -58,7 +63,13 @@ async def _tree_strings() -> list[str]:
 
 def extract() -> Catalog:
     """The template: every message the code and the command tree can show a member."""
-    template = Catalog(project="wanbot", domain=i18n.DOMAIN, fuzzy=False)
+    template = Catalog(
+        project="wanbot",
+        domain=i18n.DOMAIN,
+        fuzzy=False,
+        header_comment=HEADER.format(what="Message template"),
+        msgid_bugs_address="",
+    )
     for folder in SOURCE_DIRS:
         found = extract_from_dir(
             ROOT / folder,
@@ -122,7 +133,13 @@ def update(template: Catalog) -> None:
 
 def init(template: Catalog, catalog: str) -> Path:
     """A new, empty catalog for ``catalog`` (``fr``, ``pt_BR``…) from the template."""
-    fresh = Catalog(locale=catalog, domain=i18n.DOMAIN, project="wanbot")
+    fresh = Catalog(
+        locale=catalog,
+        domain=i18n.DOMAIN,
+        project="wanbot",
+        header_comment=HEADER.format(what=f"The {catalog} messages"),
+        msgid_bugs_address="",
+    )
     fresh.update(template, no_fuzzy_matching=True)
     _write(fresh, po_file(catalog))
     return po_file(catalog)

@@ -69,14 +69,6 @@ def guild_locale(guild: discord.Guild | None) -> str:
     return guild.preferred_locale.value if guild is not None else i18n.DEFAULT_LOCALE
 
 
-def public_locale(interaction: discord.Interaction[Any]) -> str:
-    """The language of a public post made for an interaction: the server's, as Discord sends
-    it with the interaction (``guild_locale``), else the cached server's."""
-    if interaction.guild_locale is not None:
-        return interaction.guild_locale.value
-    return guild_locale(interaction.guild)
-
-
 async def command_strings(tree: app_commands.CommandTree[Any]) -> list[str]:
     """Every string discord.py asks the translator for when it syncs ``tree``, names left out:
     the catalog test and the catalog update read the commands' messages from here (their
