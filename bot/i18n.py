@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import functools
 import io
+import re
 from collections.abc import Iterator
 from importlib import resources
 
@@ -145,6 +146,29 @@ def message_of(error: BaseException) -> str:
     if len(error.args) == 1 and isinstance(error.args[0], str):
         return error.args[0]
     return str(error)
+
+
+def stored(message: str | None, *templates: str) -> str:
+    """A message stored in English (with a job), in the current language: a catalog entry
+    as it is, or one of ``templates`` (``N_`` entries with ``{placeholders}``) with the values
+    read back from the stored text; anything else (a provider's own words) unchanged."""
+    if not message:
+        return ""
+    for template in templates:
+        found = _template_pattern(template).fullmatch(message)
+        if found is not None:
+            return gettext(template).format(**found.groupdict())
+    return gettext(message)
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    pattern = "".join(
+        re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)"
+        for index, part in enumerate(parts)
+    )
+    return re.compile(pattern, re.DOTALL)
 
 
 def translate(message: str, locale: str | None) -> str | None:

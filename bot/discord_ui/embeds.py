@@ -21,10 +21,12 @@ import discord
 from bot.catalog import MediaRole, spec_for
 from bot.config import ProviderName
 from bot.discord_ui.markdown import excerpt
-from bot.i18n import N_, _
+from bot.i18n import N_, _, stored
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
+from bot.providers.base import CONTENT_REFUSED, COULD_NOT_GENERATE
+from bot.providers.errors import REJECTED
 from bot.wording import STATE_WORDS, clock, retry_words
 
 PROMPT_EXCERPT = 300
@@ -207,9 +209,10 @@ def notice_embed(job: Job) -> discord.Embed:
         JobState.TIMED_OUT: _("No result in time"),
         JobState.SUBMISSION_UNKNOWN: _("The provider did not confirm the request"),
     }.get(job.state, _("The generation ended"))
-    # Stored in English (the database, logs and audit channel speak English); the engine's own
-    # reasons are catalog entries (N_ in bot.jobs.engine), a provider's words stay as they are.
-    reason = _(job.error_message)
+    # Stored in English (the database, logs and audit channel speak English); the engine's and
+    # providers' sentences are catalog entries (N_), those with a provider's reason in them read
+    # back through their templates; the provider's own words stay as it wrote them.
+    reason = stored(job.error_message, CONTENT_REFUSED, COULD_NOT_GENERATE, REJECTED)
     if job.state is JobState.CANCELLED:
         reason = _("Cancelled on request.")
     embed = discord.Embed(

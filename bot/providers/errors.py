@@ -65,14 +65,16 @@ class Forbidden(ProviderError):
     )
 
 
+REJECTED = N_("The generation service rejected the request: {detail}. Nothing was charged.")
+"""InvalidRequest's message, stored in English; bot.i18n.stored reads ``detail`` back."""
+
+
 class InvalidRequest(ProviderError):
     """400/422: the provider says the request is wrong. Its own words go to the member."""
 
     def __init__(self, detail: str, *, status: int | None = 400, provider: str = "") -> None:
         super().__init__(detail, status=status, provider=provider)
-        self.user_message = (
-            f"The generation service rejected the request: {self.detail}. Nothing was charged."
-        )
+        self.user_message = REJECTED.format(detail=self.detail)
 
 
 class TaskNotFound(ProviderError):

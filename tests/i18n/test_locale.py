@@ -17,6 +17,7 @@ from discord import app_commands
 
 from bot import i18n
 from bot.discord_ui.translator import WanTranslator, guild_locale, use_member_locale
+from bot.providers.base import CONTENT_REFUSED, COULD_NOT_GENERATE
 
 
 def test_zh_cn_has_a_catalog_and_every_other_locale_is_english() -> None:
@@ -123,3 +124,18 @@ def test_a_shown_message_keeps_its_english_for_the_log() -> None:
     assert i18n.english(i18n.message_of(error)) == "Job #3 can't be cancelled now (queued)."
     assert i18n.english("plain") == "plain"
     assert i18n.message_of(RuntimeError("a", "b")) == "('a', 'b')"
+
+
+def test_stored_english_is_shown_translated_with_its_values_read_back() -> None:
+    saved = CONTENT_REFUSED.format(reason="InappropriateContent: nudity")
+    with i18n.using_locale("zh-CN"):
+        shown = i18n.stored(saved, COULD_NOT_GENERATE, CONTENT_REFUSED)
+        assert shown == (
+            "服务商拒绝了该内容（InappropriateContent: nudity）。请尝试改写提示词或换一张图片。"
+        )
+        assert i18n.stored("Nothing was charged.") == "未产生任何费用。"  # a plain entry
+        assert i18n.stored("The provider's own words.", CONTENT_REFUSED) == (
+            "The provider's own words."
+        )
+        assert i18n.stored(None) == ""
+    assert i18n.stored(saved, CONTENT_REFUSED) == saved  # English: as stored
