@@ -90,6 +90,26 @@ async def test_a_refusal_speaks_the_member_s_language(world: World) -> None:
     assert zh_no_job.content == "本服务器没有任务 #999999。"
 
 
+async def test_the_price_question_and_its_buttons_speak_the_member_s_language(
+    world: World,
+) -> None:
+    itx = await world.discord.slash(
+        "bob", "general", "wan-t2v", {"prompt": "a cat", "size": "1920*1080"}, locale=ZH
+    )
+    question = await itx.wait_original(lambda m: bool(m.buttons), timeout=15)
+    assert question.content == (
+        "这些设置的估算费用为 **$0.50**；本服务器 wan2.2-t2v-plus 的默认设置"
+        "（尺寸 832*480, 提示词扩写 开）只需 $0.10。仍要生成吗？"
+    )
+    assert [b.get("label") for b in question.buttons] == ["以 $0.50 生成", "取消"]
+    cancel = question.buttons[1]["custom_id"]
+    await (await world.discord.click("bob", question, cancel, locale=ZH)).response(timeout=10)
+    answer = await itx.wait_original(lambda m: not m.buttons, timeout=15)
+    assert answer.content == (
+        "已取消：没有开始生成，也未产生费用。不填这些选项即可使用本服务器的默认设置。"
+    )
+
+
 async def _queued(world: World, user: str, channel: str | Channel, locale: str) -> str:
     itx = await world.discord.slash(
         user, channel, "wan-t2v", {"prompt": "a cat surfing", "size": "624*624"}, locale=locale
@@ -123,6 +143,22 @@ async def test_each_member_is_queued_in_their_language_and_the_post_in_the_serve
         general, lambda m: footer(m) == f"wanbot job #{zh_job} · result", timeout=30
     )
     assert result.content.endswith("your video is ready.")
+
+    # A button answers the member who clicked, in their language: alice may not delete bob's.
+    [delete] = [custom_id for custom_id in result.custom_ids if custom_id.startswith("wan:delete")]
+    click = await world.discord.click("alice", result, delete, locale=EN)
+    refused = await reply_of(click)
+    assert refused.content == (
+        "Only the member who asked, or someone with Manage Messages, can delete this."
+    )
+    en_job = int(re.findall(r"#(\d+)", en_reply)[0])
+    await world.wait_job(en_job, JobState.DELIVERED)
+    theirs = await world.discord.wait_for_message(
+        general, lambda m: footer(m) == f"wanbot job #{en_job} · result", timeout=30
+    )
+    [delete] = [custom_id for custom_id in theirs.custom_ids if custom_id.startswith("wan:delete")]
+    refused = await reply_of(await world.discord.click("bob", theirs, delete, locale=ZH))
+    assert refused.content == "只有发起请求的成员或拥有“管理消息”权限的人才能删除。"
 
 
 @dataclass
