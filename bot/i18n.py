@@ -22,7 +22,13 @@ English.
 Placeholders are named and filled after the lookup (``_("{name} is {size}").format(...)``),
 never f-strings inside ``_()``: the extractor needs the literal, and a translation may put the
 placeholders in another order. Text written down before it is shown (constants, messages
-stored in the database) is marked with :func:`N_` and translated with :func:`_` where shown.
+stored in the database) is marked with :func:`N_` and translated with :func:`_` where shown
+(:func:`stored` reads a stored sentence's values back through its template).
+
+Messages are translated where they are worded, under the current language (not carried as
+lazy objects to the front end): the core raises its refusals as plain strings, as it always
+did. What ``_()`` returns is a :class:`Text`, a ``str`` that keeps its English, so a log line
+about a refusal quotes it in English whoever was answered.
 
 What it must never do: import discord.py (the core uses it), fail a member's command because
 of a catalog (a missing entry reads as English), or translate what staff and operators read
