@@ -16,6 +16,7 @@ import pytest
 from discord import app_commands
 
 from bot import i18n
+from bot.catalog import RequestInvalid, WanI2I25Request
 from bot.discord_ui.translator import WanTranslator, guild_locale, use_member_locale
 from bot.providers.base import CONTENT_REFUSED, COULD_NOT_GENERATE
 
@@ -139,3 +140,17 @@ def test_stored_english_is_shown_translated_with_its_values_read_back() -> None:
         )
         assert i18n.stored(None) == ""
     assert i18n.stored(saved, CONTENT_REFUSED) == saved  # English: as stored
+
+
+def test_request_validation_speaks_the_member_s_language() -> None:
+    image = "data:image/png;base64,AAAA"
+    data = {"prompt": "autumn", "images": [image], "size": "640x3000", "n": 9}
+    with pytest.raises(RequestInvalid) as english_refusal:
+        WanI2I25Request.parse(data)
+    with i18n.using_locale("zh-CN"), pytest.raises(RequestInvalid) as chinese_refusal:
+        WanI2I25Request.parse(data)
+    assert "The n (number of images) must be between 1 and 4." in english_refusal.value.problems
+    assert chinese_refusal.value.problems == [
+        "尺寸：640*3000 太窄；宽高比必须在 1:4 到 4:1 之间。",
+        "n（图片数量）必须在 1 到 4 之间。",
+    ]
