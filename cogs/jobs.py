@@ -21,8 +21,9 @@ from bot.discord_ui.checks import is_staff, may_manage_job
 from bot.discord_ui.embeds import charge_sentence, cost_text, model_title, result_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.generation import cancel_generation
+from bot.discord_ui.translator import guild_locale
 from bot.discord_ui.views import result_view
-from bot.i18n import _
+from bot.i18n import _, using_locale
 from bot.jobs.records import Job
 from bot.jobs.states import GENERATING_STATES, JobState
 from bot.wording import STATE_WORDS, clock
@@ -180,14 +181,14 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         if found.state is not JobState.DELIVERED:
             raise UserFacingError(no_result_text(found))
         assert interaction.guild is not None
-        embed = result_embed(found, linked=False)
-        url = jump_url(interaction.guild.id, found)
-        if url:
-            embed.add_field(name=_("Original"), value=url, inline=False)
+        with using_locale(guild_locale(interaction.guild)):  # a public post: the server's
+            embed = result_embed(found, linked=False)
+            url = jump_url(interaction.guild.id, found)
+            if url:
+                embed.add_field(name=_("Original"), value=url, inline=False)
+            view = result_view(found, image_count=len(found.result_urls))
         await interaction.response.send_message(
-            embed=embed,
-            view=result_view(found, image_count=len(found.result_urls)),
-            allowed_mentions=discord.AllowedMentions.none(),
+            embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
         )
 
 

@@ -221,6 +221,14 @@ async def test_public_posts_follow_the_server_s_language(
     )
     assert done.buttons == []
 
+    # /jobs show posts the result again publicly: in the server's language, asked in English.
+    shown = await reply_of(
+        await world.discord.slash("alice", chinese_server.general, "jobs show", {"job": job})
+    )
+    assert not shown.ephemeral
+    assert {"设置", "种子", "费用", "原帖"} <= set(fields_of(shown))
+    assert [b.get("label") for b in shown.buttons][:3] == ["重试", "变体", "删除"]
+
 
 async def test_a_budget_refusal_and_a_staff_reply_in_each_language(world: World) -> None:
     staff_zh = await ephemeral_text(
