@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.catalog import MODEL_IDS, resolve
 from bot.config import ConfigError, ProviderName, Settings
+from bot.i18n import _
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,14 @@ class ModelOff:
     @property
     def reason(self) -> str:
         """Why, in the operator's words: ``VTRIX_API_KEY is not set``."""
-        return f"{self.variable} is not set"
+        return _("{variable} is not set").format(variable=self.variable)
 
     @property
     def refusal(self) -> str:
         """What a member running it is told (privately)."""
-        return f"This model is off on this bot: the operator has not set {self.variable}."
+        return _("This model is off on this bot: the operator has not set {variable}.").format(
+            variable=self.variable
+        )
 
 
 def key_variable(provider: ProviderName) -> str:

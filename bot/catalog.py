@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from bot.config import ProviderName, Settings
+from bot.i18n import N_, _
 
 SEED_MAX = 2_147_483_647
 MAX_INPUT_IMAGE_BYTES = 10 * 1024 * 1024
@@ -126,12 +127,12 @@ def is_data_uri(value: str) -> bool:
 def _media_reference(value: str) -> str:
     if is_data_uri(value) if value.startswith("data:") else _HTTP_URL.match(value):
         return value
-    raise ValueError("must be an attached image (JPEG, PNG, BMP or WEBP)")
+    raise ValueError(_("must be an attached image (JPEG, PNG, BMP or WEBP)"))
 
 
 def _not_blank(value: str) -> str:
     if not value.strip():
-        raise ValueError("must not be empty")
+        raise ValueError(_("must not be empty"))
     return value
 
 
@@ -287,7 +288,7 @@ class WanI2VFlashRequest(VideoRequest):
     @classmethod
     def _template_name(cls, value: str | None) -> str | None:
         if value is not None and not _TEMPLATE.match(value):
-            raise ValueError("must be a template name of letters, digits, - or _ (at most 64)")
+            raise ValueError(_("must be a template name of letters, digits, - or _ (at most 64)"))
         return value
 
     def price_tier(self) -> str:
@@ -385,7 +386,7 @@ class WanI2V26Request(VideoRequest):
     @classmethod
     def _audio_is_url(cls, value: str | None) -> str | None:
         if value is not None and not _AUDIO_URL.match(value):
-            raise ValueError("must be a link to a WAV or MP3 file")
+            raise ValueError(_("must be a link to a WAV or MP3 file"))
         return value
 
     @model_validator(mode="after")
@@ -393,12 +394,14 @@ class WanI2V26Request(VideoRequest):
         problems = []
         if self.shot_type == "multi" and not self.prompt_extend:
             problems.append(
-                "shot type 'multi' only works with prompt extend on: turn prompt "
-                "extend on, or choose 'single'."
+                _(
+                    "shot type 'multi' only works with prompt extend on: turn prompt extend on, "
+                    "or choose 'single'."
+                )
             )
         if self.audio_url is not None and not self.audio:
             problems.append(
-                "an audio file was given but audio is off: remove the file, or turn audio on."
+                _("an audio file was given but audio is off: remove the file, or turn audio on.")
             )
         if problems:
             raise ValueError("\n".join(problems))
@@ -435,17 +438,27 @@ def parse_i2i_size(value: str) -> str:
     """Check a ``W*H`` size against wan2.5-i2i-preview's rules; return it normalised."""
     match = _SIZE.match(value)
     if not match:
-        raise ValueError("must be written as width*height, for example 1280*1280")
+        raise ValueError(_("must be written as width*height, for example 1280*1280"))
     width, height = int(match.group(1)), int(match.group(2))
     pixels = width * height
     if not I2I_MIN_PIXELS <= pixels <= I2I_MAX_PIXELS:
         raise ValueError(
-            f"{width}*{height} has {pixels:,} pixels; it must have between 768*768 "
-            f"({I2I_MIN_PIXELS:,}) and 1440*1440 ({I2I_MAX_PIXELS:,})"
+            _(
+                "{width}*{height} has {pixels} pixels; it must have between 768*768 ({low}) and "
+                "1440*1440 ({high})"
+            ).format(
+                width=width,
+                height=height,
+                pixels=f"{pixels:,}",
+                low=f"{I2I_MIN_PIXELS:,}",
+                high=f"{I2I_MAX_PIXELS:,}",
+            )
         )
     if max(width, height) > 4 * min(width, height):
         raise ValueError(
-            f"{width}*{height} is too narrow; the aspect ratio must be within 1:4 and 4:1"
+            _("{width}*{height} is too narrow; the aspect ratio must be within 1:4 and 4:1").format(
+                width=width, height=height
+            )
         )
     return f"{width}*{height}"
 
@@ -463,7 +476,7 @@ class WanI2I25Request(WanRequest):
     images: list[ImageRef] = Field(min_length=1, max_length=3, **_media(MediaRole.IMAGES, "images"))
     negative_prompt: NegativePrompt | None = None
     size: Annotated[str, AfterValidator(parse_i2i_size)] = Field("1280*1280", title="size")
-    n: int = Field(1, ge=1, le=4, title="n (number of images)")
+    n: int = Field(1, ge=1, le=4, title=N_("n (number of images)"))
     seed: Seed | None = None
     prompt_extend: bool = Field(False, title="prompt extend")
     safety_filter: bool = Field(True, title="safety filter")
@@ -613,7 +626,8 @@ def _label(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
         return "request"
     field = str(loc[0])
     info = model.model_fields.get(field)
-    label = (info.title if info and info.title else None) or field.replace("_", " ")
+    # In the member's language where the catalog has the word (bot.i18n), else as named.
+    label = _((info.title if info and info.title else None) or field.replace("_", " "))
     if len(loc) > 1 and isinstance(loc[1], int):
         label = f"{label} #{loc[1] + 1}"
     return label
@@ -650,33 +664,55 @@ def describe_errors(model: type[BaseModel], exc: ValidationError) -> list[str]:
         value = err.get("input")
         if kind == "string_too_long":
             problems.append(
-                f"The {label} is too long: {len(value)} characters; the limit is "
-                f"{ctx['max_length']}."
+                _("The {field} is too long: {length} characters; the limit is {limit}.").format(
+                    field=label, length=len(value), limit=ctx["max_length"]
+                )
             )
         elif kind == "too_long":
-            problems.append(f"Too many {label}: {len(value)} given; at most {ctx['max_length']}.")
+            problems.append(
+                _("Too many {field}: {count} given; at most {limit}.").format(
+                    field=label, count=len(value), limit=ctx["max_length"]
+                )
+            )
         elif kind == "too_short":
-            problems.append(f"At least {ctx['min_length']} of the {label} is needed.")
+            problems.append(
+                _("At least {count} of the {field} is needed.").format(
+                    count=ctx["min_length"], field=label
+                )
+            )
         elif kind in ("missing", "string_too_short"):
-            problems.append(f"The {label} is required.")
+            problems.append(_("The {field} is required.").format(field=label))
         elif kind == "literal_error":
-            problems.append(f"The {label} must be one of: {ctx['expected'].replace(chr(39), '')}.")
+            problems.append(
+                _("The {field} must be one of: {values}.").format(
+                    field=label, values=ctx["expected"].replace(chr(39), "")
+                )
+            )
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             lo, hi = _bounds(model, str(loc[0]))
             if lo is not None and hi is not None:
-                problems.append(f"The {label} must be between {lo} and {hi}.")
+                problems.append(
+                    _("The {field} must be between {low} and {high}.").format(
+                        field=label, low=lo, high=hi
+                    )
+                )
             else:
                 problems.append(f"The {label} {err['msg'].lower()}.")
         elif kind in ("int_parsing", "int_type", "int_from_float"):
-            problems.append(f"The {label} must be a whole number.")
+            problems.append(_("The {field} must be a whole number.").format(field=label))
         elif kind in ("bool_parsing", "bool_type"):
-            problems.append(f"The {label} must be true or false.")
+            problems.append(_("The {field} must be true or false.").format(field=label))
         elif kind == "extra_forbidden":
-            problems.append(f"{loc[-1]} is not an option of this model.")
+            problems.append(_("{option} is not an option of this model.").format(option=loc[-1]))
         elif kind == "value_error":
             message = err["msg"].removeprefix("Value error, ")
             if loc:
-                problems.append(f"The {label} {message}.".replace("..", "."))
+                # The validators word their part in the member's language (the same task).
+                problems.append(
+                    _("The {field} {problem}.")
+                    .format(field=label, problem=message)
+                    .replace("..", ".")
+                )
             else:
                 problems.extend(line[0].upper() + line[1:] for line in message.split("\n"))
         else:

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import TypeAdapter, ValidationError
 
 from bot.catalog import ModelSpec
+from bot.i18n import N_, _
 from bot.pricing import PriceTable
 
 # The options a server may default, in the order /wanbot show lists them. A model has those
@@ -85,13 +86,17 @@ def parse_default(spec: ModelSpec, option: str, text: str) -> Value:
     """``text`` (as staff typed it) as a value of ``option``, checked as the request checks it."""
     if option not in defaultable(spec):
         choices = ", ".join(defaultable(spec))
-        raise DefaultRefused(f"{spec.model_id} has no default for {option}; it has: {choices}.")
+        raise DefaultRefused(
+            _("{model} has no default for {option}; it has: {choices}.").format(
+                model=spec.model_id, option=option, choices=choices
+            )
+        )
     info = spec.request_type.model_fields[option]
     raw: Any = text.strip()
     if info.annotation is bool:
         words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
         if raw.lower() not in words:
-            raise DefaultRefused(f"{_label(option)} is on or off.")
+            raise DefaultRefused(_("{option} is on or off.").format(option=_label(option)))
         raw = words[raw.lower()]
     elif raw.lstrip("-").isdigit():
         raw = int(raw)
@@ -104,12 +109,14 @@ def parse_default(spec: ModelSpec, option: str, text: str) -> Value:
     except ValidationError:
         closed = allowed_values(spec, option)
         hint = (
-            "one of " + ", ".join(shown(choice) for choice in closed)
+            _("one of {values}").format(values=", ".join(shown(choice) for choice in closed))
             if closed
             else _free_hint(spec, option)
         )
         raise DefaultRefused(
-            f"{text.strip()!r} isn't a {_label(option)} of {spec.model_id}: use {hint}."
+            _("{text} isn't a {option} of {model}: use {hint}.").format(
+                text=repr(text.strip()), option=_label(option), model=spec.model_id, hint=hint
+            )
         ) from None
     return value  # type: ignore[no-any-return]  # validated as the option's type
 
@@ -159,7 +166,7 @@ def describe(server: Mapping[str, Value]) -> str:
     parts = [
         f"{_label(option)} {shown(server[option])}" for option in DEFAULTABLE if option in server
     ]
-    return ", ".join(parts) or "none"
+    return ", ".join(parts) or _("none")
 
 
 def describe_all(spec: ModelSpec, server: Mapping[str, Value]) -> str:
@@ -170,18 +177,31 @@ def describe_all(spec: ModelSpec, server: Mapping[str, Value]) -> str:
     )
 
 
+_LABELS = {
+    "size": N_("size"),
+    "resolution": N_("resolution"),
+    "duration": N_("duration"),
+    "n": N_("number of images"),
+    "prompt_extend": N_("prompt extend"),
+    "shot_type": N_("shot type"),
+    "safety_filter": N_("safety filter"),
+}
+
+
 def _label(option: str) -> str:
-    return {"n": "number of images"}.get(option, option.replace("_", " "))
+    """An option as members read it, in the current language (bot.i18n)."""
+    label = _LABELS.get(option)
+    return _(label) if label is not None else option.replace("_", " ")
 
 
 def shown(value: Value) -> str:
     """A value as members type and read it: ``on``/``off`` for switches."""
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     return str(value)
 
 
 def _free_hint(spec: ModelSpec, option: str) -> str:
     if option == "size":  # wan2.5-i2i-preview's: any size within its pixel range
-        return "width*height, for example 1280*1280"
-    return f"a value /{spec.model_id} accepts"
+        return _("width*height, for example 1280*1280")
+    return _("a value /{model} accepts").format(model=spec.model_id)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog import MediaRole, ModelSpec, WanRequest
+from bot.i18n import N_, _, message_of
 from bot.media import MediaRejected, PreparedImage, prepare_image_async
 from bot.prompts import TEXT_FIELDS, PromptRefused, prepare_text
 
@@ -60,6 +61,10 @@ def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
+# How refusals name the free-text fields (bot.prompts words them).
+TEXT_LABELS = {"prompt": N_("prompt"), "negative_prompt": N_("negative prompt")}
+
+
 def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Refuse options this model does not have on the provider serving it; return the fields
     to use from here on: free text cleaned (:mod:`bot.prompts`), blank optional text left out.
@@ -70,19 +75,21 @@ def check_options(spec: ModelSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
     if unsupported:
         names = ", ".join(name.replace("_", " ") for name in unsupported)
         raise OrderRefused(
-            f"{names} can't be used here: this server runs {spec.model_id} "
-            f"on {spec.provider}, which has no such option. Leave it out."
+            _(
+                "{options} can't be used here: this server runs {model} on {provider}, which "
+                "has no such option. Leave it out."
+            ).format(options=names, model=spec.model_id, provider=spec.provider)
         )
     checked = dict(fields)
     for name, refuse_blank in TEXT_FIELDS.items():
         value = checked.get(name)
         if not isinstance(value, str):
             continue
-        label = name.replace("_", " ")
+        label = _(TEXT_LABELS.get(name, name.replace("_", " ")))
         try:
             text = prepare_text(label, value, limit=_text_limit(spec, name), required=refuse_blank)
         except PromptRefused as exc:
-            raise OrderRefused(str(exc)) from None
+            raise OrderRefused(message_of(exc)) from None
         if text is None:
             del checked[name]
         else:
@@ -114,7 +121,11 @@ async def prepare_images(
     for name, images in sources.items():
         role = media.get(name)
         if role is None or role is MediaRole.AUDIO_URL or spec.image_bounds is None:
-            raise OrderRefused(f"{spec.model_id} takes no {name.replace('_', ' ')}.")
+            raise OrderRefused(
+                _("{model} takes no {option}.").format(
+                    model=spec.model_id, option=name.replace("_", " ")
+                )
+            )
         for position, image in enumerate(images):
             try:
                 checked = await prepare_image_async(image.data, spec.image_bounds, name=image.name)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.blocklist import MAX_ENTRY_LENGTH, Entry, compile_blocklist, compile_entry
+from bot.i18n import _
 
 MAX_BLOCKLIST = 200
 MAX_PATTERN_LENGTH = MAX_ENTRY_LENGTH
@@ -120,34 +121,44 @@ def check_policy(
     ):
         channels = ", ".join(f"<#{cid}>" for cid in policy.allowed_channel_ids[:10])
         raise PolicyRefusal(
-            f"Generation isn't allowed in this channel. Use {channels}.", reason="channel"
+            _("Generation isn't allowed in this channel. Use {channels}.").format(
+                channels=channels
+            ),
+            reason="channel",
         )
     if policy.allowed_role_ids and not is_staff and not (role_ids & set(policy.allowed_role_ids)):
         roles = ", ".join(f"<@&{rid}>" for rid in policy.allowed_role_ids[:10])
         raise PolicyRefusal(
-            f"Generation on this server is for members with one of these roles: {roles}.",
+            _("Generation on this server is for members with one of these roles: {roles}.").format(
+                roles=roles
+            ),
             reason="role",
         )
     if model_id in policy.disabled_models:
         raise PolicyRefusal(
-            f"{model_id} is turned off on this server. Try another model.", reason="model"
+            _("{model} is turned off on this server. Try another model.").format(model=model_id),
+            reason="model",
         )
     if safety_filter is False:
         if policy.safety_locked:
             raise PolicyRefusal(
-                "The safety filter is locked on by this server's staff; leave it on.",
+                _("The safety filter is locked on by this server's staff; leave it on."),
                 reason="safety_locked",
             )
         if not age_restricted:
             raise PolicyRefusal(
-                "The safety filter can only be turned off in an age-restricted "
-                "channel. Leave it on, or use an age-restricted channel.",
+                _(
+                    "The safety filter can only be turned off in an age-restricted channel. "
+                    "Leave it on, or use an age-restricted channel."
+                ),
                 reason="safety_channel",
             )
     if blocked_term(policy, *texts) is not None:
         raise PolicyRefusal(
-            "Your prompt contains a word or phrase this server doesn't allow. "
-            "Rephrase it and try again.",
+            _(
+                "Your prompt contains a word or phrase this server doesn't allow. Rephrase it "
+                "and try again."
+            ),
             reason="blocklist",
             audit=True,
         )

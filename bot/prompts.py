@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.i18n import _
+
 # Every free-text field a request model has, and whether a blank one is refused (True) or left
 # out (False). tests/test_orders.py checks that every free-text field of the catalog is here.
 TEXT_FIELDS: dict[str, bool] = {"prompt": True, "negative_prompt": False}
@@ -117,13 +119,18 @@ def prepare_text(label: str, text: str, *, limit: int | None, required: bool) ->
     cleaned = clean_text(text)
     if is_blank(cleaned):
         if required:
-            raise PromptRefused(f"The {label} is empty: describe what to generate.")
+            raise PromptRefused(
+                _("The {field} is empty: describe what to generate.").format(field=label)
+            )
         return None
     if limit is not None and len(cleaned) > limit:
         # The catalog's own sentence, word for word, so both refuse alike; emoji get a note,
         # since a member counting what they see counts fewer characters than are sent.
-        note = " Each emoji counts as one character or more." if _has_emoji(cleaned) else ""
+        note = " " + _("Each emoji counts as one character or more.") if _has_emoji(cleaned) else ""
         raise PromptRefused(
-            f"The {label} is too long: {len(cleaned)} characters; the limit is {limit}.{note}"
+            _("The {field} is too long: {length} characters; the limit is {limit}.").format(
+                field=label, length=len(cleaned), limit=limit
+            )
+            + note
         )
     return cleaned

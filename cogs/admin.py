@@ -34,6 +34,7 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff, require_staff
 from bot.discord_ui.embeds import cost_text, model_title
 from bot.discord_ui.errors import UserFacingError
+from bot.i18n import _, message_of, ngettext
 from bot.jobs.budget import Limits
 from bot.jobs.records import GuildConfig, Job
 from bot.jobs.states import JobState
@@ -55,11 +56,13 @@ def parse_budget(text: str | None) -> Decimal | None:
         value = Decimal(text.strip().removeprefix("$"))
     except InvalidOperation:
         raise UserFacingError(
-            f"{text!r} isn't an amount: write dollars like 2.50, 0 to turn "
-            "generation off, or none for no cap."
+            _(
+                "{text} isn't an amount: write dollars like 2.50, 0 to turn generation off, or "
+                "none for no cap."
+            ).format(text=repr(text))
         ) from None
     if not value.is_finite() or value < 0 or value > Decimal(1_000_000):
-        raise UserFacingError("A budget must be between 0 and 1000000 dollars.")
+        raise UserFacingError(_("A budget must be between 0 and 1000000 dollars."))
     return value
 
 
@@ -74,42 +77,49 @@ def describe(
 
     def money(value: Decimal | None) -> str:
         if value is None:
-            return "no cap"
-        return "generation off" if value == 0 else format_usd(value)
+            return _("no cap")
+        return _("generation off") if value == 0 else format_usd(value)
 
     limits = config.limits
     concurrency = limits.max_concurrent_per_user or bot_limits.max_concurrent_per_user
     queue = limits.over(bot_limits).queue_per_user or 0
     safety = (
-        "locked on"
+        _("locked on")
         if policy.safety_locked
-        else "members may turn it off in age-restricted channels"
+        else _("members may turn it off in age-restricted channels")
     )
     entries = len(policy.blocklist)
     lines = [
-        f"**Per-member daily budget:** {money(limits.user_daily_budget)}",
-        f"**Server monthly budget:** {money(limits.guild_monthly_budget)}",
-        f"**Jobs at once per member:** {concurrency or 'no limit'}",
-        f"**Queue per member:** {queue or 'none (refused at the limit)'}",
-        f"**Cooldown between submissions:** {limits.cooldown_seconds or 0:.0f} s",
-        "**Channels:** "
-        + (", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or "everywhere"),
-        "**Roles:** " + (", ".join(f"<@&{r}>" for r in policy.allowed_role_ids) or "everyone"),
-        "**Models off:** " + (", ".join(policy.disabled_models) or "none"),
+        _("**Per-member daily budget:** {value}").format(value=money(limits.user_daily_budget)),
+        _("**Server monthly budget:** {value}").format(value=money(limits.guild_monthly_budget)),
+        _("**Jobs at once per member:** {value}").format(value=concurrency or _("no limit")),
+        _("**Queue per member:** {value}").format(value=queue or _("none (refused at the limit)")),
+        _("**Cooldown between submissions:** {seconds} s").format(
+            seconds=f"{limits.cooldown_seconds or 0:.0f}"
+        ),
+        _("**Channels:** {value}").format(
+            value=", ".join(f"<#{c}>" for c in policy.allowed_channel_ids) or _("everywhere")
+        ),
+        _("**Roles:** {value}").format(
+            value=", ".join(f"<@&{r}>" for r in policy.allowed_role_ids) or _("everyone")
+        ),
+        _("**Models off:** {value}").format(value=", ".join(policy.disabled_models) or _("none")),
         *_off_on_this_bot(off_on_this_bot or {}),
-        f"**Safety filter:** {safety}",
-        f"**Blocklist:** {entries} {'entry' if entries == 1 else 'entries'}",
-        "**Audit channel:** "
-        + (f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else "none"),
-        f"**Approval:** {approval_rule(policy)}",
-        "**Defaults:** "
-        + (
-            "; ".join(
+        _("**Safety filter:** {value}").format(value=safety),
+        ngettext("**Blocklist:** {count} entry", "**Blocklist:** {count} entries", entries).format(
+            count=entries
+        ),
+        _("**Audit channel:** {value}").format(
+            value=f"<#{policy.audit_channel_id}>" if policy.audit_channel_id else _("none")
+        ),
+        _("**Approval:** {value}").format(value=approval_rule(policy)),
+        _("**Defaults:** {value}").format(
+            value="; ".join(
                 f"{model} {defaults.describe(values)}"
                 for model, values in sorted(policy.option_defaults.items())
                 if values
             )
-            or "the bot's (cheapest size or resolution)"
+            or _("the bot's (cheapest size or resolution)")
         ),
     ]
     return "\n".join(lines)
@@ -118,18 +128,21 @@ def describe(
 def approval_rule(policy: GuildPolicy) -> str:
     """``/wanbot show``'s and ``/help``'s line on approval: threshold, where, who is exempt."""
     if policy.approval_above is None:
-        return "not needed"
+        return _("not needed")
     where = (
         f"<#{policy.approval_destination}>"
         if policy.approval_destination
-        else "nowhere (set a channel: requests are refused)"
+        else _("nowhere (set a channel: requests are refused)")
+    )
+    rule = _(
+        "staff approve jobs above {threshold} (requests in {where}, lapse after {hours} h)"
+    ).format(
+        threshold=format_usd(policy.approval_above),
+        where=where,
+        hours=f"{policy.approval_expire_hours:g}",
     )
     exempt = ", ".join(f"<@&{role}>" for role in policy.approval_exempt_role_ids)
-    return (
-        f"staff approve jobs above {format_usd(policy.approval_above)} (requests in {where}, "
-        f"lapse after {policy.approval_expire_hours:g} h)"
-        + (f"; exempt: {exempt}" if exempt else "")
-    )
+    return _("{rule}; exempt: {roles}").format(rule=rule, roles=exempt) if exempt else rule
 
 
 def _off_on_this_bot(off: Mapping[str, ModelOff]) -> list[str]:
@@ -138,16 +151,18 @@ def _off_on_this_bot(off: Mapping[str, ModelOff]) -> list[str]:
     for model in off.values():
         by_reason.setdefault(model.reason, []).append(model.model_id)
     return [
-        f"**Off on this bot:** {', '.join(models)} ({reason}; only the operator can change it)"
+        _("**Off on this bot:** {models} ({why}; only the operator can change it)").format(
+            models=", ".join(models), why=reason
+        )
         for reason, models in by_reason.items()
     ]
 
 
 def not_on_this_server(job_id: int) -> str:
-    return (
-        f"There is no job #{job_id} on this server. `/usage server` lists the jobs here whose "
+    return _(
+        "There is no job #{job} on this server. `/usage server` lists the jobs here whose "
         "estimate is held."
-    )
+    ).format(job=job_id)
 
 
 _RESULT_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
@@ -156,46 +171,50 @@ _RESULT_STATES = (JobState.SUCCEEDED, JobState.DELIVERING, JobState.DELIVERED)
 def why_nothing_held(job: Job) -> str:
     """Why ``/wanbot release`` has nothing to release for ``job`` (one that does not hold its
     estimate): released already, billed, charged for a result, still running, or never held."""
-    head = f"Job #{job.id} holds nothing"
     estimate = format_usd(job.estimated_cost)
+    state = _(STATE_WORDS[job.state].short)
     if job.hold_released_at is not None:
         # The record keeps when, not who: the audit channel has who released it.
-        return (
-            f"{head}: its estimate ({estimate}) was already released "
-            f"<t:{int(job.hold_released_at)}:f>."
-        )
+        return _(
+            "Job #{job} holds nothing: its estimate ({estimate}) was already released {when}."
+        ).format(job=job.id, estimate=estimate, when=f"<t:{int(job.hold_released_at)}:f>")
     if job.billed_cost is not None:
-        return (
-            f"{head}: the provider billed it ({format_usd(job.billed_cost)}), so that is a "
-            "charge, not a hold."
-        )
+        return _(
+            "Job #{job} holds nothing: the provider billed it ({cost}), so that is a charge, "
+            "not a hold."
+        ).format(job=job.id, cost=format_usd(job.billed_cost))
     if job.state in _RESULT_STATES or (
         job.state is JobState.FAILED and job.error_code == "delivery_failed"
     ):
-        return f"{head}: it produced a result, so its cost ({cost_text(job)}) is a charge."
+        return _(
+            "Job #{job} holds nothing: it produced a result, so its cost ({cost}) is a charge."
+        ).format(job=job.id, cost=cost_text(job))
     if not job.state.final:
-        return (
-            f"Job #{job.id} is still {STATE_WORDS[job.state].short}: its estimate is reserved "
-            "until it ends, and released then unless the provider bills it. `/jobs cancel` "
-            "stops it."
-        )
+        return _(
+            "Job #{job} is still {state}: its estimate is reserved until it ends, and released "
+            "then unless the provider bills it. `/jobs cancel` stops it."
+        ).format(job=job.id, state=state)
     if job.state is JobState.CANCELLED and job.submitted_at is not None:
-        return (
-            f"{head}: it was cancelled while running at the provider, which bills it, so its "
-            f"estimate ({estimate}) is a charge."
-        )
-    return (
-        f"{head}: it was never held. It ended ({STATE_WORDS[job.state].short}) without being "
-        "billed, and its estimate was released then."
-    )
+        return _(
+            "Job #{job} holds nothing: it was cancelled while running at the provider, which "
+            "bills it, so its estimate ({estimate}) is a charge."
+        ).format(job=job.id, estimate=estimate)
+    return _(
+        "Job #{job} holds nothing: it was never held. It ended ({state}) without being billed, "
+        "and its estimate was released then."
+    ).format(job=job.id, state=state)
 
 
 def released_text(job: Job) -> str:
     """The staff member's confirmation once ``job``'s held estimate is released."""
-    return (
-        f"Released the {format_usd(job.estimated_cost)} estimate held by job #{job.id} "
-        f"({model_title(job)}) of <@{job.user_id}>: it no longer counts against their daily "
-        "budget or the server's monthly budget."
+    return _(
+        "Released the {estimate} estimate held by job #{job} ({model}) of {member}: it no "
+        "longer counts against their daily budget or the server's monthly budget."
+    ).format(
+        estimate=format_usd(job.estimated_cost),
+        job=job.id,
+        model=model_title(job),
+        member=f"<@{job.user_id}>",
     )
 
 
@@ -203,7 +222,7 @@ def _toggle(values: list[int], action: Action, value: int | None) -> list[int]:
     if action == "clear":
         return []
     if value is None:
-        raise UserFacingError(f"Say which one to {action}.")
+        raise UserFacingError(_("Say which one to {action}.").format(action=_(action)))
     if action == "add":
         return [*values, value] if value not in values else values
     return [existing for existing in values if existing != value]
@@ -278,11 +297,11 @@ class Admin(
         if server_monthly is not None:
             changes["guild_monthly_budget"] = parse_budget(server_monthly)
         if not changes:
-            raise UserFacingError("Give user_daily, server_monthly or both.")
+            raise UserFacingError(_("Give user_daily, server_monthly or both."))
         await self._edit(
             interaction,
             lambda config: self._limits(config, **changes),
-            "Budgets updated; they apply from the next submission.",
+            _("Budgets updated; they apply from the next submission."),
         )
 
     @app_commands.command(
@@ -302,13 +321,15 @@ class Admin(
             interaction.guild.id, member.id, amount, time.time()
         )
         if amount is None:
-            text = f"{member.mention} now has the server's per-member daily cap."
+            text = _("{member} now has the server's per-member daily cap.")
         elif amount == 0:
-            text = f"Generation is off for {member.mention}."
+            text = _("Generation is off for {member}.")
         else:
-            text = f"{member.mention} may spend {format_usd(amount)} a day (UTC)."
+            text = _("{member} may spend {amount} a day (UTC).")
         await interaction.response.send_message(
-            text + " It applies from their next submission.",
+            text.format(member=member.mention, amount=format_usd(amount or Decimal(0)))
+            + " "
+            + _("It applies from their next submission."),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -336,9 +357,9 @@ class Admin(
         if cooldown is not None:
             changes["cooldown_seconds"] = float(cooldown)
         if not changes:
-            raise UserFacingError("Give concurrent, queue, cooldown or several.")
+            raise UserFacingError(_("Give concurrent, queue, cooldown or several."))
         await self._edit(
-            interaction, lambda config: self._limits(config, **changes), "Limits updated."
+            interaction, lambda config: self._limits(config, **changes), _("Limits updated.")
         )
 
     @app_commands.command(
@@ -357,7 +378,7 @@ class Admin(
                 config,
                 allowed_channel_ids=(_toggle(config.policy.allowed_channel_ids, action, value)),
             ),
-            "Channels updated.",
+            _("Channels updated."),
         )
 
     @app_commands.command(name="roles", description="Who may generate (none listed = everyone)")
@@ -373,7 +394,7 @@ class Admin(
             lambda config: self._policy(
                 config, allowed_role_ids=(_toggle(config.policy.allowed_role_ids, action, value))
             ),
-            "Roles updated.",
+            _("Roles updated."),
         )
 
     @app_commands.command(name="model", description="Turn one model on or off here")
@@ -393,7 +414,13 @@ class Admin(
             return self._policy(config, disabled_models=disabled)
 
         await self._edit(
-            interaction, edit, f"{model.value} is {'on' if enabled else 'off'} on this server."
+            interaction,
+            edit,
+            (
+                _("{model} is on on this server.")
+                if enabled
+                else _("{model} is off on this server.")
+            ).format(model=model.value),
         )
 
     @app_commands.command(name="safety", description="Lock the content safety filter on")
@@ -402,12 +429,9 @@ class Admin(
         await self._edit(
             interaction,
             lambda config: self._policy(config, safety_locked=locked),
-            "Safety filter "
-            + (
-                "locked on."
-                if locked
-                else "unlocked (members may turn it off in age-restricted channels)."
-            ),
+            _("Safety filter locked on.")
+            if locked
+            else _("Safety filter unlocked (members may turn it off in age-restricted channels)."),
         )
 
     @app_commands.command(name="blocklist", description="Words or patterns refused in prompts")
@@ -425,7 +449,7 @@ class Admin(
         if action == "list":
             config = await self.bot.store.guild_config(interaction.guild.id)
             entries = config.policy.blocklist
-            text = "\n".join(f"• `{entry}`" for entry in entries) or "The blocklist is empty."
+            text = "\n".join(f"• `{entry}`" for entry in entries) or _("The blocklist is empty.")
             await interaction.response.send_message(text[:1900], ephemeral=True)
             return
 
@@ -434,23 +458,29 @@ class Admin(
             if action == "clear":
                 entries = []
             elif pattern is None:
-                raise UserFacingError(f"Give the pattern to {action}.")
+                raise UserFacingError(
+                    _("Give the pattern to add.")
+                    if action == "add"
+                    else _("Give the pattern to remove.")
+                )
             elif action == "add":
                 try:
                     compile_pattern(pattern)
                 except ValueError as exc:
-                    raise UserFacingError(str(exc)) from None
+                    raise UserFacingError(message_of(exc)) from None
                 if pattern.lower() not in (entry.lower() for entry in entries):
                     if len(entries) >= MAX_BLOCKLIST:
                         raise UserFacingError(
-                            f"The blocklist holds at most {MAX_BLOCKLIST} entries."
+                            _("The blocklist holds at most {count} entries.").format(
+                                count=MAX_BLOCKLIST
+                            )
                         )
                     entries.append(pattern.strip())
             else:
                 entries = [entry for entry in entries if entry.lower() != pattern.lower()]
             return self._policy(config, blocklist=entries)
 
-        await self._edit(interaction, edit, "Blocklist updated.")
+        await self._edit(interaction, edit, _("Blocklist updated."))
 
     @app_commands.command(
         name="audit-channel",
@@ -463,7 +493,9 @@ class Admin(
         await self._edit(
             interaction,
             lambda config: self._policy(config, audit_channel_id=value),
-            f"Audit channel: {channel.mention if channel else 'none'}.",
+            _("Audit channel: {channel}.").format(
+                channel=channel.mention if channel else _("none")
+            ),
         )
 
     @app_commands.command(
@@ -493,7 +525,7 @@ class Admin(
         if expire_hours is not None:
             changes["approval_expire_hours"] = float(expire_hours)
         if not changes and role_exempt is None:
-            raise UserFacingError("Give above, channel, role-exempt, expire-hours or several.")
+            raise UserFacingError(_("Give above, channel, role-exempt, expire-hours or several."))
 
         def edit(config: GuildConfig) -> GuildConfig:
             exempt = list(config.policy.approval_exempt_role_ids)
@@ -507,12 +539,14 @@ class Admin(
             policy = edited.policy
             if policy.approval_above is not None and policy.approval_destination is None:
                 raise UserFacingError(
-                    "Approval needs a channel for its requests: give channel, or set an "
-                    "audit channel first (`/wanbot audit-channel`)."
+                    _(
+                        "Approval needs a channel for its requests: give channel, or set an "
+                        "audit channel first (`/wanbot audit-channel`)."
+                    )
                 )
             return edited
 
-        await self._edit(interaction, edit, "Approval updated; it applies from the next job.")
+        await self._edit(interaction, edit, _("Approval updated; it applies from the next job."))
 
     @app_commands.command(
         name="defaults", description="What an option is when a member leaves it out"
@@ -540,13 +574,15 @@ class Admin(
         try:
             chosen = None if value is None else defaults.parse_default(spec, option.value, value)
         except defaults.DefaultRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
         if chosen is False and option.value == "safety_filter":
             config = await self.bot.store.guild_config(interaction.guild_id or 0)
             if config.policy.safety_locked:
                 raise UserFacingError(
-                    "The safety filter is locked on here (`/wanbot safety`), so its default "
-                    "stays on."
+                    _(
+                        "The safety filter is locked on here (`/wanbot safety`), so its default "
+                        "stays on."
+                    )
                 )
 
         def edit(config: GuildConfig) -> GuildConfig:
@@ -559,14 +595,14 @@ class Admin(
             return self._policy(config, option_defaults={k: v for k, v in every.items() if v})
 
         if chosen is None:
-            done = (
-                f"{model.value}: {option.name} is back to the bot's default "
-                f"({defaults.shown(defaults.built_in(spec, option.value))})."
+            done = _("{model}: {option} is back to the bot's default ({value}).").format(
+                model=model.value,
+                option=_(option.name),
+                value=defaults.shown(defaults.built_in(spec, option.value)),
             )
         else:
-            done = (
-                f"{model.value}: {option.name} is {defaults.shown(chosen)} when a member "
-                "leaves it out."
+            done = _("{model}: {option} is {value} when a member leaves it out.").format(
+                model=model.value, option=_(option.name), value=defaults.shown(chosen)
             )
         await self._edit(interaction, edit, done)
 

@@ -22,6 +22,7 @@ from bot.availability import models_off
 from bot.catalog import resolve
 from bot.discord_ui.budget_left import budget_left_line
 from bot.discord_ui.checks import is_staff
+from bot.i18n import N_, _
 from bot.jobs.records import GuildConfig
 from bot.pricing import format_usd
 
@@ -36,10 +37,10 @@ GENERATION_COMMANDS: tuple[tuple[str, str], ...] = (
     ("wan-i2i", "wan2.5-i2i-preview"),
 )
 OTHER_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("/usage me", "your jobs and spend, and your budget left"),
-    ("/jobs list", "your recent and running jobs, with links"),
-    ("/jobs cancel", "stop one of your jobs (free until the provider accepted it)"),
-    ("/jobs show", "post one of your results again, with its buttons"),
+    ("/usage me", N_("your jobs and spend, and your budget left")),
+    ("/jobs list", N_("your recent and running jobs, with links")),
+    ("/jobs cancel", N_("stop one of your jobs (free until the provider accepted it)")),
+    ("/jobs show", N_("post one of your results again, with its buttons")),
 )
 
 
@@ -52,14 +53,17 @@ class Help(commands.Cog):
     async def help(self, interaction: discord.Interaction[WanBot]) -> None:
         assert interaction.guild is not None
         config = await self.bot.store.guild_config(interaction.guild.id)
-        lines = ["**Generate**", *self._generation_lines(config)]
-        lines += ["", "**Your jobs**"]
-        lines += [f"{name}: {what}" for name, what in OTHER_COMMANDS]
-        lines += ["", "**You, here**"]
+        lines = [_("**Generate**"), *self._generation_lines(config)]
+        lines += ["", _("**Your jobs**")]
+        lines += [f"{name}: {_(what)}" for name, what in OTHER_COMMANDS]
+        lines += ["", _("**You, here**")]
         lines.append(await budget_left_line(self.bot, interaction.guild.id, interaction.user.id))
         lines += self._rules(interaction, config)
         if is_staff(interaction):
-            lines += ["", "Staff: `/wanbot show` lists every setting; `/usage server` the spend."]
+            lines += [
+                "",
+                _("Staff: `/wanbot show` lists every setting; `/usage server` the spend."),
+            ]
         await interaction.response.send_message(
             "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
@@ -70,20 +74,29 @@ class Help(commands.Cog):
         lines = []
         for command, model_id in GENERATION_COMMANDS:
             found = self.bot.tree.get_command(command)
-            what = found.description if found is not None else model_id
+            # The description as registered, in the member's language (the same catalog entry).
+            what = _(found.description) if found is not None else model_id
             if model_id in off_on_bot:
-                lines.append(f"/{command}: off on this bot ({off_on_bot[model_id].reason})")
+                lines.append(
+                    _("/{command}: off on this bot ({why})").format(
+                        command=command, why=off_on_bot[model_id].reason
+                    )
+                )
                 continue
             if model_id in off_here:
-                lines.append(f"/{command}: turned off on this server")
+                lines.append(_("/{command}: turned off on this server").format(command=command))
                 continue
             spec = resolve(model_id, self.bot.settings)
             server = config.policy.option_defaults.get(model_id, {})
             settings = defaults.at_defaults(spec, {}, server)
             cost = defaults.estimate(self.bot.engine.prices, spec, settings)
             lines.append(
-                f"/{command}: {what} About {format_usd(cost)} at this server's defaults "
-                f"({defaults.describe_all(spec, server)})."
+                _("/{command}: {what} About {cost} at this server's defaults ({defaults}).").format(
+                    command=command,
+                    what=what,
+                    cost=format_usd(cost),
+                    defaults=defaults.describe_all(spec, server),
+                )
             )
         return lines
 
@@ -95,25 +108,30 @@ class Help(commands.Cog):
         lines = []
         if policy.allowed_channel_ids:
             where = ", ".join(f"<#{channel}>" for channel in policy.allowed_channel_ids)
-            lines.append(f"Generation works in: {where}.")
+            lines.append(_("Generation works in: {channels}.").format(channels=where))
         else:
-            lines.append("Generation works in every channel the bot can post in.")
+            lines.append(_("Generation works in every channel the bot can post in."))
         if policy.allowed_role_ids:
             roles = {role.id for role in getattr(interaction.user, "roles", ())}
             allowed = ", ".join(f"<@&{role}>" for role in policy.allowed_role_ids)
-            mine = "you have one" if roles & set(policy.allowed_role_ids) else "you have none"
+            mine = _("you have one") if roles & set(policy.allowed_role_ids) else _("you have none")
             if is_staff(interaction):
-                mine = "staff always may"
-            lines.append(f"Who may generate: members with {allowed} ({mine}).")
+                mine = _("staff always may")
+            lines.append(
+                _("Who may generate: members with {roles} ({mine}).").format(
+                    roles=allowed, mine=mine
+                )
+            )
         lines.append(
-            f"Jobs at once: {concurrent or 'no limit'}; cooldown between submissions: "
-            f"{cooldown:.0f} s."
+            _("Jobs at once: {jobs}; cooldown between submissions: {seconds} s.").format(
+                jobs=concurrent or _("no limit"), seconds=f"{cooldown:.0f}"
+            )
         )
         lines += self._waiting(interaction, config)
         lines.append(
-            "Safety filter: locked on."
+            _("Safety filter: locked on.")
             if policy.safety_locked
-            else "Safety filter: on, except where you turn it off in an age-restricted channel."
+            else _("Safety filter: on, except where you turn it off in an age-restricted channel.")
         )
         return lines
 
@@ -124,20 +142,26 @@ class Help(commands.Cog):
         lines = []
         if queue:
             lines.append(
-                f"Past that limit up to {queue} more wait in your queue: reserved at once, "
-                "started by themselves in turn, free to cancel until they start."
+                _(
+                    "Past that limit up to {count} more wait in your queue: reserved at once, "
+                    "started by themselves in turn, free to cancel until they start."
+                ).format(count=queue)
             )
         if policy.approval_above is not None:
             roles = {role.id for role in getattr(interaction.user, "roles", ())}
             if is_staff(interaction):
-                you = "staff never wait"
+                you = _("staff never wait")
             elif roles & set(policy.approval_exempt_role_ids):
-                you = "your role is exempt"
+                you = _("your role is exempt")
             else:
-                you = f"a request lapses after {policy.approval_expire_hours:g} h"
+                you = _("a request lapses after {hours} h").format(
+                    hours=f"{policy.approval_expire_hours:g}"
+                )
             lines.append(
-                f"Jobs estimated above {format_usd(policy.approval_above)} wait for a staff "
-                f"member to approve them ({you})."
+                _(
+                    "Jobs estimated above {threshold} wait for a staff member to approve them "
+                    "({you})."
+                ).format(threshold=format_usd(policy.approval_above), you=you)
             )
         return lines
 

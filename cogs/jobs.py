@@ -21,7 +21,9 @@ from bot.discord_ui.checks import is_staff, may_manage_job
 from bot.discord_ui.embeds import charge_sentence, cost_text, model_title, result_embed
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.generation import cancel_generation
+from bot.discord_ui.translator import guild_locale
 from bot.discord_ui.views import result_view
+from bot.i18n import _, using_locale
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.wording import STATE_WORDS, clock
@@ -43,10 +45,10 @@ def jump_url(guild_id: int, job: Job) -> str | None:
 def state_text(job: Job) -> str:
     """The state in a few words, saying when the job's estimate is held, and a queued job's
     place in the member's queue."""
-    short = STATE_WORDS[job.state].short
+    short = _(STATE_WORDS[job.state].short)
     if job.state is JobState.QUEUED and job.queue_ahead is not None:
-        return f"{short}, #{job.queue_ahead + 1} in your queue"
-    return f"{short}, estimate held" if job.holds_estimate else short
+        return _("{state}, #{place} in your queue").format(state=short, place=job.queue_ahead + 1)
+    return _("{state}, estimate held").format(state=short) if job.holds_estimate else short
 
 
 def undelivered(job: Job) -> bool:
@@ -63,25 +65,33 @@ def undelivered_text(job: Job, *, now: float, ttl: float) -> str:
     (``ttl`` seconds after the job finished), or that they have expired."""
     expires = (job.finished_at or job.created_at) + ttl
     when = f"<t:{int(expires)}:R>"
-    head = f"Job #{job.id} was made but could not be posted."
+    head = _("Job #{job} was made but could not be posted.").format(job=job.id)
     if now >= expires:
         return (
-            f"{head} Its download links expired {when} (about a day after it finished), so "
-            "the result can't be fetched any more; run the command again to make it anew.\n"
-            f"{charge_sentence(job)}"
+            _(
+                "{head} Its download links expired {when} (about a day after it finished), so "
+                "the result can't be fetched any more; run the command again to make it anew."
+            ).format(head=head, when=when)
+            + f"\n{charge_sentence(job)}"
         )
     links = "\n".join(
-        f"[Download {index}]({url})" for index, url in enumerate(job.result_urls, start=1)
+        "[" + _("Download {number}").format(number=index) + f"]({url})"
+        for index, url in enumerate(job.result_urls, start=1)
     )
     return (
-        f"{head} Download it while the links last: they expire {when}, about a day after "
-        f"it finished.\n{links}\n{charge_sentence(job)}"
+        _(
+            "{head} Download it while the links last: they expire {when}, about a day after it "
+            "finished."
+        ).format(head=head, when=when)
+        + f"\n{links}\n{charge_sentence(job)}"
     )
 
 
 def no_result_text(job: Job) -> str:
     """Why ``/jobs show`` has nothing to show; for a job that ended, what it was charged."""
-    text = f"Job #{job.id} has no result to show ({state_text(job)})."
+    text = _("Job #{job} has no result to show ({state}).").format(
+        job=job.id, state=state_text(job)
+    )
     return f"{text} {charge_sentence(job)}" if job.state.final else text
 
 
@@ -98,9 +108,9 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         with ``staff_too``, any for staff as well)."""
         job = await self.bot.store.get_job(job_id)
         if job is None or interaction.guild is None or job.guild_id != interaction.guild.id:
-            raise UserFacingError(f"There is no job #{job_id} on this server.")
+            raise UserFacingError(_("There is no job #{job} on this server.").format(job=job_id))
         if not (may_manage_job(interaction, job) or (staff_too and is_staff(interaction))):
-            raise UserFacingError(f"Job #{job_id} isn't yours.")
+            raise UserFacingError(_("Job #{job} isn't yours.").format(job=job_id))
         return job
 
     @app_commands.command(name="list", description="Your recent and active generations")
@@ -112,7 +122,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         )
         if not jobs:
             await interaction.response.send_message(
-                "You have no generations here yet.", ephemeral=True
+                _("You have no generations here yet."), ephemeral=True
             )
             return
         lines = []
@@ -120,11 +130,11 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
             line = f"**#{job.id}** {model_title(job)} · {state_text(job)}"
             eta = self.bot.engine.eta(job)
             if eta is not None:
-                line += f" · ETA about {clock(eta)}"
+                line += " · " + _("ETA about {time}").format(time=clock(eta))
             line += f" · {cost_text(job)}"
             url = jump_url(interaction.guild.id, job)
             if url:
-                line += f" · [open]({url})"
+                line += " · [" + _("open") + f"]({url})"
             lines.append(line)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
@@ -161,7 +171,7 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         found = await self._own_job(interaction, job, staff_too=True)
         if undelivered(found):
             embed = discord.Embed(
-                title=f"{model_title(found)} · not posted",
+                title=model_title(found) + " · " + _("not posted"),
                 colour=discord.Colour.orange(),
                 description=undelivered_text(
                     found, now=time.time(), ttl=self.bot.engine.config.result_ttl_seconds
@@ -174,14 +184,14 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your generat
         if found.state is not JobState.DELIVERED:
             raise UserFacingError(no_result_text(found))
         assert interaction.guild is not None
-        embed = result_embed(found, linked=False)
-        url = jump_url(interaction.guild.id, found)
-        if url:
-            embed.add_field(name="Original", value=url, inline=False)
+        with using_locale(guild_locale(interaction.guild)):  # a public post: the server's
+            embed = result_embed(found, linked=False)
+            url = jump_url(interaction.guild.id, found)
+            if url:
+                embed.add_field(name=_("Original"), value=url, inline=False)
+            view = result_view(found, image_count=len(found.result_urls))
         await interaction.response.send_message(
-            embed=embed,
-            view=result_view(found, image_count=len(found.result_urls)),
-            allowed_mentions=discord.AllowedMentions.none(),
+            embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
         )
 
 

@@ -21,6 +21,7 @@ from discord.ext import commands
 
 from bot.discord_ui.budget_left import budget_left_line
 from bot.discord_ui.checks import staff_only
+from bot.i18n import N_, _, ngettext
 from bot.jobs.budget import period_start
 from bot.jobs.records import Job, UsageRow
 from bot.jobs.reports import ledger_csv
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
 
 Period = Literal["today", "month", "all"]
-PERIOD_WORDS = {"today": "today (UTC)", "month": "this month (UTC)", "all": "all time"}
+PERIOD_WORDS = {"today": N_("today (UTC)"), "month": N_("this month (UTC)"), "all": N_("all time")}
 
 
 def usage_lines(rows: list[UsageRow]) -> list[str]:
@@ -39,12 +40,19 @@ def usage_lines(rows: list[UsageRow]) -> list[str]:
     for row in rows:
         made = []
         if row.video_seconds:
-            made.append(f"{row.video_seconds.normalize():f} s of video")
+            made.append(
+                _("{seconds} s of video").format(seconds=f"{row.video_seconds.normalize():f}")
+            )
         if row.images:
-            made.append(f"{row.images.normalize():f} images")
+            made.append(_("{count} images").format(count=f"{row.images.normalize():f}"))
         lines.append(
-            f"**{row.key}**: {row.jobs} job(s), {', '.join(made) or 'nothing made'}; "
-            f"{format_usd(row.estimated)} estimated, {format_usd(row.billed)} billed"
+            _("**{key}**: {jobs} job(s), {made}; {estimated} estimated, {billed} billed").format(
+                key=row.key,
+                jobs=row.jobs,
+                made=", ".join(made) or _("nothing made"),
+                estimated=format_usd(row.estimated),
+                billed=format_usd(row.billed),
+            )
         )
     return lines
 
@@ -67,19 +75,29 @@ def held_line(held: list[Job], *, staff: bool) -> str | None:
         return None
     amount = sum((job.estimated_cost for job in held), Decimal(0))
     count = len(held)
-    line = (
-        f"Held: {format_usd(amount)} for {count} job{'' if count == 1 else 's'} whose outcome "
-        "is unknown"
-    )
+    line = ngettext(
+        "Held: {amount} for {count} job whose outcome is unknown",
+        "Held: {amount} for {count} jobs whose outcome is unknown",
+        count,
+    ).format(amount=format_usd(amount), count=count)
     if not staff:
-        pronoun = "it" if count == 1 else "them"
-        return f"{line} (staff can release {pronoun} with /wanbot release)."
+        return ngettext(
+            "{line} (staff can release it with /wanbot release).",
+            "{line} (staff can release them with /wanbot release).",
+            count,
+        ).format(line=line)
     listed = ", ".join(
         f"#{job.id} (<@{job.user_id}>, {format_usd(job.estimated_cost)})"
         for job in held[:MAX_HELD_LISTED]
     )
-    more = f" and {count - MAX_HELD_LISTED} more" if count > MAX_HELD_LISTED else ""
-    return f"{line} (release with /wanbot release job:<id>): {listed}{more}."
+    more = (
+        _(" and {count} more").format(count=count - MAX_HELD_LISTED)
+        if count > MAX_HELD_LISTED
+        else ""
+    )
+    return _("{line} (release with /wanbot release job:<id>): {listed}{more}.").format(
+        line=line, listed=listed, more=more
+    )
 
 
 @app_commands.guild_only()
@@ -108,9 +126,16 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         )
         jobs, estimated, billed = totals(rows)
         lines = [
-            f"**Your usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
-            f"{format_usd(estimated + billed)} "
-            f"({format_usd(estimated)} estimated, {format_usd(billed)} billed)"
+            _(
+                "**Your usage {period}**: {jobs} job(s), {total} ({estimated} estimated, "
+                "{billed} billed)"
+            ).format(
+                period=_(PERIOD_WORDS[period]),
+                jobs=jobs,
+                total=format_usd(estimated + billed),
+                estimated=format_usd(estimated),
+                billed=format_usd(billed),
+            )
         ]
         lines += usage_lines(rows)
         lines += await self._held(interaction.guild.id, interaction.user.id, staff=False)
@@ -135,18 +160,27 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         by_user = await self._rows(interaction.guild.id, period, group_by="user")
         jobs, estimated, billed = totals(by_model)
         lines = [
-            f"**Server usage {PERIOD_WORDS[period]}**: {jobs} job(s), "
-            f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
-            f"{format_usd(billed)} billed)",
+            _(
+                "**Server usage {period}**: {jobs} job(s), {total} ({estimated} estimated, "
+                "{billed} billed)"
+            ).format(
+                period=_(PERIOD_WORDS[period]),
+                jobs=jobs,
+                total=format_usd(estimated + billed),
+                estimated=format_usd(estimated),
+                billed=format_usd(billed),
+            ),
             "",
-            "**By model**",
+            _("**By model**"),
         ]
-        lines += usage_lines(by_model) or ["nothing yet"]
-        lines += ["", "**Top spenders**"]
+        lines += usage_lines(by_model) or [_("nothing yet")]
+        lines += ["", _("**Top spenders**")]
         lines += [
-            f"{rank}. <@{row.key}>: {format_usd(row.total)} over {row.jobs} job(s)"
+            _("{rank}. {member}: {total} over {jobs} job(s)").format(
+                rank=rank, member=f"<@{row.key}>", total=format_usd(row.total), jobs=row.jobs
+            )
             for rank, row in enumerate(by_user[:10], start=1)
-        ] or ["nobody yet"]
+        ] or [_("nobody yet")]
         held = await self._held(interaction.guild.id, None, staff=True)
         if held:
             lines += ["", *held]
@@ -168,9 +202,17 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         rows = await self._rows(interaction.guild.id, period, group_by="model", user_id=member.id)
         jobs, estimated, billed = totals(rows)
         lines = [
-            f"**{member.mention} {PERIOD_WORDS[period]}**: {jobs} job(s), "
-            f"{format_usd(estimated + billed)} ({format_usd(estimated)} estimated, "
-            f"{format_usd(billed)} billed)"
+            _(
+                "**{member} {period}**: {jobs} job(s), {total} ({estimated} estimated, "
+                "{billed} billed)"
+            ).format(
+                member=member.mention,
+                period=_(PERIOD_WORDS[period]),
+                jobs=jobs,
+                total=format_usd(estimated + billed),
+                estimated=format_usd(estimated),
+                billed=format_usd(billed),
+            )
         ]
         lines += usage_lines(rows)
         lines += await self._held(interaction.guild.id, member.id, staff=True)
@@ -193,8 +235,10 @@ class Usage(commands.GroupCog, group_name="usage", group_description="Generation
         )
         name = f"wanbot-ledger-{interaction.guild.id}-{period}.csv"
         await interaction.followup.send(
-            f"Ledger {PERIOD_WORDS[period]}: one row per reservation, release and settlement; "
-            "amount_usd sums to the spend.",
+            _(
+                "Ledger {period}: one row per reservation, release and settlement; amount_usd "
+                "sums to the spend."
+            ).format(period=_(PERIOD_WORDS[period])),
             file=discord.File(io.BytesIO(text.encode()), filename=name),
             ephemeral=True,
         )

@@ -200,6 +200,26 @@ def _free_port() -> int:
 
 
 @pytest.mark.timeout(PIP_TIMEOUT * 2 + RUN_TIMEOUT * 6)
+def test_installed_wheel_ships_and_compiles_the_message_catalogs(
+    installed_bin: Path, tmp_path: Path
+) -> None:
+    """The .po catalogs (bot/locale) are package data, compiled at start-up: a wheel without
+    them would answer every member in English, or stop at the first zh-CN command."""
+    python = installed_bin / "python"
+    shown = _run(
+        [
+            python,
+            "-c",
+            "from bot import i18n\ni18n.load_catalogs()\nprint(i18n.translate('Queued', 'zh-CN'))",
+        ],
+        cwd=tmp_path,
+        env=_clean_env(installed_bin, tmp_path),
+        timeout=RUN_TIMEOUT,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "排队中"
+
+
 def test_installed_wheel_runs_doctor_backup_and_the_image_command(
     installed_bin: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,9 @@ so a request posted before a restart still works after it. A decision is a compa
 the store: two staff members clicking at once decide once; every decision is audited, and the
 request message is edited to say who decided.
 
+The request, its decision line and the audit posts are staff's records and stay English, as
+the audit channel does (:mod:`bot.i18n`); what a clicker is answered is in their language.
+
 What it must never do: let anyone but staff (Manage Server in the request's channel) decide,
 render the member's prompt as markup, or decide a job that is no longer awaiting a decision.
 """
@@ -32,12 +35,15 @@ from bot.discord_ui.checks import is_staff
 from bot.discord_ui.embeds import marker, model_title, settings_text
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.markdown import excerpt
+from bot.discord_ui.translator import use_member_locale
 from bot.discord_ui.tree import answer_error
 from bot.discord_ui.views import Action, approval_view, button, template
+from bot.i18n import _
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
+from bot.wording import STATE_WORDS
 
 if TYPE_CHECKING:
     from bot.discord_ui.channel_writer import ChannelWriter
@@ -200,21 +206,26 @@ class _DecisionButton(
     ) -> _DecisionButton:
         return cls(int(match["job"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # the clicker's answers in their language (bot.i18n)
+        return True
+
     # As bot.discord_ui.buttons.JobButton: Interaction[ClientT] cannot be narrowed to WanBot.
     async def callback(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
         try:
             if not is_staff(interaction):
                 raise UserFacingError(
-                    "Only server staff (Manage Server) can approve or deny requests."
+                    _("Only server staff (Manage Server) can approve or deny requests.")
                 )
             await interaction.response.defer(ephemeral=True, thinking=True)
             job = await interaction.client.store.get_job(self.job_id)
             if job is None:
-                raise UserFacingError(f"Job #{self.job_id} no longer exists.")
+                raise UserFacingError(_("Job #{job} no longer exists.").format(job=self.job_id))
             if job.state is not JobState.AWAITING_APPROVAL:
                 raise UserFacingError(
-                    f"Job #{job.id} is no longer waiting for a decision "
-                    f"({job.state.value.replace('_', ' ')})."
+                    _("Job #{job} is no longer waiting for a decision ({state}).").format(
+                        job=job.id, state=_(STATE_WORDS[job.state].short)
+                    )
                 )
             await self.decide(interaction, job)
         except Exception as exc:  # a button has no command tree: answer here
@@ -246,19 +257,25 @@ async def _after_decision(
         )
 
 
+def no_longer_waiting(job: Job) -> str:
+    return _("Job #{job} is no longer waiting for a decision.").format(job=job.id)
+
+
 class ApproveButton(_DecisionButton, template=template(Action.APPROVE)):
     action = Action.APPROVE
 
     async def decide(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
         approved = await interaction.client.engine.approve(job.id, interaction.user.id)
         if approved is None:
-            raise UserFacingError(f"Job #{job.id} is no longer waiting for a decision.")
+            raise UserFacingError(no_longer_waiting(job))
         await _after_decision(
             interaction,
             job,
             "Generation approved",
             f"Approved by <@{interaction.user.id}>.",
-            f"Approved job #{job.id}: it starts as soon as <@{job.user_id}> has a free slot.",
+            _("Approved job #{job}: it starts as soon as <@{member}> has a free slot.").format(
+                job=job.id, member=job.user_id
+            ),
         )
 
 
@@ -267,13 +284,15 @@ class DenyButton(_DecisionButton, template=template(Action.DENY)):
 
     async def decide(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
         if not await interaction.client.engine.deny(job.id, interaction.user.id):
-            raise UserFacingError(f"Job #{job.id} is no longer waiting for a decision.")
+            raise UserFacingError(no_longer_waiting(job))
         await _after_decision(
             interaction,
             job,
             "Generation denied",
             f"Denied by <@{interaction.user.id}>. Nothing was charged.",
-            f"Denied job #{job.id}: its reservation was released and the member told.",
+            _("Denied job #{job}: its reservation was released and the member told.").format(
+                job=job.id
+            ),
         )
 
 

@@ -29,8 +29,10 @@ from bot.discord_ui.generation import (
     result_image,
     start_generation,
 )
+from bot.discord_ui.translator import use_member_locale
 from bot.discord_ui.tree import answer_error
 from bot.discord_ui.views import Action, button, template
+from bot.i18n import N_, _
 from bot.jobs.records import Job
 
 if TYPE_CHECKING:
@@ -59,6 +61,12 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"wan:x
     ) -> JobButton:
         return cls(int(match["job"]))
 
+    # As callback below: discord.py's Interaction[ClientT] cannot be narrowed to WanBot.
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        """A click runs in a task of its own: it speaks the clicking member's language."""
+        use_member_locale(interaction)
+        return True
+
     # discord.py types this generically (Interaction[ClientT]); overriding it for WanBot narrows
     # the type (an LSP [override] error), but every interaction this bot dispatches is WanBot's.
     async def callback(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
@@ -66,7 +74,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"wan:x
             job = await interaction.client.store.get_job(self.job_id)
             if job is None:
                 raise UserFacingError(
-                    f"Job #{self.job_id} no longer exists, so there is nothing to do here."
+                    _("Job #{job} no longer exists, so there is nothing to do here.").format(
+                        job=self.job_id
+                    )
                 )
             await self.act(interaction, job)
         except Exception as exc:  # a button has no command tree: answer here
@@ -113,7 +123,9 @@ class DeleteButton(JobButton, template=template(Action.DELETE)):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.message is not None:
             await interaction.message.delete()
-        await interaction.edit_original_response(content=f"Deleted the result of job #{job.id}.")
+        await interaction.edit_original_response(
+            content=_("Deleted the result of job #{job}.").format(job=job.id)
+        )
 
 
 class AnimateButton(
@@ -135,6 +147,10 @@ class AnimateButton(
     ) -> AnimateButton:
         return cls(int(match["job"]), int(match["index"]))
 
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # as JobButton's
+        return True
+
     # discord.py types this generically (Interaction[ClientT]); overriding it for WanBot narrows
     # the type (an LSP [override] error), but every interaction this bot dispatches is WanBot's.
     async def callback(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
@@ -143,14 +159,16 @@ class AnimateButton(
             await answer_error(
                 interaction,
                 UserFacingError(
-                    f"Job #{self.job_id} no longer exists, so there is nothing to animate."
+                    _("Job #{job} no longer exists, so there is nothing to animate.").format(
+                        job=self.job_id
+                    )
                 ),
             )
             return
         await interaction.response.send_modal(AnimateModal(job, self.index, interaction.id))
 
 
-class AnimateModal(discord.ui.Modal, title="Animate this image"):
+class AnimateModal(discord.ui.Modal, title=N_("Animate this image")):
     """One per click: its ``custom_id`` carries the click's interaction id.
 
     discord.py routes a submit by the modal's ``custom_id`` alone, so a shared one (two members
@@ -161,10 +179,10 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
     """
 
     prompt: discord.ui.TextInput[AnimateModal] = discord.ui.TextInput(
-        label="How should it move?",
+        label=N_("How should it move?"),
         style=discord.TextStyle.paragraph,
         max_length=800,
-        placeholder="The camera slowly pushes in as leaves drift past",
+        placeholder=N_("The camera slowly pushes in as leaves drift past"),
     )
 
     def __init__(self, job: Job, index: int, click_id: int) -> None:
@@ -174,6 +192,14 @@ class AnimateModal(discord.ui.Modal, title="Animate this image"):
         )
         self.job = job
         self.index = index
+        # Built in the click's task, in the clicking member's language.
+        self.title = _(self.title)
+        self.prompt.label = _(self.prompt.label)
+        self.prompt.placeholder = _(self.prompt.placeholder)
+
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # the submit is an interaction (and a task) of its own
+        return True
 
     # As JobButton.callback: discord.py's Interaction[ClientT] cannot be narrowed to WanBot.
     async def on_submit(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]
@@ -202,7 +228,9 @@ class ExtendButton(JobButton, template=template(Action.EXTEND)):
 
     async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
         if job.unit != "second":
-            raise UserFacingError(f"Job #{job.id} made images, not a video: use Animate instead.")
+            raise UserFacingError(
+                _("Job #{job} made images, not a video: use Animate instead.").format(job=job.id)
+            )
         message = interaction.message
         video = video_attachment(message)
         await interaction.response.send_modal(
@@ -215,7 +243,7 @@ class ExtendButton(JobButton, template=template(Action.EXTEND)):
         )
 
 
-class ExtendModal(discord.ui.Modal, title="Extend this video"):
+class ExtendModal(discord.ui.Modal, title=N_("Extend this video")):
     """One per click, as :class:`AnimateModal` (its ``custom_id`` carries the click's id).
 
     The prompt is prefilled with the extended job's own: an extension usually goes on with the
@@ -224,10 +252,10 @@ class ExtendModal(discord.ui.Modal, title="Extend this video"):
     """
 
     prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
-        label="What happens next?",
+        label=N_("What happens next?"),
         style=discord.TextStyle.paragraph,
         max_length=2000,  # wan2.6-i2v's limit; flash's 800 is checked when it is priced
-        placeholder="The camera keeps rising as the city lights come on",
+        placeholder=N_("The camera keeps rising as the city lights come on"),
     )
 
     def __init__(
@@ -244,9 +272,17 @@ class ExtendModal(discord.ui.Modal, title="Extend this video"):
         self.job = job
         self.result_message_id = result_message_id
         self.video = video
+        # Built in the click's task, in the clicking member's language.
+        self.title = _(self.title)
+        self.prompt.label = _(self.prompt.label)
+        self.prompt.placeholder = _(self.prompt.placeholder)
         before = job.request.get("prompt")
         if isinstance(before, str) and before.strip():
             self.prompt.default = before[: self.prompt.max_length]
+
+    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # the submit is an interaction (and a task) of its own
+        return True
 
     # As JobButton.callback: discord.py's Interaction[ClientT] cannot be narrowed to WanBot.
     async def on_submit(self, interaction: discord.Interaction[WanBot]) -> None:  # type: ignore[override]

@@ -22,6 +22,7 @@ import discord
 from discord import app_commands
 
 from bot.discord_ui.errors import UserFacingError
+from bot.i18n import N_, _
 from bot.jobs.records import Job
 
 _F = TypeVar("_F")
@@ -48,9 +49,18 @@ def may_manage_job(interaction: discord.Interaction[Any], job: Job) -> bool:
     return interaction.user.id == job.user_id or interaction.permissions.manage_messages
 
 
+_REFUSALS = {
+    "cancel": N_("Only the member who asked, or someone with Manage Messages, can cancel this."),
+    "delete": N_("Only the member who asked, or someone with Manage Messages, can delete this."),
+}
+
+
 def require_job_manager(interaction: discord.Interaction[Any], job: Job, verb: str) -> None:
-    """Refuse, saying who may, unless this member may ``verb`` the job."""
+    """Refuse, saying who may, unless this member may ``verb`` the job (``cancel``,
+    ``delete``: one whole sentence each, so a translation need not splice a verb in)."""
     if not may_manage_job(interaction, job):
         raise UserFacingError(
-            f"Only the member who asked, or someone with Manage Messages, can {verb} this."
+            _(_REFUSALS[verb])
+            if verb in _REFUSALS
+            else f"Only the member who asked, or someone with Manage Messages, can {verb} this."
         )

@@ -50,6 +50,7 @@ import cogs
 from bot.blocklist import warm_up as warm_up_blocklist
 from bot.config import Settings
 from bot.discord_ui.rate_limits import RateLimitCounter, RequestLimiter
+from bot.discord_ui.translator import WanTranslator
 from bot.health import HealthChecks
 from bot.http_server import HttpServer
 from bot.jobs.build import build_engine
@@ -206,6 +207,8 @@ class WanBot(commands.Bot):
         # The blocklist's Unicode tables (~0.2 s) are built now, not in a member's first command.
         await asyncio.to_thread(warm_up_blocklist)
         self.add_dynamic_items(*self._dynamic_items)
+        # Descriptions and choices in each member's language (compiles the catalogs now).
+        await self.tree.set_translator(WanTranslator())
         for name in extension_names():
             await self.load_extension(name)
         if self.shard_plan is not None:
@@ -317,7 +320,13 @@ class WanBot(commands.Bot):
         )
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        translator = self.tree.translator  # a changed translation is a changed definition
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(
             json.dumps([guild.id if guild else None, payload], sort_keys=True).encode()
         ).hexdigest()

@@ -29,7 +29,9 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.channel_writer import ChannelWriter
 from bot.discord_ui.embeds import marker, notice_embed, result_embed, status_embed
 from bot.discord_ui.status_messages import StatusMessages, partial_message_editor
+from bot.discord_ui.translator import guild_locale
 from bot.discord_ui.views import notice_view, result_view, status_view
+from bot.i18n import _, using_locale
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
@@ -62,9 +64,16 @@ class DiscordDeliverer:
             # Least time between two edits that change nothing but progress, elapsed, ETA.
             edit_interval=edit_interval,
             on_message_gone=lambda job_id: self.bot.store.forget_status_message(job_id),
+            locale_of=self.locale_of,
         )
         self._guild_limits: dict[int, tuple[float, int]] = {}
         self.approvals = ApprovalRequests(bot, self.writer)
+
+    def locale_of(self, job: Job) -> str:
+        """The language of the job's public posts: its server's (English in direct messages
+        and for a server not in the cache)."""
+        guild = self.bot.get_guild(job.guild_id) if job.guild_id is not None else None
+        return guild_locale(guild)
 
     async def _channel(self, job: Job) -> discord.abc.Messageable:
         """The job's channel. :class:`ChannelGone` when it was deleted or the bot lost access
@@ -187,19 +196,28 @@ class DiscordDeliverer:
     async def _send_result(
         self, channel: discord.abc.Messageable, job: Job, files: Sequence[Path]
     ) -> discord.Message:
+        with using_locale(self.locale_of(job)):
+            return await self._send_result_here(channel, job, files)
+
+    async def _send_result_here(
+        self, channel: discord.abc.Messageable, job: Job, files: Sequence[Path]
+    ) -> discord.Message:
         linked = not files
         view = result_view(
             job,
             image_count=len(files) or len(job.result_urls),
             links=job.result_urls if linked else (),
         )
-        noun = (
-            "video" if job.unit == "second" else "images" if len(job.result_urls) > 1 else "image"
+        ready = (
+            _("{member} your video is ready.")
+            if job.unit == "second"
+            else _("{member} your images are ready.")
+            if len(job.result_urls) > 1
+            else _("{member} your image is ready.")
         )
-        verb = "are" if noun == "images" else "is"
         async with self.writer.post(_channel_id(channel)):
             return await channel.send(
-                content=f"<@{job.user_id}> your {noun} {verb} ready.",
+                content=ready.format(member=f"<@{job.user_id}>"),
                 embed=result_embed(job, linked=linked),
                 files=[discord.File(path, filename=path.name) for path in files],
                 view=view,
@@ -244,6 +262,12 @@ class DiscordDeliverer:
             )
 
     async def _send_notice(self, channel: discord.abc.Messageable, job: Job) -> discord.Message:
+        with using_locale(self.locale_of(job)):
+            return await self._send_notice_here(channel, job)
+
+    async def _send_notice_here(
+        self, channel: discord.abc.Messageable, job: Job
+    ) -> discord.Message:
         view = notice_view(job) if job.state is not JobState.CANCELLED else discord.utils.MISSING
         try:
             async with self.writer.post(_channel_id(channel)):
@@ -267,8 +291,9 @@ class DiscordDeliverer:
         *,
         reply_to: int | None = None,
     ) -> discord.Message:
-        """Post a job's status message (in its turn with the channel's writer), as a reply to
-        message ``reply_to`` of the same channel when given (without it if that one is gone)."""
+        """Post a job's status message (in its turn with the channel's writer), in the server's
+        language, as a reply to message ``reply_to`` of the same channel when given (without it
+        if that one is gone)."""
         reference = (
             None
             if reply_to is None
@@ -276,15 +301,16 @@ class DiscordDeliverer:
                 message_id=reply_to, channel_id=_channel_id(channel), fail_if_not_exists=False
             )
         )
-        async with self.writer.post(_channel_id(channel)):
-            return await channel.send(
-                embed=status_embed(job, eta=self.bot.engine.eta(job)),
-                files=list(files),
-                # cast: send()'s overloads omit None, which its implementation defaults to.
-                view=cast(discord.ui.View, status_view(job)),
-                reference=cast(discord.MessageReference, reference),
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
+        with using_locale(self.locale_of(job)):
+            async with self.writer.post(_channel_id(channel)):
+                return await channel.send(
+                    embed=status_embed(job, eta=self.bot.engine.eta(job)),
+                    files=list(files),
+                    # cast: send()'s overloads omit None, which its implementation defaults to.
+                    view=cast(discord.ui.View, status_view(job)),
+                    reference=cast(discord.MessageReference, reference),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
 
     async def job_changed(self, job: Job) -> None:
         """Queue a status edit with the channel's writer; never waits for Discord."""

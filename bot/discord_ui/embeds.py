@@ -21,9 +21,12 @@ import discord
 from bot.catalog import MediaRole, spec_for
 from bot.config import ProviderName
 from bot.discord_ui.markdown import excerpt
+from bot.i18n import N_, _, stored
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
+from bot.providers.base import CONTENT_REFUSED, COULD_NOT_GENERATE
+from bot.providers.errors import REJECTED
 from bot.wording import STATE_WORDS, clock, queue_words, retry_words
 
 PROMPT_EXCERPT = 300
@@ -35,8 +38,34 @@ _COLOURS = {
 }
 
 
+# How a request's option is named on a post (the API field's name, in words).
+OPTION_LABELS: dict[str, str] = {
+    "audio": N_("audio"),
+    "duration": N_("duration"),
+    "image": N_("image"),
+    "images": N_("images"),
+    "last_frame": N_("last frame"),
+    "n": N_("n"),
+    "prompt_extend": N_("prompt extend"),
+    "resolution": N_("resolution"),
+    "safety_filter": N_("safety filter"),
+    "seed": N_("seed"),
+    "shot_type": N_("shot type"),
+    "size": N_("size"),
+    "template": N_("template"),
+    "watermark": N_("watermark"),
+}
+
+
+def option_label(name: str) -> str:
+    """``prompt_extend`` -> ``prompt extend``, in the current language."""
+    label = OPTION_LABELS.get(name)
+    return _(label) if label is not None else name.replace("_", " ")
+
+
 def marker(job_id: int, kind: str) -> str:
-    """The footer text that identifies a post (``kind``: status, result, notice)."""
+    """The footer text that identifies a post (``kind``: status, result, notice). Never
+    translated: the deliverer finds its own posts by it, whatever language they speak."""
     return f"wanbot job #{job_id} · {kind}"
 
 
@@ -54,30 +83,31 @@ def settings_text(job: Job) -> str:
             continue
         if name in media:
             if media[name] is MediaRole.AUDIO_URL:
-                lines.append("audio file: yes")
+                lines.append(_("audio file: yes"))
             elif isinstance(value, list):
-                lines.append(f"{name.replace('_', ' ')}: {len(value)}")
+                lines.append(f"{option_label(name)}: {len(value)}")
             continue
-        lines.append(f"{name.replace('_', ' ')}: {_value(value)}")
-    return "\n".join(lines) or "defaults"
+        lines.append(f"{option_label(name)}: {_value(value)}")
+    return "\n".join(lines) or _("defaults")
 
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     return str(value)
 
 
 def cost_text(job: Job) -> str:
     if job.billed_cost is not None:
-        return f"{format_usd(job.billed_cost)} (billed)"
-    return f"{format_usd(job.estimated_cost)} (estimated)"
+        return _("{cost} (billed)").format(cost=format_usd(job.billed_cost))
+    return _("{cost} (estimated)").format(cost=format_usd(job.estimated_cost))
 
 
 def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> discord.Embed:
     """The public status message of a job, edited as it moves."""
     now = time.time() if now is None else now
-    state = STATE_WORDS[job.state].with_emoji
+    words = STATE_WORDS[job.state]
+    state = f"{words.emoji} {_(words.headline)}"
     if (retrying := retry_words(job)) is not None:
         state = f"{STATE_WORDS[job.state].emoji} {retrying}…"
     if (waiting := queue_words(job)) is not None:
@@ -96,18 +126,18 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
     embed = discord.Embed(
         title=model_title(job), colour=_COLOURS[colour], description=_quoted_prompt(job)
     )
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    embed.add_field(name="State", value=state)
+    embed.add_field(name=_("Requested by"), value=f"<@{job.user_id}>")
+    embed.add_field(name=_("State"), value=state)
     end = job.finished_at or now
-    embed.add_field(name="Elapsed", value=clock(end - job.created_at))
+    embed.add_field(name=_("Elapsed"), value=clock(end - job.created_at))
     if eta is not None and not job.state.final:
-        embed.add_field(name="ETA", value=f"about {clock(eta)}")
-    embed.add_field(name="Cost", value=cost_text(job))
-    embed.add_field(name="Settings", value=settings_text(job), inline=False)
+        embed.add_field(name=_("ETA"), value=_("about {time}").format(time=clock(eta)))
+    embed.add_field(name=_("Cost"), value=cost_text(job))
+    embed.add_field(name=_("Settings"), value=settings_text(job), inline=False)
     if job.state is JobState.RUNNING and now >= job.deadline_at:
         embed.add_field(
-            name="Taking longer than usual",
-            value="The provider is still working on it; it will be posted here when ready.",
+            name=_("Taking longer than usual"),
+            value=_("The provider is still working on it; it will be posted here when ready."),
             inline=False,
         )
     embed.set_footer(text=marker(job.id, "status"))
@@ -117,7 +147,7 @@ def status_embed(job: Job, *, eta: float | None, now: float | None = None) -> di
 def _quoted_prompt(job: Job) -> str:
     """The prompt as a one-line quote: the member's words, escaped, at most an excerpt."""
     prompt = job.request.get("prompt")
-    return f"> {excerpt(prompt, PROMPT_EXCERPT)}" if prompt else "*(no prompt)*"
+    return f"> {excerpt(prompt, PROMPT_EXCERPT)}" if prompt else _("*(no prompt)*")
 
 
 def result_embed(job: Job, *, linked: bool) -> discord.Embed:
@@ -125,19 +155,21 @@ def result_embed(job: Job, *, linked: bool) -> discord.Embed:
     embed = discord.Embed(
         title=model_title(job), colour=_COLOURS["done"], description=_quoted_prompt(job)
     )
-    embed.add_field(name="Settings", value=settings_text(job), inline=False)
+    embed.add_field(name=_("Settings"), value=settings_text(job), inline=False)
     seed = job.request.get("seed")
-    embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
+    embed.add_field(name=_("Seed"), value=str(seed) if seed is not None else _("random"))
     if job.unit == "second":
-        embed.add_field(name="Duration", value=f"{job.units} s")
+        embed.add_field(name=_("Duration"), value=_("{seconds} s").format(seconds=job.units))
     else:
-        embed.add_field(name="Images", value=str(job.units))
-    embed.add_field(name="Cost", value=cost_text(job))
+        embed.add_field(name=_("Images"), value=str(job.units))
+    embed.add_field(name=_("Cost"), value=cost_text(job))
     if linked:
         embed.add_field(
-            name="Download",
-            value="Too large to upload here: use the link "
-            "button. Provider links expire after about 24 hours.",
+            name=_("Download"),
+            value=_(
+                "Too large to upload here: use the link button. Provider links expire after "
+                "about 24 hours."
+            ),
             inline=False,
         )
     embed.set_footer(text=marker(job.id, "result"))
@@ -148,53 +180,61 @@ def charge_sentence(job: Job, cancelled_from: JobState | None = None) -> str:
     """What the member's budget was charged for a job that ended without a result."""
     estimate = format_usd(job.estimated_cost)
     if job.holds_estimate:
-        return (
-            f"The estimate ({estimate}) stays counted against your budget, because the "
+        return _(
+            "The estimate ({estimate}) stays counted against your budget, because the "
             "provider may have accepted and billed it. Server staff can release it with "
-            f"`/wanbot release job:{job.id}`."
-        )
+            "`/wanbot release job:{job}`."
+        ).format(estimate=estimate, job=job.id)
     if job.hold_released_at is not None:
-        return f"Server staff released the estimate ({estimate}): nothing is counted."
-    if job.state is JobState.CANCELLED and job.submitted_at is not None:
-        return (
-            f"It was already running at the provider, which still bills it: {estimate} "
-            "(estimated) was charged."
+        return _("Server staff released the estimate ({estimate}): nothing is counted.").format(
+            estimate=estimate
         )
+    if job.state is JobState.CANCELLED and job.submitted_at is not None:
+        return _(
+            "It was already running at the provider, which still bills it: {estimate} "
+            "(estimated) was charged."
+        ).format(estimate=estimate)
     if job.state is JobState.FAILED and job.error_code == "delivery_failed":
-        return f"The generation itself succeeded and was charged ({cost_text(job)})."
+        return _("The generation itself succeeded and was charged ({cost}).").format(
+            cost=cost_text(job)
+        )
     if job.billed_cost is not None and job.billed_cost > Decimal(0):
-        return f"The provider billed {format_usd(job.billed_cost)}."
-    return "Nothing was charged."
+        return _("The provider billed {cost}.").format(cost=format_usd(job.billed_cost))
+    return _("Nothing was charged.")
 
 
 # A job that waited for approval and ended without being approved.
 _APPROVAL_HEADLINES = {
-    "approval_denied": "Not approved by the server staff",
-    "approval_expired": "No staff decision in time",
-    "approval_unavailable": "Approval could not be asked for",
+    "approval_denied": N_("Not approved by the server staff"),
+    "approval_expired": N_("No staff decision in time"),
+    "approval_unavailable": N_("Approval could not be asked for"),
 }
 
 
 def notice_embed(job: Job) -> discord.Embed:
     """Posted when a job ends without a result: what happened and what was charged."""
     headline = {
-        JobState.FAILED: "The generation failed",
-        JobState.CANCELLED: "The generation was cancelled",
-        JobState.TIMED_OUT: "No result in time",
-        JobState.SUBMISSION_UNKNOWN: "The provider did not confirm the request",
-    }.get(job.state, "The generation ended")
-    reason = job.error_message or ""
+        JobState.FAILED: _("The generation failed"),
+        JobState.CANCELLED: _("The generation was cancelled"),
+        JobState.TIMED_OUT: _("No result in time"),
+        JobState.SUBMISSION_UNKNOWN: _("The provider did not confirm the request"),
+    }.get(job.state, _("The generation ended"))
+    # Stored in English (the database, logs and audit channel speak English); the engine's and
+    # providers' sentences are catalog entries (N_), those with a provider's reason in them read
+    # back through their templates; the provider's own words stay as it wrote them.
+    reason = stored(job.error_message, CONTENT_REFUSED, COULD_NOT_GENERATE, REJECTED)
     if job.state is JobState.CANCELLED:
-        headline = _APPROVAL_HEADLINES.get(job.error_code or "", headline)
-        if job.error_code not in _APPROVAL_HEADLINES:
-            reason = "Cancelled on request."
+        if job.error_code in _APPROVAL_HEADLINES:
+            headline = _(_APPROVAL_HEADLINES[job.error_code])
+        else:
+            reason = _("Cancelled on request.")
     embed = discord.Embed(
         title=f"{headline} · {model_title(job)}",
         colour=_COLOURS["failed"],
         description=_quoted_prompt(job),
     )
     if reason:
-        embed.add_field(name="Why", value=excerpt(reason, 1000), inline=False)
-    embed.add_field(name="Cost", value=charge_sentence(job), inline=False)
+        embed.add_field(name=_("Why"), value=excerpt(reason, 1000), inline=False)
+    embed.add_field(name=_("Cost"), value=charge_sentence(job), inline=False)
     embed.set_footer(text=marker(job.id, "notice"))
     return embed

@@ -41,6 +41,8 @@ from bot.discord_ui.generation import (
     quote_generation,
     start_generation,
 )
+from bot.discord_ui.translator import use_member_locale
+from bot.i18n import _, message_of
 from bot.jobs.records import Job
 from bot.media import (
     MAX_CONCURRENT_DECODES,
@@ -115,11 +117,15 @@ async def extend_video(
     )
     if await choice.wait():  # timed out
         raise UserFacingError(
-            f"No answer within {CONFIRM_SECONDS:.0f} seconds: nothing was started or charged.",
+            _("No answer within {seconds} seconds: nothing was started or charged.").format(
+                seconds=f"{CONFIRM_SECONDS:.0f}"
+            ),
             reason="not_confirmed",
         )
     if choice.chosen is None:
-        raise UserFacingError("Cancelled: nothing was started or charged.", reason="not_confirmed")
+        raise UserFacingError(
+            _("Cancelled: nothing was started or charged."), reason="not_confirmed"
+        )
     return await start_generation(
         interaction,
         GenerationOrder(
@@ -152,7 +158,7 @@ async def extend_offers(
                 raise  # the same for every model: say it once
             refusals.append(refused)
             if refused.reason not in _MODEL_OFF:
-                notes.append(f"{model_id}: {refused}")
+                notes.append(_("{model}: {why}").format(model=model_id, why=message_of(refused)))
     if not offers:
         telling = [r for r in refusals if r.reason not in _MODEL_OFF]
         raise (telling or refusals)[0]
@@ -187,20 +193,23 @@ async def last_frame_of(
 ) -> tuple[InputImage, LastFrame]:
     """The last frame of ``job``'s video, from the result message's attachment ``video``, else
     from the provider's link while it lasts, as the input image of an extension."""
-    name = f"the video of job #{job.id}"
+    name = _("the video of job #{job}").format(job=job.id)
     if video is not None:
         if video.size > MAX_VIDEO_BYTES:
             raise UserFacingError(
-                f"The video of job #{job.id} is {megabytes(video.size)}; videos up to "
-                f"{megabytes(MAX_VIDEO_BYTES)} can be extended.",
+                _(
+                    "The video of job #{job} is {size}; videos up to {limit} can be extended."
+                ).format(job=job.id, size=megabytes(video.size), limit=megabytes(MAX_VIDEO_BYTES)),
                 reason="invalid_media",
             )
         url, source = video.url, "Discord"
     elif job.result_urls:
-        url, source = job.result_urls[0], "the provider"
+        url, source = job.result_urls[0], _("the provider")
     else:
         raise UserFacingError(
-            f"The video of job #{job.id} is no longer available, so it can't be extended."
+            _("The video of job #{job} is no longer available, so it can't be extended.").format(
+                job=job.id
+            )
         )
     try:
         async with _holding_video():
@@ -210,9 +219,11 @@ async def last_frame_of(
                 max_bytes=MAX_VIDEO_BYTES,
                 name=name,
                 source=source,
-                advice="try again later (provider links last about a day).",
+                advice=_("try again later (provider links last about a day)."),
             )
-            frame = await last_frame_async(data, name=f"The video of job #{job.id}")
+            frame = await last_frame_async(
+                data, name=_("The video of job #{job}").format(job=job.id)
+            )
             del data  # the frame is all that is kept
     except MediaRejected as exc:
         raise UserFacingError(exc.user_message, reason="invalid_media") from None
@@ -223,13 +234,22 @@ def offer_text(job: Job, frame: LastFrame, offers: list[Offer], notes: list[str]
     """The member's private question: what will be extended, from which frame, at what price."""
     size = f"{frame.source_width}×{frame.source_height}"
     if (frame.width, frame.height) != (frame.source_width, frame.source_height):
-        size += f", sent as {frame.width}×{frame.height}"
+        size = _("{size}, sent as {width}×{height}").format(
+            size=size, width=frame.width, height=frame.height
+        )
     lines = [
-        f"Extend job #{job.id} from its last frame (at {frame.seconds:.1f} s, {size}) with "
-        "this server's default settings:",
-        *(f"• **{offer.model_id}**: estimated {format_usd(offer.cost)}" for offer in offers),
+        _(
+            "Extend job #{job} from its last frame (at {seconds} s, {size}) with this server's "
+            "default settings:"
+        ).format(job=job.id, seconds=f"{frame.seconds:.1f}", size=size),
+        *(
+            _("• **{model}**: estimated {cost}").format(
+                model=offer.model_id, cost=format_usd(offer.cost)
+            )
+            for offer in offers
+        ),
         *(f"• {note}" for note in notes),
-        "Nothing is charged until you choose.",
+        _("Nothing is charged until you choose."),
     ]
     return "\n".join(lines)
 
@@ -244,13 +264,15 @@ class ExtendChoice(discord.ui.View):
         self.chosen: str | None = None
         for offer in offers:
             go: discord.ui.Button[ExtendChoice] = discord.ui.Button(
-                label=f"Extend with {offer.model_id} — {format_usd(offer.cost)}",
+                label=_("Extend with {model} — {cost}").format(
+                    model=offer.model_id, cost=format_usd(offer.cost)
+                ),
                 style=discord.ButtonStyle.primary,
             )
             go.callback = self._answer(offer.model_id)  # type: ignore[method-assign]
             self.add_item(go)
         stop: discord.ui.Button[ExtendChoice] = discord.ui.Button(
-            label="Cancel", style=discord.ButtonStyle.secondary
+            label=_("Cancel"), style=discord.ButtonStyle.secondary
         )
         stop.callback = self._answer(None)  # type: ignore[method-assign]
         self.add_item(stop)
@@ -262,7 +284,7 @@ class ExtendChoice(discord.ui.View):
                 return
             self.chosen = model_id
             if model_id is not None:
-                await interaction.response.edit_message(content="Starting…", view=None)
+                await interaction.response.edit_message(content=_("Starting…"), view=None)
             else:  # the flow's error answer says so, in the same place
                 await interaction.response.defer()
             self.stop()
@@ -270,4 +292,5 @@ class ExtendChoice(discord.ui.View):
         return callback
 
     async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # a click runs in a task of its own (bot.i18n)
         return interaction.user.id == self.member_id

@@ -54,6 +54,8 @@ from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.translator import use_member_locale
+from bot.i18n import N_, _, message_of
 from bot.jobs.budget import ReservationRefused
 from bot.jobs.engine import EngineStopping
 from bot.jobs.records import GuildConfig, Job
@@ -79,6 +81,7 @@ from bot.orders import (
 )
 from bot.policy import PolicyRefusal, blocked_term, check_policy
 from bot.pricing import format_usd
+from bot.wording import STATE_WORDS
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
@@ -153,7 +156,7 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 sources[name] = [await _fetch_image(bot, attachment) for attachment in attachments]
             images = await prepare_images(spec, sources)
         except OrderRefused as exc:
-            raise UserFacingError(str(exc), reason="invalid_media") from None
+            raise UserFacingError(message_of(exc), reason="invalid_media") from None
         audio_url = None if order.audio is None else await _checked_audio(bot, order.audio)
         notes = [f"{item.source.name}: {note}" for item in images for note in item.image.notes]
         try:
@@ -173,9 +176,9 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
                 approval_hours=approval_hours,
             )
         except ReservationRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
         except EngineStopping as exc:
-            raise UserFacingError(f"The bot is restarting ({exc}).") from None
+            raise UserFacingError(_("The bot is restarting ({why}).").format(why=exc)) from None
         del request, media  # stored: its data: URIs (4/3 of each image) need not outlive this
         # The stored copies, opened before anything else runs (the provider may accept the
         # task and the bot delete its copy at the next await: an open file outlives that):
@@ -187,10 +190,10 @@ async def start_generation(interaction: discord.Interaction[WanBot], order: Gene
     try:
         status = await _post_status(bot, interaction, job, previews, reply_to=order.reply_to)
         status_url: str | None = status.jump_url
-        follow = f"Follow it here: {status_url}"
+        follow = _("Follow it here: {link}").format(link=status_url)
     except discord.HTTPException as exc:
         log.warning("job %d: status message not posted (%s)", job.id, exc)
-        status_url, follow = None, "The result will be posted in this channel."
+        status_url, follow = None, _("The result will be posted in this channel.")
     finally:
         for preview in previews:
             preview.fp.close()
@@ -236,9 +239,10 @@ def _approval_hours(
         return None
     if policy.approval_destination is None:
         raise UserFacingError(
-            f"This server asks staff to approve generations above "
-            f"{format_usd(policy.approval_above or Decimal(0))}, but has no channel for the "
-            "requests. Ask the server staff, or choose cheaper settings.",
+            _(
+                "This server asks staff to approve generations above {threshold}, but has no "
+                "channel for the requests. Ask the server staff, or choose cheaper settings."
+            ).format(threshold=format_usd(policy.approval_above or Decimal(0))),
             reason="approval_unavailable",
         )
     return policy.approval_expire_hours
@@ -249,21 +253,25 @@ def _accepted_text(job: Job, config: GuildConfig, follow: str) -> str:
     estimate = format_usd(job.estimated_cost)
     if job.state is JobState.QUEUED:
         ahead = job.queue_ahead or 0
-        place = "next in your queue" if ahead == 0 else f"{ahead} ahead of you"
-        return (
-            f"Queued as job #{job.id} ({place}): your generation slots are full, so it starts "
-            f"by itself when one of them finishes. Estimated {estimate}, reserved now; cancel "
-            f"it for free until it starts. {follow}"
+        place = (
+            _("next in your queue") if ahead == 0 else _("{ahead} ahead of you").format(ahead=ahead)
         )
+        return _(
+            "Queued as job #{job} ({place}): your generation slots are full, so it starts by "
+            "itself when one of them finishes. Estimated {cost}, reserved now; cancel it for "
+            "free until it starts. {follow}"
+        ).format(job=job.id, place=place, cost=estimate, follow=follow)
     if job.state is JobState.AWAITING_APPROVAL:
         threshold = format_usd(config.policy.approval_above or Decimal(0))
         hours = config.policy.approval_expire_hours
-        return (
-            f"Job #{job.id} is waiting for staff approval: its estimate ({estimate}) is above "
-            f"this server's {threshold} threshold. The estimate is reserved meanwhile; if "
-            f"nobody decides within {hours:g} hour(s) it lapses and nothing is charged. {follow}"
-        )
-    return f"Queued as job #{job.id}: estimated {estimate}. {follow}"
+        return _(
+            "Job #{job} is waiting for staff approval: its estimate ({cost}) is above this "
+            "server's {threshold} threshold. The estimate is reserved meanwhile; if nobody "
+            "decides within {hours} hour(s) it lapses and nothing is charged. {follow}"
+        ).format(job=job.id, cost=estimate, threshold=threshold, hours=f"{hours:g}", follow=follow)
+    return _("Queued as job #{job}: estimated {cost}. {follow}").format(
+        job=job.id, cost=estimate, follow=follow
+    )
 
 
 async def quote_generation(
@@ -273,8 +281,8 @@ async def quote_generation(
     the server's rules, defaults, limits and budgets, exactly as :func:`start_generation`
     applies them (and refuses, with the same :class:`UserFacingError`). For a button that shows
     prices before anything starts (Extend); nothing is downloaded, reserved or sent."""
-    _, _, _, cost, _ = await _checked(interaction, order)
-    return cost
+    checked = await _checked(interaction, order)
+    return checked[3]
 
 
 async def _checked(
@@ -287,7 +295,8 @@ async def _checked(
     bot = interaction.client
     if interaction.guild is None or interaction.channel is None:
         raise UserFacingError(
-            "Generations run in a server channel, not in direct messages.", reason="not_in_server"
+            _("Generations run in a server channel, not in direct messages."),
+            reason="not_in_server",
         )
     spec = resolve(order.model_id, bot.settings)
     if (off := models_off(bot.settings).get(order.model_id)) is not None:
@@ -311,9 +320,9 @@ async def _checked(
                 user_id=interaction.user.id, guild_id=interaction.guild.id, estimate=cost
             )
         except ReservationRefused as exc:
-            raise UserFacingError(str(exc)) from None
+            raise UserFacingError(message_of(exc)) from None
     except OrderRefused as exc:
-        raise UserFacingError(str(exc), reason="invalid_options") from None
+        raise UserFacingError(message_of(exc), reason="invalid_options") from None
     return spec, fields, server_defaults, cost, config
 
 
@@ -329,10 +338,10 @@ class _CostConfirmation(discord.ui.View):
         self.member_id = member_id
         self.accepted: bool | None = None
         go: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
-            label=f"Generate for {price}", style=discord.ButtonStyle.primary
+            label=_("Generate for {price}").format(price=price), style=discord.ButtonStyle.primary
         )
         stop: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
-            label="Cancel", style=discord.ButtonStyle.secondary
+            label=_("Cancel"), style=discord.ButtonStyle.secondary
         )
         go.callback = self._answer(True)  # type: ignore[method-assign]
         stop.callback = self._answer(False)  # type: ignore[method-assign]
@@ -343,7 +352,7 @@ class _CostConfirmation(discord.ui.View):
         async def callback(interaction: discord.Interaction[WanBot]) -> None:
             self.accepted = accepted
             if accepted:
-                await interaction.response.edit_message(content="Starting…", view=None)
+                await interaction.response.edit_message(content=_("Starting…"), view=None)
             else:  # the order's error answer says so, in the same place
                 await interaction.response.defer()
             self.stop()
@@ -351,6 +360,7 @@ class _CostConfirmation(discord.ui.View):
         return callback
 
     async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
+        use_member_locale(interaction)  # a click runs in a task of its own (bot.i18n)
         return interaction.user.id == self.member_id
 
 
@@ -370,22 +380,30 @@ async def _confirm_if_dearer(
         return
     view = _CostConfirmation(interaction.user.id, format_usd(cost))
     await interaction.edit_original_response(
-        content=(
-            f"These settings are estimated at **{format_usd(cost)}**; this server's default "
-            f"settings for {spec.model_id} ({defaults.describe_all(spec, server_defaults)}) "
-            f"cost {format_usd(usual)}. Generate anyway?"
+        content=_(
+            "These settings are estimated at **{cost}**; this server's default settings for "
+            "{model} ({defaults}) cost {usual}. Generate anyway?"
+        ).format(
+            cost=format_usd(cost),
+            model=spec.model_id,
+            defaults=defaults.describe_all(spec, server_defaults),
+            usual=format_usd(usual),
         ),
         view=view,
     )
     if await view.wait():  # timed out
         raise UserFacingError(
-            f"No answer within {CONFIRM_SECONDS:.0f} seconds: nothing was started or charged.",
+            _("No answer within {seconds} seconds: nothing was started or charged.").format(
+                seconds=f"{CONFIRM_SECONDS:.0f}"
+            ),
             reason="not_confirmed",
         )
     if not view.accepted:
         raise UserFacingError(
-            "Cancelled: nothing was started or charged. Leave the options out to use this "
-            "server's defaults.",
+            _(
+                "Cancelled: nothing was started or charged. Leave the options out to use this "
+                "server's defaults."
+            ),
             reason="not_confirmed",
         )
 
@@ -432,7 +450,7 @@ async def _check_policy(
                 prompt=fields.get("prompt"),
                 note=f"matched: {matched}",
             )
-        raise UserFacingError(str(exc), reason=f"policy_{exc.reason}") from None
+        raise UserFacingError(message_of(exc), reason=f"policy_{exc.reason}") from None
 
 
 def _age_restricted(channel: object) -> bool:
@@ -446,18 +464,19 @@ def _check_bot_can_post(interaction: discord.Interaction[WanBot]) -> None:
     missing = [
         name
         for name, ok in (
-            ("View Channel", perms.view_channel),
-            ("Send Messages", perms.send_messages),
-            ("Embed Links", perms.embed_links),
-            ("Attach Files", perms.attach_files),
+            (N_("View Channel"), perms.view_channel),
+            (N_("Send Messages"), perms.send_messages),
+            (N_("Embed Links"), perms.embed_links),
+            (N_("Attach Files"), perms.attach_files),
         )
         if not ok
     ]
     if missing:
         raise UserFacingError(
-            f"I can't post results in this channel (missing: "
-            f"{', '.join(missing)}). Ask the server staff, or use another "
-            "channel."
+            _(
+                "I can't post results in this channel (missing: {permissions}). Ask the server "
+                "staff, or use another channel."
+            ).format(permissions=", ".join(_(name) for name in missing))
         )
 
 
@@ -465,14 +484,17 @@ async def _fetch_image(bot: WanBot, attachment: discord.Attachment) -> InputImag
     declared = (attachment.content_type or "").split(";")[0].strip().lower()
     if declared and not declared.startswith("image/"):
         raise UserFacingError(
-            f"{attachment.filename} isn't an image ({declared}). Attach a "
-            "JPEG, PNG, BMP or WEBP picture."
+            _("{file} isn't an image ({type}). Attach a JPEG, PNG, BMP or WEBP picture.").format(
+                file=attachment.filename, type=declared
+            )
         )
     if attachment.size > MAX_INPUT_DOWNLOAD_BYTES:
         raise UserFacingError(
-            f"{attachment.filename} is {megabytes(attachment.size)}; images "
-            f"may be at most {megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Attach a "
-            "smaller file."
+            _("{file} is {size}; images may be at most {limit}. Attach a smaller file.").format(
+                file=attachment.filename,
+                size=megabytes(attachment.size),
+                limit=megabytes(MAX_INPUT_DOWNLOAD_BYTES),
+            )
         )
     return await _download_image(bot, attachment.url, attachment.filename)
 
@@ -542,6 +564,7 @@ async def _post_status(
     # post takes its turn with the channel's writer like every other write there.
     deliverer = bot.deliverer
     assert isinstance(deliverer, DiscordDeliverer)
+    # In the server's language, as a reply to ``reply_to`` when given.
     return await deliverer.post_status(channel, job, previews, reply_to=reply_to)
 
 
@@ -566,17 +589,19 @@ async def cancel_generation(interaction: discord.Interaction[WanBot], job: Job) 
     cancelled_from = await interaction.client.engine.cancel(job.id, interaction.user.id)
     if cancelled_from is None:
         raise UserFacingError(
-            f"Job #{job.id} can't be cancelled now ({job.state.value.replace('_', ' ')})."
+            _("Job #{job} can't be cancelled now ({state}).").format(
+                job=job.id, state=_(STATE_WORDS[job.state].short)
+            )
         )
     if cancelled_from is JobState.RUNNING:
-        text = (
-            f"Cancelled job #{job.id}. It was already running at the provider, which "
-            "still bills it, so the estimate stays charged."
-        )
+        text = _(
+            "Cancelled job #{job}. It was already running at the provider, which still bills "
+            "it, so the estimate stays charged."
+        ).format(job=job.id)
     elif cancelled_from.waiting:
-        text = f"Cancelled job #{job.id} before it started. Nothing was charged."
+        text = _("Cancelled job #{job} before it started. Nothing was charged.").format(job=job.id)
     else:
-        text = f"Cancelled job #{job.id} before it was sent. Nothing was charged."
+        text = _("Cancelled job #{job} before it was sent. Nothing was charged.").format(job=job.id)
     await interaction.edit_original_response(content=text)
     if job.guild_id is not None:
         charged = (
@@ -615,7 +640,7 @@ async def result_image(
     elif index < len(job.result_urls):
         url, name = job.result_urls[index], f"result-{index + 1}.png"
     else:
-        raise UserFacingError("That image is no longer available.")
+        raise UserFacingError(_("That image is no longer available."))
     return await _download_image(interaction.client, url, name)
 
 
@@ -666,21 +691,26 @@ async def _inputs_on_disk(
     return images
 
 
+_INPUTS_GONE = N_(
+    "The input images of this job are no longer available; run the command again with them."
+)
+
+
 async def _inputs_from_status_message(
     bot: WanBot, job: Job, wanted: dict[str, Any]
 ) -> dict[str, list[InputImage]]:
     if job.channel_id is None or job.status_message_id is None:
-        raise UserFacingError(
-            "The input images of this job are no longer available; run the command again with them."
-        )
+        raise UserFacingError(_(_INPUTS_GONE))
     try:
         channel = bot.get_channel(job.channel_id) or await bot.fetch_channel(job.channel_id)
         assert isinstance(channel, discord.abc.Messageable)
         message = await channel.fetch_message(job.status_message_id)
     except (discord.NotFound, discord.Forbidden):
         raise UserFacingError(
-            "The status message with this job's input images was deleted; "
-            "run the command again with them."
+            _(
+                "The status message with this job's input images was deleted; run the command "
+                "again with them."
+            )
         ) from None
     found: dict[str, dict[int, InputImage]] = {}
     for attachment in message.attachments:
@@ -695,9 +725,6 @@ async def _inputs_from_status_message(
         count = len(value) if isinstance(value, list) else 1
         got = found.get(name, {})
         if len(got) < count:
-            raise UserFacingError(
-                "The input images of this job are no longer available; run "
-                "the command again with them."
-            )
+            raise UserFacingError(_(_INPUTS_GONE))
         images[name] = [got[position] for position in sorted(got)][:count]
     return images

@@ -23,6 +23,7 @@ import discord
 from bot.discord_ui.channel_writer import ChannelWriter, Clock
 from bot.discord_ui.embeds import status_embed
 from bot.discord_ui.views import status_view
+from bot.i18n import using_locale
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.wording import queue_words, retry_words
@@ -82,6 +83,7 @@ class StatusMessages:
         edit_interval: float,
         clock: Clock = time.monotonic,
         on_message_gone: MessageGone | None = None,
+        locale_of: Callable[[Job], str | None] = lambda job: None,
     ) -> None:
         self.writer = writer
         self._edit = edit
@@ -92,6 +94,8 @@ class StatusMessages:
         self._clock = clock
         # Set by whoever persists it (the store): called with the job id of a deleted message.
         self.on_message_gone = on_message_gone
+        # The language a job's status message speaks (its server's; None: English).
+        self._locale_of = locale_of
         # job id -> when it was last edited, and what it showed then (see _shown).
         self._last_edit: dict[int, tuple[float, _Shown]] = {}
         self._gone: dict[int, int] = {}  # job id -> its status message id Discord called unknown
@@ -116,7 +120,9 @@ class StatusMessages:
 
         async def send() -> None:
             # Rendered when sent, not when queued: elapsed time and ETA are current then.
-            await self._edit(job, status_embed(job, eta=self._eta(job)), status_view(job))
+            with using_locale(self._locale_of(job)):
+                embed, view = status_embed(job, eta=self._eta(job)), status_view(job)
+            await self._edit(job, embed, view)
 
         self.writer.submit_edit(
             channel_id, message_id, send, on_gone=lambda: self._message_gone(job.id, message_id)

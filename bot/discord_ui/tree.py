@@ -14,19 +14,27 @@ import discord
 from discord import app_commands
 
 from bot.discord_ui.errors import UserFacingError
+from bot.discord_ui.translator import use_member_locale
+from bot.i18n import N_, _, english, message_of
 
 if TYPE_CHECKING:
     from bot.discord_ui.client import WanBot
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE = (
+GENERIC_FAILURE = N_(
     "Something went wrong on my side and nothing was charged. The server staff "
     "can find the details in the bot's log."
 )
 
 
 class WanCommandTree(app_commands.CommandTree["WanBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[WanBot], /) -> bool:
+        """Every command and autocomplete speaks the member's language (bot.i18n): this runs
+        in the interaction's own task, before the callback."""
+        use_member_locale(interaction)
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[WanBot], error: app_commands.AppCommandError
     ) -> None:
@@ -34,12 +42,14 @@ class WanCommandTree(app_commands.CommandTree["WanBot"]):
 
 
 # Where Discord's interface names a permission differently from its API flag.
-_PERMISSION_NAMES = {"manage_guild": "Manage Server", "view_channel": "View Channel"}
+_PERMISSION_NAMES = {"manage_guild": N_("Manage Server"), "view_channel": N_("View Channel")}
 
 
 def permission_names(flags: list[str]) -> str:
     """``["manage_guild", "attach_files"]`` -> ``Manage Server, Attach Files``."""
-    return ", ".join(_PERMISSION_NAMES.get(flag, flag.replace("_", " ").title()) for flag in flags)
+    return ", ".join(
+        _(_PERMISSION_NAMES.get(flag, flag.replace("_", " ").title())) for flag in flags
+    )
 
 
 def message_for(error: BaseException) -> str:
@@ -47,24 +57,24 @@ def message_for(error: BaseException) -> str:
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, UserFacingError):
-        return str(error)
+        return message_of(error)
     if isinstance(error, app_commands.MissingPermissions):
-        return "This needs the " + permission_names(error.missing_permissions) + " permission."
+        return _("This needs the {permissions} permission.").format(
+            permissions=permission_names(error.missing_permissions)
+        )
     if isinstance(error, app_commands.BotMissingPermissions):
-        return (
-            "I'm missing the "
-            + permission_names(error.missing_permissions)
-            + " permission here. Ask the server staff."
+        return _("I'm missing the {permissions} permission here. Ask the server staff.").format(
+            permissions=permission_names(error.missing_permissions)
         )
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in a server channel, not in direct messages."
+        return _("This command works in a server channel, not in direct messages.")
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        return _("Slow down: try again in {seconds} s.").format(seconds=f"{error.retry_after:.0f}")
     if isinstance(error, app_commands.CheckFailure):
-        return str(error) or "You can't use this command here."
+        return str(error) or _("You can't use this command here.")
     if isinstance(error, app_commands.TransformerError):
-        return f"I couldn't read {error.value!r}: {error}"
-    return GENERIC_FAILURE
+        return _("I couldn't read {value}: {error}").format(value=repr(error.value), error=error)
+    return _(GENERIC_FAILURE)
 
 
 async def answer_error(interaction: discord.Interaction[WanBot], error: BaseException) -> None:
@@ -74,7 +84,13 @@ async def answer_error(interaction: discord.Interaction[WanBot], error: BaseExce
     if isinstance(
         original, UserFacingError | app_commands.CheckFailure | app_commands.TransformerError
     ):
-        log.info("refused /%s for user %s: %s", command, interaction.user.id, original)
+        # In English whatever the member's language (bot.i18n.Text keeps the source).
+        log.info(
+            "refused /%s for user %s: %s",
+            command,
+            interaction.user.id,
+            english(message_of(original)),
+        )
         reason = getattr(original, "reason", None)
         if isinstance(original, UserFacingError) and reason:
             interaction.client.metrics.job_refused(reason)

@@ -18,6 +18,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import N_, _
 from bot.jobs.records import Job
 from bot.jobs.states import GENERATING_STATES, WAITING_STATES
 
@@ -57,23 +58,24 @@ class Look:
 
 
 LOOKS: dict[Action, Look] = {
-    Action.CANCEL: Look("Cancel", discord.ButtonStyle.danger),
-    Action.RETRY: Look("Retry", emoji="🔁"),
-    Action.VARY: Look("Vary", emoji="🎲"),
-    Action.DELETE: Look("Delete", emoji="🗑️"),
-    Action.ANIMATE: Look("Animate", discord.ButtonStyle.primary, emoji="🎬"),
-    Action.APPROVE: Look("Approve", discord.ButtonStyle.success, emoji="✅"),
-    Action.DENY: Look("Deny", discord.ButtonStyle.danger, emoji="✖️"),
-    Action.EXTEND: Look("Extend", discord.ButtonStyle.primary, emoji="⏩"),
+    Action.CANCEL: Look(N_("Cancel"), discord.ButtonStyle.danger),
+    Action.RETRY: Look(N_("Retry"), emoji="🔁"),
+    Action.VARY: Look(N_("Vary"), emoji="🎲"),
+    Action.DELETE: Look(N_("Delete"), emoji="🗑️"),
+    Action.ANIMATE: Look(N_("Animate"), discord.ButtonStyle.primary, emoji="🎬"),
+    Action.APPROVE: Look(N_("Approve"), discord.ButtonStyle.success, emoji="✅"),
+    Action.DENY: Look(N_("Deny"), discord.ButtonStyle.danger, emoji="✖️"),
+    Action.EXTEND: Look(N_("Extend"), discord.ButtonStyle.primary, emoji="⏩"),
 }
 
 
 def button(
     action: Action, job_id: int, *, index: int | None = None, row: int | None = None
 ) -> discord.ui.Button[Any]:
-    """The button for ``action`` on job ``job_id`` (``index``: which image, for Animate)."""
+    """The button for ``action`` on job ``job_id`` (``index``: which image, for Animate), its
+    label in the current language (the id never changes with it)."""
     look = LOOKS[action]
-    label = look.label if index is None else f"{look.label} {index + 1}"
+    label = _(look.label) if index is None else f"{_(look.label)} {index + 1}"
     return discord.ui.Button(
         label=label,
         style=look.style,
@@ -119,7 +121,7 @@ def result_view(job: Job, image_count: int, *, links: tuple[str, ...] = ()) -> d
     elif job.unit == "second":
         items.append(button(Action.EXTEND, job.id, row=1))
     items += [
-        discord.ui.Button(label=f"Download {index + 1}", url=url, row=2)
+        discord.ui.Button(label=_("Download {number}").format(number=index + 1), url=url, row=2)
         for index, url in enumerate(links[:MAX_LINK_BUTTONS])
     ]
     return _view(*items)

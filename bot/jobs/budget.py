@@ -25,6 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
+from bot.i18n import _
 from bot.jobs.money import from_micros, to_micros
 from bot.pricing import format_usd
 
@@ -121,9 +122,10 @@ def check_limits(
             left = format_usd(from_micros(max(cap - totals.user_day_micros, 0)))
             raise ReservationRefused(
                 "user_budget",
-                f"This would cost about {estimate}, and you have {left} left of your "
-                f"{format_usd(from_micros(cap))} daily budget. Try a cheaper setting or wait "
-                "until tomorrow (UTC).",
+                _(
+                    "This would cost about {estimate}, and you have {left} left of your {cap} "
+                    "daily budget. Try a cheaper setting or wait until tomorrow (UTC)."
+                ).format(estimate=estimate, left=left, cap=format_usd(from_micros(cap))),
             )
     if limits.guild_monthly_budget is not None:
         cap = to_micros(limits.guild_monthly_budget)
@@ -131,8 +133,10 @@ def check_limits(
             left = format_usd(from_micros(max(cap - totals.guild_month_micros, 0)))
             raise ReservationRefused(
                 "guild_budget",
-                f"This would cost about {estimate}, and the server has {left} left of its "
-                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
+                _(
+                    "This would cost about {estimate}, and the server has {left} left of its "
+                    "{cap} monthly budget. Ask the server staff."
+                ).format(estimate=estimate, left=left, cap=format_usd(from_micros(cap))),
             )
     return admission
 
@@ -152,16 +156,18 @@ def precheck_limits(limits: Limits, totals: Totals, now: float) -> None:
         if cap > 0 and totals.user_day_micros >= cap:
             raise ReservationRefused(
                 "user_budget",
-                f"You have {format_usd(from_micros(0))} left of your "
-                f"{format_usd(from_micros(cap))} daily budget. Wait until tomorrow (UTC).",
+                _(
+                    "You have {left} left of your {cap} daily budget. Wait until tomorrow (UTC)."
+                ).format(left=format_usd(from_micros(0)), cap=format_usd(from_micros(cap))),
             )
     if limits.guild_monthly_budget is not None:
         cap = to_micros(limits.guild_monthly_budget)
         if cap > 0 and totals.guild_month_micros >= cap:
             raise ReservationRefused(
                 "guild_budget",
-                f"The server has {format_usd(from_micros(0))} left of its "
-                f"{format_usd(from_micros(cap))} monthly budget. Ask the server staff.",
+                _(
+                    "The server has {left} left of its {cap} monthly budget. Ask the server staff."
+                ).format(left=format_usd(from_micros(0)), cap=format_usd(from_micros(cap))),
             )
 
 
@@ -172,10 +178,10 @@ def _check_standing(
     whatever the request costs."""
     if limits.user_daily_budget is not None and limits.user_daily_budget == 0:
         raise ReservationRefused(
-            "generation_off", "Generation is turned off for you on this server."
+            "generation_off", _("Generation is turned off for you on this server.")
         )
     if limits.guild_monthly_budget is not None and limits.guild_monthly_budget == 0:
-        raise ReservationRefused("generation_off", "Generation is turned off on this server.")
+        raise ReservationRefused("generation_off", _("Generation is turned off on this server."))
     admission = Admission.START
     if (
         needs_slot
@@ -188,16 +194,24 @@ def _check_standing(
         elif room:
             raise ReservationRefused(
                 "concurrency",
-                f"You already have {totals.generating} generation(s) running and "
-                f"{totals.queued} queued; the limits are {limits.max_concurrent_per_user} "
-                f"running and {room} queued. Wait for one to finish or cancel one "
-                "(`/jobs list`).",
+                _(
+                    "You already have {running} generation(s) running and {queued} queued; the "
+                    "limits are {limit} running and {room} queued. Wait for one to finish or "
+                    "cancel one (`/jobs list`)."
+                ).format(
+                    running=totals.generating,
+                    queued=totals.queued,
+                    limit=limits.max_concurrent_per_user,
+                    room=room,
+                ),
             )
         else:
             raise ReservationRefused(
                 "concurrency",
-                f"You already have {totals.generating} generation(s) running; the limit is "
-                f"{limits.max_concurrent_per_user}. Wait for one to finish or cancel one.",
+                _(
+                    "You already have {running} generation(s) running; the limit is {limit}. "
+                    "Wait for one to finish or cancel one."
+                ).format(running=totals.generating, limit=limits.max_concurrent_per_user),
             )
     if (
         limits.cooldown_seconds
@@ -206,7 +220,10 @@ def _check_standing(
     ):
         wait = limits.cooldown_seconds - (now - totals.last_created)
         raise ReservationRefused(
-            "cooldown", f"Please wait {wait:.0f} more second(s) before the next generation."
+            "cooldown",
+            _("Please wait {seconds} more second(s) before the next generation.").format(
+                seconds=f"{wait:.0f}"
+            ),
         )
     return admission
 

@@ -35,6 +35,7 @@ import aiohttp
 
 from bot.catalog import ModelSpec, RequestInvalid, WanRequest, spec_for
 from bot.config import ConfigError, ProviderName
+from bot.i18n import N_, _
 from bot.jobs.budget import Limits, ReservationRefused, check_limits, precheck_limits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine_config import EngineConfig
@@ -70,16 +71,17 @@ T = TypeVar("T")
 _FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED})
 
 
-RESTARTED_MID_CREATE = (
+# Stored with the job in English and translated where a front end shows it (N_: bot.i18n).
+RESTARTED_MID_CREATE = N_(
     "The bot restarted while sending this request, so it cannot tell whether the provider "
     "accepted it: there is no task to follow and no result will be posted for it. It was not "
     "resent automatically, to avoid paying twice; use Retry to make a new request."
 )
-NOT_SENT_BEFORE_DEADLINE = (
+NOT_SENT_BEFORE_DEADLINE = N_(
     "The bot could not send this request before its deadline (it was offline or the provider "
     "was busy), so it was not sent at all. Use Retry to try again."
 )
-GAVE_UP_WAITING = (
+GAVE_UP_WAITING = N_(
     "The provider accepted this task but had no result while its result could still be "
     "fetched (about a day), so the bot stopped waiting for it."
 )
@@ -407,7 +409,8 @@ class JobEngine:
         (nothing stored, nothing sent) and :class:`EngineStopping` during shutdown.
         """
         if not self._accepting:
-            raise EngineStopping("the bot is restarting; try again in a minute")
+            # Raised in the member's own command: worded in their language (bot.i18n).
+            raise EngineStopping(_("the bot is restarting; try again in a minute"))
         try:
             approval_until = (
                 None if approval_hours is None else self.clock() + approval_hours * 3600
@@ -506,7 +509,7 @@ class JobEngine:
             by_user_id,
             only_from=JobState.AWAITING_APPROVAL,
             code="approval_denied",
-            message="Server staff did not approve this request.",
+            message=N_("Server staff did not approve this request."),
             decided_by=by_user_id,
         )
         if cancelled_from is None:
@@ -522,7 +525,7 @@ class JobEngine:
             0,
             only_from=JobState.AWAITING_APPROVAL,
             code="approval_expired",
-            message="No staff member approved this request in time, so it was not started.",
+            message=N_("No staff member approved this request in time, so it was not started."),
         )
         if cancelled_from is not None:
             log.info("job %d: approval lapsed; released", job_id)
@@ -738,8 +741,10 @@ class JobEngine:
             await self._fail(
                 job_id,
                 "not_submitted",
-                "The bot could not send this request (a configuration problem; "
-                "the server staff has been told in the logs). Nothing was charged.",
+                N_(
+                    "The bot could not send this request (a configuration problem; "
+                    "the server staff has been told in the logs). Nothing was charged."
+                ),
                 str(exc),
             )
             return
@@ -914,7 +919,7 @@ class JobEngine:
             return
         failure = result.failure
         code = (failure.code if failure else "") or "task_failed"
-        message = failure.user_message() if failure else "The provider reported a failure."
+        message = failure.user_message() if failure else N_("The provider reported a failure.")
         detail = f"{failure.title}: {failure.detail}" if failure else result.raw_status
         await self._fail(running.job_id, code, message, detail)
         self._running.pop(running.job_id, None)
@@ -962,7 +967,7 @@ class JobEngine:
 
     async def _lose(self, job_id: int) -> None:
         await self._fail(
-            job_id, "task_lost", "The provider no longer knows this task. Nothing was charged."
+            job_id, "task_lost", N_("The provider no longer knows this task. Nothing was charged.")
         )
         self._running.pop(job_id, None)
 

@@ -45,6 +45,7 @@ import aiohttp
 
 from bot.catalog import ResultKind, spec_for
 from bot.config import ProviderName
+from bot.i18n import N_
 from bot.jobs.delivery import Deliverer, DeliveryFailed, DeliveryKind
 from bot.jobs.records import Job, OutboxItem
 from bot.jobs.states import JobState
@@ -265,8 +266,10 @@ class Outbox:
                     0,
                     only_from=JobState.AWAITING_APPROVAL,
                     code="approval_unavailable",
-                    message="The bot could not ask the server staff for approval (it cannot "
-                    "post where requests go), so it was not started. Ask the staff.",
+                    message=N_(
+                        "The bot could not ask the server staff for approval (it cannot post "
+                        "where requests go), so it was not started. Ask the staff."
+                    ),
                 )
                 self.wake()
             if item.kind == DeliveryKind.RESULT:
@@ -274,8 +277,10 @@ class Outbox:
                 await self.store.mark_failed(
                     job.id,
                     "delivery_failed",
-                    "The result was made but could not be posted here. `/jobs show` has "
-                    "its download links while they last (about a day).",
+                    N_(
+                        "The result was made but could not be posted here. `/jobs show` has "
+                        "its download links while they last (about a day)."
+                    ),
                     now,
                     detail=error,
                 )

@@ -23,6 +23,7 @@ from mutagen.mp3 import MP3
 from mutagen.wave import WAVE
 
 from bot.catalog import MAX_AUDIO_BYTES
+from bot.i18n import N_, _
 from bot.media.errors import MediaRejected, megabytes
 
 AUDIO_MIN_SECONDS = 3.0
@@ -50,10 +51,10 @@ _AUDIO_CONTENT_TYPES = frozenset(
     }
 )
 _KNOWN_OTHER_AUDIO: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"OggS", "an Ogg (Opus or Vorbis) file"),
-    (0, b"fLaC", "a FLAC file"),
-    (0, b"FORM", "an AIFF file"),
-    (0, b"#!AMR", "an AMR voice memo"),
+    (0, b"OggS", N_("an Ogg (Opus or Vorbis) file")),
+    (0, b"fLaC", N_("a FLAC file")),
+    (0, b"FORM", N_("an AIFF file")),
+    (0, b"#!AMR", N_("an AMR voice memo")),
 )
 # ISO base media files (``....ftyp<brand>``) are audio, images or video by their major brand.
 _FTYP_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
@@ -107,15 +108,19 @@ def check_audio_metadata(*, name: str, size: int | None, content_type: str | Non
         declared = content_type.split(";", 1)[0].strip().lower()
         if declared and declared not in _AUDIO_CONTENT_TYPES:
             raise MediaRejected(
-                f"{name} is {declared}, not WAV or MP3 audio. Convert it to WAV "
-                "or MP3 and attach it again."
+                _(
+                    "{file} is {type}, not WAV or MP3 audio. Convert it to WAV or MP3 and attach "
+                    "it again."
+                ).format(file=name, type=declared)
             )
 
 
 def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
     """Identify ``data`` as WAV or MP3 from its bytes and check its size and duration."""
     if not data:
-        raise MediaRejected(f"{name} is empty (0 bytes). Attach the audio again.")
+        raise MediaRejected(
+            _("{file} is empty (0 bytes). Attach the audio again.").format(file=name)
+        )
     if len(data) > MAX_AUDIO_BYTES:
         raise _too_big(name, len(data))
     kind = _sniff(data)
@@ -133,15 +138,22 @@ def check_audio(data: bytes, *, name: str = "audio") -> AudioInfo:
     else:
         return AudioInfo(kind, duration, len(data))
     raise MediaRejected(
-        f"{name} is {shown:.1f} s long; audio must be {AUDIO_MIN_SECONDS:g} to "
-        f"{AUDIO_MAX_SECONDS:g} seconds. Trim or replace it."
+        _(
+            "{file} is {length} s long; audio must be {low} to {high} seconds. Trim or replace it."
+        ).format(
+            file=name,
+            length=f"{shown:.1f}",
+            low=f"{AUDIO_MIN_SECONDS:g}",
+            high=f"{AUDIO_MAX_SECONDS:g}",
+        )
     )
 
 
 def _too_big(name: str, size: int) -> MediaRejected:
     return MediaRejected(
-        f"{name} is {megabytes(size)}; audio can be at most "
-        f"{megabytes(MAX_AUDIO_BYTES)}. Use a shorter or smaller file."
+        _("{file} is {size}; audio can be at most {limit}. Use a shorter or smaller file.").format(
+            file=name, size=megabytes(size), limit=megabytes(MAX_AUDIO_BYTES)
+        )
     )
 
 
@@ -150,22 +162,35 @@ def _not_wav_or_mp3(data: bytes, name: str) -> MediaRejected:
     a member who attached a screen recording or a photo should hear that, not "convert it"."""
     video = _video_kind(data)
     if video is not None:
-        return MediaRejected(f"{name} is a video ({video}), not audio: {_ATTACH_INSTEAD}")
+        return MediaRejected(
+            _("{file} is a video ({kind}), not audio: {instead}").format(
+                file=name, kind=video, instead=_attach_instead()
+            )
+        )
     image = _image_kind(data)
     if image is not None:
-        return MediaRejected(f"{name} is an image ({image}), not audio: {_ATTACH_INSTEAD}")
+        return MediaRejected(
+            _("{file} is an image ({kind}), not audio: {instead}").format(
+                file=name, kind=image, instead=_attach_instead()
+            )
+        )
     other = _first_match(data, _KNOWN_OTHER_AUDIO)
     if other is None and data[4:8] == b"ftyp" and data[8:12] in _FTYP_AUDIO_BRANDS:
-        other = "an M4A (AAC) file"
-    what = f" (it looks like {other})" if other else ""
-    return MediaRejected(
-        f"{name} isn't WAV or MP3{what}. Convert it to WAV or MP3 and attach it again."
+        other = N_("an M4A (AAC) file")
+    if other:
+        text = _(
+            "{file} isn't WAV or MP3 (it looks like {kind}). Convert it to WAV or MP3 and attach "
+            "it again."
+        )
+    else:
+        text = _("{file} isn't WAV or MP3. Convert it to WAV or MP3 and attach it again.")
+    return MediaRejected(text.format(file=name, kind=_(other)))
+
+
+def _attach_instead() -> str:
+    return _("attach a WAV or MP3 file of {low} to {high} seconds instead.").format(
+        low=f"{AUDIO_MIN_SECONDS:g}", high=f"{AUDIO_MAX_SECONDS:g}"
     )
-
-
-_ATTACH_INSTEAD = (
-    f"attach a WAV or MP3 file of {AUDIO_MIN_SECONDS:g} to {AUDIO_MAX_SECONDS:g} seconds instead."
-)
 
 
 def _first_match(data: bytes, table: tuple[tuple[int, bytes, str], ...]) -> str | None:
@@ -206,8 +231,10 @@ def _image_kind(data: bytes) -> str | None:
 
 def _damaged(name: str, kind: AudioFormat) -> MediaRejected:
     return MediaRejected(
-        f"{name} looks like {kind.upper()} but is damaged or incomplete. Export "
-        "it again and attach the new file."
+        _(
+            "{file} looks like {kind} but is damaged or incomplete. Export it again and attach "
+            "the new file."
+        ).format(file=name, kind=kind.upper())
     )
 
 
@@ -260,8 +287,10 @@ def _mp3_seconds(data: bytes, name: str) -> float:
     info = cast(_Mp3Info, MP3(io.BytesIO(data)).info)
     if info.layer != 3:
         raise MediaRejected(
-            f"{name} is MPEG layer {info.layer} audio, not MP3. Convert it to "
-            "MP3 or WAV and attach it again."
+            _(
+                "{file} is MPEG layer {layer} audio, not MP3. Convert it to MP3 or WAV and attach "
+                "it again."
+            ).format(file=name, layer=info.layer)
         )
     if info.sketchy:
         raise _damaged(name, "mp3")

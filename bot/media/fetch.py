@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from bot.i18n import _
 from bot.media.errors import MediaRejected, megabytes
 
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
@@ -27,12 +28,13 @@ async def download(
     max_bytes: int,
     name: str = "file",
     source: str = "Discord",
-    advice: str = "attach it again.",
+    advice: str | None = None,
 ) -> bytes:
     """The body of ``url``, at most ``max_bytes`` long, fetched within the download deadline.
 
     ``name`` is the member's filename and ``source`` where it lives, both for messages, and
-    ``advice`` what a failed download's message ends with (what the member can do). Raises
+    ``advice`` what a failed download's message ends with (what the member can do; by default
+    "attach it again."), in the member's words. Raises
     :class:`MediaRejected` on an HTTP error, a connection failure, a timeout or an oversize body;
     raises :class:`ValueError` if ``session`` would send credentials (a programming error).
     """
@@ -40,9 +42,11 @@ async def download(
         raise ValueError("download() fetches public URLs; pass a session without credentials")
     if not url.startswith(("https://", "http://")):
         raise MediaRejected(
-            f"Couldn't download {name}: the link isn't a web address. Attach the file again."
+            _(
+                "Couldn't download {file}: the link isn't a web address. Attach the file again."
+            ).format(file=name)
         )
-    again = advice
+    again = _("attach it again.") if advice is None else advice
     try:
         async with session.get(
             url,
@@ -52,7 +56,9 @@ async def download(
         ) as response:
             if response.status != 200:
                 raise MediaRejected(
-                    f"Couldn't download {name} from {source} (HTTP {response.status}); {again}"
+                    _("Couldn't download {file} from {source} (HTTP {status}); {advice}").format(
+                        file=name, source=source, status=response.status, advice=again
+                    )
                 )
             declared = response.content_length
             if declared is not None and declared > max_bytes:
@@ -65,16 +71,25 @@ async def download(
             return bytes(body)
     except TimeoutError as exc:
         raise MediaRejected(
-            f"Couldn't download {name} from {source}: it took longer than "
-            f"{DOWNLOAD_TIMEOUT_SECONDS:g} seconds; {again}"
+            _(
+                "Couldn't download {file} from {source}: it took longer than {seconds} seconds; "
+                "{advice}"
+            ).format(
+                file=name, source=source, seconds=f"{DOWNLOAD_TIMEOUT_SECONDS:g}", advice=again
+            )
         ) from exc
     except aiohttp.ClientError as exc:
         raise MediaRejected(
-            f"Couldn't download {name} from {source} (the connection failed); {again}"
+            _("Couldn't download {file} from {source} (the connection failed); {advice}").format(
+                file=name, source=source, advice=again
+            )
         ) from exc
 
 
 def _too_big(name: str, max_bytes: int, size: int | None = None) -> MediaRejected:
     limit = megabytes(max_bytes)
-    actual = f"is {megabytes(size)}; the limit is {limit}" if size else f"is over the {limit} limit"
-    return MediaRejected(f"{name} {actual}. Use a smaller file.")
+    if size:
+        text = _("{file} is {size}; the limit is {limit}. Use a smaller file.")
+    else:
+        text = _("{file} is over the {limit} limit. Use a smaller file.")
+    return MediaRejected(text.format(file=name, size=megabytes(size or 0), limit=limit))

@@ -28,6 +28,7 @@ What it must never do:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import io
 import math
@@ -39,6 +40,7 @@ import av.error
 from PIL import Image
 
 from bot.catalog import VIDEO_INPUT_BOUNDS, PixelBounds
+from bot.i18n import N_, _
 from bot.media.errors import MIB, MediaRejected, megabytes
 from bot.media.images import DECODE_POOL
 
@@ -80,19 +82,23 @@ class LastFrame:
 
 
 def last_frame(
-    data: bytes, *, name: str = "The video", bounds: PixelBounds = VIDEO_INPUT_BOUNDS
+    data: bytes, *, name: str = N_("The video"), bounds: PixelBounds = VIDEO_INPUT_BOUNDS
 ) -> LastFrame:
     """The last frame of the MP4 ``data``, as a PNG within ``bounds``.
 
     CPU-bound and synchronous: from the event loop, await :func:`last_frame_async`. ``name``
-    is how messages speak of the file. Raises :class:`MediaRejected`.
+    is how messages speak of the file (in the member's words). Raises :class:`MediaRejected`.
     """
+    name = _(name)  # the default is a catalog entry
     if not data:
-        raise MediaRejected(f"{name} is empty (0 bytes), so there is no last frame to use.")
+        raise MediaRejected(
+            _("{file} is empty (0 bytes), so there is no last frame to use.").format(file=name)
+        )
     if len(data) > MAX_VIDEO_BYTES:
         raise MediaRejected(
-            f"{name} is {megabytes(len(data))}; videos up to {megabytes(MAX_VIDEO_BYTES)} "
-            "can be extended."
+            _("{file} is {size}; videos up to {limit} can be extended.").format(
+                file=name, size=megabytes(len(data)), limit=megabytes(MAX_VIDEO_BYTES)
+            )
         )
     try:
         frame, source, seconds = _decode_last(data, name)
@@ -109,19 +115,22 @@ def last_frame(
 
 
 async def last_frame_async(
-    data: bytes, *, name: str = "The video", bounds: PixelBounds = VIDEO_INPUT_BOUNDS
+    data: bytes, *, name: str = N_("The video"), bounds: PixelBounds = VIDEO_INPUT_BOUNDS
 ) -> LastFrame:
     """:func:`last_frame` on the decode pool shared with image checks."""
     loop = asyncio.get_running_loop()
     work = functools.partial(last_frame, data, name=name, bounds=bounds)
-    return await loop.run_in_executor(DECODE_POOL, work)
+    # In the member's language: the refusals are worded on the pool's thread.
+    return await loop.run_in_executor(DECODE_POOL, contextvars.copy_context().run, work)
 
 
 def _decode_last(data: bytes, name: str) -> tuple[Image.Image, tuple[int, int], float]:
     """The last frame shown, as RGB, with the stream's size and the frame's time in seconds."""
     with av.open(io.BytesIO(data), mode="r", format=_CONTAINER_FORMAT) as container:
         if not container.streams.video:
-            raise MediaRejected(f"{name} has no video track, so there is no last frame to use.")
+            raise MediaRejected(
+                _("{file} has no video track, so there is no last frame to use.").format(file=name)
+            )
         stream = container.streams.video[0]
         context = stream.codec_context
         if context is None:  # a codec this build of ffmpeg has no decoder for
@@ -142,7 +151,9 @@ def _decode_last(data: bytes, name: str) -> tuple[Image.Image, tuple[int, int], 
             count += 1
             if count > MAX_PACKETS:
                 raise MediaRejected(
-                    f"{name} has over {MAX_PACKETS} frames; only shorter videos can be extended."
+                    _(
+                        "{file} has over {count} frames; only shorter videos can be extended."
+                    ).format(file=name, count=MAX_PACKETS)
                 )
             if packet.is_keyframe:
                 group.clear()
@@ -181,22 +192,29 @@ def _fit(size: tuple[int, int], bounds: PixelBounds, name: str) -> tuple[int, in
     target = (max(1, fit(width * scale)), max(1, fit(height * scale)))
     if min(target) < bounds.min_side or max(target) > bounds.max_side:
         raise MediaRejected(
-            f"{name} is {width}×{height} pixels, too long and narrow for an image-to-video "
-            f"model (each side {bounds.min_side}–{bounds.max_side} pixels), so it can't be "
-            "extended."
+            _(
+                "{file} is {width}×{height} pixels, too long and narrow for an image-to-video "
+                "model (each side {low}–{high} pixels), so it can't be extended."
+            ).format(
+                file=name, width=width, height=height, low=bounds.min_side, high=bounds.max_side
+            )
         )
     return target
 
 
 def _damaged(name: str) -> MediaRejected:
     return MediaRejected(
-        f"{name} looks damaged or incomplete, so its last frame can't be read. "
-        "Extend a result whose video plays to its end."
+        _(
+            "{file} looks damaged or incomplete, so its last frame can't be read. Extend a "
+            "result whose video plays to its end."
+        ).format(file=name)
     )
 
 
 def _too_many_pixels(name: str, width: int, height: int) -> MediaRejected:
     return MediaRejected(
-        f"{name} is {width}×{height} pixels; videos up to {MAX_FRAME_PIXELS:,} pixels a frame "
-        "(4K) can be extended."
+        _(
+            "{file} is {width}×{height} pixels; videos up to {limit} pixels a frame (4K) can be "
+            "extended."
+        ).format(file=name, width=width, height=height, limit=f"{MAX_FRAME_PIXELS:,}")
     )

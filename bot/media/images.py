@@ -23,6 +23,7 @@ What it must never do:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import io
@@ -36,6 +37,7 @@ from typing import cast
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from bot.catalog import MAX_INPUT_IMAGE_BYTES, PixelBounds, data_uri
+from bot.i18n import N_, _
 from bot.media.errors import MIB, MediaRejected, megabytes
 from bot.media.metadata import strip_metadata
 
@@ -91,28 +93,28 @@ _TRANSPOSE = {
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 _EIGHT_BIT_GREY = frozenset({"1", "L"})  # scaled as L, never widened to RGB
 _MODE_WORDS = {
-    "RGBA": "colour with transparency",
-    "RGB": "colour",
-    "P": "palette colour",
-    "L": "greyscale",
-    "1": "black and white",
-    "LA": "greyscale with transparency",
-    "CMYK": "CMYK colour",
-    "I;16": "16-bit greyscale",
+    "RGBA": N_("colour with transparency"),
+    "RGB": N_("colour"),
+    "P": N_("palette colour"),
+    "L": N_("greyscale"),
+    "1": N_("black and white"),
+    "LA": N_("greyscale with transparency"),
+    "CMYK": N_("CMYK colour"),
+    "I;16": N_("16-bit greyscale"),
 }
 # What Pillow raises, while decoding, on a damaged or hostile file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 # Signatures of formats members often try, to name them in the refusal.
 _KNOWN_OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"GIF8", "a GIF"),
-    (0, b"II*\x00", "a TIFF"),
-    (0, b"MM\x00*", "a TIFF"),
-    (0, b"%PDF", "a PDF"),
-    (0, b"8BPS", "a Photoshop"),
-    (4, b"ftypheic", "a HEIC"),
-    (4, b"ftypheix", "a HEIC"),
-    (4, b"ftypmif1", "a HEIF"),
-    (4, b"ftypavif", "an AVIF"),
+    (0, b"GIF8", N_("a GIF")),
+    (0, b"II*\x00", N_("a TIFF")),
+    (0, b"MM\x00*", N_("a TIFF")),
+    (0, b"%PDF", N_("a PDF")),
+    (0, b"8BPS", N_("a Photoshop")),
+    (4, b"ftypheic", N_("a HEIC")),
+    (4, b"ftypheix", N_("a HEIC")),
+    (4, b"ftypmif1", N_("a HEIF")),
+    (4, b"ftypavif", N_("an AVIF")),
 )
 
 
@@ -160,11 +162,16 @@ def prepare_image(
     messages. Raises :class:`MediaRejected`.
     """
     if not data:
-        raise MediaRejected(f"{name} is empty (0 bytes). Attach the image again.")
+        raise MediaRejected(
+            _("{file} is empty (0 bytes). Attach the image again.").format(file=name)
+        )
     if len(data) > MAX_INPUT_DOWNLOAD_BYTES:
         raise MediaRejected(
-            f"{name} is {megabytes(len(data))}; the largest file accepted is "
-            f"{megabytes(MAX_INPUT_DOWNLOAD_BYTES)}. Use a smaller image."
+            _(
+                "{file} is {size}; the largest file accepted is {limit}. Use a smaller image."
+            ).format(
+                file=name, size=megabytes(len(data)), limit=megabytes(MAX_INPUT_DOWNLOAD_BYTES)
+            )
         )
     try:
         return _check_and_fix(data, bounds, name, max_bytes)
@@ -172,8 +179,10 @@ def prepare_image(
         raise _too_many_pixels(name) from exc
     except _DECODE_ERRORS as exc:  # MetadataError is a ValueError: a broken container
         raise MediaRejected(
-            f"{name} looks damaged or incomplete, so it can't be read. Save or export it again "
-            "and attach the new file."
+            _(
+                "{file} looks damaged or incomplete, so it can't be read. Save or export it "
+                "again and attach the new file."
+            ).format(file=name)
         ) from exc
 
 
@@ -188,7 +197,8 @@ async def prepare_image_async(
     are decoded at once in the whole process, however many members attach at once."""
     loop = asyncio.get_running_loop()
     work = functools.partial(prepare_image, data, bounds, name=name, max_bytes=max_bytes)
-    return await loop.run_in_executor(DECODE_POOL, work)
+    # In this task's context, so the refusals and notes speak the member's language (bot.i18n).
+    return await loop.run_in_executor(DECODE_POOL, contextvars.copy_context().run, work)
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -204,27 +214,44 @@ def _open(data: bytes, name: str) -> Image.Image:
             ),
             None,
         )
-        what = f"is {kind} file" if kind else "isn't an image this bot can read"
-        raise MediaRejected(
-            f"{name} {what}; the models take {_FORMAT_WORDS} images. Convert it to JPEG or PNG "
-            "and attach it again."
-        ) from exc
+        text = (
+            _(
+                "{file} is {kind} file; the models take {formats} images. Convert it to JPEG "
+                "or PNG and attach it again."
+            )
+            if kind
+            else _(
+                "{file} isn't an image this bot can read; the models take {formats} images. "
+                "Convert it to JPEG or PNG and attach it again."
+            )
+        )
+        raise MediaRejected(text.format(file=name, kind=_(kind), formats=_FORMAT_WORDS)) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # The warning only raises when warnings are errors; either way the pixel count is absurd.
         raise _too_many_pixels(name) from exc
 
 
 def _too_many_pixels(name: str, size: tuple[int, int] | None = None) -> MediaRejected:
-    limit = f"{MAX_SOURCE_PIXELS / 1e6:.0f} megapixels"
+    limit = f"{MAX_SOURCE_PIXELS / 1e6:.0f}"
     if size is None:
         return MediaRejected(
-            f"{name} claims more than {limit}, more than this bot will "
-            "process. Use a smaller image."
+            _(
+                "{file} claims more than {limit} megapixels, more than this bot will process. "
+                "Use a smaller image."
+            ).format(file=name, limit=limit)
         )
     width, height = size
     return MediaRejected(
-        f"{name} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); the most "
-        f"this bot will process is {limit}. Use a smaller image."
+        _(
+            "{file} is {width}×{height} pixels ({megapixels} megapixels); the most this bot "
+            "will process is {limit} megapixels. Use a smaller image."
+        ).format(
+            file=name,
+            width=width,
+            height=height,
+            megapixels=f"{width * height / 1e6:.0f}",
+            limit=limit,
+        )
     )
 
 
@@ -240,11 +267,22 @@ def _decode_budget_refusal(name: str, size: tuple[int, int], mode: str, bpp: int
     pixels = MAX_DECODED_BYTES // bpp
     scale = math.sqrt(pixels / (width * height))
     fit = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
-    kind = _MODE_WORDS.get(mode, f"{mode} colour")
+    kind = _(_MODE_WORDS[mode]) if mode in _MODE_WORDS else f"{mode} colour"
     return MediaRejected(
-        f"{name} is {width}×{height} pixels of {kind} ({width * height / 1e6:.1f} megapixels): "
-        f"too many to decode at once. In this format the most is {pixels / 1e6:.1f} megapixels; "
-        f"resize it to at most {fit[0]}×{fit[1]} (or save it as a JPEG) and attach it again."
+        _(
+            "{file} is {width}×{height} pixels of {kind} ({megapixels} megapixels): too many to "
+            "decode at once. In this format the most is {most} megapixels; resize it to at most "
+            "{fit_width}×{fit_height} (or save it as a JPEG) and attach it again."
+        ).format(
+            file=name,
+            width=width,
+            height=height,
+            kind=kind,
+            megapixels=f"{width * height / 1e6:.1f}",
+            most=f"{pixels / 1e6:.1f}",
+            fit_width=fit[0],
+            fit_height=fit[1],
+        )
     )
 
 
@@ -286,8 +324,10 @@ def _fit(size: tuple[int, int], bounds: PixelBounds, name: str) -> tuple[int, in
     width, height = size
     if min(width, height) < bounds.min_side:
         raise MediaRejected(
-            f"{name} is {width}×{height} pixels; this model needs at least {bounds.min_side} "
-            "pixels on each side. Use a larger image."
+            _(
+                "{file} is {width}×{height} pixels; this model needs at least {min_side} pixels "
+                "on each side. Use a larger image."
+            ).format(file=name, width=width, height=height, min_side=bounds.min_side)
         )
     longest = max(width, height)
     if longest <= bounds.max_side:
@@ -297,10 +337,21 @@ def _fit(size: tuple[int, int], bounds: PixelBounds, name: str) -> tuple[int, in
     if min(target) < bounds.min_side:
         ratio = math.floor(bounds.max_side / bounds.min_side * 10) / 10
         raise MediaRejected(
-            f"{name} is {width}×{height} pixels, too long and narrow: shrunk to the "
-            f"{bounds.max_side}-pixel limit it would be {target[0]}×{target[1]}, under the "
-            f"{bounds.min_side}-pixel minimum. Crop it so the long side is at most {ratio} times "
-            "the short side."
+            _(
+                "{file} is {width}×{height} pixels, too long and narrow: shrunk to the "
+                "{max_side}-pixel limit it would be {target_width}×{target_height}, under the "
+                "{min_side}-pixel minimum. Crop it so the long side is at most {ratio} times the "
+                "short side."
+            ).format(
+                file=name,
+                width=width,
+                height=height,
+                max_side=bounds.max_side,
+                target_width=target[0],
+                target_height=target[1],
+                min_side=bounds.min_side,
+                ratio=ratio,
+            )
         )
     return target
 
@@ -321,8 +372,10 @@ def _check_and_fix(data: bytes, bounds: PixelBounds, name: str, max_bytes: int) 
         source_format = str(img.format)
         if source_format != "MPO" and getattr(img, "n_frames", 1) > 1:
             raise MediaRejected(
-                f"{name} is animated; animated images aren't accepted. Use a "
-                "still frame (a screenshot, or export one frame) instead."
+                _(
+                    "{file} is animated; animated images aren't accepted. Use a still frame (a "
+                    "screenshot, or export one frame) instead."
+                ).format(file=name)
             )
         if img.width * img.height > MAX_SOURCE_PIXELS:
             raise _too_many_pixels(name, img.size)
@@ -352,11 +405,21 @@ def _check_and_fix(data: bytes, bounds: PixelBounds, name: str, max_bytes: int) 
         out, notes = _repair(img, orientation, target, transparent)
         if target != (width, height):
             reason = (
-                "to stay within what this bot decodes at once"
+                _("to stay within what this bot decodes at once")
                 if squeezed
-                else f"to fit the {bounds.max_side}-pixel limit"
+                else _("to fit the {max_side}-pixel limit").format(max_side=bounds.max_side)
             )
-            notes.append(f"Scaled down from {width}×{height} to {target[0]}×{target[1]} {reason}.")
+            notes.append(
+                _(
+                    "Scaled down from {width}×{height} to {target_width}×{target_height} {why}."
+                ).format(
+                    width=width,
+                    height=height,
+                    target_width=target[0],
+                    target_height=target[1],
+                    why=reason,
+                )
+            )
         if not notes:
             stripped = strip_metadata(data)
             if len(stripped) <= max_bytes:
@@ -387,14 +450,18 @@ def _repair(
     stored_target = _swap(target, swapped)
     out = img
     if orientation != 1:
-        notes.append("Rotated the photo upright, as its camera orientation tag says.")
+        notes.append(_("Rotated the photo upright, as its camera orientation tag says."))
     if out.size != stored_target:
         out = _scaled(out, stored_target, transparent)
     if transparent:
         out, note = _flatten(out)
         notes.append(note)
     elif out.mode not in _PASSTHROUGH_MODES:
-        notes.append(f"Converted the colours from {out.mode} to RGB (the model expects RGB).")
+        notes.append(
+            _("Converted the colours from {mode} to RGB (the model expects RGB).").format(
+                mode=out.mode
+            )
+        )
         out = out.convert("RGB")
     if orientation != 1:
         out = out.transpose(_TRANSPOSE[orientation])
@@ -428,10 +495,13 @@ def _flatten(img: Image.Image) -> tuple[Image.Image, str]:
     bands = cast(tuple[tuple[int, int], ...], rgba.getextrema())
     if bands[3][0] == 255:
         return background, (
-            "Removed the unused transparency channel (the model does not accept transparency)."
+            _("Removed the unused transparency channel (the model does not accept transparency).")
         )
     return background, (
-        "Flattened the transparent background onto white (the model does not accept transparency)."
+        _(
+            "Flattened the transparent background onto white (the model does not accept "
+            "transparency)."
+        )
     )
 
 
@@ -472,18 +542,24 @@ def _encode(
         raw = _save(img, "PNG", **extra)
         if len(raw) <= max_bytes:
             if size_only:
-                notes.append(f"Re-encoded as PNG to stay under {limit}.")
+                notes.append(_("Re-encoded as PNG to stay under {limit}.").format(limit=limit))
             return raw, "image/png"
     jpeg_ready = _eight_bit(img)
     for quality in JPEG_QUALITIES:
         raw = _save(jpeg_ready, "JPEG", quality=quality, **extra)
         if len(raw) <= max_bytes:
             if size_only or source_format in _LOSSLESS_SOURCES or quality != JPEG_QUALITIES[0]:
-                notes.append(f"Re-encoded as JPEG (quality {quality}) to stay under {limit}.")
+                notes.append(
+                    _("Re-encoded as JPEG (quality {quality}) to stay under {limit}.").format(
+                        quality=quality, limit=limit
+                    )
+                )
             return raw, "image/jpeg"
     raise MediaRejected(
-        f"{name} is still over {limit} even saved as a JPEG at quality {JPEG_QUALITIES[-1]}. "
-        "Use a smaller or less detailed image."
+        _(
+            "{file} is still over {limit} even saved as a JPEG at quality {quality}. Use a "
+            "smaller or less detailed image."
+        ).format(file=name, limit=limit, quality=JPEG_QUALITIES[-1])
     )
 
 

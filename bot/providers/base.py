@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.catalog import ModelSpec, WanRequest
 from bot.config import ProviderName
+from bot.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ def read_state(raw_status: str, provider: str, words: dict[str, TaskState]) -> T
 # differently from "the service broke".
 _CONTENT_WORDS = ("violation", "inappropriate", "sensitive", "safety", "moderation", "nsfw")
 
+# What a member is told of a failed task (stored in English with the job; a front end shows it
+# translated by reading the reason back: bot.i18n.stored).
+CONTENT_REFUSED = N_(
+    "The provider refused the content ({reason}). Try rewording the prompt or using another image."
+)
+COULD_NOT_GENERATE = N_("The provider could not generate this ({reason}).")
+
 
 @dataclass(frozen=True, slots=True)
 class TaskFailure:
@@ -66,11 +74,8 @@ class TaskFailure:
     def user_message(self) -> str:
         reason = self.detail or self.title or "no reason given"
         if self.is_content_refusal:
-            return (
-                f"The provider refused the content ({reason}). Try rewording the prompt or "
-                "using another image."
-            )
-        return f"The provider could not generate this ({reason})."
+            return CONTENT_REFUSED.format(reason=reason)
+        return COULD_NOT_GENERATE.format(reason=reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ and never from our request headers.
 
 from __future__ import annotations
 
+from bot.i18n import N_
+
 DETAIL_LIMIT = 300
 
 
@@ -22,11 +24,12 @@ def clip(text: str, limit: int = DETAIL_LIMIT) -> str:
 class ProviderError(Exception):
     """Base of every provider failure.
 
-    ``user_message`` is safe to show a member; ``detail`` is for logs; ``transient`` says whether
+    ``user_message`` is safe to show a member (English, stored with the job; a catalog entry the
+    front end translates); ``detail`` is for logs; ``transient`` says whether
     the same call may succeed later without changing anything.
     """
 
-    user_message = "The generation service failed. Nothing was charged; please try again later."
+    user_message = N_("The generation service failed. Nothing was charged; please try again later.")
     transient = False
 
     def __init__(self, detail: str, *, status: int | None = None, provider: str = "") -> None:
@@ -42,24 +45,28 @@ class ProviderError(Exception):
 
 
 class AuthenticationFailed(ProviderError):
-    user_message = (
+    user_message = N_(
         "The bot's API key for the generation service was refused. An admin needs to "
         "check the key; nothing was charged."
     )
 
 
 class InsufficientBalance(ProviderError):
-    user_message = (
+    user_message = N_(
         "The generation account is out of balance. An admin needs to top it up; "
         "nothing was charged."
     )
 
 
 class Forbidden(ProviderError):
-    user_message = (
+    user_message = N_(
         "The generation service refused this request (forbidden). An admin needs to "
         "check the account's access to this model; nothing was charged."
     )
+
+
+REJECTED = N_("The generation service rejected the request: {detail}. Nothing was charged.")
+"""InvalidRequest's message, stored in English; bot.i18n.stored reads ``detail`` back."""
 
 
 class InvalidRequest(ProviderError):
@@ -67,25 +74,23 @@ class InvalidRequest(ProviderError):
 
     def __init__(self, detail: str, *, status: int | None = 400, provider: str = "") -> None:
         super().__init__(detail, status=status, provider=provider)
-        self.user_message = (
-            f"The generation service rejected the request: {self.detail}. Nothing was charged."
-        )
+        self.user_message = REJECTED.format(detail=self.detail)
 
 
 class TaskNotFound(ProviderError):
-    user_message = "The generation service no longer knows this task."
+    user_message = N_("The generation service no longer knows this task.")
 
 
 class RequestRefused(ProviderError):
     """409, 423, 451 and other 4xx answers that are final but not the member's fault."""
 
-    user_message = "The generation service refused this request. Nothing was charged."
+    user_message = N_("The generation service refused this request. Nothing was charged.")
 
 
 class RateLimited(ProviderError):
     """429: rate limit, quota or daily spend limit. ``retry_after`` in seconds when announced."""
 
-    user_message = (
+    user_message = N_(
         "The generation service is busy or the account hit its spending limit. "
         "Nothing was charged; please try again in a few minutes."
     )
@@ -106,7 +111,7 @@ class RateLimited(ProviderError):
 class ProviderUnavailable(ProviderError):
     """5xx, timeouts, dropped connections, malformed JSON: the provider is down or broken."""
 
-    user_message = (
+    user_message = N_(
         "The generation service is unavailable right now. Nothing was charged; "
         "please try again later."
     )
@@ -119,7 +124,7 @@ class SubmissionOutcomeUnknown(ProviderError):
     It must not be resent automatically: if the first one was accepted, a resend bills twice.
     """
 
-    user_message = (
+    user_message = N_(
         "The generation service did not confirm whether it accepted this request, so the "
         "bot has no task to follow and no result will be posted for it. It was not resent "
         "automatically, to avoid paying twice; use Retry to make a new request."

@@ -84,10 +84,20 @@ def fields_of(message: StoredMessage) -> dict[str, str]:
 
 
 def option_schema(world: World, command: str) -> list[dict[str, Any]]:
-    """The registered options without their descriptions (which are free text)."""
+    """The registered options without their descriptions (which are free text) and their
+    translations (tests/e2e/test_languages.py reads those)."""
     options = world.discord.command(command)["options"]
     assert all(o["description"] for o in options)
-    return [{k: v for k, v in o.items() if k != "description"} for o in options]
+    return [_untranslated(o, "description") for o in options]
+
+
+def _untranslated(item: dict[str, Any], *leave_out: str) -> dict[str, Any]:
+    kept = {
+        k: v for k, v in item.items() if k not in leave_out and not k.endswith("_localizations")
+    }
+    if "choices" in kept:
+        kept["choices"] = [_untranslated(choice) for choice in kept["choices"]]
+    return kept
 
 
 async def queued(itx: InteractionHandle, confirm: tuple[World, str] | None = None) -> int:

@@ -31,6 +31,7 @@ from tests.emulator.models import Channel, Guild, User
 from tests.emulator.recorder import RecordedRequest, RequestLog
 from tests.emulator.router import API_PREFIX, Router
 from tests.emulator.state import EmulatorState
+from tests.emulator.validation import localized
 from tests.emulator.write_limits import ChannelWriteLimiter, ChannelWrites
 
 
@@ -194,14 +195,17 @@ class DiscordEmulator(UserActions):
         premium_tier: int = 0,
         shard: tuple[int, int] | None = None,
         layout: bool = False,
+        preferred_locale: str = "en-US",
     ) -> Guild:
         """A new server the bot is in (it gets GUILD_CREATE on the shard that owns it).
         ``shard=(k, n)``: its id lands on gateway shard ``k`` of ``n``. ``layout=True``: the
         default server's roles, channels (``general``...) and members (the same ``alice``,
-        ``bob``, ``staff`` users) as well."""
+        ``bob``, ``staff`` users) as well. ``preferred_locale``: the server's community language
+        (``zh-CN``…), sent in GUILD_CREATE and as ``guild_locale`` with every interaction."""
         guild = self.state.world.add_guild(
             name, premium_tier=premium_tier, shard=shard, layout=layout
         )
+        guild.preferred_locale = preferred_locale
         gateway = self.state.gateway
         if gateway.targets(guild.id):
             gateway.dispatch_soon(
@@ -375,6 +379,11 @@ class DiscordEmulator(UserActions):
         if found is None:
             raise KeyError(f"no registered command {name!r}")
         return found[0]
+
+    def command_as_seen(self, name: str, locale: str, guild: Any = None) -> dict[str, Any]:
+        """:meth:`command` as a Discord client set to ``locale`` (``zh-CN``…) shows it: names,
+        descriptions and choices in their ``*_localizations`` where given, else the default."""
+        return localized(self.command(name, guild), locale)
 
     def _scope(self, guild: Any) -> int | None:
         if guild is None:

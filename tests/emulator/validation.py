@@ -29,6 +29,43 @@ V2_COMPONENTS_MAX = 40
 COMPONENTS_V2_FLAG = 1 << 15
 
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+# Discord's locales (the keys of name_localizations / description_localizations).
+LOCALES = frozenset(
+    {
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    }
+)
 
 
 def _max_len(value: int) -> tuple[str, str]:
@@ -305,9 +342,67 @@ def _command_problems(command: dict[str, Any], kind: int) -> Problems:
     description = command.get("description", "")
     if kind == 1 and (not isinstance(description, str) or not 1 <= len(description) <= 100):
         problems[("description",)] = _between(1, 100)
+    problems.update(_localization_problems(command, named=kind == 1))
     options = command.get("options") or []
     problems.update(_options_problems(options, ("options",)))
     return problems
+
+
+def _localization_problems(item: dict[str, Any], *, named: bool = False) -> Problems:
+    """``name_localizations`` / ``description_localizations`` as Discord checks them: known
+    locales only; a localised command or option name follows the name rules (1-32, lowercase,
+    no spaces), a choice name 1-100; a description 1-100 characters."""
+    problems: Problems = {}
+    for field, low, high in (
+        ("name_localizations", 1, 32 if named else 100),
+        ("description_localizations", 1, 100),
+    ):
+        values = item.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            problems[(field,)] = (
+                "DICT_TYPE_CONVERT",
+                "Only dictionaries may be used in a DictType",
+            )
+            continue
+        for locale, text in values.items():
+            if locale not in LOCALES:
+                problems[(field, locale)] = (
+                    "BASE_TYPE_CHOICES",
+                    f"Value must be one of {sorted(LOCALES)}.",
+                )
+            elif not isinstance(text, str) or not low <= len(text) <= high:
+                problems[(field, locale)] = _between(low, high)
+            elif (
+                named
+                and field == "name_localizations"
+                and (not _COMMAND_NAME.match(text) or text != text.lower())
+            ):
+                problems[(field, locale)] = (
+                    "APPLICATION_COMMAND_INVALID_NAME",
+                    f"Command name is invalid: {text}",
+                )
+    return problems
+
+
+def localized(command: dict[str, Any], locale: str) -> dict[str, Any]:
+    """``command`` as a client set to ``locale`` shows it: every name, description and choice
+    name replaced by its localisation where there is one (Discord falls back to the default)."""
+
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        shown = dict(item)
+        for field in ("name", "description"):
+            local = (item.get(f"{field}_localizations") or {}).get(locale)
+            if local:
+                shown[field] = local
+        if item.get("options"):
+            shown["options"] = [one(option) for option in item["options"]]
+        if item.get("choices"):
+            shown["choices"] = [one(choice) for choice in item["choices"]]
+        return shown
+
+    return one(command)
 
 
 def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Problems:
@@ -335,6 +430,7 @@ def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Proble
         description = option.get("description")
         if not isinstance(description, str) or not 1 <= len(description) <= 100:
             problems[(*here, "description")] = _between(1, 100)
+        problems.update(_prefixed(here, _localization_problems(option, named=True)))
         kind = option.get("type")
         if kind in (1, 2):
             problems.update(_options_problems(option.get("options") or [], (*here, "options")))
@@ -350,6 +446,11 @@ def _options_problems(options: list[Any], path: tuple[str | int, ...]) -> Proble
         choices = option.get("choices") or []
         if len(choices) > 25:
             problems[(*here, "choices")] = _max_len(25)
+        for number, choice in enumerate(choices):
+            if isinstance(choice, dict):
+                problems.update(
+                    _prefixed((*here, "choices", number), _localization_problems(choice))
+                )
         if choices and option.get("autocomplete"):
             problems[(*here, "autocomplete")] = (
                 "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_AND_CHOICES",
