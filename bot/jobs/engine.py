@@ -545,13 +545,12 @@ class JobEngine:
     async def _queued_started(self, jobs: list[Job]) -> None:
         """The waiting room moved these from ``queued`` to ``created``: send them, and show
         the member's remaining queued jobs their new places."""
-        members: set[tuple[int, int | None]] = set()
-        for job in jobs:
+        for job in jobs:  # scheduled first: nothing below can keep a started job from its send
             log.info("job %d: its turn came; starting", job.id)
             self.scheduler.push(self.clock(), job.id, Action.SUBMIT, job.provider)
+        for job in jobs:
             await self._notify(job.id)
-            members.add((job.user_id, job.guild_id))
-        for user_id, guild_id in members:
+        for user_id, guild_id in {(job.user_id, job.guild_id) for job in jobs}:
             await self._show_queue(user_id, guild_id)
 
     async def _show_queue(self, user_id: int, guild_id: int | None) -> None:

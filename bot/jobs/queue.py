@@ -8,7 +8,7 @@ task per process does the waiting room's work, woken when a slot may have freed 
 process ended, a job was approved or cancelled) and at least every :data:`SWEEP_SECONDS` (a
 slot freed in another process, a restart):
 
-* :meth:`SQLStore.start_queued <bot.jobs.store.SQLStore.start_queued>` moves each member's
+* :meth:`SQLStore.start_turns <bot.jobs.store.SQLStore.start_turns>` moves each member's
   oldest queued jobs into their free slots, under the locks a reservation takes, and the engine
   sends them;
 * approvals past their expiry are released and the member told (``approval_expired``).
@@ -77,9 +77,14 @@ class WaitingRoom:
     async def run_once(self) -> float:
         """Start what may start, release what lapsed; return the seconds to sleep."""
         now = self._clock()
-        started = await self._store.start_queued(now, self._owner(), self._defaults)
-        if started:
-            await self._on_started(started)
+        for user_id, guild_id in await self._store.queued_members():
+            # Handed over member by member, each as soon as its turn is committed: a failure
+            # later in the sweep never strands jobs already moved to ``created``.
+            started = await self._store.start_turns(
+                user_id, guild_id, now, self._owner(), self._defaults
+            )
+            if started:
+                await self._on_started(started)
         for job_id in await self._store.lapsed_approvals(now):
             await self._on_lapsed(job_id)
         upcoming = await self._store.next_approval_expiry()

@@ -169,6 +169,16 @@ class JobStore(Protocol):
         """Cancel a job; the state it was cancelled from, or ``None`` if too late."""
         ...
 
+    async def queued_members(self) -> list[tuple[int, int | None]]:
+        """The members (user, server) with jobs in their queue."""
+        ...
+
+    async def start_turns(
+        self, user_id: int, guild_id: int | None, now: float, owner: str | None, defaults: Limits
+    ) -> list[Job]:
+        """Start as many of a member's queued jobs as they have free slots (oldest first)."""
+        ...
+
     async def start_queued(self, now: float, owner: str | None, defaults: Limits) -> list[Job]:
         """Start the queued jobs whose members have a free slot (oldest first)."""
         ...

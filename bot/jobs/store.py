@@ -615,48 +615,60 @@ class SQLStore:
 
     # --- waiting: the member's queue and staff approval ---------------------------------------
 
-    async def start_queued(self, now: float, owner: str | None, defaults: Limits) -> list[Job]:
-        """Start, oldest first, every queued job whose member has a free job slot now:
-        ``queued -> created`` (to be sent by ``owner``), its deadline counted from now.
-
-        Each member's turn runs in the transaction and under the locks a reservation takes
-        (:meth:`create_job`), so a slot is never given twice, whichever process asks.
-        """
-        members = await self._connector.fetch(
-            "SELECT DISTINCT user_id, guild_id FROM jobs WHERE state = ?", JobState.QUEUED.value
+    async def queued_members(self) -> list[tuple[int, int | None]]:
+        """The members (user, server) with jobs in their queue."""
+        rows = await self._connector.fetch(
+            "SELECT DISTINCT user_id, guild_id FROM jobs WHERE state = ? ORDER BY 1, 2",
+            JobState.QUEUED.value,
         )
+        return [(row["user_id"], row["guild_id"]) for row in rows]
+
+    async def start_turns(
+        self, user_id: int, guild_id: int | None, now: float, owner: str | None, defaults: Limits
+    ) -> list[Job]:
+        """Start, oldest first, as many of a member's queued jobs as they have free job slots
+        now: ``queued -> created`` (to be sent by ``owner``), the deadline counted from now.
+
+        It runs in the transaction and under the locks a reservation takes (:meth:`create_job`),
+        so a slot is never given twice, whichever process asks.
+        """
+        async with self._connector.transaction(_budget_keys(guild_id, user_id)) as tx:
+            limits = await self._effective_limits(tx, guild_id, user_id, defaults)
+            totals = await self._totals(tx, _Member(user_id, guild_id), now)
+            free = (
+                totals.queued
+                if limits.max_concurrent_per_user is None
+                else limits.max_concurrent_per_user - totals.generating
+            )
+            if free <= 0:
+                return []
+            rows = await tx.fetch(
+                "SELECT id FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
+                " AND state = ? ORDER BY id LIMIT ?",
+                user_id,
+                guild_id,
+                JobState.QUEUED.value,
+                free,
+            )
+            started = []
+            for row in rows:
+                if await self._move(
+                    tx,
+                    row["id"],
+                    JobState.CREATED,
+                    "lease_owner = ?, next_attempt_at = ?,"
+                    " deadline_at = ? + (deadline_at - created_at)",
+                    (owner, now, now),
+                    only_from=JobState.QUEUED,
+                ):
+                    started.append(await self._job(tx, row["id"]))
+            return started
+
+    async def start_queued(self, now: float, owner: str | None, defaults: Limits) -> list[Job]:
+        """:meth:`start_turns` for every member with a queue."""
         started: list[Job] = []
-        for member in members:
-            user_id, guild_id = member["user_id"], member["guild_id"]
-            async with self._connector.transaction(_budget_keys(guild_id, user_id)) as tx:
-                limits = await self._effective_limits(tx, guild_id, user_id, defaults)
-                totals = await self._totals(tx, _Member(user_id, guild_id), now)
-                free = (
-                    totals.queued
-                    if limits.max_concurrent_per_user is None
-                    else limits.max_concurrent_per_user - totals.generating
-                )
-                if free <= 0:
-                    continue
-                rows = await tx.fetch(
-                    "SELECT id FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"
-                    " AND state = ? ORDER BY id LIMIT ?",
-                    user_id,
-                    guild_id,
-                    JobState.QUEUED.value,
-                    free,
-                )
-                for row in rows:
-                    if await self._move(
-                        tx,
-                        row["id"],
-                        JobState.CREATED,
-                        "lease_owner = ?, next_attempt_at = ?,"
-                        " deadline_at = ? + (deadline_at - created_at)",
-                        (owner, now, now),
-                        only_from=JobState.QUEUED,
-                    ):
-                        started.append(await self._job(tx, row["id"]))
+        for user_id, guild_id in await self.queued_members():
+            started += await self.start_turns(user_id, guild_id, now, owner, defaults)
         return started
 
     async def queued_jobs(self, user_id: int, guild_id: int | None) -> list[Job]:
