@@ -16,7 +16,7 @@ import aiohttp
 import discord
 
 from bot.config import ConfigError, Settings
-from bot.discord_ui import approvals, buttons
+from bot.discord_ui.buttons import DYNAMIC_ITEMS
 from bot.discord_ui.channel_writer import ChannelWriter
 from bot.discord_ui.client import WanBot, bot_class
 from bot.discord_ui.deliverer import DiscordDeliverer
@@ -35,7 +35,7 @@ def create_bot(settings: Settings) -> WanBot:
     return bot_class(settings)(
         settings,
         tree_cls=WanCommandTree,
-        dynamic_items=buttons.DYNAMIC_ITEMS + approvals.DYNAMIC_ITEMS,
+        dynamic_items=DYNAMIC_ITEMS,
         make_deliverer=lambda bot: DiscordDeliverer(
             bot,
             edit_interval=settings.status_refresh_seconds * 0.8,

@@ -1,4 +1,4 @@
-"""The handlers of the bot's buttons: Cancel, Retry, Vary, Animate, Extend and Delete.
+"""The handlers of the bot's buttons: Cancel, Retry, Vary, Animate, Extend, Delete, Approve, Deny.
 
 Why this module exists: results stay in channels for days and the bot restarts in between, so
 every button is a :class:`discord.ui.DynamicItem` matching the custom-id scheme of
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.discord_ui import approvals
 from bot.discord_ui.checks import require_job_manager
 from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.extend import extend_video, video_attachment
@@ -300,6 +301,24 @@ class ExtendModal(discord.ui.Modal, title=N_("Extend this video")):
             await answer_error(interaction, exc)
 
 
+class ApproveButton(JobButton, template=template(Action.APPROVE)):
+    """Under a request for approval: staff send the job on (:mod:`bot.discord_ui.approvals`)."""
+
+    action = Action.APPROVE
+
+    async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
+        await approvals.decide(interaction, job, approve=True)
+
+
+class DenyButton(JobButton, template=template(Action.DENY)):
+    """Under a request for approval: staff release the job, and its member is told."""
+
+    action = Action.DENY
+
+    async def act(self, interaction: discord.Interaction[WanBot], job: Job) -> None:
+        await approvals.decide(interaction, job, approve=False)
+
+
 def submitted_text(interaction: discord.Interaction[Any], custom_id: str) -> str:
     """What the member typed into the text input ``custom_id``, from this submit's payload
     (rows of inputs, or labels holding one)."""
@@ -322,4 +341,6 @@ DYNAMIC_ITEMS = (
     DeleteButton,
     AnimateButton,
     ExtendButton,
+    ApproveButton,
+    DenyButton,
 )

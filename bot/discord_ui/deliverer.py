@@ -111,15 +111,17 @@ class DiscordDeliverer:
         posted since the earlier attempt began (a minute of clock skew allowed): in the job's
         channel, then in the member's direct messages (the fallback destination); an
         approval request in the channel requests go to."""
-        if kind is DeliveryKind.APPROVAL:
-            return await self.approvals.find(job, since=since)
         wanted = marker(job.id, kind.value)
         after = discord.Object(time_snowflake(_utc(since)))
         destinations: list[discord.abc.Messageable] = []
-        with contextlib.suppress(ChannelGone):
-            destinations.append(await self._channel(job))
-        with contextlib.suppress(DeliveryFailed):  # no direct messages: nothing was sent there
-            destinations.append(await self._direct(job))
+        if kind is DeliveryKind.APPROVAL:
+            with contextlib.suppress(DeliveryFailed):  # nowhere to post: nothing was posted
+                destinations.append(await self.approvals.destination(job))
+        else:
+            with contextlib.suppress(ChannelGone):
+                destinations.append(await self._channel(job))
+            with contextlib.suppress(DeliveryFailed):  # no direct messages: nothing sent there
+                destinations.append(await self._direct(job))
         for channel in destinations:
             try:
                 async for message in channel.history(

@@ -20,6 +20,8 @@ from discord.utils import snowflake_time
 
 from bot.discord_ui.deliverer import DiscordDeliverer
 from bot.jobs.delivery import DeliveryKind
+from bot.jobs.records import GuildConfig
+from bot.policy import GuildPolicy
 from tests.records import make_job
 
 BOOSTED_LIMIT = 50 * 1024 * 1024
@@ -30,6 +32,11 @@ class FakeBot:
         self.channel = channel
         self.fetched_guilds: list[int] = []
         self.user = SimpleNamespace(id=999)
+        self.store = SimpleNamespace(guild_config=self._guild_config)
+
+    async def _guild_config(self, guild_id: int) -> GuildConfig:
+        # Approval requests go to the audit channel (the fake has one channel).
+        return GuildConfig(policy=GuildPolicy(audit_channel_id=8))
 
     def get_channel(self, channel_id: int) -> object:
         return self.channel
@@ -90,8 +97,8 @@ async def test_an_available_guild_gives_its_own_limit_without_asking() -> None:
     assert bot.fetched_guilds == []
 
 
-# An approval request is looked for where requests go (tests/e2e/test_approval.py).
-@pytest.mark.parametrize("kind", [DeliveryKind.RESULT, DeliveryKind.NOTICE])
+# A result or notice is looked for in the job's channel; an approval request where requests go.
+@pytest.mark.parametrize("kind", list(DeliveryKind))
 async def test_an_earlier_post_is_looked_for_newest_first_since_the_earlier_attempt(
     kind: DeliveryKind,
 ) -> None:
