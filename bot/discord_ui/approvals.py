@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.catalog import MediaRole, spec_for
-from bot.config import ProviderName
 from bot.discord_ui.audit import post_audit
 from bot.discord_ui.checks import is_staff
 from bot.discord_ui.embeds import marker, model_title, settings_text
@@ -36,6 +34,7 @@ from bot.discord_ui.markdown import excerpt
 from bot.discord_ui.views import approval_view
 from bot.i18n import _
 from bot.jobs.delivery import DeliveryFailed, DeliveryKind
+from bot.jobs.inputs import INPUT_PREFIX
 from bot.jobs.records import Job
 from bot.jobs.states import JobState
 from bot.pricing import format_usd
@@ -106,7 +105,9 @@ class ApprovalRequests:
     async def post(self, job: Job) -> list[int]:
         """The request, with the job's input images, in the approval channel."""
         channel = await self.destination(job)
-        files = [discord.File(io.BytesIO(data), filename=name) for name, data in self._inputs(job)]
+        files = [
+            discord.File(io.BytesIO(data), filename=name) for name, data in await self._inputs(job)
+        ]
         try:
             async with self.writer.post(getattr(channel, "id", 0)):
                 message = await channel.send(
@@ -123,19 +124,16 @@ class ApprovalRequests:
             ) from None
         return [message.id]
 
-    def _inputs(self, job: Job) -> list[tuple[str, bytes]]:
-        """The job's input images while the bot keeps them (it does until the job is sent)."""
-        spec = spec_for(job.model_id, ProviderName(job.provider))
+    async def _inputs(self, job: Job) -> list[tuple[str, bytes]]:
+        """The job's input images while the bot keeps them (it does until the job is sent),
+        named as on the status message (``input-<field>-<n>.<ext>``)."""
         found: list[tuple[str, bytes]] = []
-        for name, role in spec.request_type.media_fields().items():
-            if role is MediaRole.AUDIO_URL or job.request.get(name) is None:
-                continue
-            value = job.request[name]
-            for position, ref in enumerate(value if isinstance(value, list) else [value]):
-                with contextlib.suppress(OSError, ValueError):
-                    data = self.bot.engine.inputs.read(str(ref))
-                    found.append((f"input-{name}-{position}.png", data))
-        return found[:_MAX_PREVIEWS]
+        for ref in (await self.bot.store.inputs_of(job.id))[:_MAX_PREVIEWS]:
+            extension = ref.mime.split("/")[-1].replace("jpeg", "jpg")
+            with contextlib.suppress(OSError, ValueError):
+                data = self.bot.engine.inputs.read(f"{INPUT_PREFIX}{ref.sha256}")
+                found.append((f"input-{ref.field}-{ref.position + 1}.{extension}", data))
+        return found
 
     async def close(self, job: Job, outcome: str) -> None:
         """Best effort: the request says how it ended and loses its buttons."""

@@ -188,7 +188,7 @@ async def test_a_request_with_its_image_survives_a_restart(world: World) -> None
     assert "waiting for staff approval: its estimate ($0.50)" in text
     request = await request_of(world, job_id)
     [shown] = request.attachments
-    assert shown["filename"] == "input-image-0.png"
+    assert shown["filename"] == "input-image-1.png"  # as on the status message
     assert shown["content_type"] == "image/png"
     await wait_until(
         lambda: world.job(job_id),
