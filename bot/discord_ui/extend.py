@@ -30,7 +30,7 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -38,10 +38,10 @@ from bot.discord_ui.errors import UserFacingError
 from bot.discord_ui.generation import (
     CONFIRM_SECONDS,
     GenerationOrder,
+    PriceChoice,
     quote_generation,
     start_generation,
 )
-from bot.discord_ui.translator import use_member_locale
 from bot.i18n import _, message_of
 from bot.jobs.records import Job
 from bot.media import (
@@ -111,7 +111,18 @@ async def extend_video(
     if video is None:  # clicked under a repost (/jobs show): the file is on the first post
         video = await posted_video(interaction.client, job)
     image, frame = await last_frame_of(interaction.client, job, video)
-    choice = ExtendChoice(interaction.user.id, offers)
+    choice = PriceChoice(
+        interaction.user.id,
+        [
+            (
+                _("Extend with {model} — {cost}").format(
+                    model=offer.model_id, cost=format_usd(offer.cost)
+                ),
+                offer.model_id,
+            )
+            for offer in offers
+        ],
+    )
     await interaction.edit_original_response(
         content=offer_text(job, frame, offers, notes), view=choice
     )
@@ -252,45 +263,3 @@ def offer_text(job: Job, frame: LastFrame, offers: list[Offer], notes: list[str]
         _("Nothing is charged until you choose."),
     ]
     return "\n".join(lines)
-
-
-class ExtendChoice(discord.ui.View):
-    """A button a model ("Extend with <model> — $X") and Cancel, on the member's private
-    reply; whatever is not answered within :data:`CONFIRM_SECONDS` lapses."""
-
-    def __init__(self, member_id: int, offers: list[Offer]) -> None:
-        super().__init__(timeout=CONFIRM_SECONDS)
-        self.member_id = member_id
-        self.chosen: str | None = None
-        for offer in offers:
-            go: discord.ui.Button[ExtendChoice] = discord.ui.Button(
-                label=_("Extend with {model} — {cost}").format(
-                    model=offer.model_id, cost=format_usd(offer.cost)
-                ),
-                style=discord.ButtonStyle.primary,
-            )
-            go.callback = self._answer(offer.model_id)  # type: ignore[method-assign]
-            self.add_item(go)
-        stop: discord.ui.Button[ExtendChoice] = discord.ui.Button(
-            label=_("Cancel"), style=discord.ButtonStyle.secondary
-        )
-        stop.callback = self._answer(None)  # type: ignore[method-assign]
-        self.add_item(stop)
-
-    def _answer(self, model_id: str | None) -> Any:
-        async def callback(interaction: discord.Interaction[WanBot]) -> None:
-            if self.is_finished():  # a second click racing the first
-                await interaction.response.defer()
-                return
-            self.chosen = model_id
-            if model_id is not None:
-                await interaction.response.edit_message(content=_("Starting…"), view=None)
-            else:  # the flow's error answer says so, in the same place
-                await interaction.response.defer()
-            self.stop()
-
-        return callback
-
-    async def interaction_check(self, interaction: discord.Interaction[WanBot]) -> bool:  # type: ignore[override]
-        use_member_locale(interaction)  # a click runs in a task of its own (bot.i18n)
-        return interaction.user.id == self.member_id

@@ -330,30 +330,37 @@ CONFIRM_SECONDS = 120.0
 """How long a member has to accept a dearer setting before the order lapses (nothing spent)."""
 
 
-class _CostConfirmation(discord.ui.View):
-    """Go ahead / Cancel under the member's own ephemeral reply."""
+class PriceChoice(discord.ui.View):
+    """One button per priced choice ("Generate for $X", "Extend with <model> — $X") and
+    Cancel, under the member's own ephemeral reply; only that member may click, and only the
+    first click counts. ``chosen`` is the choice's value (``None``: cancelled, or no answer
+    within :data:`CONFIRM_SECONDS`, which :meth:`wait` reports)."""
 
-    def __init__(self, member_id: int, price: str) -> None:
+    def __init__(self, member_id: int, choices: list[tuple[str, str]]) -> None:
         super().__init__(timeout=CONFIRM_SECONDS)
         self.member_id = member_id
-        self.accepted: bool | None = None
-        go: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
-            label=_("Generate for {price}").format(price=price), style=discord.ButtonStyle.primary
-        )
-        stop: discord.ui.Button[_CostConfirmation] = discord.ui.Button(
+        self.chosen: str | None = None
+        for label, value in choices:
+            go: discord.ui.Button[PriceChoice] = discord.ui.Button(
+                label=label, style=discord.ButtonStyle.primary
+            )
+            go.callback = self._answer(value)  # type: ignore[method-assign]
+            self.add_item(go)
+        stop: discord.ui.Button[PriceChoice] = discord.ui.Button(
             label=_("Cancel"), style=discord.ButtonStyle.secondary
         )
-        go.callback = self._answer(True)  # type: ignore[method-assign]
-        stop.callback = self._answer(False)  # type: ignore[method-assign]
-        self.add_item(go)
+        stop.callback = self._answer(None)  # type: ignore[method-assign]
         self.add_item(stop)
 
-    def _answer(self, accepted: bool) -> Any:
+    def _answer(self, value: str | None) -> Any:
         async def callback(interaction: discord.Interaction[WanBot]) -> None:
-            self.accepted = accepted
-            if accepted:
+            if self.is_finished():  # a second click racing the first
+                await interaction.response.defer()
+                return
+            self.chosen = value
+            if value is not None:
                 await interaction.response.edit_message(content=_("Starting…"), view=None)
-            else:  # the order's error answer says so, in the same place
+            else:  # the flow's error answer says so, in the same place
                 await interaction.response.defer()
             self.stop()
 
@@ -378,7 +385,10 @@ async def _confirm_if_dearer(
     usual = defaults.estimate(prices, spec, defaults.at_defaults(spec, fields, server_defaults))
     if cost <= usual:
         return
-    view = _CostConfirmation(interaction.user.id, format_usd(cost))
+    view = PriceChoice(
+        interaction.user.id,
+        [(_("Generate for {price}").format(price=format_usd(cost)), "go")],
+    )
     await interaction.edit_original_response(
         content=_(
             "These settings are estimated at **{cost}**; this server's default settings for "
@@ -398,7 +408,7 @@ async def _confirm_if_dearer(
             ),
             reason="not_confirmed",
         )
-    if not view.accepted:
+    if view.chosen is None:
         raise UserFacingError(
             _(
                 "Cancelled: nothing was started or charged. Leave the options out to use this "
