@@ -518,8 +518,15 @@ class Admin(
     ) -> None:
         changes: dict[str, object] = {}
         if above is not None:
-            threshold = parse_budget(above)
-            changes["approval_above"] = threshold
+            try:  # the same amounts as a budget; "0" means every paid job, not "off"
+                changes["approval_above"] = parse_budget(above)
+            except UserFacingError:
+                raise UserFacingError(
+                    _(
+                        "{value} isn't an amount: write dollars like 0.50 (jobs estimated above "
+                        "it wait for staff), or none for no approval."
+                    ).format(value=repr(above))
+                ) from None
         if channel is not None:
             changes["approval_channel_id"] = channel.id
         if expire_hours is not None:

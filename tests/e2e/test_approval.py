@@ -207,6 +207,16 @@ async def test_a_request_with_its_image_survives_a_restart(world: World) -> None
     assert str(create.body["image"]).startswith("data:image/png;base64,")
 
 
+async def test_a_threshold_that_is_not_an_amount_is_refused_saying_what_to_write(
+    world: World,
+) -> None:
+    assert await staff(world, "approval", {"above": "lots"}) == (
+        "'lots' isn't an amount: write dollars like 0.50 (jobs estimated above it wait for "
+        "staff), or none for no approval."
+    )
+    assert "**Approval:** staff approve jobs above $0.20" in await staff(world, "show")
+
+
 async def test_cheap_jobs_and_exempt_roles_do_not_wait(world: World) -> None:
     yan = world.discord.add_user("yan", roles=["member"])
     cheap, text = await submit(world, yan, "below the threshold", CHEAP)
